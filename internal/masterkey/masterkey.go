@@ -1,0 +1,119 @@
+// Package masterkey holds the installation's master key: 32 random bytes that
+// are the root of every at-rest protection in the state directory.
+//
+// The master key never encrypts data itself. Each use derives its own sub-key
+// with HKDF-SHA256 (RFC 5869) under a distinct label, so the vault KEK, the
+// identity sealing key and the CA sealing key are independent: learning one
+// reveals nothing about the others or the master key.
+//
+// This package implements the key-file provider: the key lives in a 0600 file
+// in the 0700 state directory. It protects against other local users, not
+// against the same user; other providers (OS keychain, passphrase) plug in at
+// the same point.
+package masterkey
+
+import (
+	"bytes"
+	"crypto/hkdf"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+
+	"github.com/google/renameio/v2"
+)
+
+// Size is the length of the master key and of every derived sub-key, in bytes.
+const Size = 32
+
+// Sub-key labels. Each is the HKDF info input, prefixed with "palyra/v1/".
+const (
+	LabelVaultKEK     = "vault-kek"
+	LabelIdentitySeal = "identity-seal"
+	LabelCASeal       = "ca-seal"
+)
+
+// fileHeader starts a key file; the version in it lets the format change.
+const fileHeader = "palyra-master-key/v1\n"
+
+// ErrInsecureFile is returned when the key file is readable or writable by
+// anyone but its owner.
+var ErrInsecureFile = errors.New("masterkey: key file permissions are not 0600")
+
+// Key is a master key. The zero value is not usable; obtain one from
+// LoadOrCreateFile or New.
+type Key struct {
+	b [Size]byte
+}
+
+// New returns a fresh random master key.
+func New() (*Key, error) {
+	var k Key
+	if _, err := rand.Read(k.b[:]); err != nil {
+		return nil, fmt.Errorf("masterkey: %w", err)
+	}
+	return &k, nil
+}
+
+// Derive returns the 32-byte sub-key for label: HKDF-SHA256 (RFC 5869) with
+// the master key as input keying material, no salt (the input is already
+// uniformly random) and info "palyra/v1/<label>".
+func (k *Key) Derive(label string) []byte {
+	out, err := hkdf.Key(sha256.New, k.b[:], nil, "palyra/v1/"+label, Size)
+	if err != nil {
+		// Only possible for an output length beyond 255*32 bytes.
+		panic("masterkey: hkdf: " + err.Error())
+	}
+	return out
+}
+
+// LoadOrCreateFile reads the master key from path, or creates the file (0600,
+// atomically) with a new random key when it does not exist. created reports
+// which happened. A file with group or other permission bits, or one that does
+// not parse, is an error: the key is never silently replaced.
+func LoadOrCreateFile(path string) (key *Key, created bool, err error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		k, err := New()
+		if err != nil {
+			return nil, false, err
+		}
+		text := fileHeader + base64.StdEncoding.EncodeToString(k.b[:]) + "\n"
+		if err := renameio.WriteFile(path, []byte(text), 0o600); err != nil {
+			return nil, false, fmt.Errorf("masterkey: write %s: %w", path, err)
+		}
+		return k, true, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("masterkey: read %s: %w", path, err)
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, false, fmt.Errorf("masterkey: %w", err)
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		return nil, false, fmt.Errorf("%w: %s has mode %04o", ErrInsecureFile, path, fi.Mode().Perm())
+	}
+	k, err := parse(data)
+	if err != nil {
+		return nil, false, fmt.Errorf("masterkey: %s: %w", path, err)
+	}
+	return k, false, nil
+}
+
+func parse(data []byte) (*Key, error) {
+	rest, ok := bytes.CutPrefix(data, []byte(fileHeader))
+	if !ok {
+		return nil, errors.New("not a palyra master key file (bad header)")
+	}
+	rest = bytes.TrimSuffix(rest, []byte("\n"))
+	var k Key
+	n, err := base64.StdEncoding.Decode(k.b[:], rest)
+	if err != nil || n != Size || base64.StdEncoding.EncodedLen(Size) != len(rest) {
+		return nil, errors.New("malformed key (want 32 bytes, base64)")
+	}
+	return &k, nil
+}
