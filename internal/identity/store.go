@@ -40,6 +40,15 @@ func LoadOrCreateSealed(path string, sealKey []byte) (id *Identity, created bool
 	return id, false, err
 }
 
+// LoadSealed opens an existing sealed identity; it never creates one.
+func LoadSealed(path string, sealKey []byte) (*Identity, error) {
+	pt, err := sealed.ReadFile(path, sealKey, SealedName)
+	if err != nil {
+		return nil, fmt.Errorf("identity: %w", err)
+	}
+	return Unmarshal(pt)
+}
+
 // WritePlain writes the identity unsealed to path with mode 0600, atomically.
 // Client bundles use it: like an SSH private key, it is protected by file
 // permissions on the client's machine.

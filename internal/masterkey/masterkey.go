@@ -90,18 +90,33 @@ func LoadOrCreateFile(path string) (key *Key, created bool, err error) {
 	if err != nil {
 		return nil, false, fmt.Errorf("masterkey: read %s: %w", path, err)
 	}
+	k, err := check(path, data)
+	return k, false, err
+}
+
+// LoadFile reads an existing master key file, with the checks of
+// LoadOrCreateFile; it never creates one.
+func LoadFile(path string) (*Key, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("masterkey: read %s: %w", path, err)
+	}
+	return check(path, data)
+}
+
+func check(path string, data []byte) (*Key, error) {
 	fi, err := os.Stat(path)
 	if err != nil {
-		return nil, false, fmt.Errorf("masterkey: %w", err)
+		return nil, fmt.Errorf("masterkey: %w", err)
 	}
 	if fi.Mode().Perm()&0o077 != 0 {
-		return nil, false, fmt.Errorf("%w: %s has mode %04o", ErrInsecureFile, path, fi.Mode().Perm())
+		return nil, fmt.Errorf("%w: %s has mode %04o", ErrInsecureFile, path, fi.Mode().Perm())
 	}
 	k, err := parse(data)
 	if err != nil {
-		return nil, false, fmt.Errorf("masterkey: %s: %w", path, err)
+		return nil, fmt.Errorf("masterkey: %s: %w", path, err)
 	}
-	return k, false, nil
+	return k, nil
 }
 
 func parse(data []byte) (*Key, error) {

@@ -1,0 +1,53 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+
+	"github.com/palyra/palyra/internal/client"
+	"github.com/palyra/palyra/internal/statedir"
+)
+
+// layout resolves the state directory from --state-dir or the default.
+func (g *globals) layout() (statedir.Layout, error) {
+	dir := g.stateDir
+	if dir == "" {
+		var err error
+		if dir, err = statedir.Default(); err != nil {
+			return statedir.Layout{}, err
+		}
+	}
+	return statedir.At(dir)
+}
+
+// dial connects as the bundle's device (--identity) or as the local owner
+// over the admin socket.
+func (g *globals) dial() (*client.Conn, error) {
+	if g.identity != "" {
+		b, err := client.LoadBundle(g.identity)
+		if err != nil {
+			return nil, usageError{err}
+		}
+		c, err := client.DialBundle(b, g.transport)
+		if err != nil {
+			return nil, usageError{err}
+		}
+		return c, nil
+	}
+	l, err := g.layout()
+	if err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(l.Socket); err != nil {
+		return nil, unreachableError{fmt.Sprintf("no admin socket at %s (is palyrad running with --state-dir %s?)", l.Socket, l.Dir)}
+	}
+	return client.DialUnix(l.Socket), nil
+}
+
+// printJSON writes v as indented JSON on stdout.
+func printJSON(v any) error {
+	enc := json.NewEncoder(os.Stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}

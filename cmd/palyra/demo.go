@@ -1,0 +1,23 @@
+package main
+
+import (
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/palyra/palyra/internal/demo"
+)
+
+func demoCmd(*globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "demo",
+		Short: "Run the whole flow against an ephemeral daemon in a temporary directory",
+		Long: "Starts a daemon in a temporary directory and runs enroll, put, remote get over TCP and QUIC,\n" +
+			"a call without a client certificate, revoke, the revoked device refused, and audit verify.\n" +
+			"Exits 0 only when every step behaves.",
+		Args: exactArgs(0),
+		RunE: func(c *cobra.Command, _ []string) error {
+			return demo.Run(c.Context(), os.Stdout)
+		},
+	}
+}

@@ -1,0 +1,105 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"time"
+
+	"connectrpc.com/connect"
+	"github.com/spf13/cobra"
+
+	palyrav1 "github.com/palyra/palyra/api/palyra/v1"
+	"github.com/palyra/palyra/internal/client"
+)
+
+func devicesCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{Use: "devices", Short: "Enroll, list and revoke client devices"}
+	var name, out string
+	enroll := &cobra.Command{
+		Use:   "enroll --name NAME --out BUNDLE_DIR",
+		Short: "Create a device identity here and have the daemon certify it; write a client bundle",
+		Args:  exactArgs(0),
+		RunE: func(c *cobra.Command, _ []string) error {
+			if name == "" || out == "" {
+				return usagef("devices enroll needs --name and --out")
+			}
+			conn, err := g.dial()
+			if err != nil {
+				return err
+			}
+			defer conn.Close()
+			b, err := client.Enroll(c.Context(), conn, name, out)
+			if err != nil {
+				return err
+			}
+			if g.json {
+				return printJSON(map[string]any{"device_id": b.Identity.DeviceID, "fingerprint": b.Identity.Fingerprint(), "bundle": out, "cert_not_after": b.Cert.Leaf.NotAfter.UTC().Format(time.RFC3339)})
+			}
+			fmt.Printf("device id:    %s\nfingerprint:  %s\nbundle:       %s\nvalid until:  %s\n", b.Identity.DeviceID, b.Identity.Fingerprint(), out, b.Cert.Leaf.NotAfter.UTC().Format(time.RFC3339))
+			return nil
+		},
+	}
+	enroll.Flags().StringVar(&name, "name", "", "device name (1..64 printable characters)")
+	enroll.Flags().StringVar(&out, "out", "", "directory to write the client bundle to (created 0700)")
+
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List enrolled devices",
+		Args:  exactArgs(0),
+		RunE: func(c *cobra.Command, _ []string) error {
+			conn, err := g.dial()
+			if err != nil {
+				return err
+			}
+			defer conn.Close()
+			r, err := conn.ListDevices(c.Context(), connect.NewRequest(&palyrav1.ListDevicesRequest{}))
+			if err != nil {
+				return err
+			}
+			ts := func(u int64) string {
+				if u == 0 {
+					return ""
+				}
+				return time.Unix(u, 0).UTC().Format(time.RFC3339)
+			}
+			if g.json {
+				outList := []map[string]any{}
+				for _, d := range r.Msg.Devices {
+					outList = append(outList, map[string]any{
+						"device_id": d.DeviceId, "name": d.Name, "owner": d.Owner, "fingerprint": d.Fingerprint,
+						"enrolled": ts(d.EnrolledUnix), "revoked": d.RevokedUnix != 0, "revoked_at": ts(d.RevokedUnix),
+						"cert_serial": d.CertSerial, "cert_not_after": ts(d.CertNotAfterUnix),
+					})
+				}
+				return printJSON(outList)
+			}
+			for _, d := range r.Msg.Devices {
+				state := "active"
+				if d.RevokedUnix != 0 {
+					state = "revoked " + ts(d.RevokedUnix)
+				}
+				fmt.Printf("%s\t%s\t%s\t%s\n", d.DeviceId, d.Name, d.Fingerprint[:16], state)
+			}
+			return nil
+		},
+	}
+	revoke := &cobra.Command{
+		Use:   "revoke DEVICE_ID",
+		Short: "Revoke a device: its certificates are refused and its connections closed",
+		Args:  exactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			conn, err := g.dial()
+			if err != nil {
+				return err
+			}
+			defer conn.Close()
+			if _, err := conn.RevokeDevice(c.Context(), connect.NewRequest(&palyrav1.RevokeDeviceRequest{DeviceId: args[0]})); err != nil {
+				return err
+			}
+			fmt.Fprintf(os.Stderr, "revoked %s\n", args[0])
+			return nil
+		},
+	}
+	cmd.AddCommand(enroll, list, revoke)
+	return cmd
+}

@@ -1,0 +1,78 @@
+// Command palyra is the command-line client of palyrad.
+//
+// With --state-dir (or the default state directory) it talks to the local
+// daemon over its admin socket as the machine's owner; with --identity
+// BUNDLE_DIR it talks to a daemon, possibly on another machine, over mutual
+// TLS as the enrolled device whose bundle that is.
+//
+// Exit codes: 0 success; 1 failure; 2 bad usage or input; 3 unauthenticated
+// or denied; 4 not found; 5 daemon unreachable; 6 integrity failure (a
+// tampered vault entry or audit journal).
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+)
+
+type globals struct {
+	stateDir  string
+	identity  string
+	transport string
+	json      bool
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	g := &globals{}
+	root := newRoot(g)
+	err := root.ExecuteContext(ctx)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "palyra: "+describe(err))
+		stop()
+		os.Exit(exitCode(err))
+	}
+}
+
+func newRoot(g *globals) *cobra.Command {
+	root := &cobra.Command{
+		Use:           "palyra",
+		Short:         "Client for palyrad, the Palyra security daemon",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.PersistentFlags().StringVar(&g.stateDir, "state-dir", "", "palyrad state directory, for local admin over the Unix socket (default $PALYRA_STATE_DIR, $XDG_STATE_HOME/palyra or ~/.local/state/palyra)")
+	root.PersistentFlags().StringVar(&g.identity, "identity", "", "client bundle directory: act as that enrolled device over mTLS")
+	root.PersistentFlags().StringVar(&g.transport, "transport", "tcp", "with --identity: tcp (gRPC over TLS 1.3) or quic (HTTP/3)")
+	root.PersistentFlags().BoolVar(&g.json, "json", false, "print machine-readable JSON")
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.AddCommand(statusCmd(g), vaultCmd(g), devicesCmd(g), auditCmd(g), demoCmd(g), versionCmd(g))
+	return root
+}
+
+// usageError marks errors in how palyra was called (exit code 2).
+type usageError struct{ err error }
+
+func (u usageError) Error() string { return u.err.Error() }
+func (u usageError) Unwrap() error { return u.err }
+
+func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
+
+// exactArgs is cobra.ExactArgs reporting a usage error.
+func exactArgs(n int) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) != n {
+			return usagef("%s takes %d argument(s), got %d (see --help)", cmd.CommandPath(), n, len(args))
+		}
+		return nil
+	}
+}
+
+var errIntegrity = errors.New("integrity check failed")

@@ -1,0 +1,67 @@
+package main
+
+import (
+	"fmt"
+	"time"
+
+	"connectrpc.com/connect"
+	"github.com/spf13/cobra"
+
+	palyrav1 "github.com/palyra/palyra/api/palyra/v1"
+	"github.com/palyra/palyra/internal/daemon"
+)
+
+func statusCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "status",
+		Short: "Show the daemon's version, identity, CA and listeners",
+		Args:  exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := g.dial()
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			r, err := c.Status(cmd.Context(), connect.NewRequest(&palyrav1.StatusRequest{}))
+			if err != nil {
+				return err
+			}
+			m := r.Msg
+			if g.json {
+				return printJSON(map[string]any{
+					"version": m.Version, "device_id": m.DeviceId, "fingerprint": m.Fingerprint,
+					"ca_fingerprint": m.CaFingerprint, "principal": m.Principal,
+					"listeners":             map[string]string{"tcp": m.Listeners.GetTcp(), "quic": m.Listeners.GetQuic(), "socket": m.Listeners.GetSocket()},
+					"server_cert_not_after": time.Unix(m.ServerCertNotAfterUnix, 0).UTC().Format(time.RFC3339),
+				})
+			}
+			fmt.Printf("version:         %s\n", m.Version)
+			fmt.Printf("device id:       %s\n", m.DeviceId)
+			fmt.Printf("fingerprint:     %s\n", m.Fingerprint)
+			fmt.Printf("CA fingerprint:  %s\n", m.CaFingerprint)
+			fmt.Printf("tcp (gRPC/TLS):  %s\n", m.Listeners.GetTcp())
+			fmt.Printf("quic (HTTP/3):   %s\n", m.Listeners.GetQuic())
+			if s := m.Listeners.GetSocket(); s != "" {
+				fmt.Printf("admin socket:    %s\n", s)
+			}
+			fmt.Printf("server cert to:  %s\n", time.Unix(m.ServerCertNotAfterUnix, 0).UTC().Format(time.RFC3339))
+			fmt.Printf("you are:         %s\n", m.Principal)
+			return nil
+		},
+	}
+}
+
+func versionCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print palyra's version",
+		Args:  exactArgs(0),
+		RunE: func(*cobra.Command, []string) error {
+			if g.json {
+				return printJSON(map[string]string{"version": daemon.Version})
+			}
+			fmt.Println(daemon.Version)
+			return nil
+		},
+	}
+}

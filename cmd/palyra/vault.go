@@ -1,0 +1,141 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"connectrpc.com/connect"
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	palyrav1 "github.com/palyra/palyra/api/palyra/v1"
+	"github.com/palyra/palyra/internal/vault"
+)
+
+func vaultCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{Use: "vault", Short: "Store and use secrets in the encrypted vault"}
+	cmd.AddCommand(
+		&cobra.Command{
+			Use:   "put SCOPE/KEY",
+			Short: "Store a new version of a secret, read from stdin (never from arguments)",
+			Args:  exactArgs(1),
+			RunE: func(c *cobra.Command, args []string) error {
+				if _, err := vault.ParseRef(args[0]); err != nil {
+					return usageError{err}
+				}
+				value, err := readSecret()
+				if err != nil {
+					return err
+				}
+				conn, err := g.dial()
+				if err != nil {
+					return err
+				}
+				defer conn.Close()
+				r, err := conn.VaultPut(c.Context(), connect.NewRequest(&palyrav1.VaultPutRequest{Ref: args[0], Value: value}))
+				clear(value)
+				if err != nil {
+					return err
+				}
+				if g.json {
+					return printJSON(map[string]any{"ref": args[0], "version": r.Msg.Version})
+				}
+				fmt.Fprintf(os.Stderr, "stored %s (version %d)\n", args[0], r.Msg.Version)
+				return nil
+			},
+		},
+		&cobra.Command{
+			Use:   "get SCOPE/KEY",
+			Short: "Write a secret's value to stdout, byte for byte",
+			Args:  exactArgs(1),
+			RunE: func(c *cobra.Command, args []string) error {
+				conn, err := g.dial()
+				if err != nil {
+					return err
+				}
+				defer conn.Close()
+				r, err := conn.VaultGet(c.Context(), connect.NewRequest(&palyrav1.VaultGetRequest{Ref: args[0]}))
+				if err != nil {
+					return err
+				}
+				_, err = os.Stdout.Write(r.Msg.Value)
+				return err
+			},
+		},
+		&cobra.Command{
+			Use:   "list [SCOPE]",
+			Short: "List secret names (never values), in one scope or all",
+			Args: func(cmd *cobra.Command, args []string) error {
+				if len(args) > 1 {
+					return usagef("%s takes at most one scope", cmd.CommandPath())
+				}
+				return nil
+			},
+			RunE: func(c *cobra.Command, args []string) error {
+				scope := ""
+				if len(args) == 1 {
+					scope = args[0]
+				}
+				conn, err := g.dial()
+				if err != nil {
+					return err
+				}
+				defer conn.Close()
+				r, err := conn.VaultList(c.Context(), connect.NewRequest(&palyrav1.VaultListRequest{Scope: scope}))
+				if err != nil {
+					return err
+				}
+				if g.json {
+					out := []map[string]any{}
+					for _, s := range r.Msg.Secrets {
+						out = append(out, map[string]any{"ref": s.Ref, "version": s.Version, "updated": time.Unix(s.UpdatedUnix, 0).UTC().Format(time.RFC3339)})
+					}
+					return printJSON(out)
+				}
+				for _, s := range r.Msg.Secrets {
+					fmt.Printf("%s\tv%d\t%s\n", s.Ref, s.Version, time.Unix(s.UpdatedUnix, 0).UTC().Format(time.RFC3339))
+				}
+				return nil
+			},
+		},
+		&cobra.Command{
+			Use:   "rm SCOPE/KEY",
+			Short: "Delete every version of a secret",
+			Args:  exactArgs(1),
+			RunE: func(c *cobra.Command, args []string) error {
+				conn, err := g.dial()
+				if err != nil {
+					return err
+				}
+				defer conn.Close()
+				if _, err := conn.VaultDelete(c.Context(), connect.NewRequest(&palyrav1.VaultDeleteRequest{Ref: args[0]})); err != nil {
+					return err
+				}
+				fmt.Fprintf(os.Stderr, "deleted %s\n", args[0])
+				return nil
+			},
+		},
+	)
+	return cmd
+}
+
+// readSecret reads the value from stdin: without echo from a terminal, else
+// every byte up to EOF (at most vault.MaxValueBytes).
+func readSecret() ([]byte, error) {
+	if term.IsTerminal(int(os.Stdin.Fd())) {
+		fmt.Fprint(os.Stderr, "value (not echoed): ")
+		b, err := term.ReadPassword(int(os.Stdin.Fd()))
+		fmt.Fprintln(os.Stderr)
+		return b, err
+	}
+	b, err := io.ReadAll(io.LimitReader(os.Stdin, vault.MaxValueBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("read stdin: %w", err)
+	}
+	if len(b) > vault.MaxValueBytes {
+		return nil, usagef("value on stdin exceeds %d bytes", vault.MaxValueBytes)
+	}
+	return b, nil
+}

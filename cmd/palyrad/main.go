@@ -1,0 +1,68 @@
+// Command palyrad is the Palyra daemon: it owns the machine's device
+// identity, its certificate authority, the encrypted vault and the audit
+// journal, and serves the API over mTLS on TCP and QUIC and over the local
+// admin socket. It runs in the foreground; SIGINT or SIGTERM stop it
+// gracefully. It writes STATE_DIR/palyrad.addr when ready.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/palyra/palyra/internal/daemon"
+	"github.com/palyra/palyra/internal/statedir"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var configPath, stateDir, listen string
+	cmd := &cobra.Command{
+		Use:           "palyrad",
+		Short:         "The Palyra security daemon",
+		Args:          cobra.NoArgs,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := daemon.LoadConfigFile(configPath)
+			if err != nil {
+				return err
+			}
+			if cmd.Flags().Changed("state-dir") {
+				cfg.StateDir = stateDir
+			}
+			if cmd.Flags().Changed("listen") {
+				cfg.Listen = listen
+			}
+			if cfg.StateDir == "" {
+				if cfg.StateDir, err = statedir.Default(); err != nil {
+					return err
+				}
+			}
+			log := cfg.NewLogger(os.Stderr)
+			d, err := daemon.Open(cmd.Context(), cfg, log)
+			if err != nil {
+				return err
+			}
+			defer d.Close()
+			return d.Run(cmd.Context())
+		},
+	}
+	cmd.Flags().StringVar(&configPath, "config", "", "TOML configuration file (unknown keys are errors)")
+	cmd.Flags().StringVar(&stateDir, "state-dir", "", "state directory (default $PALYRA_STATE_DIR, $XDG_STATE_HOME/palyra or ~/.local/state/palyra)")
+	cmd.Flags().StringVar(&listen, "listen", daemon.DefaultListen, "TCP and QUIC (UDP) listen address; port 0 picks a free port")
+	if err := cmd.ExecuteContext(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "palyrad: "+err.Error())
+		stop()
+		if errors.Is(err, daemon.ErrLocked) {
+			os.Exit(3)
+		}
+		os.Exit(1)
+	}
+}

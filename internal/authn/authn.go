@@ -1,0 +1,96 @@
+// Package authn turns what the transport knows about a caller into a
+// principal (see package authz):
+//
+//   - on the local admin Unix socket, a peer whose uid (SO_PEERCRED) equals
+//     the daemon's is the owner: User::"admin" in Role::"admin";
+//   - on TCP or QUIC, a client certificate that chained to the device CA in
+//     the handshake names a Device, which must still be enrolled, unrevoked,
+//     bound to the certificate's key and within the certificate's validity at
+//     the time of the request (a connection can outlive its certificate);
+//   - anything else is unauthenticated.
+//
+// The check repeats the handshake's revocation check on every request, so a
+// device revoked while its connection is open is refused from the next call.
+package authn
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/palyra/palyra/internal/authz"
+	"github.com/palyra/palyra/internal/devices"
+	"github.com/palyra/palyra/internal/transport"
+)
+
+// OwnerUser is the user name of the daemon's owner: the admin principal of
+// the local socket, and the owner of the devices the admin enrolls.
+const OwnerUser = "admin"
+
+// ErrUnauthenticated means the caller presented no usable credential. The
+// wrapped detail is safe to show the caller (it names no secret).
+var ErrUnauthenticated = errors.New("unauthenticated")
+
+// Owner is the principal of the daemon's owner.
+func Owner() authz.Principal {
+	return authz.Principal{Kind: authz.KindUser, ID: OwnerUser, Roles: userRoles(OwnerUser)}
+}
+
+// userRoles returns the roles of a user. The daemon's owner is the only
+// user so far, and is an admin.
+func userRoles(user string) []string {
+	if user == OwnerUser {
+		return []string{"admin"}
+	}
+	return nil
+}
+
+// Caller is an authenticated caller.
+type Caller struct {
+	Principal authz.Principal
+	DeviceID  string // "" for the local owner
+	Transport string
+}
+
+// Authenticate returns the caller behind peer at time now, or an error
+// wrapping ErrUnauthenticated with a short reason.
+func Authenticate(peer transport.Peer, reg *devices.Registry, ownerUID int, now time.Time) (Caller, error) {
+	switch peer.Transport {
+	case transport.Unix:
+		if peer.UID < 0 || peer.UID != ownerUID {
+			return Caller{}, fmt.Errorf("%w: socket peer is not the daemon owner", ErrUnauthenticated)
+		}
+		return Caller{Principal: Owner(), Transport: peer.Transport}, nil
+	case transport.TCP, transport.QUIC:
+		if peer.Cert == nil {
+			return Caller{}, fmt.Errorf("%w: client certificate required", ErrUnauthenticated)
+		}
+		if now.Before(peer.Cert.NotBefore) || now.After(peer.Cert.NotAfter) {
+			return Caller{}, fmt.Errorf("%w: client certificate is not valid now", ErrUnauthenticated)
+		}
+		d, err := reg.Check(peer.Cert)
+		if err != nil {
+			return Caller{}, fmt.Errorf("%w: %s", ErrUnauthenticated, reason(err))
+		}
+		return Caller{
+			Principal: authz.Principal{Kind: authz.KindDevice, ID: d.ID, Owner: d.Owner, Roles: userRoles(d.Owner)},
+			DeviceID:  d.ID,
+			Transport: peer.Transport,
+		}, nil
+	default:
+		return Caller{}, fmt.Errorf("%w: unknown transport", ErrUnauthenticated)
+	}
+}
+
+func reason(err error) string {
+	switch {
+	case errors.Is(err, devices.ErrRevoked):
+		return "device is revoked"
+	case errors.Is(err, devices.ErrNotFound):
+		return "device is not enrolled"
+	case errors.Is(err, devices.ErrKeyMismatch):
+		return "certificate key does not match the enrolled device"
+	default:
+		return "client certificate is not a device certificate"
+	}
+}

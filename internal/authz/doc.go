@@ -1,0 +1,57 @@
+// Package authz decides whether a principal may perform an action on a
+// resource, using Cedar policies evaluated by cedar-go.
+//
+// # Model
+//
+// Every request is one Cedar authorization over a small entity graph that
+// Decide builds from the Request alone; no entity store is consulted, so the
+// caller (the daemon's authentication layer) is responsible for the facts it
+// asserts: who the principal is, which roles its user holds, and which device
+// and transport the call arrived on.
+//
+//   - Principals are User::"<name>", Device::"<ULID>" and
+//     Connector::"<name>". A User's and a Connector's parents are
+//     Role::"<r>" for each of its roles. A Device's single parent is the User
+//     that owns it, and that User entity carries the owner's roles, so
+//     `principal in Role::"admin"` holds for a device enrolled by an admin:
+//     the device acts for its owner, never more.
+//   - Actions are Action::"vault.read", "vault.write", "vault.list",
+//     "vault.delete", "device.enroll", "device.list", "device.revoke" and
+//     "daemon.status", grouped under Action::"vault", Action::"device" and
+//     Action::"daemon" so a policy can name a whole family.
+//   - Resources are Secret::"<scope>/<key>" (parent Vault::"<scope>"),
+//     Vault::"<scope>" (parent Vault::"*", the pseudo-scope meaning all),
+//     Device::"<ULID>" or Device::"*", and Daemon::"local".
+//   - The context record is {transport: "unix"|"tcp"|"quic", device_id: the
+//     calling device's ULID or "" on the local socket}.
+//
+// The embedded schema (schema.cedarschema) states which principal and
+// resource types each action applies to; Decide refuses requests outside it,
+// and NewEngine validates every policy against it in strict mode, so a policy
+// that names an unknown action, entity type or context attribute is rejected
+// at load rather than silently never matching.
+//
+// # Policies
+//
+// Deny is the default. The embedded baseline (baseline.cedar) permits
+// members of Role::"admin" everything and forbids device enrollment and
+// revocation except by a non-device principal on the unix socket. Operators
+// add policies as extra texts to NewEngine. A forbid always beats a permit,
+// so extra policies can grant access but cannot lift the baseline forbids.
+//
+// Every policy carries a unique @id("...") annotation, and that id is the
+// Cedar policy id: a Decision names its determining policies by the ids the
+// operator wrote, not by cedar-go's positional "policy0", "policy1".
+//
+// # Failing closed
+//
+// Cedar skips a policy whose evaluation errors. For a permit that is already
+// safe; for a forbid it would mean an error could turn a deny into an allow,
+// so Decide denies when any forbid errors and names that forbid. A malformed
+// request (unknown principal kind, action or resource type, missing IDs,
+// inconsistent device and transport) is denied with an entry in
+// Decision.Errors and never reaches Cedar; Decide never panics.
+//
+// An Engine is immutable once built and safe for concurrent use; to change
+// policies, build a new Engine and swap it in.
+package authz

@@ -1,0 +1,143 @@
+package authz
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/cedar-policy/cedar-go"
+)
+
+// Request is one authorization question: may Principal perform Action on
+// Resource, given how the call arrived.
+type Request struct {
+	// Principal is the authenticated caller.
+	Principal Principal
+	// Action is one of the Action* constants.
+	Action string
+	// Resource is the object acted on.
+	Resource Resource
+	// Transport is TransportUnix, TransportTCP or TransportQUIC.
+	Transport string
+	// DeviceID is the calling device's ULID, "" on the local socket. For a
+	// Device principal it must equal Principal.ID.
+	DeviceID string
+}
+
+// Decision is the outcome of Decide.
+type Decision struct {
+	// Allowed is true only if some permit matched and no forbid matched or
+	// failed to evaluate.
+	Allowed bool
+	// Policies are the @id values of the determining policies, sorted: the
+	// matching permits of an allow, or the forbids that caused a deny
+	// (matched, or failed to evaluate). Empty for a default deny.
+	Policies []string
+	// Errors are evaluation errors, "<policy id>: <message>", or a single
+	// "request: <problem>" entry for a malformed request. They never
+	// contain secret values: requests carry names, not secrets.
+	Errors []string
+}
+
+// Engine evaluates requests against an immutable, validated policy set. It
+// is safe for concurrent use.
+type Engine struct {
+	model    *model
+	policies *cedar.PolicySet
+	// forbids is the set of forbid policy ids, to fail closed when one of
+	// them errors.
+	forbids map[cedar.PolicyID]bool
+	ids     []string
+}
+
+// NewEngine returns an Engine for the embedded baseline policies plus the
+// given extra policy texts, named "extra[0]", "extra[1]", ... in errors.
+// Every policy must carry a unique @id annotation and validate against the
+// schema; otherwise NewEngine returns a *PolicyError naming the source, the
+// position and, when known, the policy id.
+func NewEngine(extra ...[]byte) (*Engine, error) {
+	srcs := make([]Source, len(extra))
+	for i, text := range extra {
+		srcs[i] = Source{Name: fmt.Sprintf("extra[%d]", i), Text: text}
+	}
+	return NewEngineFromSources(srcs...)
+}
+
+// NewEngineFromSources is NewEngine with named policy texts, so errors and
+// positions name the policy file they came from.
+func NewEngineFromSources(srcs ...Source) (*Engine, error) {
+	m, err := loadModel()
+	if err != nil {
+		return nil, err
+	}
+	all := append([]Source{{Name: BaselineSourceName, Text: baselineText}}, srcs...)
+	loaded, err := loadPolicies(m.validator, all)
+	if err != nil {
+		return nil, err
+	}
+	e := &Engine{
+		model:    m,
+		policies: cedar.NewPolicySet(),
+		forbids:  map[cedar.PolicyID]bool{},
+	}
+	for _, p := range loaded {
+		e.policies.Add(p.id, p.policy)
+		if p.policy.Effect() == cedar.Forbid {
+			e.forbids[p.id] = true
+		}
+		e.ids = append(e.ids, string(p.id))
+	}
+	slices.Sort(e.ids)
+	return e, nil
+}
+
+// PolicyIDs returns the ids of every loaded policy, sorted.
+func (e *Engine) PolicyIDs() []string { return slices.Clone(e.ids) }
+
+// Decide runs exactly one Cedar authorization for req. Anything other than
+// an allow by a matching permit, with no forbid matching or failing, is a
+// deny; a malformed request or an internal failure is a deny with an Errors
+// entry, never a panic.
+func (e *Engine) Decide(req Request) (d Decision) {
+	if e == nil || e.model == nil {
+		return Decision{Errors: []string{"engine: not initialized"}}
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			d = Decision{Errors: []string{fmt.Sprintf("engine: internal error: %v", r)}}
+		}
+	}()
+	creq, ents, err := e.model.buildRequest(req)
+	if err != nil {
+		return Decision{Errors: []string{"request: " + err.Error()}}
+	}
+	dec, diag := cedar.Authorize(e.policies, ents, creq)
+
+	var failedForbids []string
+	if len(diag.Errors) > 0 {
+		d.Errors = make([]string, 0, len(diag.Errors))
+		for _, de := range diag.Errors {
+			d.Errors = append(d.Errors, string(de.PolicyID)+": "+de.Message)
+			if e.forbids[de.PolicyID] {
+				failedForbids = append(failedForbids, string(de.PolicyID))
+			}
+		}
+		slices.Sort(d.Errors)
+	}
+	// Cedar skips a policy whose evaluation errors. A forbid that errored
+	// might have matched, so it still denies: an error must never be the
+	// reason a request is allowed.
+	if dec == cedar.Allow && len(failedForbids) > 0 {
+		slices.Sort(failedForbids)
+		d.Policies = failedForbids
+		return d
+	}
+	d.Allowed = dec == cedar.Allow
+	if len(diag.Reasons) > 0 {
+		d.Policies = make([]string, len(diag.Reasons))
+		for i, r := range diag.Reasons {
+			d.Policies[i] = string(r.PolicyID)
+		}
+		slices.Sort(d.Policies)
+	}
+	return d
+}

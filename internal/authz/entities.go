@@ -1,0 +1,177 @@
+package authz
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/cedar-policy/cedar-go/types"
+)
+
+// Transports a request may arrive on; the context attribute "transport".
+const (
+	// TransportUnix is the local Unix socket; only the local owner reaches it.
+	TransportUnix = "unix"
+	// TransportTCP is TLS over TCP (HTTP/2), authenticated by device
+	// certificate.
+	TransportTCP = "tcp"
+	// TransportQUIC is QUIC (HTTP/3), authenticated by device certificate.
+	TransportQUIC = "quic"
+)
+
+// requestEntities is the entity store of one request: the few entities
+// built from the Request, then the engine's shared, immutable action
+// entities. A linear scan over the handful of request entities is cheaper
+// than building a map for every decision.
+type requestEntities struct {
+	local   []types.Entity
+	buf     [8]types.Entity
+	actions types.EntityMap
+}
+
+// Get implements types.EntityGetter.
+func (r *requestEntities) Get(uid types.EntityUID) (types.Entity, bool) {
+	for i := range r.local {
+		if r.local[i].UID == uid {
+			return r.local[i], true
+		}
+	}
+	e, ok := r.actions[uid]
+	return e, ok
+}
+
+// add adds e unless an entity with its UID is already present (a Device
+// principal revoking itself is both principal and resource; the principal,
+// which carries the parents, wins).
+func (r *requestEntities) add(e types.Entity) {
+	for i := range r.local {
+		if r.local[i].UID == e.UID {
+			return
+		}
+	}
+	r.local = append(r.local, e)
+}
+
+// entityMap returns every entity of the request, for validation in tests.
+func (r *requestEntities) entityMap() types.EntityMap {
+	m := types.EntityMap{}
+	for _, e := range r.local {
+		m[e.UID] = e
+	}
+	for uid, e := range r.actions {
+		m[uid] = e
+	}
+	return m
+}
+
+// buildRequest checks req against the model and returns the Cedar request
+// and its entities. Every check here is about shape, not permission: a
+// request that fails one is malformed and denied without evaluating policies.
+func (m *model) buildRequest(req Request) (types.Request, *requestEntities, error) {
+	act, ok := m.actions[req.Action]
+	if !ok {
+		return types.Request{}, nil, fmt.Errorf("unknown action %q", req.Action)
+	}
+	p := req.Principal
+	switch p.Kind {
+	case KindUser, KindDevice, KindConnector:
+	default:
+		return types.Request{}, nil, fmt.Errorf("unknown principal kind %q", p.Kind)
+	}
+	if !slices.Contains(act.principals, types.EntityType(p.Kind)) {
+		return types.Request{}, nil, fmt.Errorf("principal kind %q is not valid for action %q", p.Kind, req.Action)
+	}
+	if p.ID == "" {
+		return types.Request{}, nil, fmt.Errorf("empty %s principal id", p.Kind)
+	}
+	if (p.Kind == KindDevice) != (p.Owner != "") {
+		if p.Kind == KindDevice {
+			return types.Request{}, nil, fmt.Errorf("device principal %s has no owner", p)
+		}
+		return types.Request{}, nil, fmt.Errorf("%s principal %s has an owner; only devices do", p.Kind, p)
+	}
+	if slices.Contains(p.Roles, "") {
+		return types.Request{}, nil, fmt.Errorf("principal %s has an empty role name", p)
+	}
+	switch req.Transport {
+	case TransportUnix:
+		// The local socket has no device; a device id here means the
+		// caller mixed up connection facts.
+		if req.DeviceID != "" {
+			return types.Request{}, nil, fmt.Errorf("device id %q on the unix transport", req.DeviceID)
+		}
+	case TransportTCP, TransportQUIC:
+	default:
+		return types.Request{}, nil, fmt.Errorf("unknown transport %q", req.Transport)
+	}
+	// A Device principal is established by the device's certificate on
+	// this very connection, so the context's device must be the principal.
+	if p.Kind == KindDevice && req.DeviceID != p.ID {
+		return types.Request{}, nil, fmt.Errorf("device principal %s called with device id %q", p, req.DeviceID)
+	}
+
+	r := req.Resource
+	if !slices.Contains(act.resources, types.EntityType(r.Type)) {
+		return types.Request{}, nil, fmt.Errorf("resource type %q is not valid for action %q", r.Type, req.Action)
+	}
+	if r.ID == "" {
+		return types.Request{}, nil, fmt.Errorf("empty %s resource id", r.Type)
+	}
+
+	ents := &requestEntities{actions: m.actionEntities}
+	ents.local = ents.buf[:0]
+
+	// Principal and its ancestry.
+	roles := make([]types.EntityUID, len(p.Roles))
+	for i, name := range p.Roles {
+		roles[i] = types.NewEntityUID(roleType, types.String(name))
+	}
+	principal := p.uid()
+	switch p.Kind {
+	case KindDevice:
+		owner := types.NewEntityUID(KindUser, types.String(p.Owner))
+		ents.add(types.Entity{UID: principal, Parents: types.NewEntityUIDSet(owner)})
+		ents.add(types.Entity{UID: owner, Parents: types.NewEntityUIDSet(roles...)})
+	default:
+		ents.add(types.Entity{UID: principal, Parents: types.NewEntityUIDSet(roles...)})
+	}
+	for _, role := range roles {
+		ents.add(types.Entity{UID: role})
+	}
+
+	// Resource and its ancestry.
+	resource := r.uid()
+	allScopes := types.NewEntityUID(ResourceVault, AllScopes)
+	switch r.Type {
+	case ResourceSecret:
+		scope, ok := secretScope(r.ID)
+		if !ok {
+			return types.Request{}, nil, fmt.Errorf("secret id %q is not <scope>/<key>", r.ID)
+		}
+		vault := types.NewEntityUID(ResourceVault, types.String(scope))
+		ents.add(types.Entity{UID: resource, Parents: types.NewEntityUIDSet(vault)})
+		ents.add(types.Entity{UID: vault, Parents: types.NewEntityUIDSet(allScopes)})
+		ents.add(types.Entity{UID: allScopes})
+	case ResourceVault:
+		if r.ID != AllScopes {
+			ents.add(types.Entity{UID: resource, Parents: types.NewEntityUIDSet(allScopes)})
+		}
+		ents.add(types.Entity{UID: allScopes})
+	case ResourceDaemon:
+		if r.ID != DaemonLocal {
+			return types.Request{}, nil, fmt.Errorf("unknown daemon %q", r.ID)
+		}
+		ents.add(types.Entity{UID: resource})
+	default:
+		ents.add(types.Entity{UID: resource})
+	}
+
+	return types.Request{
+		Principal: principal,
+		Action:    act.uid,
+		Resource:  resource,
+		Context: types.NewRecord(types.RecordMap{
+			"transport": types.String(req.Transport),
+			"device_id": types.String(req.DeviceID),
+		}),
+	}, ents, nil
+}

@@ -1,0 +1,54 @@
+package authz
+
+import (
+	"errors"
+	"slices"
+	"testing"
+)
+
+// FuzzNewEngine feeds arbitrary policy text to NewEngine. Properties:
+// NewEngine never panics and fails only with a *PolicyError; an Engine it
+// returns decides a fixed set of requests without panicking, every allow
+// names a determining policy, every named policy is loaded, and no extra
+// policy lifts the baseline forbid on device enrollment by a device.
+func FuzzNewEngine(f *testing.F) {
+	// Seeds beyond testdata/fuzz/FuzzNewEngine.
+	f.Add([]byte(`@id("x") permit (principal, action, resource);`))
+	f.Add([]byte(`@id("x") forbid (principal, action in Action::"vault", resource) unless { context.transport == "unix" };`))
+
+	reqs := []Request{
+		remote(adminDev, ActionDeviceEnroll, TransportTCP),
+		remote(bobDev, ActionVaultRead, TransportQUIC),
+		local(bobUser, ActionVaultList),
+		local(adminUser, ActionDaemonStatus),
+		remote(Principal{Kind: KindConnector, ID: "discord", Roles: []string{"bot"}}, ActionDeviceList, TransportTCP),
+	}
+	f.Fuzz(func(t *testing.T, text []byte) {
+		e, err := NewEngine(text)
+		if err != nil {
+			var pe *PolicyError
+			if !errors.As(err, &pe) || err.Error() == "" {
+				t.Fatalf("NewEngine error %T %q is not a *PolicyError", err, err)
+			}
+			if e != nil {
+				t.Fatalf("NewEngine returned an engine and an error")
+			}
+			return
+		}
+		ids := e.PolicyIDs()
+		for _, req := range reqs {
+			d := e.Decide(req)
+			if d.Allowed && len(d.Policies) == 0 {
+				t.Fatalf("Decide(%+v) allowed with no determining policy: %+v", req, d)
+			}
+			for _, id := range d.Policies {
+				if !slices.Contains(ids, id) {
+					t.Fatalf("Decide(%+v) names unknown policy %q", req, id)
+				}
+			}
+		}
+		if d := e.Decide(reqs[0]); d.Allowed || !slices.Contains(d.Policies, "device-admin-local-only") {
+			t.Fatalf("extra policy lifted device-admin-local-only: %+v", d)
+		}
+	})
+}

@@ -1,0 +1,97 @@
+package authz
+
+import (
+	_ "embed"
+	"fmt"
+	"slices"
+
+	"github.com/cedar-policy/cedar-go/types"
+	"github.com/cedar-policy/cedar-go/x/exp/schema"
+	"github.com/cedar-policy/cedar-go/x/exp/schema/resolved"
+	"github.com/cedar-policy/cedar-go/x/exp/schema/validate"
+)
+
+// schemaText is the Cedar schema of Palyra's entities and actions; see
+// schema.cedarschema.
+//
+//go:embed schema.cedarschema
+var schemaText []byte
+
+// Schema returns a copy of the embedded Cedar schema text, for tooling that
+// validates policy files before handing them to NewEngine.
+func Schema() []byte { return slices.Clone(schemaText) }
+
+// actionInfo is what Decide needs to know about one requestable action,
+// derived from the schema so the schema is the single source of truth.
+type actionInfo struct {
+	uid        types.EntityUID
+	principals []types.EntityType
+	resources  []types.EntityType
+}
+
+// model is the resolved schema: the policy validator, the requestable
+// actions, and the action entities (with their groups) every request needs.
+type model struct {
+	validator *validate.Validator
+	actions   map[string]actionInfo
+	// actionEntities holds every action entity, each with the transitive
+	// closure of its groups as parents, as Cedar's entity store convention
+	// asks.
+	actionEntities types.EntityMap
+}
+
+// loadModel parses and resolves the embedded schema.
+func loadModel() (*model, error) {
+	var s schema.Schema
+	s.SetFilename("schema.cedarschema")
+	if err := s.UnmarshalCedar(schemaText); err != nil {
+		return nil, fmt.Errorf("authz: parse schema: %w", err)
+	}
+	rs, err := s.Resolve()
+	if err != nil {
+		return nil, fmt.Errorf("authz: resolve schema: %w", err)
+	}
+	m := &model{
+		validator:      validate.New(rs, validate.WithStrict()),
+		actions:        map[string]actionInfo{},
+		actionEntities: types.EntityMap{},
+	}
+	for uid, a := range rs.Actions {
+		m.actionEntities[uid] = types.Entity{
+			UID:     uid,
+			Parents: types.NewEntityUIDSet(actionAncestors(rs, uid)...),
+		}
+		// Action groups have no appliesTo: they exist for `action in`
+		// and are not requestable themselves.
+		if a.AppliesTo == nil {
+			continue
+		}
+		m.actions[string(uid.ID)] = actionInfo{
+			uid:        uid,
+			principals: slices.Clone(a.AppliesTo.Principals),
+			resources:  slices.Clone(a.AppliesTo.Resources),
+		}
+	}
+	return m, nil
+}
+
+// actionAncestors returns the transitive parents of the action uid.
+// Resolve rejects cyclic action hierarchies; the seen set only guards the
+// walk.
+func actionAncestors(rs *resolved.Schema, uid types.EntityUID) []types.EntityUID {
+	var out []types.EntityUID
+	seen := map[types.EntityUID]bool{uid: true}
+	todo := []types.EntityUID{uid}
+	for len(todo) > 0 {
+		cur := todo[len(todo)-1]
+		todo = todo[:len(todo)-1]
+		for p := range rs.Actions[cur].Entity.Parents.All() {
+			if !seen[p] {
+				seen[p] = true
+				out = append(out, p)
+				todo = append(todo, p)
+			}
+		}
+	}
+	return out
+}

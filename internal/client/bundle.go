@@ -1,0 +1,143 @@
+// Package client connects to a palyrad daemon: over the local admin Unix
+// socket as the machine's owner, or over mutual TLS (gRPC on TCP, or HTTP/3
+// on QUIC) as an enrolled device using a client bundle.
+//
+// A bundle is a directory (0700) holding the device's identity and private
+// keys (identity.json, 0600), its certificate (cert.pem), the daemon's CA
+// certificate pinned at enrollment (ca.pem) and the daemon's addresses
+// (daemon.json). The private key never leaves the client machine.
+package client
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/google/renameio/v2"
+
+	"github.com/palyra/palyra/internal/identity"
+	"github.com/palyra/palyra/internal/pki"
+)
+
+// Bundle file names.
+const (
+	IdentityFile = "identity.json"
+	CertFile     = "cert.pem"
+	CAFile       = "ca.pem"
+	DaemonFile   = "daemon.json"
+)
+
+// DaemonInfo is daemon.json: where the daemon listens and which CA it uses.
+type DaemonInfo struct {
+	TCP           string `json:"tcp"`
+	QUIC          string `json:"quic"`
+	CAFingerprint string `json:"ca_fingerprint"`
+}
+
+// Bundle is a loaded client bundle.
+type Bundle struct {
+	Identity *identity.Identity
+	Cert     tls.Certificate // leaf parsed into Cert.Leaf
+	CA       *x509.Certificate
+	Daemon   DaemonInfo
+}
+
+// WriteBundle creates dir (0700; it must not exist or be empty) and writes a
+// bundle into it, every file 0600.
+func WriteBundle(dir string, id *identity.Identity, certDER, caDER []byte, d DaemonInfo) error {
+	if entries, err := os.ReadDir(dir); err == nil && len(entries) > 0 {
+		return fmt.Errorf("client: bundle directory %s is not empty", dir)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("client: %w", err)
+	}
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return fmt.Errorf("client: %w", err)
+	}
+	if err := identity.WritePlain(filepath.Join(dir, IdentityFile), id); err != nil {
+		return err
+	}
+	dj, _ := json.MarshalIndent(d, "", "  ")
+	for name, data := range map[string][]byte{
+		CertFile:   pki.EncodeCertPEM(certDER),
+		CAFile:     pki.EncodeCertPEM(caDER),
+		DaemonFile: append(dj, '\n'),
+	} {
+		if err := renameio.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
+			return fmt.Errorf("client: write %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// LoadBundle reads and checks a bundle: the identity's key must match the
+// certificate, and the CA certificate must match the pinned fingerprint.
+func LoadBundle(dir string) (*Bundle, error) {
+	read := func(name string) ([]byte, error) {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			return nil, fmt.Errorf("client: bundle %s: %w", dir, err)
+		}
+		return b, nil
+	}
+	idb, err := read(IdentityFile)
+	if err != nil {
+		return nil, err
+	}
+	id, err := identity.Unmarshal(idb)
+	if err != nil {
+		return nil, fmt.Errorf("client: bundle %s: %w", dir, err)
+	}
+	var b Bundle
+	b.Identity = id
+	certPEM, err := read(CertFile)
+	if err != nil {
+		return nil, err
+	}
+	leaf, err := parseCertPEM(certPEM)
+	if err != nil {
+		return nil, fmt.Errorf("client: bundle %s: %s: %w", dir, CertFile, err)
+	}
+	if !id.PublicKey().Equal(leaf.PublicKey) {
+		return nil, fmt.Errorf("client: bundle %s: certificate is not for this identity's key", dir)
+	}
+	b.Cert = tls.Certificate{Certificate: [][]byte{leaf.Raw}, PrivateKey: id.SigningKey, Leaf: leaf}
+	caPEM, err := read(CAFile)
+	if err != nil {
+		return nil, err
+	}
+	if b.CA, err = parseCertPEM(caPEM); err != nil {
+		return nil, fmt.Errorf("client: bundle %s: %s: %w", dir, CAFile, err)
+	}
+	dj, err := read(DaemonFile)
+	if err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal(dj, &b.Daemon); err != nil {
+		return nil, fmt.Errorf("client: bundle %s: %s: %w", dir, DaemonFile, err)
+	}
+	if pki.CertFingerprint(b.CA.Raw) != b.Daemon.CAFingerprint {
+		return nil, fmt.Errorf("client: bundle %s: CA certificate does not match the pinned fingerprint", dir)
+	}
+	return &b, nil
+}
+
+// Roots returns a pool holding only the bundle's CA.
+func (b *Bundle) Roots() *x509.CertPool {
+	p := x509.NewCertPool()
+	p.AddCert(b.CA)
+	return p
+}
+
+func parseCertPEM(b []byte) (*x509.Certificate, error) {
+	block, _ := pem.Decode(b)
+	if block == nil || block.Type != "CERTIFICATE" {
+		return nil, errors.New("not a PEM certificate")
+	}
+	return x509.ParseCertificate(block.Bytes)
+}

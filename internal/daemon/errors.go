@@ -1,0 +1,48 @@
+package daemon
+
+import (
+	"errors"
+	"fmt"
+
+	"connectrpc.com/connect"
+
+	"github.com/palyra/palyra/internal/authn"
+	"github.com/palyra/palyra/internal/devices"
+	"github.com/palyra/palyra/internal/vault"
+)
+
+var (
+	errAuditUnavailable = errors.New("audit journal unavailable; request refused")
+	errBadDeviceName    = fmt.Errorf("device name must be 1..%d printable characters", maxDeviceNameLen)
+	errInternal         = errors.New("internal error")
+)
+
+type deniedError struct{ principal, action, resource string }
+
+func (e *deniedError) Error() string {
+	return fmt.Sprintf("denied: %s may not %s on %s", e.principal, e.action, e.resource)
+}
+
+// apiError maps a store error to its API code: the one place where package
+// errors become what a client sees. Messages name the object, never a value;
+// unexpected errors are logged and reported as internal.
+func (s *service) apiError(err error, c authn.Caller) error {
+	switch {
+	case errors.Is(err, vault.ErrNotFound), errors.Is(err, devices.ErrNotFound):
+		return connect.NewError(connect.CodeNotFound, err)
+	case errors.Is(err, vault.ErrInvalidRef):
+		return connect.NewError(connect.CodeInvalidArgument, err)
+	case errors.Is(err, vault.ErrIntegrity):
+		s.d.log.Error("vault integrity failure", "err", err, "principal", c.Principal.String())
+		return connect.NewError(connect.CodeDataLoss, err)
+	case errors.Is(err, devices.ErrRevoked), errors.Is(err, devices.ErrKeyMismatch):
+		return connect.NewError(connect.CodeFailedPrecondition, err)
+	default:
+		var ce *connect.Error
+		if errors.As(err, &ce) {
+			return ce
+		}
+		s.d.log.Error("request failed", "err", err, "principal", c.Principal.String())
+		return connect.NewError(connect.CodeInternal, errInternal)
+	}
+}

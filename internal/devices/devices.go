@@ -1,0 +1,217 @@
+// Package devices is the registry of enrolled devices and the revocation
+// index that the TLS handshake consults.
+//
+// A device is known by its ULID and bound to one Ed25519 public key for
+// life: enrolling the same id with another key is refused (re-keying means
+// removing the device and enrolling a new one), and a revoked id stays
+// revoked. The registry is persisted in SQLite and mirrored in memory, so the
+// per-handshake check (Check) is a map lookup with no I/O.
+package devices
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/x509"
+	"database/sql"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/palyra/palyra/internal/identity"
+	"github.com/palyra/palyra/internal/pki"
+	"github.com/palyra/palyra/internal/sqlitedb"
+)
+
+// Errors callers branch on.
+var (
+	ErrNotFound    = errors.New("devices: no such device")
+	ErrRevoked     = errors.New("devices: device is revoked")
+	ErrKeyMismatch = errors.New("devices: device id is bound to another key")
+)
+
+// Device is one enrolled device.
+type Device struct {
+	ID           string // ULID
+	Name         string
+	Owner        string // user the device acts for
+	PublicKey    ed25519.PublicKey
+	EnrolledAt   time.Time
+	RevokedAt    time.Time // zero when not revoked
+	CertSerial   string    // hex serial of the latest issued certificate
+	CertNotAfter time.Time
+}
+
+// Revoked reports whether the device has been revoked.
+func (d Device) Revoked() bool { return !d.RevokedAt.IsZero() }
+
+// Fingerprint is the device key's fingerprint (identity.Fingerprint).
+func (d Device) Fingerprint() string { return identity.Fingerprint(d.PublicKey) }
+
+var migrations = []string{`
+CREATE TABLE devices (
+	device_id      TEXT PRIMARY KEY,
+	name           TEXT NOT NULL,
+	owner          TEXT NOT NULL,
+	public_key     BLOB NOT NULL CHECK (length(public_key) = 32),
+	enrolled_at    INTEGER NOT NULL,
+	revoked_at     INTEGER NOT NULL DEFAULT 0,
+	cert_serial    TEXT NOT NULL,
+	cert_not_after INTEGER NOT NULL
+) STRICT;
+-- Revocation is permanent: a revoked row can never be un-revoked.
+CREATE TRIGGER devices_revocation_is_final BEFORE UPDATE OF revoked_at ON devices
+WHEN OLD.revoked_at != 0 BEGIN SELECT RAISE(ABORT, 'device revocation is final'); END;
+`}
+
+// Registry is the device registry. Safe for concurrent use.
+type Registry struct {
+	db *sql.DB
+	mu sync.RWMutex
+	m  map[string]Device
+}
+
+// Open opens (creating if needed) the registry database at path and loads it
+// into memory.
+func Open(ctx context.Context, path string) (*Registry, error) {
+	db, err := sqlitedb.Open(ctx, path, migrations)
+	if err != nil {
+		return nil, err
+	}
+	r := &Registry{db: db, m: map[string]Device{}}
+	rows, err := db.QueryContext(ctx, `SELECT device_id, name, owner, public_key, enrolled_at, revoked_at, cert_serial, cert_not_after FROM devices`)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("devices: load: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var d Device
+		var pub []byte
+		var enrolled, revoked, notAfter int64
+		if err := rows.Scan(&d.ID, &d.Name, &d.Owner, &pub, &enrolled, &revoked, &d.CertSerial, &notAfter); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("devices: load: %w", err)
+		}
+		d.PublicKey = ed25519.PublicKey(pub)
+		d.EnrolledAt, d.CertNotAfter = time.Unix(enrolled, 0), time.Unix(notAfter, 0)
+		if revoked != 0 {
+			d.RevokedAt = time.Unix(revoked, 0)
+		}
+		r.m[d.ID] = d
+	}
+	if err := rows.Err(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("devices: load: %w", err)
+	}
+	return r, nil
+}
+
+// Close closes the database.
+func (r *Registry) Close() error { return r.db.Close() }
+
+// Record stores the issuance of cert to device d (ID, Name, Owner,
+// PublicKey set). A new id is inserted; a known id must have the same key
+// and not be revoked, and gets its name and certificate fields updated.
+// It returns ErrKeyMismatch or ErrRevoked otherwise, changing nothing.
+func (r *Registry) Record(ctx context.Context, d Device, cert *x509.Certificate) (Device, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	d.CertSerial = cert.SerialNumber.Text(16)
+	d.CertNotAfter = cert.NotAfter.Truncate(time.Second)
+	if old, ok := r.m[d.ID]; ok {
+		if old.Revoked() {
+			return Device{}, ErrRevoked
+		}
+		if !old.PublicKey.Equal(d.PublicKey) {
+			return Device{}, ErrKeyMismatch
+		}
+		d.EnrolledAt = old.EnrolledAt
+		_, err := r.db.ExecContext(ctx, `UPDATE devices SET name = ?, cert_serial = ?, cert_not_after = ? WHERE device_id = ?`,
+			d.Name, d.CertSerial, d.CertNotAfter.Unix(), d.ID)
+		if err != nil {
+			return Device{}, fmt.Errorf("devices: update %s: %w", d.ID, err)
+		}
+	} else {
+		d.EnrolledAt = time.Now().Truncate(time.Second)
+		_, err := r.db.ExecContext(ctx, `INSERT INTO devices (device_id, name, owner, public_key, enrolled_at, cert_serial, cert_not_after) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+			d.ID, d.Name, d.Owner, []byte(d.PublicKey), d.EnrolledAt.Unix(), d.CertSerial, d.CertNotAfter.Unix())
+		if err != nil {
+			return Device{}, fmt.Errorf("devices: insert %s: %w", d.ID, err)
+		}
+	}
+	r.m[d.ID] = d
+	return d, nil
+}
+
+// Revoke marks the device revoked, durably, before returning. Revoking an
+// already revoked device is not an error.
+func (r *Registry) Revoke(ctx context.Context, id string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	d, ok := r.m[id]
+	if !ok {
+		return ErrNotFound
+	}
+	if d.Revoked() {
+		return nil
+	}
+	now := time.Now().Truncate(time.Second)
+	if _, err := r.db.ExecContext(ctx, `UPDATE devices SET revoked_at = ? WHERE device_id = ?`, now.Unix(), id); err != nil {
+		return fmt.Errorf("devices: revoke %s: %w", id, err)
+	}
+	d.RevokedAt = now
+	r.m[id] = d
+	return nil
+}
+
+// Get returns the device with id.
+func (r *Registry) Get(id string) (Device, error) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	d, ok := r.m[id]
+	if !ok {
+		return Device{}, ErrNotFound
+	}
+	return d, nil
+}
+
+// List returns every device, oldest enrollment first.
+func (r *Registry) List() []Device {
+	r.mu.RLock()
+	out := make([]Device, 0, len(r.m))
+	for _, d := range r.m {
+		out = append(out, d)
+	}
+	r.mu.RUnlock()
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].EnrolledAt.Equal(out[j].EnrolledAt) {
+			return out[i].EnrolledAt.Before(out[j].EnrolledAt)
+		}
+		return out[i].ID < out[j].ID
+	})
+	return out
+}
+
+// Check decides whether a client certificate that already chains to the CA
+// names a device that may connect: the device must be enrolled, not
+// revoked, and bound to the certificate's key. It runs in every TLS handshake
+// and again on every request, with no I/O.
+func (r *Registry) Check(cert *x509.Certificate) (Device, error) {
+	id, err := pki.DeviceIDFromCert(cert)
+	if err != nil {
+		return Device{}, err
+	}
+	d, err := r.Get(id)
+	if err != nil {
+		return Device{}, err
+	}
+	if d.Revoked() {
+		return Device{}, ErrRevoked
+	}
+	if !d.PublicKey.Equal(cert.PublicKey) {
+		return Device{}, ErrKeyMismatch
+	}
+	return d, nil
+}

@@ -1,0 +1,395 @@
+// Package vault stores Palyra's secrets (provider API keys, connector tokens,
+// tool credentials) encrypted at rest in a SQLite database.
+//
+// # Model
+//
+// A secret is named by a [Ref]: a scope ("global", "user:alice",
+// "device:<id>", "connector:slack", "tool:http.fetch") and a key inside it.
+// Every [Vault.Put] adds a new version (1, 2, 3, …) and keeps the older ones;
+// [Vault.Get] reads the latest and [Vault.GetVersion] any kept one.
+// [Vault.Delete] removes a secret with all its versions; after a delete,
+// numbering starts again at 1.
+//
+// Each version is stored as an envelope (package
+// github.com/palyra/palyra/internal/vault/envelope, specified in
+// docs/vault-format.md): the value is sealed with XChaCha20-Poly1305 (RFC 8439
+// with 24-byte nonces) under a fresh random 32-byte data-encryption key (DEK),
+// and the DEK is sealed under the vault's key-encryption key (KEK). The KEK is
+// derived elsewhere from the master key and given to [Open] with a short
+// non-secret id. Each envelope's associated data binds the format version,
+// the KEK id and the secret's scope, key and version number, so an envelope
+// that was modified, or copied to another name or version, fails to open with
+// [ErrIntegrity]: the vault returns the value stored for the name asked for,
+// or an error, never another value.
+//
+// Open also checks the KEK against a small record sealed when the vault was
+// created, so a vault opened with the wrong KEK fails at once instead of
+// accepting new secrets that the right KEK could not read.
+//
+// # What is protected, and what is not
+//
+// Values are never written to disk in plaintext and their length is hidden
+// to within 256 bytes. Scopes, keys, version numbers and timestamps are
+// stored in clear, so that List and lookups need no key. Someone who can
+// write the database file can delete secrets or roll the whole file back to
+// an older copy; they cannot make Get return a value that was never stored
+// under that name and version. Delete zeroes the freed cells and checkpoints
+// the write-ahead log, but copies left in backups, snapshots or pages SQLite
+// rewrote earlier may survive; they are ciphertext that only the KEK opens.
+//
+// Go cannot guarantee that key or value bytes are erased from memory (the
+// garbage collector copies and the AEAD keeps a private key copy). The vault
+// clears the buffers it owns; callers should clear values returned by Get
+// when done (clear(b)).
+package vault
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"math"
+	"sync"
+	"time"
+
+	"github.com/palyra/palyra/internal/sqlitedb"
+	"github.com/palyra/palyra/internal/vault/envelope"
+)
+
+// MaxValueBytes is the largest secret value Put accepts: 64 KiB. Values of
+// 0 bytes are allowed.
+const MaxValueBytes = 64 << 10
+
+// Errors callers branch on. Every error a Vault returns that is one of these
+// conditions wraps the sentinel, so test with errors.Is. No error ever
+// contains a secret value.
+var (
+	// ErrNotFound means no secret (or no such version of it) exists.
+	ErrNotFound = errors.New("vault: secret not found")
+	// ErrIntegrity means a stored envelope failed authentication or is
+	// malformed, was moved from another name or version, or the KEK is
+	// wrong. No value is returned with it. Map it to DATA_LOSS or INTERNAL,
+	// not to a client error.
+	ErrIntegrity = errors.New("vault: integrity check failed")
+	// ErrInvalidRef means a scope, key, reference or version number is not
+	// well formed.
+	ErrInvalidRef = errors.New("vault: invalid secret reference")
+	// ErrValueTooLarge means a value is longer than MaxValueBytes.
+	ErrValueTooLarge = errors.New("vault: value too large")
+	// ErrClosed means the Vault was used after Close.
+	ErrClosed = errors.New("vault: closed")
+)
+
+// Entry describes one secret without its value.
+type Entry struct {
+	// Ref names the secret.
+	Ref Ref
+	// Version is the latest version number, >= 1.
+	Version int64
+	// CreatedAt is when the oldest kept version was stored, UTC.
+	CreatedAt time.Time
+	// UpdatedAt is when the latest version was stored, UTC.
+	UpdatedAt time.Time
+}
+
+// Vault is an open secret store. It is safe for concurrent use; writes are
+// serialised. Use one Vault per database file in a process.
+type Vault struct {
+	// mu guards db and kek against Close; operations hold it for reading.
+	mu  sync.RWMutex
+	db  *sql.DB
+	kek *envelope.KEK
+	// writeMu queues this process's writers in Go rather than in SQLite's
+	// busy-timeout polling.
+	writeMu sync.Mutex
+	now     func() time.Time
+}
+
+// kekCheckBinding is the binding of the KEK check record. Its scope is not a
+// valid vault scope, so no secret's envelope shares its associated data.
+var kekCheckBinding = envelope.Binding{Scope: "palyra-vault", Key: "kek-check", SecretVersion: 1}
+
+// Open opens or creates the vault database at path (created 0600, WAL mode,
+// synchronous commits; see package sqlitedb) and brings its schema up to
+// date. kek is the 32-byte key-encryption key; Open copies it, so the caller
+// may clear its slice afterwards. kekID is a short non-secret label of 1..64
+// bytes of [A-Za-z0-9._:-], written into every envelope and bound in its
+// associated data.
+//
+// A new vault records a KEK check sealed under kek. Opening an existing vault
+// with a KEK or KEK id other than the one it was created with fails with an
+// error wrapping ErrIntegrity.
+func Open(ctx context.Context, path string, kek []byte, kekID string) (*Vault, error) {
+	k, err := envelope.NewKEK(kekID, kek)
+	if err != nil {
+		return nil, fmt.Errorf("vault: open %s: %w", path, err)
+	}
+	db, err := sqlitedb.Open(ctx, path, migrations)
+	if err != nil {
+		return nil, fmt.Errorf("vault: open: %w", err)
+	}
+	v := &Vault{db: db, kek: k, now: time.Now}
+	if err := v.checkKEK(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("vault: open %s: %w", path, err)
+	}
+	return v, nil
+}
+
+// checkKEK seals the KEK check record into a new vault, or opens the
+// existing one. It runs in one immediate transaction, so two processes
+// creating the same vault at once with different KEKs cannot both win.
+func (v *Vault) checkKEK(ctx context.Context) error {
+	tx, err := v.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	var env []byte
+	err = tx.QueryRowContext(ctx, sqlSelectKEKCheck).Scan(&env)
+	if errors.Is(err, sql.ErrNoRows) {
+		env, err := v.kek.Seal(kekCheckBinding, nil)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, sqlInsertKEKCheck, env); err != nil {
+			return err
+		}
+		return tx.Commit()
+	}
+	if err != nil {
+		return err
+	}
+	if _, err := v.kek.Open(kekCheckBinding, env); err != nil {
+		if errors.Is(err, envelope.ErrWrongKEK) {
+			return fmt.Errorf("%w: the vault was created under another KEK id: %w", ErrIntegrity, err)
+		}
+		return fmt.Errorf("%w: the KEK does not open this vault's KEK check: %w", ErrIntegrity, err)
+	}
+	return nil
+}
+
+// Close closes the database and drops the KEK. It waits for operations in
+// progress; later calls on v return ErrClosed. Closing twice is harmless.
+func (v *Vault) Close() error {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.db == nil {
+		return nil
+	}
+	err := v.db.Close()
+	v.db, v.kek = nil, nil
+	if err != nil {
+		return fmt.Errorf("vault: close: %w", err)
+	}
+	return nil
+}
+
+// Put stores value (0..MaxValueBytes bytes) as a new version of ref, sealed
+// in a fresh envelope, and returns the version number: 1 for a new secret,
+// otherwise one more than the latest. The version and its envelope are
+// written in one transaction, durable when Put returns. value is neither
+// kept nor modified. Errors wrap ErrInvalidRef, ErrValueTooLarge or
+// ErrClosed, or report a storage failure; on any error nothing is stored.
+func (v *Vault) Put(ctx context.Context, ref Ref, value []byte) (version int64, err error) {
+	if err := ref.Validate(); err != nil {
+		return 0, fmt.Errorf("vault: put: %w", err)
+	}
+	if len(value) > MaxValueBytes {
+		return 0, fmt.Errorf("vault: put %s: %w: %d bytes, limit %d", ref, ErrValueTooLarge, len(value), MaxValueBytes)
+	}
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	if v.db == nil {
+		return 0, fmt.Errorf("vault: put %s: %w", ref, ErrClosed)
+	}
+	err = v.write(ctx, func(tx *sql.Tx) error {
+		var latest int64
+		if err := tx.QueryRowContext(ctx, sqlSelectLatestVersion, ref.Scope, ref.Key).Scan(&latest); err != nil {
+			return err
+		}
+		if latest == math.MaxInt64 {
+			return errors.New("version numbers exhausted")
+		}
+		version = latest + 1
+		env, err := v.kek.Seal(envelope.Binding{Scope: ref.Scope, Key: ref.Key, SecretVersion: version}, value)
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, sqlInsertVersion, ref.Scope, ref.Key, version, v.now().UnixNano(), env)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("vault: put %s: %w", ref, err)
+	}
+	return version, nil
+}
+
+// Get returns the value of the latest version of ref. The slice is the
+// caller's; clear it when done. Errors wrap ErrInvalidRef, ErrNotFound,
+// ErrIntegrity (the stored envelope does not open as this secret's latest
+// version; no value is returned) or ErrClosed.
+func (v *Vault) Get(ctx context.Context, ref Ref) ([]byte, error) {
+	if err := ref.Validate(); err != nil {
+		return nil, fmt.Errorf("vault: get: %w", err)
+	}
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	if v.db == nil {
+		return nil, fmt.Errorf("vault: get %s: %w", ref, ErrClosed)
+	}
+	var version int64
+	var env []byte
+	err := v.db.QueryRowContext(ctx, sqlSelectLatest, ref.Scope, ref.Key).Scan(&version, &env)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("vault: get %s: %w", ref, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("vault: get %s: %w", ref, err)
+	}
+	return v.open(ref, version, env)
+}
+
+// GetVersion returns the value of one version (>= 1) of ref. The slice is
+// the caller's; clear it when done. Errors wrap ErrInvalidRef (also for a
+// version < 1), ErrNotFound, ErrIntegrity or ErrClosed, as for Get.
+func (v *Vault) GetVersion(ctx context.Context, ref Ref, version int64) ([]byte, error) {
+	if err := ref.Validate(); err != nil {
+		return nil, fmt.Errorf("vault: get: %w", err)
+	}
+	if version < 1 {
+		return nil, fmt.Errorf("vault: get %s: %w: version %d < 1", ref, ErrInvalidRef, version)
+	}
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	if v.db == nil {
+		return nil, fmt.Errorf("vault: get %s: %w", ref, ErrClosed)
+	}
+	var env []byte
+	err := v.db.QueryRowContext(ctx, sqlSelectVersion, ref.Scope, ref.Key, version).Scan(&env)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("vault: get %s version %d: %w", ref, version, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("vault: get %s version %d: %w", ref, version, err)
+	}
+	return v.open(ref, version, env)
+}
+
+// open authenticates and decrypts the envelope found at (ref, version).
+func (v *Vault) open(ref Ref, version int64, env []byte) ([]byte, error) {
+	value, err := v.kek.Open(envelope.Binding{Scope: ref.Scope, Key: ref.Key, SecretVersion: version}, env)
+	if err != nil {
+		return nil, fmt.Errorf("vault: get %s version %d: %w: %w", ref, version, ErrIntegrity, err)
+	}
+	return value, nil
+}
+
+// List returns the metadata of every secret in scope, or in all scopes when
+// scope is "", sorted by scope then key (byte order), with each secret's
+// latest version. It reads no values and needs no key. Errors wrap
+// ErrInvalidRef (scope is neither "" nor valid), ErrIntegrity (a stored name
+// is not a valid reference) or ErrClosed.
+func (v *Vault) List(ctx context.Context, scope string) ([]Entry, error) {
+	query, args := sqlListAll, []any(nil)
+	if scope != "" {
+		if err := ValidScope(scope); err != nil {
+			return nil, fmt.Errorf("vault: list: %w", err)
+		}
+		query, args = sqlListScope, []any{scope}
+	}
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	if v.db == nil {
+		return nil, fmt.Errorf("vault: list: %w", ErrClosed)
+	}
+	rows, err := v.db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("vault: list: %w", err)
+	}
+	defer rows.Close()
+	var entries []Entry
+	for rows.Next() {
+		var e Entry
+		var created, updated int64
+		if err := rows.Scan(&e.Ref.Scope, &e.Ref.Key, &e.Version, &created, &updated); err != nil {
+			return nil, fmt.Errorf("vault: list: %w", err)
+		}
+		if err := e.Ref.Validate(); err != nil {
+			return nil, fmt.Errorf("vault: list: %w: stored name: %w", ErrIntegrity, err)
+		}
+		e.CreatedAt = time.Unix(0, created).UTC()
+		e.UpdatedAt = time.Unix(0, updated).UTC()
+		entries = append(entries, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("vault: list: %w", err)
+	}
+	return entries, nil
+}
+
+// Delete removes every version of ref in one transaction. Freed database
+// cells are zeroed and the write-ahead log is checkpointed, best effort (see
+// the package comment). Errors wrap ErrInvalidRef, ErrNotFound (nothing was
+// stored under ref) or ErrClosed.
+func (v *Vault) Delete(ctx context.Context, ref Ref) error {
+	if err := ref.Validate(); err != nil {
+		return fmt.Errorf("vault: delete: %w", err)
+	}
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	if v.db == nil {
+		return fmt.Errorf("vault: delete %s: %w", ref, ErrClosed)
+	}
+	err := v.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, sqlDeleteSecret, ref.Scope, ref.Key)
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return ErrNotFound
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("vault: delete %s: %w", ref, err)
+	}
+	// Move the zeroed pages into the database file and empty the log, so
+	// the deleted envelopes do not linger in old WAL frames. This fails
+	// harmlessly (SQLITE_BUSY, or a partial checkpoint) while other
+	// connections are reading.
+	_, _ = v.db.ExecContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)")
+	return nil
+}
+
+// write runs fn in an immediate transaction on a connection with
+// secure_delete on, so that pages freed or rewritten by the write are
+// zeroed rather than left holding old envelopes. v.mu must be held.
+func (v *Vault) write(ctx context.Context, fn func(*sql.Tx) error) error {
+	v.writeMu.Lock()
+	defer v.writeMu.Unlock()
+	conn, err := v.db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	// secure_delete is a per-connection setting and database/sql may hand
+	// out a new connection, so set it every time; it costs microseconds
+	// against a commit's fsync.
+	if _, err := conn.ExecContext(ctx, "PRAGMA secure_delete = ON"); err != nil {
+		return err
+	}
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
