@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	"connectrpc.com/connect"
+
+	"github.com/palyra/palyra/internal/client"
 )
 
 // unreachableError means no daemon answered where one was expected.
@@ -12,8 +14,17 @@ type unreachableError struct{ detail string }
 
 func (e unreachableError) Error() string { return "daemon unreachable: " + e.detail }
 
+// refusedError means the daemon rejected the device's certificate.
+type refusedError struct{}
+
+func (refusedError) Error() string { return "refused: " + client.ErrHandshakeRefused.Error() }
+
 // describe renders err as the one line palyra prints on stderr.
 func describe(err error) string {
+	var ue usageError
+	if errors.As(err, &ue) {
+		return "bad input: " + ue.Error()
+	}
 	var ce *connect.Error
 	if errors.As(err, &ce) {
 		msg := ce.Message()
@@ -30,7 +41,7 @@ func describe(err error) string {
 			return "integrity failure: " + msg
 		case connect.CodeUnavailable, connect.CodeUnknown:
 			if isTLSRefusal(msg) {
-				return "refused by the daemon (certificate rejected in the TLS handshake: revoked, expired or not issued by its CA): " + msg
+				return "refused: " + client.ErrHandshakeRefused.Error() + ": " + msg
 			}
 			return "daemon unreachable: " + msg
 		default:
@@ -40,13 +51,13 @@ func describe(err error) string {
 	return err.Error()
 }
 
+// isTLSRefusal reports whether a transport error message carries the
+// daemon's rejection of our certificate: a TLS alert it sent (over TCP), a
+// QUIC CRYPTO_ERROR it raised, or its revocation close.
 func isTLSRefusal(msg string) bool {
-	for _, s := range []string{"bad certificate", "certificate required", "certificate revoked", "unknown certificate", "certificate expired", "tls: ", "CRYPTO_ERROR", "device revoked"} {
-		if strings.Contains(msg, s) {
-			return true
-		}
-	}
-	return false
+	return strings.Contains(msg, "remote error: tls:") ||
+		(strings.Contains(msg, "CRYPTO_ERROR") && strings.Contains(msg, "(remote)")) ||
+		strings.Contains(msg, "device revoked")
 }
 
 // exitCode maps err to palyra's documented exit codes.
@@ -57,6 +68,10 @@ func exitCode(err error) int {
 	}
 	if errors.Is(err, errIntegrity) {
 		return 6
+	}
+	var re refusedError
+	if errors.As(err, &re) {
+		return 3
 	}
 	var ur unreachableError
 	if errors.As(err, &ur) {

@@ -18,7 +18,10 @@ import (
 	"os/signal"
 	"syscall"
 
+	"connectrpc.com/connect"
 	"github.com/spf13/cobra"
+
+	"github.com/palyra/palyra/internal/client"
 )
 
 type globals struct {
@@ -34,6 +37,9 @@ func main() {
 	g := &globals{}
 	root := newRoot(g)
 	err := root.ExecuteContext(ctx)
+	if err != nil && g.identity != "" && connect.CodeOf(err) == connect.CodeUnavailable {
+		err = g.diagnoseUnavailable(ctx, err)
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "palyra: "+describe(err))
 		stop()
@@ -76,3 +82,16 @@ func exactArgs(n int) cobra.PositionalArgs {
 }
 
 var errIntegrity = errors.New("integrity check failed")
+
+// diagnoseUnavailable turns a failed TCP call by a device into a clear
+// refusal when the daemon rejected the device's certificate.
+func (g *globals) diagnoseUnavailable(ctx context.Context, err error) error {
+	b, lerr := client.LoadBundle(g.identity)
+	if lerr != nil || (g.transport != "tcp" && g.transport != "") {
+		return err
+	}
+	if client.ProbeTCP(ctx, b) == client.ErrHandshakeRefused {
+		return refusedError{}
+	}
+	return err
+}

@@ -91,7 +91,12 @@ func NewEngineFromSources(srcs ...Source) (*Engine, error) {
 }
 
 // PolicyIDs returns the ids of every loaded policy, sorted.
-func (e *Engine) PolicyIDs() []string { return slices.Clone(e.ids) }
+func (e *Engine) PolicyIDs() []string {
+	if e == nil {
+		return nil
+	}
+	return slices.Clone(e.ids)
+}
 
 // Decide runs exactly one Cedar authorization for req. Anything other than
 // an allow by a matching permit, with no forbid matching or failing, is a

@@ -11,21 +11,20 @@ import (
 const (
 	// TransportUnix is the local Unix socket; only the local owner reaches it.
 	TransportUnix = "unix"
-	// TransportTCP is TLS over TCP (HTTP/2), authenticated by device
-	// certificate.
+	// TransportTCP is TLS over TCP, where callers are remote devices.
 	TransportTCP = "tcp"
-	// TransportQUIC is QUIC (HTTP/3), authenticated by device certificate.
+	// TransportQUIC is QUIC, where callers are remote devices.
 	TransportQUIC = "quic"
 )
 
 // requestEntities is the entity store of one request: the few entities
-// built from the Request, then the engine's shared, immutable action
-// entities. A linear scan over the handful of request entities is cheaper
-// than building a map for every decision.
+// built from the Request, then the engine's shared, immutable ones (actions
+// and Vault::"*"). A linear scan over the handful of request entities is
+// cheaper than building a map for every decision.
 type requestEntities struct {
-	local   []types.Entity
-	buf     [8]types.Entity
-	actions types.EntityMap
+	local  []types.Entity
+	buf    [5]types.Entity // a Device, its owner, one role, a Secret, its Vault
+	static types.EntityMap
 }
 
 // Get implements types.EntityGetter.
@@ -35,7 +34,7 @@ func (r *requestEntities) Get(uid types.EntityUID) (types.Entity, bool) {
 			return r.local[i], true
 		}
 	}
-	e, ok := r.actions[uid]
+	e, ok := r.static[uid]
 	return e, ok
 }
 
@@ -57,7 +56,7 @@ func (r *requestEntities) entityMap() types.EntityMap {
 	for _, e := range r.local {
 		m[e.UID] = e
 	}
-	for uid, e := range r.actions {
+	for uid, e := range r.static {
 		m[uid] = e
 	}
 	return m
@@ -117,7 +116,7 @@ func (m *model) buildRequest(req Request) (types.Request, *requestEntities, erro
 		return types.Request{}, nil, fmt.Errorf("empty %s resource id", r.Type)
 	}
 
-	ents := &requestEntities{actions: m.actionEntities}
+	ents := &requestEntities{static: m.static}
 	ents.local = ents.buf[:0]
 
 	// Principal and its ancestry.
@@ -139,8 +138,8 @@ func (m *model) buildRequest(req Request) (types.Request, *requestEntities, erro
 	}
 
 	// Resource and its ancestry.
+	// Vault::"*" is a static entity.
 	resource := r.uid()
-	allScopes := types.NewEntityUID(ResourceVault, AllScopes)
 	switch r.Type {
 	case ResourceSecret:
 		scope, ok := secretScope(r.ID)
@@ -149,13 +148,11 @@ func (m *model) buildRequest(req Request) (types.Request, *requestEntities, erro
 		}
 		vault := types.NewEntityUID(ResourceVault, types.String(scope))
 		ents.add(types.Entity{UID: resource, Parents: types.NewEntityUIDSet(vault)})
-		ents.add(types.Entity{UID: vault, Parents: types.NewEntityUIDSet(allScopes)})
-		ents.add(types.Entity{UID: allScopes})
+		ents.add(types.Entity{UID: vault, Parents: m.allScopesParent})
 	case ResourceVault:
 		if r.ID != AllScopes {
-			ents.add(types.Entity{UID: resource, Parents: types.NewEntityUIDSet(allScopes)})
+			ents.add(types.Entity{UID: resource, Parents: m.allScopesParent})
 		}
-		ents.add(types.Entity{UID: allScopes})
 	case ResourceDaemon:
 		if r.ID != DaemonLocal {
 			return types.Request{}, nil, fmt.Errorf("unknown daemon %q", r.ID)

@@ -50,7 +50,9 @@ var (
 // A Source is one named policy text, e.g. a policy file. The name appears in
 // errors and in policy positions.
 type Source struct {
+	// Name identifies the text in errors, e.g. a file path.
 	Name string
+	// Text is Cedar policy text; every policy in it needs an @id.
 	Text []byte
 }
 
@@ -152,7 +154,14 @@ func validatePolicy(v *validate.Validator, id string, p *cedar.Policy) (err erro
 			err = fmt.Errorf("validator panic: %v", r)
 		}
 	}()
-	return v.Policy(id, (*xast.Policy)(p.AST()))
+	if err := v.Policy(id, (*xast.Policy)(p.AST())); err != nil {
+		// The validator reports one problem per line, in map order; sort
+		// them so the same policy always yields the same message.
+		lines := strings.Split(err.Error(), "\n")
+		slices.Sort(lines)
+		return errors.New(strings.Join(lines, "; "))
+	}
+	return nil
 }
 
 // validPolicyID reports whether id is a short printable token: it starts

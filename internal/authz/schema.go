@@ -34,10 +34,14 @@ type actionInfo struct {
 type model struct {
 	validator *validate.Validator
 	actions   map[string]actionInfo
-	// actionEntities holds every action entity, each with the transitive
-	// closure of its groups as parents, as Cedar's entity store convention
-	// asks.
-	actionEntities types.EntityMap
+	// static holds the entities every request shares: each action entity,
+	// with the transitive closure of its groups as parents as Cedar's
+	// entity store convention asks, and Vault::"*". Entities and their
+	// parent sets are immutable, so requests share them without copying.
+	static types.EntityMap
+	// allScopesParent is the parent set {Vault::"*"} of every named scope,
+	// built once rather than per request.
+	allScopesParent types.EntityUIDSet
 }
 
 // loadModel parses and resolves the embedded schema.
@@ -51,13 +55,15 @@ func loadModel() (*model, error) {
 	if err != nil {
 		return nil, fmt.Errorf("authz: resolve schema: %w", err)
 	}
+	allScopes := types.NewEntityUID(ResourceVault, AllScopes)
 	m := &model{
-		validator:      validate.New(rs, validate.WithStrict()),
-		actions:        map[string]actionInfo{},
-		actionEntities: types.EntityMap{},
+		validator:       validate.New(rs, validate.WithStrict()),
+		actions:         map[string]actionInfo{},
+		static:          types.EntityMap{allScopes: {UID: allScopes}},
+		allScopesParent: types.NewEntityUIDSet(allScopes),
 	}
 	for uid, a := range rs.Actions {
-		m.actionEntities[uid] = types.Entity{
+		m.static[uid] = types.Entity{
 			UID:     uid,
 			Parents: types.NewEntityUIDSet(actionAncestors(rs, uid)...),
 		}

@@ -30,7 +30,7 @@ func (s *service) apiError(err error, c authn.Caller) error {
 	switch {
 	case errors.Is(err, vault.ErrNotFound), errors.Is(err, devices.ErrNotFound):
 		return connect.NewError(connect.CodeNotFound, err)
-	case errors.Is(err, vault.ErrInvalidRef):
+	case errors.Is(err, vault.ErrInvalidRef), errors.Is(err, vault.ErrValueTooLarge):
 		return connect.NewError(connect.CodeInvalidArgument, err)
 	case errors.Is(err, vault.ErrIntegrity):
 		s.d.log.Error("vault integrity failure", "err", err, "principal", c.Principal.String())

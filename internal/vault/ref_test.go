@@ -159,3 +159,36 @@ func TestDirectlyBuiltRefIsValidated(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParseRef checks that ParseRef never panics, that what it accepts is
+// valid and canonical (its String form is the input without the prefix), and
+// that what it rejects is ErrInvalidRef.
+func FuzzParseRef(f *testing.F) {
+	for _, s := range []string{
+		"global/openai_api_key", "vault://user:alice/gh_token", "device:01J/k", "connector:slack/bot",
+		"tool:http.fetch/key", "global//k", "User:a/k", "global/a..b", "global/k#1", "vault://vault://global/k",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		r, err := ParseRef(s)
+		if err != nil {
+			if !errors.Is(err, ErrInvalidRef) || r != (Ref{}) {
+				t.Fatalf("ParseRef(%q) = (%+v, %v)", s, r, err)
+			}
+			return
+		}
+		if err := r.Validate(); err != nil {
+			t.Fatalf("ParseRef(%q) accepted an invalid ref: %v", s, err)
+		}
+		if r.String() != strings.TrimPrefix(s, RefPrefix) {
+			t.Fatalf("ParseRef(%q).String() = %q: not canonical", s, r.String())
+		}
+		if again, err := ParseRef(r.String()); err != nil || again != r {
+			t.Fatalf("ParseRef(String()) = (%+v, %v), want %+v", again, err, r)
+		}
+		if strings.ContainsAny(r.Key, "/:\x00 ") || strings.Count(r.Scope, ":") > 1 {
+			t.Fatalf("ParseRef(%q) = %+v", s, r)
+		}
+	})
+}

@@ -61,23 +61,24 @@ import (
 const MaxValueBytes = 64 << 10
 
 // Errors callers branch on. Every error a Vault returns that is one of these
-// conditions wraps the sentinel, so test with errors.Is. No error ever
-// contains a secret value.
+// conditions wraps the sentinel, so test with errors.Is; the message adds
+// the operation and the ref ("vault: get global/k: secret not found"). No
+// error ever contains a secret value.
 var (
 	// ErrNotFound means no secret (or no such version of it) exists.
-	ErrNotFound = errors.New("vault: secret not found")
+	ErrNotFound = errors.New("secret not found")
 	// ErrIntegrity means a stored envelope failed authentication or is
 	// malformed, was moved from another name or version, or the KEK is
 	// wrong. No value is returned with it. Map it to DATA_LOSS or INTERNAL,
 	// not to a client error.
-	ErrIntegrity = errors.New("vault: integrity check failed")
+	ErrIntegrity = errors.New("integrity check failed")
 	// ErrInvalidRef means a scope, key, reference or version number is not
 	// well formed.
-	ErrInvalidRef = errors.New("vault: invalid secret reference")
+	ErrInvalidRef = errors.New("invalid secret reference")
 	// ErrValueTooLarge means a value is longer than MaxValueBytes.
-	ErrValueTooLarge = errors.New("vault: value too large")
+	ErrValueTooLarge = errors.New("value too large")
 	// ErrClosed means the Vault was used after Close.
-	ErrClosed = errors.New("vault: closed")
+	ErrClosed = errors.New("vault closed")
 )
 
 // Entry describes one secret without its value.
@@ -185,9 +186,11 @@ func (v *Vault) Close() error {
 	return nil
 }
 
-// Put stores value (0..MaxValueBytes bytes) as a new version of ref, sealed
-// in a fresh envelope, and returns the version number: 1 for a new secret,
-// otherwise one more than the latest. The version and its envelope are
+// Put stores value (0..MaxValueBytes bytes) as a new version of ref and
+// returns the version number: 1 for a new secret, otherwise one more than
+// the latest. The value is sealed under a fresh random DEK with
+// XChaCha20-Poly1305 (RFC 8439, 24-byte nonces), the DEK under the KEK, and
+// both are bound to ref and the new version (docs/vault-format.md). The version and its envelope are
 // written in one transaction, durable when Put returns. value is neither
 // kept nor modified. Errors wrap ErrInvalidRef, ErrValueTooLarge or
 // ErrClosed, or report a storage failure; on any error nothing is stored.

@@ -202,13 +202,13 @@ func TestFlippedByteFailsIntegrity(t *testing.T) {
 			}
 		}
 	}
+	// Every bit of every byte is covered without SQLite in the envelope
+	// package; here each byte is flipped once, end to end.
 	for i := range orig {
-		for _, mask := range []byte{0x01, 0x80} {
-			mod := bytes.Clone(orig)
-			mod[i] ^= mask
-			set(mod)
-			check(fmt.Sprintf("byte %d ^ %#x", i, mask))
-		}
+		mod := bytes.Clone(orig)
+		mod[i] ^= 0x01
+		set(mod)
+		check(fmt.Sprintf("byte %d flipped", i))
 	}
 	for _, tc := range []struct {
 		name string

@@ -71,7 +71,7 @@ const (
 )
 
 // Errors returned by this package. Callers that only need "this envelope
-// cannot be trusted" should treat all three alike, as the vault does.
+// cannot be trusted" should treat the first three alike, as the vault does.
 var (
 	// ErrMalformed means the bytes are not a well-formed envelope of a
 	// known format version.
@@ -82,6 +82,9 @@ var (
 	// ErrAuthentication means an AEAD tag did not verify: the envelope was
 	// modified, was sealed for another binding, or the KEK is wrong.
 	ErrAuthentication = errors.New("envelope: authentication failed")
+	// ErrTooLarge means a value passed to Seal is longer than
+	// MaxPlaintextBytes.
+	ErrTooLarge = errors.New("envelope: value too large")
 )
 
 // Envelope is a parsed version 1 envelope. It holds only ciphertext and

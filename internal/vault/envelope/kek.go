@@ -3,14 +3,10 @@ package envelope
 import (
 	"crypto/cipher"
 	"crypto/rand"
-	"errors"
 	"fmt"
 
 	"golang.org/x/crypto/chacha20poly1305"
 )
-
-// ErrTooLarge means a value passed to Seal is longer than MaxPlaintextBytes.
-var ErrTooLarge = errors.New("envelope: value too large")
 
 // KEK is a key-encryption key with its id, ready to seal and open envelopes.
 // It is safe for concurrent use.

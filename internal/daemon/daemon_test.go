@@ -1,0 +1,315 @@
+package daemon
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+
+	palyrav1 "github.com/palyra/palyra/api/palyra/v1"
+	"github.com/palyra/palyra/internal/client"
+	"github.com/palyra/palyra/internal/identity"
+	"github.com/palyra/palyra/internal/pki"
+	"github.com/palyra/palyra/internal/transport"
+)
+
+// testDaemon is a real daemon on loopback in a temporary state directory.
+type testDaemon struct {
+	*Daemon
+	admin *client.Conn
+	addrs transport.Addrs
+}
+
+func startDaemon(t testing.TB, mutate func(*Config)) *testDaemon {
+	return startDaemonHook(t, mutate, nil)
+}
+
+// startDaemonHook is startDaemon with a hook that runs between Open and Run.
+func startDaemonHook(t testing.TB, mutate func(*Config), beforeRun func(*Daemon)) *testDaemon {
+	t.Helper()
+	cfg := Defaults()
+	cfg.StateDir = filepath.Join(t.TempDir(), "state")
+	cfg.Listen = "127.0.0.1:0"
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	d, err := Open(ctx, cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if beforeRun != nil {
+		beforeRun(d)
+	}
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	select {
+	case <-d.Ready():
+	case err := <-done:
+		t.Fatalf("daemon exited: %v", err)
+	}
+	td := &testDaemon{Daemon: d, admin: client.DialUnix(d.Addrs().Socket), addrs: d.Addrs()}
+	t.Cleanup(func() {
+		td.admin.Close()
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("daemon run: %v", err)
+		}
+		d.Close()
+	})
+	return td
+}
+
+func (td *testDaemon) enroll(t testing.TB, name string) *client.Bundle {
+	t.Helper()
+	b, err := client.Enroll(context.Background(), td.admin, name, filepath.Join(t.TempDir(), name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// callAll calls every RPC but Health and returns the errors by name.
+func callAll(ctx context.Context, c *client.Conn) map[string]error {
+	ref := "global/k"
+	_, e1 := c.Status(ctx, connect.NewRequest(&palyrav1.StatusRequest{}))
+	_, e2 := c.VaultPut(ctx, connect.NewRequest(&palyrav1.VaultPutRequest{Ref: ref, Value: []byte("v")}))
+	_, e3 := c.VaultGet(ctx, connect.NewRequest(&palyrav1.VaultGetRequest{Ref: ref}))
+	_, e4 := c.VaultList(ctx, connect.NewRequest(&palyrav1.VaultListRequest{}))
+	_, e5 := c.VaultDelete(ctx, connect.NewRequest(&palyrav1.VaultDeleteRequest{Ref: ref}))
+	_, e6 := c.EnrollDevice(ctx, connect.NewRequest(&palyrav1.EnrollDeviceRequest{Name: "x", Csr: []byte{1}}))
+	_, e7 := c.ListDevices(ctx, connect.NewRequest(&palyrav1.ListDevicesRequest{}))
+	_, e8 := c.RevokeDevice(ctx, connect.NewRequest(&palyrav1.RevokeDeviceRequest{DeviceId: "01M8MMX996AQ31R449QHSCKBW7"}))
+	return map[string]error{"Status": e1, "VaultPut": e2, "VaultGet": e3, "VaultList": e4, "VaultDelete": e5, "EnrollDevice": e6, "ListDevices": e7, "RevokeDevice": e8}
+}
+
+func dial(tr string, addrs transport.Addrs, cert *tls.Certificate, b *client.Bundle) *client.Conn {
+	if tr == transport.QUIC {
+		return client.DialQUIC(addrs.QUIC, cert, b.Roots())
+	}
+	return client.DialTCP(addrs.TCP, cert, b.Roots())
+}
+
+func TestEnrolledDeviceReadsSecretOverTCPAndQUIC(t *testing.T) {
+	td := startDaemon(t, nil)
+	ctx := context.Background()
+	b := td.enroll(t, "laptop")
+	value := []byte("sk-test-\x00\xffvalue\n")
+	if _, err := td.admin.VaultPut(ctx, connect.NewRequest(&palyrav1.VaultPutRequest{Ref: "global/openai_api_key", Value: value})); err != nil {
+		t.Fatal(err)
+	}
+	for _, tr := range []string{transport.TCP, transport.QUIC} {
+		t.Run(tr, func(t *testing.T) {
+			c, err := client.DialBundle(b, tr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			r, err := c.VaultGet(ctx, connect.NewRequest(&palyrav1.VaultGetRequest{Ref: "global/openai_api_key"}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(r.Msg.Value, value) {
+				t.Fatalf("got %q", r.Msg.Value)
+			}
+			st, err := c.Status(ctx, connect.NewRequest(&palyrav1.StatusRequest{}))
+			if err != nil || st.Msg.Principal != `Device::"`+b.Identity.DeviceID+`"` {
+				t.Fatalf("status principal %q, %v", st.Msg.GetPrincipal(), err)
+			}
+			// Device administration stays local, even for an admin's device.
+			_, err = c.RevokeDevice(ctx, connect.NewRequest(&palyrav1.RevokeDeviceRequest{DeviceId: b.Identity.DeviceID}))
+			if connect.CodeOf(err) != connect.CodePermissionDenied {
+				t.Fatalf("device revoking: %v", err)
+			}
+		})
+	}
+}
+
+// TestRefusedClients checks each kind of bad client on both TLS transports:
+// none may call any RPC but Health.
+func TestRefusedClients(t *testing.T) {
+	td := startDaemon(t, nil)
+	ctx := context.Background()
+	good := td.enroll(t, "good")
+	revoked := td.enroll(t, "revoked")
+	if _, err := td.admin.RevokeDevice(ctx, connect.NewRequest(&palyrav1.RevokeDeviceRequest{DeviceId: revoked.Identity.DeviceID})); err != nil {
+		t.Fatal(err)
+	}
+
+	// An expired certificate from the right CA for an enrolled device's key.
+	csrDER, _ := pki.CreateDeviceCSR(good.Identity, "good")
+	csr, _ := pki.ParseDeviceCSR(csrDER)
+	expired, err := td.ca.IssueClient(csr, "good", time.Now().Add(-48*time.Hour), time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A certificate for the same device id and key from another CA.
+	otherDir := t.TempDir()
+	otherCA, err := pki.LoadOrCreateCA(filepath.Join(otherDir, "ca.crt"), filepath.Join(otherDir, "ca.key"), bytes.Repeat([]byte{9}, 32), "evil")
+	if err != nil {
+		t.Fatal(err)
+	}
+	foreign, err := otherCA.IssueClient(csr, "good", time.Now(), time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certOf := func(der []byte, id *identity.Identity) *tls.Certificate {
+		return &tls.Certificate{Certificate: [][]byte{der}, PrivateKey: id.SigningKey}
+	}
+	cases := []struct {
+		name       string
+		cert       *tls.Certificate
+		healthOK   bool
+		wantedCode connect.Code // for non-health RPCs when the handshake succeeds
+	}{
+		{"no certificate", nil, true, connect.CodeUnauthenticated},
+		{"other CA", certOf(foreign.Raw, good.Identity), false, 0},
+		{"expired", certOf(expired.Raw, good.Identity), false, 0},
+		{"revoked device", &revoked.Cert, false, 0},
+	}
+	for _, tr := range []string{transport.TCP, transport.QUIC} {
+		for _, tc := range cases {
+			t.Run(tr+"/"+tc.name, func(t *testing.T) {
+				c := dial(tr, td.addrs, tc.cert, good)
+				defer c.Close()
+				_, herr := c.Health(ctx, connect.NewRequest(&palyrav1.HealthRequest{}))
+				if tc.healthOK && herr != nil {
+					t.Fatalf("health: %v", herr)
+				}
+				for rpc, err := range callAll(ctx, c) {
+					if err == nil {
+						t.Errorf("%s succeeded", rpc)
+						continue
+					}
+					if tc.wantedCode != 0 && connect.CodeOf(err) != tc.wantedCode {
+						t.Errorf("%s: code %v (%v), want %v", rpc, connect.CodeOf(err), err, tc.wantedCode)
+					}
+				}
+			})
+		}
+	}
+	// The good device still works on both transports after all that.
+	for _, tr := range []string{transport.TCP, transport.QUIC} {
+		c, _ := client.DialBundle(good, tr)
+		if _, err := c.Status(ctx, connect.NewRequest(&palyrav1.StatusRequest{})); err != nil {
+			t.Errorf("good device over %s: %v", tr, err)
+		}
+		c.Close()
+	}
+}
+
+// TestRevocationClosesLiveConnections revokes a device while it holds open
+// TCP and QUIC connections: the very next call on each must fail.
+func TestRevocationClosesLiveConnections(t *testing.T) {
+	td := startDaemon(t, nil)
+	ctx := context.Background()
+	b := td.enroll(t, "phone")
+	conns := map[string]*client.Conn{}
+	for _, tr := range []string{transport.TCP, transport.QUIC} {
+		c, _ := client.DialBundle(b, tr)
+		defer c.Close()
+		if _, err := c.Status(ctx, connect.NewRequest(&palyrav1.StatusRequest{})); err != nil {
+			t.Fatalf("%s before revoke: %v", tr, err)
+		}
+		conns[tr] = c
+	}
+	if _, err := td.admin.RevokeDevice(ctx, connect.NewRequest(&palyrav1.RevokeDeviceRequest{DeviceId: b.Identity.DeviceID})); err != nil {
+		t.Fatal(err)
+	}
+	for tr, c := range conns {
+		if _, err := c.Status(ctx, connect.NewRequest(&palyrav1.StatusRequest{})); err == nil {
+			t.Errorf("%s: revoked device still served", tr)
+		}
+	}
+	// Re-enrolling the revoked id is refused.
+	csr, _ := pki.CreateDeviceCSR(b.Identity, "phone")
+	_, err := td.admin.EnrollDevice(ctx, connect.NewRequest(&palyrav1.EnrollDeviceRequest{Name: "phone", Csr: csr}))
+	if connect.CodeOf(err) != connect.CodeFailedPrecondition {
+		t.Fatalf("re-enroll revoked: %v", err)
+	}
+}
+
+// TestServerCertificateRenewsWhileServing runs the daemon with a 2-second
+// server certificate: it must be renewed and swapped while clients keep
+// working, on the connection they hold and on new ones.
+func TestServerCertificateRenewsWhileServing(t *testing.T) {
+	renewed := make(chan struct{}, 16)
+	td := startDaemonHook(t, func(c *Config) { c.ServerCertTTL = Duration(2 * time.Second) },
+		func(d *Daemon) { d.ServerCertRenewed = func() { renewed <- struct{}{} } })
+	start := time.Now()
+	ctx := context.Background()
+	b := td.enroll(t, "laptop")
+	first := td.server.Leaf()
+	held, _ := client.DialBundle(b, transport.TCP)
+	defer held.Close()
+	if _, err := held.Status(ctx, connect.NewRequest(&palyrav1.StatusRequest{})); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 2; i++ {
+		select {
+		case <-renewed:
+		case <-time.After(20 * time.Second):
+			t.Fatal("server certificate was not renewed")
+		}
+	}
+	t.Logf("two renewals after %v", time.Since(start))
+	now := td.server.Leaf()
+	if now.SerialNumber.Cmp(first.SerialNumber) == 0 {
+		t.Fatal("serial unchanged after renewal")
+	}
+	// The first certificate has expired by now (2s lifetime, two renewals
+	// at about 2/3 of it): new handshakes must get the fresh one.
+	for _, tr := range []string{transport.TCP, transport.QUIC} {
+		c, _ := client.DialBundle(b, tr)
+		r, err := c.Status(ctx, connect.NewRequest(&palyrav1.StatusRequest{}))
+		c.Close()
+		if err != nil {
+			t.Fatalf("new %s connection after renewal: %v", tr, err)
+		}
+		if r.Msg.ServerCertNotAfterUnix < first.NotAfter.Unix() {
+			t.Fatalf("%s: served an older certificate", tr)
+		}
+	}
+	if _, err := held.Status(ctx, connect.NewRequest(&palyrav1.StatusRequest{})); err != nil {
+		t.Fatalf("held connection after renewal: %v", err)
+	}
+}
+
+func TestSecondDaemonOnSameStateDirRefuses(t *testing.T) {
+	td := startDaemon(t, nil)
+	cfg := td.cfg
+	if _, err := Open(context.Background(), cfg, slog.New(slog.DiscardHandler)); err != ErrLocked {
+		t.Fatalf("second Open: %v, want ErrLocked", err)
+	}
+}
+
+func TestStatePermissions(t *testing.T) {
+	td := startDaemon(t, nil)
+	l := td.Layout()
+	fi, err := os.Stat(l.Dir)
+	if err != nil || fi.Mode().Perm() != 0o700 {
+		t.Fatalf("state dir mode %v %v", fi.Mode().Perm(), err)
+	}
+	entries, _ := os.ReadDir(l.Dir)
+	if len(entries) < 8 {
+		t.Fatalf("only %d entries in the state dir", len(entries))
+	}
+	for _, e := range entries {
+		info, err := e.Info()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if perm := info.Mode().Perm(); perm&0o077 != 0 {
+			t.Errorf("%s has mode %04o", e.Name(), perm)
+		}
+	}
+	if fi, _ := os.Stat(l.Socket); fi.Mode().Perm() != 0o600 || fi.Mode().Type() != os.ModeSocket {
+		t.Errorf("socket mode %v", fi.Mode())
+	}
+}
