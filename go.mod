@@ -2,7 +2,11 @@ module github.com/palyra/palyra
 
 go 1.26.0
 
-require modernc.org/sqlite v1.62.0
+require (
+	go.uber.org/goleak v1.3.0
+	golang.org/x/mod v0.43.0
+	modernc.org/sqlite v1.62.0
+)
 
 require (
 	connectrpc.com/connect v1.19.1 // indirect
@@ -22,10 +26,8 @@ require (
 	github.com/remyoudompheng/bigfft v0.0.0-20230129092748-24d4a6f8daec // indirect
 	github.com/spf13/cobra v1.10.2 // indirect
 	github.com/spf13/pflag v1.0.9 // indirect
-	go.uber.org/goleak v1.3.0 // indirect
 	golang.org/x/crypto v0.59.0 // indirect
 	golang.org/x/exp v0.0.0-20220921023135-46d9e7742f1e // indirect
-	golang.org/x/mod v0.43.0 // indirect
 	golang.org/x/net v0.62.0 // indirect
 	golang.org/x/sys v0.50.0 // indirect
 	golang.org/x/term v0.48.0 // indirect

@@ -190,8 +190,8 @@ func readHead(ctx context.Context, stmt *sql.Stmt) (int64, [32]byte, error) {
 // Entry, ErrClosed after Close, the context's error if ctx ended before the
 // record joined a batch, or the error of the batch's transaction. Once the
 // record has joined a batch, Append waits for the commit even if ctx ends,
-// so that its answer is never "maybe"; the wait is bounded by
-// sqlitedb.BusyTimeout plus the commit itself.
+// so that its answer is never "maybe"; each batch ahead of it waits at most
+// sqlitedb.BusyTimeout for the write lock, plus its commit.
 func (j *Journal) Append(ctx context.Context, e Entry) (Record, error) {
 	if err := e.validate(); err != nil {
 		return Record{}, err

@@ -48,31 +48,50 @@ func DialUnix(path string) *Conn {
 	}
 }
 
-// DialTCP connects with gRPC over TLS 1.3 on TCP to addr, trusting only
-// roots and presenting cert (nil for an anonymous client).
-func DialTCP(addr string, cert *tls.Certificate, roots *x509.CertPool) *Conn {
+// TCPHTTPClient returns an HTTP/2-only client over TLS 1.3 that trusts only
+// roots and presents cert (nil for an anonymous client), and a function
+// that releases its idle connections.
+func TCPHTTPClient(cert *tls.Certificate, roots *x509.CertPool) (*http.Client, func()) {
 	tr := &http.Transport{TLSClientConfig: transport.ClientTLSConfig(cert, roots), ForceAttemptHTTP2: true}
 	tr.Protocols = new(http.Protocols)
 	tr.Protocols.SetHTTP2(true)
-	hc := &http.Client{Transport: tr, Timeout: DefaultTimeout}
-	return &Conn{
-		PalyraServiceClient: palyrav1connect.NewPalyraServiceClient(hc, "https://"+addr, connect.WithGRPC(), connect.WithCompressMinBytes(minCompressBytes)),
-		close:               tr.CloseIdleConnections,
+	return &http.Client{Transport: tr, Timeout: DefaultTimeout}, tr.CloseIdleConnections
+}
+
+// QUICHTTPClient returns an HTTP/3 client with the same TLS settings as
+// TCPHTTPClient, and a function that closes its connections.
+func QUICHTTPClient(cert *tls.Certificate, roots *x509.CertPool) (*http.Client, func()) {
+	tr := &http3.Transport{
+		TLSClientConfig: transport.ClientTLSConfig(cert, roots),
+		QUICConfig:      &quic.Config{HandshakeIdleTimeout: 10 * time.Second, KeepAlivePeriod: 15 * time.Second},
 	}
+	return &http.Client{Transport: tr, Timeout: DefaultTimeout}, func() { tr.Close() }
+}
+
+// ClientOptions are the connect options for a transport: the gRPC protocol
+// on TCP (so standard gRPC tooling interoperates), the Connect protocol on
+// QUIC (its unary calls need no HTTP trailers), and no compression of small
+// messages on either.
+func ClientOptions(transportName string) []connect.ClientOption {
+	opts := []connect.ClientOption{connect.WithCompressMinBytes(minCompressBytes)}
+	if transportName == transport.TCP {
+		opts = append(opts, connect.WithGRPC())
+	}
+	return opts
+}
+
+// DialTCP connects with gRPC over TLS 1.3 on TCP to addr, trusting only
+// roots and presenting cert (nil for an anonymous client).
+func DialTCP(addr string, cert *tls.Certificate, roots *x509.CertPool) *Conn {
+	hc, closeFn := TCPHTTPClient(cert, roots)
+	return &Conn{PalyraServiceClient: palyrav1connect.NewPalyraServiceClient(hc, "https://"+addr, ClientOptions(transport.TCP)...), close: closeFn}
 }
 
 // DialQUIC connects with HTTP/3 over QUIC to addr (UDP), with the same TLS
 // settings as DialTCP.
 func DialQUIC(addr string, cert *tls.Certificate, roots *x509.CertPool) *Conn {
-	tr := &http3.Transport{
-		TLSClientConfig: transport.ClientTLSConfig(cert, roots),
-		QUICConfig:      &quic.Config{HandshakeIdleTimeout: 10 * time.Second, KeepAlivePeriod: 15 * time.Second},
-	}
-	hc := &http.Client{Transport: tr, Timeout: DefaultTimeout}
-	return &Conn{
-		PalyraServiceClient: palyrav1connect.NewPalyraServiceClient(hc, "https://"+addr, connect.WithCompressMinBytes(minCompressBytes)),
-		close:               func() { tr.Close() },
-	}
+	hc, closeFn := QUICHTTPClient(cert, roots)
+	return &Conn{PalyraServiceClient: palyrav1connect.NewPalyraServiceClient(hc, "https://"+addr, ClientOptions(transport.QUIC)...), close: closeFn}
 }
 
 // DialBundle connects as the bundle's device over "tcp" or "quic".

@@ -10,6 +10,7 @@ package daemon
 
 import (
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
 	"errors"
@@ -154,19 +155,25 @@ func (d *Daemon) Close() {
 	}
 }
 
+// tlsConfig is the server TLS configuration of both TLS listeners: the
+// renewing server certificate, the device CA for client certificates, and
+// the device registry's revocation check in every handshake.
+func (d *Daemon) tlsConfig() *tls.Config {
+	return transport.ServerTLSConfig(d.server.GetCertificate, d.ca.Pool(), func(leaf *x509.Certificate) error {
+		_, err := d.devices.Check(leaf)
+		return err
+	})
+}
+
 // Run binds the listeners, writes palyrad.addr, and serves until ctx is
 // cancelled; then it shuts down gracefully and removes palyrad.addr.
 func (d *Daemon) Run(ctx context.Context) error {
 	if !d.cfg.loopbackOnly() {
 		d.log.Warn("listening beyond loopback: the API is reachable from the network (mTLS still required)", "listen", d.cfg.Listen)
 	}
-	tlsConf := transport.ServerTLSConfig(d.server.GetCertificate, d.ca.Pool(), func(leaf *x509.Certificate) error {
-		_, err := d.devices.Check(leaf)
-		return err
-	})
 	srv, err := transport.Listen(transport.Config{
 		Handler:    d.handler(),
-		TLS:        tlsConf,
+		TLS:        d.tlsConfig(),
 		ListenAddr: d.cfg.Listen,
 		SocketPath: d.layout.Socket,
 		OwnerUID:   os.Getuid(),
