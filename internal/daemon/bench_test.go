@@ -75,7 +75,8 @@ func BenchmarkRPC(b *testing.B) {
 				}
 			}
 		})
-		b.Run(tr+"/vault_get_parallel", func(b *testing.B) {
+		b.Run(tr+"/vault_get_parallel8", func(b *testing.B) {
+			b.SetParallelism(4)
 			b.RunParallel(func(pb *testing.PB) {
 				req := connect.NewRequest(&palyrav1.VaultGetRequest{Ref: "global/bench"})
 				for pb.Next() {
@@ -86,7 +87,8 @@ func BenchmarkRPC(b *testing.B) {
 				}
 			})
 		})
-		b.Run(tr+"/echo_parallel", func(b *testing.B) {
+		b.Run(tr+"/echo_parallel8", func(b *testing.B) {
+			b.SetParallelism(4)
 			b.RunParallel(func(pb *testing.PB) {
 				req := connect.NewRequest(&echov1.EchoRequest{Payload: value})
 				for pb.Next() {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"reflect"
 	"strings"
 	"time"
 
@@ -67,6 +68,16 @@ func Defaults() Config {
 	}
 }
 
+// knownKeys are the exact top-level keys of the TOML file (Config's tags).
+var knownKeys = func() map[string]bool {
+	m := map[string]bool{}
+	t := reflect.TypeFor[Config]()
+	for i := range t.NumField() {
+		m[t.Field(i).Tag.Get("toml")] = true
+	}
+	return m
+}()
+
 // MaxConfigBytes bounds the configuration file.
 const MaxConfigBytes = 1 << 20
 
@@ -75,6 +86,17 @@ const MaxConfigBytes = 1 << 20
 func ParseConfig(data []byte, base Config) (Config, error) {
 	if len(data) > MaxConfigBytes {
 		return Config{}, fmt.Errorf("config: larger than %d bytes", MaxConfigBytes)
+	}
+	// go-toml matches keys to fields case-insensitively; a config is
+	// strict only if every key is spelled exactly as documented.
+	var raw map[string]any
+	if err := toml.Unmarshal(data, &raw); err != nil {
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	for k := range raw {
+		if !knownKeys[k] {
+			return Config{}, fmt.Errorf("config: unknown key %q", k)
+		}
 	}
 	cfg := base
 	dec := toml.NewDecoder(bytes.NewReader(data))
