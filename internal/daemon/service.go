@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http"
 	"os"
-	"strings"
 	"time"
 	"unicode"
 
@@ -47,16 +46,16 @@ type service struct {
 
 var _ palyrav1connect.PalyraServiceHandler = (*service)(nil)
 
-// authenticate returns the caller or an Unauthenticated error, recording
-// the refusal in the audit journal.
+// authenticate returns the caller or an Unauthenticated error. Refusals
+// are logged, not journaled: the journal records authorization decisions
+// about authenticated principals, and an anonymous network peer must not be
+// able to make the daemon write (and fsync) durable records at will. TLS
+// handshake refusals never reach this point at all.
 func (s *service) authenticate(ctx context.Context, action string) (authn.Caller, error) {
 	peer, _ := transport.PeerFrom(ctx)
 	caller, err := authn.Authenticate(peer, s.d.devices, os.Getuid(), s.d.now())
 	if err != nil {
-		reason := strings.TrimPrefix(err.Error(), authn.ErrUnauthenticated.Error()+": ")
-		if aerr := s.record(ctx, audit.Entry{Principal: "anonymous", Action: action, Decision: "deny", Transport: peer.Transport, Reason: reason}); aerr != nil {
-			return caller, aerr
-		}
+		s.d.log.Warn("unauthenticated call refused", "action", action, "transport", peer.Transport, "remote", peer.Remote, "reason", err.Error())
 		return caller, connect.NewError(connect.CodeUnauthenticated, err)
 	}
 	return caller, nil
