@@ -48,7 +48,7 @@ func vaultCmd(g *globals) *cobra.Command {
 		},
 		&cobra.Command{
 			Use:   "get SCOPE/KEY",
-			Short: "Write a secret's value to stdout, byte for byte",
+			Short: "Write a secret's value to stdout, byte for byte (with --json: base64 in a JSON object)",
 			Args:  exactArgs(1),
 			RunE: func(c *cobra.Command, args []string) error {
 				conn, err := g.dial()
@@ -59,6 +59,9 @@ func vaultCmd(g *globals) *cobra.Command {
 				r, err := conn.VaultGet(c.Context(), connect.NewRequest(&palyrav1.VaultGetRequest{Ref: args[0]}))
 				if err != nil {
 					return err
+				}
+				if g.json {
+					return printJSON(map[string]any{"ref": args[0], "value_base64": r.Msg.Value})
 				}
 				_, err = os.Stdout.Write(r.Msg.Value)
 				return err

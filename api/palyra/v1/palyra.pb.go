@@ -448,7 +448,6 @@ func (x *VaultGetRequest) GetRef() string {
 type VaultGetResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Value         []byte                 `protobuf:"bytes,1,opt,name=value,proto3" json:"value,omitempty"`
-	Version       int64                  `protobuf:"varint,2,opt,name=version,proto3" json:"version,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -488,13 +487,6 @@ func (x *VaultGetResponse) GetValue() []byte {
 		return x.Value
 	}
 	return nil
-}
-
-func (x *VaultGetResponse) GetVersion() int64 {
-	if x != nil {
-		return x.Version
-	}
-	return 0
 }
 
 type VaultListRequest struct {
@@ -1133,10 +1125,9 @@ const file_palyra_v1_palyra_proto_rawDesc = "" +
 	"\x10VaultPutResponse\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\x03R\aversion\"#\n" +
 	"\x0fVaultGetRequest\x12\x10\n" +
-	"\x03ref\x18\x01 \x01(\tR\x03ref\"B\n" +
+	"\x03ref\x18\x01 \x01(\tR\x03ref\"(\n" +
 	"\x10VaultGetResponse\x12\x14\n" +
-	"\x05value\x18\x01 \x01(\fR\x05value\x12\x18\n" +
-	"\aversion\x18\x02 \x01(\x03R\aversion\"(\n" +
+	"\x05value\x18\x01 \x01(\fR\x05value\"(\n" +
 	"\x10VaultListRequest\x12\x14\n" +
 	"\x05scope\x18\x01 \x01(\tR\x05scope\"\x7f\n" +
 	"\vSecretEntry\x12\x10\n" +
