@@ -1,9 +1,11 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/palyra/palyra/internal/client"
 	"github.com/palyra/palyra/internal/statedir"
@@ -23,7 +25,7 @@ func (g *globals) layout() (statedir.Layout, error) {
 
 // dial connects as the bundle's device (--identity) or as the local owner
 // over the admin socket.
-func (g *globals) dial() (*client.Conn, error) {
+func (g *globals) dial(ctx context.Context) (*client.Conn, error) {
 	if g.identity != "" {
 		b, err := client.LoadBundle(g.identity)
 		if err != nil {
@@ -32,6 +34,17 @@ func (g *globals) dial() (*client.Conn, error) {
 		c, err := client.DialBundle(b, g.transport)
 		if err != nil {
 			return nil, usageError{err}
+		}
+		// Renew a certificate past two thirds of its life before using it,
+		// so a device in regular use never holds an expired one. A failed
+		// renewal is not fatal while the current certificate is valid.
+		if b.RenewDue(time.Now()) && time.Now().Before(b.Cert.Leaf.NotAfter) {
+			if err := client.Renew(ctx, c, b, g.identity); err != nil {
+				fmt.Fprintf(os.Stderr, "palyra: warning: certificate renewal failed (%s); it expires %s\n", describe(err), b.Cert.Leaf.NotAfter.UTC().Format(time.RFC3339))
+			} else {
+				c.Close()
+				return client.DialBundle(b, g.transport)
+			}
 		}
 		return c, nil
 	}

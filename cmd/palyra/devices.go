@@ -23,7 +23,7 @@ func devicesCmd(g *globals) *cobra.Command {
 			if name == "" || out == "" {
 				return usagef("devices enroll needs --name and --out")
 			}
-			conn, err := g.dial()
+			conn, err := g.dial(c.Context())
 			if err != nil {
 				return err
 			}
@@ -47,7 +47,7 @@ func devicesCmd(g *globals) *cobra.Command {
 		Short: "List enrolled devices",
 		Args:  exactArgs(0),
 		RunE: func(c *cobra.Command, _ []string) error {
-			conn, err := g.dial()
+			conn, err := g.dial(c.Context())
 			if err != nil {
 				return err
 			}
@@ -88,7 +88,7 @@ func devicesCmd(g *globals) *cobra.Command {
 		Short: "Revoke a device: its certificates are refused and its connections closed",
 		Args:  exactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			conn, err := g.dial()
+			conn, err := g.dial(c.Context())
 			if err != nil {
 				return err
 			}
@@ -100,6 +100,33 @@ func devicesCmd(g *globals) *cobra.Command {
 			return nil
 		},
 	}
-	cmd.AddCommand(enroll, list, revoke)
+	renew := &cobra.Command{
+		Use:   "renew",
+		Short: "With --identity: renew this device's certificate now (palyra also renews automatically past 2/3 of its life)",
+		Args:  exactArgs(0),
+		RunE: func(c *cobra.Command, _ []string) error {
+			if g.identity == "" {
+				return usagef("devices renew needs --identity BUNDLE_DIR: a device renews its own certificate")
+			}
+			b, err := client.LoadBundle(g.identity)
+			if err != nil {
+				return usageError{err}
+			}
+			conn, err := client.DialBundle(b, g.transport)
+			if err != nil {
+				return usageError{err}
+			}
+			defer conn.Close()
+			if err := client.Renew(c.Context(), conn, b, g.identity); err != nil {
+				return err
+			}
+			if g.json {
+				return printJSON(map[string]any{"device_id": b.Identity.DeviceID, "cert_not_after": b.Cert.Leaf.NotAfter.UTC().Format(time.RFC3339)})
+			}
+			fmt.Printf("renewed; valid until %s\n", b.Cert.Leaf.NotAfter.UTC().Format(time.RFC3339))
+			return nil
+		},
+	}
+	cmd.AddCommand(enroll, list, renew, revoke)
 	return cmd
 }

@@ -17,7 +17,7 @@ func statusCmd(g *globals) *cobra.Command {
 		Short: "Show the daemon's version, identity, CA and listeners",
 		Args:  exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := g.dial()
+			c, err := g.dial(cmd.Context())
 			if err != nil {
 				return err
 			}

@@ -29,7 +29,7 @@ func vaultCmd(g *globals) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				conn, err := g.dial()
+				conn, err := g.dial(c.Context())
 				if err != nil {
 					return err
 				}
@@ -51,7 +51,7 @@ func vaultCmd(g *globals) *cobra.Command {
 			Short: "Write a secret's value to stdout, byte for byte (with --json: base64 in a JSON object)",
 			Args:  exactArgs(1),
 			RunE: func(c *cobra.Command, args []string) error {
-				conn, err := g.dial()
+				conn, err := g.dial(c.Context())
 				if err != nil {
 					return err
 				}
@@ -81,7 +81,7 @@ func vaultCmd(g *globals) *cobra.Command {
 				if len(args) == 1 {
 					scope = args[0]
 				}
-				conn, err := g.dial()
+				conn, err := g.dial(c.Context())
 				if err != nil {
 					return err
 				}
@@ -108,7 +108,7 @@ func vaultCmd(g *globals) *cobra.Command {
 			Short: "Delete every version of a secret",
 			Args:  exactArgs(1),
 			RunE: func(c *cobra.Command, args []string) error {
-				conn, err := g.dial()
+				conn, err := g.dial(c.Context())
 				if err != nil {
 					return err
 				}

@@ -19,6 +19,9 @@ const (
 	// ActionDeviceList lists enrolled devices (resource Device, usually
 	// Device::"*").
 	ActionDeviceList = "device.list"
+	// ActionDeviceRenew renews the calling device's own certificate
+	// (resource Device, the caller itself).
+	ActionDeviceRenew = "device.renew"
 	// ActionDeviceRevoke revokes a device's enrollment (resource Device).
 	ActionDeviceRevoke = "device.revoke"
 

@@ -42,6 +42,10 @@ var allActions = []string{
 	ActionDeviceEnroll, ActionDeviceList, ActionDeviceRevoke, ActionDaemonStatus,
 }
 
+// deviceOnlyActions are requested by a device about itself; they are tested
+// on their own (TestDeviceRenew), outside the all-actions tables.
+var deviceOnlyActions = []string{ActionDeviceRenew}
+
 func local(p Principal, action string) Request {
 	return Request{Principal: p, Action: action, Resource: resourceFor[action], Transport: TransportUnix}
 }
@@ -249,7 +253,7 @@ permit (
     resource == Secret::"global/openai_api_key"
 );`
 	e := newEngine(t, bobReadsOpenAI)
-	if got, want := e.PolicyIDs(), []string{"admin-full-access", "bob-reads-openai", "device-admin-local-only"}; !slices.Equal(got, want) {
+	if got, want := e.PolicyIDs(), []string{"admin-full-access", "bob-reads-openai", "device-admin-local-only", "device-renew-self"}; !slices.Equal(got, want) {
 		t.Errorf("PolicyIDs = %q, want %q", got, want)
 	}
 	other := SecretResource("global", "anthropic_api_key")
@@ -356,7 +360,7 @@ func TestEntitiesMatchSchema(t *testing.T) {
 		got = append(got, a)
 	}
 	slices.Sort(got)
-	want := slices.Sorted(slices.Values(allActions))
+	want := slices.Sorted(slices.Values(append(slices.Clone(allActions), deviceOnlyActions...)))
 	if !slices.Equal(got, want) {
 		t.Errorf("schema actions = %q, want %q", got, want)
 	}
@@ -409,5 +413,25 @@ func TestDecideConcurrent(t *testing.T) {
 	close(errs)
 	for err := range errs {
 		t.Error(err)
+	}
+}
+
+func TestDeviceRenew(t *testing.T) {
+	e := newEngine(t)
+	self := func(p Principal, res string) Request {
+		return Request{Principal: p, Action: ActionDeviceRenew, Resource: Resource{Type: ResourceDevice, ID: res}, Transport: TransportTCP, DeviceID: p.ID}
+	}
+	bobDev := Principal{Kind: KindDevice, ID: bobDevice, Owner: "bob"}
+	// A device without any role renews itself by device-renew-self.
+	if d := e.Decide(self(bobDev, bobDevice)); !d.Allowed || !slices.Contains(d.Policies, "device-renew-self") {
+		t.Fatalf("self renewal: %+v", d)
+	}
+	// Not another device's certificate.
+	if d := e.Decide(self(bobDev, adminDevice)); d.Allowed {
+		t.Fatalf("renewed another device: %+v", d)
+	}
+	// Users do not renew device certificates.
+	if d := e.Decide(Request{Principal: adminUser, Action: ActionDeviceRenew, Resource: Resource{Type: ResourceDevice, ID: bobDevice}, Transport: TransportUnix}); d.Allowed || len(d.Errors) == 0 {
+		t.Fatalf("user renewal: %+v", d)
 	}
 }

@@ -86,7 +86,8 @@ func callAll(ctx context.Context, c *client.Conn) map[string]error {
 	_, e6 := c.EnrollDevice(ctx, connect.NewRequest(&palyrav1.EnrollDeviceRequest{Name: "x", Csr: []byte{1}}))
 	_, e7 := c.ListDevices(ctx, connect.NewRequest(&palyrav1.ListDevicesRequest{}))
 	_, e8 := c.RevokeDevice(ctx, connect.NewRequest(&palyrav1.RevokeDeviceRequest{DeviceId: "01M8MMX996AQ31R449QHSCKBW7"}))
-	return map[string]error{"Status": e1, "VaultPut": e2, "VaultGet": e3, "VaultList": e4, "VaultDelete": e5, "EnrollDevice": e6, "ListDevices": e7, "RevokeDevice": e8}
+	_, e9 := c.RenewCertificate(ctx, connect.NewRequest(&palyrav1.RenewCertificateRequest{Csr: []byte{1}}))
+	return map[string]error{"RenewCertificate": e9, "Status": e1, "VaultPut": e2, "VaultGet": e3, "VaultList": e4, "VaultDelete": e5, "EnrollDevice": e6, "ListDevices": e7, "RevokeDevice": e8}
 }
 
 func dial(tr string, addrs transport.Addrs, cert *tls.Certificate, b *client.Bundle) *client.Conn {
@@ -311,5 +312,49 @@ func TestStatePermissions(t *testing.T) {
 	}
 	if fi, _ := os.Stat(l.Socket); fi.Mode().Perm() != 0o600 || fi.Mode().Type() != os.ModeSocket {
 		t.Errorf("socket mode %v", fi.Mode())
+	}
+}
+
+// TestRenewIsForOneselfOnly: a device renews its own certificate for its
+// enrolled key, and nothing else; the admin socket cannot renew.
+func TestRenewIsForOneselfOnly(t *testing.T) {
+	td := startDaemon(t, nil)
+	ctx := context.Background()
+	a, b := td.enroll(t, "a"), td.enroll(t, "b")
+	conn, _ := client.DialBundle(a, transport.TCP)
+	defer conn.Close()
+	csrFor := func(id *identity.Identity) []byte {
+		der, err := pki.CreateDeviceCSR(id, "x")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return der
+	}
+	renew := func(c *client.Conn, csr []byte) error {
+		_, err := c.RenewCertificate(ctx, connect.NewRequest(&palyrav1.RenewCertificateRequest{Csr: csr}))
+		return err
+	}
+	if err := renew(conn, csrFor(b.Identity)); connect.CodeOf(err) != connect.CodePermissionDenied {
+		t.Fatalf("renewing another device: %v", err)
+	}
+	rekey, _ := identity.Generate()
+	rekey.DeviceID = a.Identity.DeviceID
+	if err := renew(conn, csrFor(rekey)); connect.CodeOf(err) != connect.CodePermissionDenied {
+		t.Fatalf("renewing with another key: %v", err)
+	}
+	if err := renew(td.admin, csrFor(a.Identity)); connect.CodeOf(err) != connect.CodePermissionDenied {
+		t.Fatalf("renewal over the admin socket: %v", err)
+	}
+	before := a.Cert.Leaf.SerialNumber
+	if err := client.Renew(ctx, conn, a, t.TempDir()); err != nil {
+		t.Fatal(err)
+	}
+	if a.Cert.Leaf.SerialNumber.Cmp(before) == 0 {
+		t.Fatal("serial unchanged")
+	}
+	c2, _ := client.DialBundle(a, transport.QUIC)
+	defer c2.Close()
+	if _, err := c2.Status(ctx, connect.NewRequest(&palyrav1.StatusRequest{})); err != nil {
+		t.Fatalf("renewed certificate: %v", err)
 	}
 }

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"os"
 	"time"
@@ -270,6 +271,42 @@ func (s *service) ListDevices(ctx context.Context, _ *connect.Request[palyrav1.L
 		out.Devices = append(out.Devices, pd)
 	}
 	return connect.NewResponse(out), nil
+}
+
+// errRenewSelfOnly is returned when a renewal is not a device renewing
+// itself with its enrolled key.
+var errRenewSelfOnly = errors.New("a device renews only its own certificate, for its enrolled key, over mTLS")
+
+func (s *service) RenewCertificate(ctx context.Context, r *connect.Request[palyrav1.RenewCertificateRequest]) (*connect.Response[palyrav1.RenewCertificateResponse], error) {
+	c, err := s.authenticate(ctx, authz.ActionDeviceRenew)
+	if err != nil {
+		return nil, err
+	}
+	csr, err := pki.ParseDeviceCSR(r.Msg.GetCsr())
+	if err != nil {
+		return nil, connect.NewError(connect.CodeInvalidArgument, err)
+	}
+	if c.DeviceID == "" || csr.DeviceID != c.DeviceID {
+		return nil, connect.NewError(connect.CodePermissionDenied, errRenewSelfOnly)
+	}
+	dev, err := s.d.devices.Get(c.DeviceID)
+	if err != nil {
+		return nil, s.apiError(err, c)
+	}
+	if !dev.PublicKey.Equal(csr.PublicKey) {
+		return nil, connect.NewError(connect.CodePermissionDenied, errRenewSelfOnly)
+	}
+	if err := s.decide(ctx, c, authz.ActionDeviceRenew, authz.Resource{Type: authz.ResourceDevice, ID: c.DeviceID}); err != nil {
+		return nil, err
+	}
+	cert, err := s.d.ca.IssueClient(csr, dev.Name, s.d.now(), time.Duration(s.d.cfg.ClientCertTTL))
+	if err != nil {
+		return nil, s.apiError(err, c)
+	}
+	if _, err := s.d.devices.Record(ctx, dev, cert); err != nil {
+		return nil, s.apiError(err, c)
+	}
+	return connect.NewResponse(&palyrav1.RenewCertificateResponse{Certificate: cert.Raw}), nil
 }
 
 func (s *service) RevokeDevice(ctx context.Context, r *connect.Request[palyrav1.RevokeDeviceRequest]) (*connect.Response[palyrav1.RevokeDeviceResponse], error) {

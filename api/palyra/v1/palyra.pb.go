@@ -1017,6 +1017,94 @@ func (x *ListDevicesResponse) GetDevices() []*Device {
 	return nil
 }
 
+type RenewCertificateRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Csr           []byte                 `protobuf:"bytes,1,opt,name=csr,proto3" json:"csr,omitempty"` // DER PKCS#10 CSR signed by the device's Ed25519 key, for its own device URI
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RenewCertificateRequest) Reset() {
+	*x = RenewCertificateRequest{}
+	mi := &file_palyra_v1_palyra_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RenewCertificateRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RenewCertificateRequest) ProtoMessage() {}
+
+func (x *RenewCertificateRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_palyra_v1_palyra_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RenewCertificateRequest.ProtoReflect.Descriptor instead.
+func (*RenewCertificateRequest) Descriptor() ([]byte, []int) {
+	return file_palyra_v1_palyra_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *RenewCertificateRequest) GetCsr() []byte {
+	if x != nil {
+		return x.Csr
+	}
+	return nil
+}
+
+type RenewCertificateResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Certificate   []byte                 `protobuf:"bytes,1,opt,name=certificate,proto3" json:"certificate,omitempty"` // DER client certificate
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RenewCertificateResponse) Reset() {
+	*x = RenewCertificateResponse{}
+	mi := &file_palyra_v1_palyra_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RenewCertificateResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RenewCertificateResponse) ProtoMessage() {}
+
+func (x *RenewCertificateResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_palyra_v1_palyra_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RenewCertificateResponse.ProtoReflect.Descriptor instead.
+func (*RenewCertificateResponse) Descriptor() ([]byte, []int) {
+	return file_palyra_v1_palyra_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *RenewCertificateResponse) GetCertificate() []byte {
+	if x != nil {
+		return x.Certificate
+	}
+	return nil
+}
+
 type RevokeDeviceRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	DeviceId      string                 `protobuf:"bytes,1,opt,name=device_id,json=deviceId,proto3" json:"device_id,omitempty"`
@@ -1026,7 +1114,7 @@ type RevokeDeviceRequest struct {
 
 func (x *RevokeDeviceRequest) Reset() {
 	*x = RevokeDeviceRequest{}
-	mi := &file_palyra_v1_palyra_proto_msgTypes[19]
+	mi := &file_palyra_v1_palyra_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1038,7 +1126,7 @@ func (x *RevokeDeviceRequest) String() string {
 func (*RevokeDeviceRequest) ProtoMessage() {}
 
 func (x *RevokeDeviceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_palyra_v1_palyra_proto_msgTypes[19]
+	mi := &file_palyra_v1_palyra_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1051,7 +1139,7 @@ func (x *RevokeDeviceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeDeviceRequest.ProtoReflect.Descriptor instead.
 func (*RevokeDeviceRequest) Descriptor() ([]byte, []int) {
-	return file_palyra_v1_palyra_proto_rawDescGZIP(), []int{19}
+	return file_palyra_v1_palyra_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *RevokeDeviceRequest) GetDeviceId() string {
@@ -1069,7 +1157,7 @@ type RevokeDeviceResponse struct {
 
 func (x *RevokeDeviceResponse) Reset() {
 	*x = RevokeDeviceResponse{}
-	mi := &file_palyra_v1_palyra_proto_msgTypes[20]
+	mi := &file_palyra_v1_palyra_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1081,7 +1169,7 @@ func (x *RevokeDeviceResponse) String() string {
 func (*RevokeDeviceResponse) ProtoMessage() {}
 
 func (x *RevokeDeviceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_palyra_v1_palyra_proto_msgTypes[20]
+	mi := &file_palyra_v1_palyra_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1094,7 +1182,7 @@ func (x *RevokeDeviceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeDeviceResponse.ProtoReflect.Descriptor instead.
 func (*RevokeDeviceResponse) Descriptor() ([]byte, []int) {
-	return file_palyra_v1_palyra_proto_rawDescGZIP(), []int{20}
+	return file_palyra_v1_palyra_proto_rawDescGZIP(), []int{22}
 }
 
 var File_palyra_v1_palyra_proto protoreflect.FileDescriptor
@@ -1159,10 +1247,14 @@ const file_palyra_v1_palyra_proto_rawDesc = "" +
 	"certSerial\x12-\n" +
 	"\x13cert_not_after_unix\x18\b \x01(\x03R\x10certNotAfterUnix\"B\n" +
 	"\x13ListDevicesResponse\x12+\n" +
-	"\adevices\x18\x01 \x03(\v2\x11.palyra.v1.DeviceR\adevices\"2\n" +
+	"\adevices\x18\x01 \x03(\v2\x11.palyra.v1.DeviceR\adevices\"+\n" +
+	"\x17RenewCertificateRequest\x12\x10\n" +
+	"\x03csr\x18\x01 \x01(\fR\x03csr\"<\n" +
+	"\x18RenewCertificateResponse\x12 \n" +
+	"\vcertificate\x18\x01 \x01(\fR\vcertificate\"2\n" +
 	"\x13RevokeDeviceRequest\x12\x1b\n" +
 	"\tdevice_id\x18\x01 \x01(\tR\bdeviceId\"\x16\n" +
-	"\x14RevokeDeviceResponse2\x9d\x05\n" +
+	"\x14RevokeDeviceResponse2\xfa\x05\n" +
 	"\rPalyraService\x12=\n" +
 	"\x06Health\x12\x18.palyra.v1.HealthRequest\x1a\x19.palyra.v1.HealthResponse\x12=\n" +
 	"\x06Status\x12\x18.palyra.v1.StatusRequest\x1a\x19.palyra.v1.StatusResponse\x12C\n" +
@@ -1171,7 +1263,8 @@ const file_palyra_v1_palyra_proto_rawDesc = "" +
 	"\tVaultList\x12\x1b.palyra.v1.VaultListRequest\x1a\x1c.palyra.v1.VaultListResponse\x12L\n" +
 	"\vVaultDelete\x12\x1d.palyra.v1.VaultDeleteRequest\x1a\x1e.palyra.v1.VaultDeleteResponse\x12O\n" +
 	"\fEnrollDevice\x12\x1e.palyra.v1.EnrollDeviceRequest\x1a\x1f.palyra.v1.EnrollDeviceResponse\x12L\n" +
-	"\vListDevices\x12\x1d.palyra.v1.ListDevicesRequest\x1a\x1e.palyra.v1.ListDevicesResponse\x12O\n" +
+	"\vListDevices\x12\x1d.palyra.v1.ListDevicesRequest\x1a\x1e.palyra.v1.ListDevicesResponse\x12[\n" +
+	"\x10RenewCertificate\x12\".palyra.v1.RenewCertificateRequest\x1a#.palyra.v1.RenewCertificateResponse\x12O\n" +
 	"\fRevokeDevice\x12\x1e.palyra.v1.RevokeDeviceRequest\x1a\x1f.palyra.v1.RevokeDeviceResponseB1Z/github.com/palyra/palyra/api/palyra/v1;palyrav1b\x06proto3"
 
 var (
@@ -1186,29 +1279,31 @@ func file_palyra_v1_palyra_proto_rawDescGZIP() []byte {
 	return file_palyra_v1_palyra_proto_rawDescData
 }
 
-var file_palyra_v1_palyra_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
+var file_palyra_v1_palyra_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_palyra_v1_palyra_proto_goTypes = []any{
-	(*HealthRequest)(nil),        // 0: palyra.v1.HealthRequest
-	(*HealthResponse)(nil),       // 1: palyra.v1.HealthResponse
-	(*StatusRequest)(nil),        // 2: palyra.v1.StatusRequest
-	(*StatusResponse)(nil),       // 3: palyra.v1.StatusResponse
-	(*Listeners)(nil),            // 4: palyra.v1.Listeners
-	(*VaultPutRequest)(nil),      // 5: palyra.v1.VaultPutRequest
-	(*VaultPutResponse)(nil),     // 6: palyra.v1.VaultPutResponse
-	(*VaultGetRequest)(nil),      // 7: palyra.v1.VaultGetRequest
-	(*VaultGetResponse)(nil),     // 8: palyra.v1.VaultGetResponse
-	(*VaultListRequest)(nil),     // 9: palyra.v1.VaultListRequest
-	(*SecretEntry)(nil),          // 10: palyra.v1.SecretEntry
-	(*VaultListResponse)(nil),    // 11: palyra.v1.VaultListResponse
-	(*VaultDeleteRequest)(nil),   // 12: palyra.v1.VaultDeleteRequest
-	(*VaultDeleteResponse)(nil),  // 13: palyra.v1.VaultDeleteResponse
-	(*EnrollDeviceRequest)(nil),  // 14: palyra.v1.EnrollDeviceRequest
-	(*EnrollDeviceResponse)(nil), // 15: palyra.v1.EnrollDeviceResponse
-	(*ListDevicesRequest)(nil),   // 16: palyra.v1.ListDevicesRequest
-	(*Device)(nil),               // 17: palyra.v1.Device
-	(*ListDevicesResponse)(nil),  // 18: palyra.v1.ListDevicesResponse
-	(*RevokeDeviceRequest)(nil),  // 19: palyra.v1.RevokeDeviceRequest
-	(*RevokeDeviceResponse)(nil), // 20: palyra.v1.RevokeDeviceResponse
+	(*HealthRequest)(nil),            // 0: palyra.v1.HealthRequest
+	(*HealthResponse)(nil),           // 1: palyra.v1.HealthResponse
+	(*StatusRequest)(nil),            // 2: palyra.v1.StatusRequest
+	(*StatusResponse)(nil),           // 3: palyra.v1.StatusResponse
+	(*Listeners)(nil),                // 4: palyra.v1.Listeners
+	(*VaultPutRequest)(nil),          // 5: palyra.v1.VaultPutRequest
+	(*VaultPutResponse)(nil),         // 6: palyra.v1.VaultPutResponse
+	(*VaultGetRequest)(nil),          // 7: palyra.v1.VaultGetRequest
+	(*VaultGetResponse)(nil),         // 8: palyra.v1.VaultGetResponse
+	(*VaultListRequest)(nil),         // 9: palyra.v1.VaultListRequest
+	(*SecretEntry)(nil),              // 10: palyra.v1.SecretEntry
+	(*VaultListResponse)(nil),        // 11: palyra.v1.VaultListResponse
+	(*VaultDeleteRequest)(nil),       // 12: palyra.v1.VaultDeleteRequest
+	(*VaultDeleteResponse)(nil),      // 13: palyra.v1.VaultDeleteResponse
+	(*EnrollDeviceRequest)(nil),      // 14: palyra.v1.EnrollDeviceRequest
+	(*EnrollDeviceResponse)(nil),     // 15: palyra.v1.EnrollDeviceResponse
+	(*ListDevicesRequest)(nil),       // 16: palyra.v1.ListDevicesRequest
+	(*Device)(nil),                   // 17: palyra.v1.Device
+	(*ListDevicesResponse)(nil),      // 18: palyra.v1.ListDevicesResponse
+	(*RenewCertificateRequest)(nil),  // 19: palyra.v1.RenewCertificateRequest
+	(*RenewCertificateResponse)(nil), // 20: palyra.v1.RenewCertificateResponse
+	(*RevokeDeviceRequest)(nil),      // 21: palyra.v1.RevokeDeviceRequest
+	(*RevokeDeviceResponse)(nil),     // 22: palyra.v1.RevokeDeviceResponse
 }
 var file_palyra_v1_palyra_proto_depIdxs = []int32{
 	4,  // 0: palyra.v1.StatusResponse.listeners:type_name -> palyra.v1.Listeners
@@ -1222,18 +1317,20 @@ var file_palyra_v1_palyra_proto_depIdxs = []int32{
 	12, // 8: palyra.v1.PalyraService.VaultDelete:input_type -> palyra.v1.VaultDeleteRequest
 	14, // 9: palyra.v1.PalyraService.EnrollDevice:input_type -> palyra.v1.EnrollDeviceRequest
 	16, // 10: palyra.v1.PalyraService.ListDevices:input_type -> palyra.v1.ListDevicesRequest
-	19, // 11: palyra.v1.PalyraService.RevokeDevice:input_type -> palyra.v1.RevokeDeviceRequest
-	1,  // 12: palyra.v1.PalyraService.Health:output_type -> palyra.v1.HealthResponse
-	3,  // 13: palyra.v1.PalyraService.Status:output_type -> palyra.v1.StatusResponse
-	6,  // 14: palyra.v1.PalyraService.VaultPut:output_type -> palyra.v1.VaultPutResponse
-	8,  // 15: palyra.v1.PalyraService.VaultGet:output_type -> palyra.v1.VaultGetResponse
-	11, // 16: palyra.v1.PalyraService.VaultList:output_type -> palyra.v1.VaultListResponse
-	13, // 17: palyra.v1.PalyraService.VaultDelete:output_type -> palyra.v1.VaultDeleteResponse
-	15, // 18: palyra.v1.PalyraService.EnrollDevice:output_type -> palyra.v1.EnrollDeviceResponse
-	18, // 19: palyra.v1.PalyraService.ListDevices:output_type -> palyra.v1.ListDevicesResponse
-	20, // 20: palyra.v1.PalyraService.RevokeDevice:output_type -> palyra.v1.RevokeDeviceResponse
-	12, // [12:21] is the sub-list for method output_type
-	3,  // [3:12] is the sub-list for method input_type
+	19, // 11: palyra.v1.PalyraService.RenewCertificate:input_type -> palyra.v1.RenewCertificateRequest
+	21, // 12: palyra.v1.PalyraService.RevokeDevice:input_type -> palyra.v1.RevokeDeviceRequest
+	1,  // 13: palyra.v1.PalyraService.Health:output_type -> palyra.v1.HealthResponse
+	3,  // 14: palyra.v1.PalyraService.Status:output_type -> palyra.v1.StatusResponse
+	6,  // 15: palyra.v1.PalyraService.VaultPut:output_type -> palyra.v1.VaultPutResponse
+	8,  // 16: palyra.v1.PalyraService.VaultGet:output_type -> palyra.v1.VaultGetResponse
+	11, // 17: palyra.v1.PalyraService.VaultList:output_type -> palyra.v1.VaultListResponse
+	13, // 18: palyra.v1.PalyraService.VaultDelete:output_type -> palyra.v1.VaultDeleteResponse
+	15, // 19: palyra.v1.PalyraService.EnrollDevice:output_type -> palyra.v1.EnrollDeviceResponse
+	18, // 20: palyra.v1.PalyraService.ListDevices:output_type -> palyra.v1.ListDevicesResponse
+	20, // 21: palyra.v1.PalyraService.RenewCertificate:output_type -> palyra.v1.RenewCertificateResponse
+	22, // 22: palyra.v1.PalyraService.RevokeDevice:output_type -> palyra.v1.RevokeDeviceResponse
+	13, // [13:23] is the sub-list for method output_type
+	3,  // [3:13] is the sub-list for method input_type
 	3,  // [3:3] is the sub-list for extension type_name
 	3,  // [3:3] is the sub-list for extension extendee
 	0,  // [0:3] is the sub-list for field type_name
@@ -1250,7 +1347,7 @@ func file_palyra_v1_palyra_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_palyra_v1_palyra_proto_rawDesc), len(file_palyra_v1_palyra_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   21,
+			NumMessages:   23,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

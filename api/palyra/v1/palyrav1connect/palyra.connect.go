@@ -60,6 +60,9 @@ const (
 	// PalyraServiceListDevicesProcedure is the fully-qualified name of the PalyraService's ListDevices
 	// RPC.
 	PalyraServiceListDevicesProcedure = "/palyra.v1.PalyraService/ListDevices"
+	// PalyraServiceRenewCertificateProcedure is the fully-qualified name of the PalyraService's
+	// RenewCertificate RPC.
+	PalyraServiceRenewCertificateProcedure = "/palyra.v1.PalyraService/RenewCertificate"
 	// PalyraServiceRevokeDeviceProcedure is the fully-qualified name of the PalyraService's
 	// RevokeDevice RPC.
 	PalyraServiceRevokeDeviceProcedure = "/palyra.v1.PalyraService/RevokeDevice"
@@ -84,6 +87,10 @@ type PalyraServiceClient interface {
 	EnrollDevice(context.Context, *connect.Request[v1.EnrollDeviceRequest]) (*connect.Response[v1.EnrollDeviceResponse], error)
 	// ListDevices lists enrolled devices (device.list).
 	ListDevices(context.Context, *connect.Request[v1.ListDevicesRequest]) (*connect.Response[v1.ListDevicesResponse], error)
+	// RenewCertificate issues a fresh certificate to the calling device, for
+	// the same device id and key, proven by a new CSR (device.renew). Only a
+	// device can call it, over mTLS, for itself.
+	RenewCertificate(context.Context, *connect.Request[v1.RenewCertificateRequest]) (*connect.Response[v1.RenewCertificateResponse], error)
 	// RevokeDevice revokes a device: its certificates are refused from then on
 	// and its live connections are closed (device.revoke).
 	RevokeDevice(context.Context, *connect.Request[v1.RevokeDeviceRequest]) (*connect.Response[v1.RevokeDeviceResponse], error)
@@ -148,6 +155,12 @@ func NewPalyraServiceClient(httpClient connect.HTTPClient, baseURL string, opts 
 			connect.WithSchema(palyraServiceMethods.ByName("ListDevices")),
 			connect.WithClientOptions(opts...),
 		),
+		renewCertificate: connect.NewClient[v1.RenewCertificateRequest, v1.RenewCertificateResponse](
+			httpClient,
+			baseURL+PalyraServiceRenewCertificateProcedure,
+			connect.WithSchema(palyraServiceMethods.ByName("RenewCertificate")),
+			connect.WithClientOptions(opts...),
+		),
 		revokeDevice: connect.NewClient[v1.RevokeDeviceRequest, v1.RevokeDeviceResponse](
 			httpClient,
 			baseURL+PalyraServiceRevokeDeviceProcedure,
@@ -159,15 +172,16 @@ func NewPalyraServiceClient(httpClient connect.HTTPClient, baseURL string, opts 
 
 // palyraServiceClient implements PalyraServiceClient.
 type palyraServiceClient struct {
-	health       *connect.Client[v1.HealthRequest, v1.HealthResponse]
-	status       *connect.Client[v1.StatusRequest, v1.StatusResponse]
-	vaultPut     *connect.Client[v1.VaultPutRequest, v1.VaultPutResponse]
-	vaultGet     *connect.Client[v1.VaultGetRequest, v1.VaultGetResponse]
-	vaultList    *connect.Client[v1.VaultListRequest, v1.VaultListResponse]
-	vaultDelete  *connect.Client[v1.VaultDeleteRequest, v1.VaultDeleteResponse]
-	enrollDevice *connect.Client[v1.EnrollDeviceRequest, v1.EnrollDeviceResponse]
-	listDevices  *connect.Client[v1.ListDevicesRequest, v1.ListDevicesResponse]
-	revokeDevice *connect.Client[v1.RevokeDeviceRequest, v1.RevokeDeviceResponse]
+	health           *connect.Client[v1.HealthRequest, v1.HealthResponse]
+	status           *connect.Client[v1.StatusRequest, v1.StatusResponse]
+	vaultPut         *connect.Client[v1.VaultPutRequest, v1.VaultPutResponse]
+	vaultGet         *connect.Client[v1.VaultGetRequest, v1.VaultGetResponse]
+	vaultList        *connect.Client[v1.VaultListRequest, v1.VaultListResponse]
+	vaultDelete      *connect.Client[v1.VaultDeleteRequest, v1.VaultDeleteResponse]
+	enrollDevice     *connect.Client[v1.EnrollDeviceRequest, v1.EnrollDeviceResponse]
+	listDevices      *connect.Client[v1.ListDevicesRequest, v1.ListDevicesResponse]
+	renewCertificate *connect.Client[v1.RenewCertificateRequest, v1.RenewCertificateResponse]
+	revokeDevice     *connect.Client[v1.RevokeDeviceRequest, v1.RevokeDeviceResponse]
 }
 
 // Health calls palyra.v1.PalyraService.Health.
@@ -210,6 +224,11 @@ func (c *palyraServiceClient) ListDevices(ctx context.Context, req *connect.Requ
 	return c.listDevices.CallUnary(ctx, req)
 }
 
+// RenewCertificate calls palyra.v1.PalyraService.RenewCertificate.
+func (c *palyraServiceClient) RenewCertificate(ctx context.Context, req *connect.Request[v1.RenewCertificateRequest]) (*connect.Response[v1.RenewCertificateResponse], error) {
+	return c.renewCertificate.CallUnary(ctx, req)
+}
+
 // RevokeDevice calls palyra.v1.PalyraService.RevokeDevice.
 func (c *palyraServiceClient) RevokeDevice(ctx context.Context, req *connect.Request[v1.RevokeDeviceRequest]) (*connect.Response[v1.RevokeDeviceResponse], error) {
 	return c.revokeDevice.CallUnary(ctx, req)
@@ -234,6 +253,10 @@ type PalyraServiceHandler interface {
 	EnrollDevice(context.Context, *connect.Request[v1.EnrollDeviceRequest]) (*connect.Response[v1.EnrollDeviceResponse], error)
 	// ListDevices lists enrolled devices (device.list).
 	ListDevices(context.Context, *connect.Request[v1.ListDevicesRequest]) (*connect.Response[v1.ListDevicesResponse], error)
+	// RenewCertificate issues a fresh certificate to the calling device, for
+	// the same device id and key, proven by a new CSR (device.renew). Only a
+	// device can call it, over mTLS, for itself.
+	RenewCertificate(context.Context, *connect.Request[v1.RenewCertificateRequest]) (*connect.Response[v1.RenewCertificateResponse], error)
 	// RevokeDevice revokes a device: its certificates are refused from then on
 	// and its live connections are closed (device.revoke).
 	RevokeDevice(context.Context, *connect.Request[v1.RevokeDeviceRequest]) (*connect.Response[v1.RevokeDeviceResponse], error)
@@ -294,6 +317,12 @@ func NewPalyraServiceHandler(svc PalyraServiceHandler, opts ...connect.HandlerOp
 		connect.WithSchema(palyraServiceMethods.ByName("ListDevices")),
 		connect.WithHandlerOptions(opts...),
 	)
+	palyraServiceRenewCertificateHandler := connect.NewUnaryHandler(
+		PalyraServiceRenewCertificateProcedure,
+		svc.RenewCertificate,
+		connect.WithSchema(palyraServiceMethods.ByName("RenewCertificate")),
+		connect.WithHandlerOptions(opts...),
+	)
 	palyraServiceRevokeDeviceHandler := connect.NewUnaryHandler(
 		PalyraServiceRevokeDeviceProcedure,
 		svc.RevokeDevice,
@@ -318,6 +347,8 @@ func NewPalyraServiceHandler(svc PalyraServiceHandler, opts ...connect.HandlerOp
 			palyraServiceEnrollDeviceHandler.ServeHTTP(w, r)
 		case PalyraServiceListDevicesProcedure:
 			palyraServiceListDevicesHandler.ServeHTTP(w, r)
+		case PalyraServiceRenewCertificateProcedure:
+			palyraServiceRenewCertificateHandler.ServeHTTP(w, r)
 		case PalyraServiceRevokeDeviceProcedure:
 			palyraServiceRevokeDeviceHandler.ServeHTTP(w, r)
 		default:
@@ -359,6 +390,10 @@ func (UnimplementedPalyraServiceHandler) EnrollDevice(context.Context, *connect.
 
 func (UnimplementedPalyraServiceHandler) ListDevices(context.Context, *connect.Request[v1.ListDevicesRequest]) (*connect.Response[v1.ListDevicesResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("palyra.v1.PalyraService.ListDevices is not implemented"))
+}
+
+func (UnimplementedPalyraServiceHandler) RenewCertificate(context.Context, *connect.Request[v1.RenewCertificateRequest]) (*connect.Response[v1.RenewCertificateResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("palyra.v1.PalyraService.RenewCertificate is not implemented"))
 }
 
 func (UnimplementedPalyraServiceHandler) RevokeDevice(context.Context, *connect.Request[v1.RevokeDeviceRequest]) (*connect.Response[v1.RevokeDeviceResponse], error) {
