@@ -166,4 +166,3 @@ func TestAuditTamperIsNamed(t *testing.T) {
 		})
 	}
 }
-
