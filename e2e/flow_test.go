@@ -60,8 +60,18 @@ func TestCLIFlow(t *testing.T) {
 		t.Fatalf("scoped list: %v", entries)
 	}
 	fails(t, 2, "bad input", nil, args("vault", "put", "nope")...)
+	fails(t, 2, "empty value", nil, args("vault", "put", "global/unset_variable")...)
 	fails(t, 2, "", nil, args("vault", "put", "global/k", "extra-arg-is-not-a-value")...)
 	fails(t, 4, "not found", nil, args("vault", "get", "global/missing")...)
+
+	// Enrolling into a directory that holds files is refused before the
+	// daemon is asked: no device is registered whose key nobody kept.
+	busy := t.TempDir()
+	os.WriteFile(filepath.Join(busy, "f"), nil, 0o600)
+	fails(t, 2, "not empty", nil, args("devices", "enroll", "--name", "orphan", "--out", busy)...)
+	if out := must(t, nil, args("devices", "list")...).stdout; len(out) != 0 {
+		t.Fatalf("a refused enrollment registered a device:\n%s", out)
+	}
 
 	// Enroll a device; its bundle works over TCP and QUIC.
 	bundle := filepath.Join(t.TempDir(), "laptop")

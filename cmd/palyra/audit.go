@@ -20,6 +20,9 @@ func auditCmd(g *globals) *cobra.Command {
 		Short: "Recompute the journal's hash chain and check its signed checkpoints (works with the daemon running or stopped)",
 		Args:  exactArgs(0),
 		RunE: func(c *cobra.Command, _ []string) error {
+			if g.identity != "" {
+				return usagef("audit verify reads the local journal: use --state-dir, not --identity")
+			}
 			l, err := g.layout()
 			if err != nil {
 				return err
@@ -41,6 +44,9 @@ func auditCmd(g *globals) *cobra.Command {
 			res, err := audit.Verify(c.Context(), l.Audit, id.PublicKey(), daemon.AuditOrigin(id.DeviceID))
 			var broken *audit.BrokenError
 			if errors.As(err, &broken) {
+				if g.json {
+					printJSON(map[string]any{"ok": false, "first_bad_record": broken.Seq, "error": err.Error()})
+				}
 				return fmt.Errorf("%w: %v", errIntegrity, err)
 			}
 			if err != nil {

@@ -26,6 +26,9 @@ func (g *globals) layout() (statedir.Layout, error) {
 // dial connects as the bundle's device (--identity) or as the local owner
 // over the admin socket.
 func (g *globals) dial(ctx context.Context) (*client.Conn, error) {
+	if g.identity != "" && g.stateDir != "" {
+		return nil, usagef("--identity and --state-dir are exclusive: act as a device over mTLS, or as the local owner")
+	}
 	if g.identity != "" {
 		b, err := client.LoadBundle(g.identity)
 		if err != nil {

@@ -2,6 +2,8 @@ package main
 
 import (
 	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -17,6 +19,10 @@ func demoCmd(*globals) *cobra.Command {
 			"Exits 0 only when every step behaves.",
 		Args: exactArgs(0),
 		RunE: func(c *cobra.Command, _ []string) error {
+			// If stdout is a pipe closed early (| head), fail the writes
+			// instead of dying on SIGPIPE, so the temporary state
+			// directory — master key included — is still removed.
+			signal.Ignore(syscall.SIGPIPE)
 			return demo.Run(c.Context(), os.Stdout)
 		},
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"time"
@@ -14,7 +15,7 @@ import (
 
 func devicesCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "devices", Short: "Enroll, list and revoke client devices"}
-	var name, out string
+	var name, out, daemonHost string
 	enroll := &cobra.Command{
 		Use:   "enroll --name NAME --out BUNDLE_DIR",
 		Short: "Create a device identity here and have the daemon certify it; write a client bundle",
@@ -28,7 +29,10 @@ func devicesCmd(g *globals) *cobra.Command {
 				return err
 			}
 			defer conn.Close()
-			b, err := client.Enroll(c.Context(), conn, name, out)
+			b, err := client.Enroll(c.Context(), conn, name, out, daemonHost)
+			if errors.Is(err, client.ErrBundleDirNotEmpty) {
+				return usageError{err}
+			}
 			if err != nil {
 				return err
 			}
@@ -40,7 +44,8 @@ func devicesCmd(g *globals) *cobra.Command {
 		},
 	}
 	enroll.Flags().StringVar(&name, "name", "", "device name (1..64 printable characters)")
-	enroll.Flags().StringVar(&out, "out", "", "directory to write the client bundle to (created 0700)")
+	enroll.Flags().StringVar(&out, "out", "", "directory to write the client bundle to (created 0700; must be absent or empty)")
+	enroll.Flags().StringVar(&daemonHost, "daemon-host", "", "host the device will dial the daemon at (default: the listen host; needed for a device on another machine, and must be in server_names)")
 
 	list := &cobra.Command{
 		Use:   "list",
@@ -73,6 +78,9 @@ func devicesCmd(g *globals) *cobra.Command {
 				}
 				return printJSON(outList)
 			}
+			if len(r.Msg.Devices) > 0 {
+				fmt.Println("DEVICE ID\tNAME\tFINGERPRINT\tSTATE")
+			}
 			for _, d := range r.Msg.Devices {
 				state := "active"
 				if d.RevokedUnix != 0 {
@@ -95,6 +103,9 @@ func devicesCmd(g *globals) *cobra.Command {
 			defer conn.Close()
 			if _, err := conn.RevokeDevice(c.Context(), connect.NewRequest(&palyrav1.RevokeDeviceRequest{DeviceId: args[0]})); err != nil {
 				return err
+			}
+			if g.json {
+				return printJSON(map[string]any{"revoked": args[0]})
 			}
 			fmt.Fprintf(os.Stderr, "revoked %s\n", args[0])
 			return nil

@@ -40,8 +40,11 @@ func describe(err error) string {
 		case connect.CodeDataLoss:
 			return "integrity failure: " + msg
 		case connect.CodeUnavailable, connect.CodeUnknown:
-			if isTLSRefusal(msg) {
-				return "refused: " + client.ErrHandshakeRefused.Error() + ": " + msg
+			if isUntrustedServer(msg) {
+				return "untrusted daemon: its certificate does not verify against the CA pinned in the bundle (wrong address, or not this daemon): " + msg
+			}
+			if client.IsHandshakeRefusal(err) {
+				return "refused: " + client.ErrHandshakeRefused.Error()
 			}
 			return "daemon unreachable: " + msg
 		default:
@@ -51,19 +54,16 @@ func describe(err error) string {
 	return err.Error()
 }
 
-// isTLSRefusal reports whether a transport error message carries the
-// daemon's rejection of our certificate: a TLS alert it sent (over TCP), a
-// QUIC CRYPTO_ERROR it raised, or its revocation close.
-func isTLSRefusal(msg string) bool {
-	return strings.Contains(msg, "remote error: tls:") ||
-		(strings.Contains(msg, "CRYPTO_ERROR") && strings.Contains(msg, "(remote)")) ||
-		strings.Contains(msg, "device revoked")
+// isUntrustedServer reports whether our side rejected the daemon's
+// certificate (it is not the pinned CA's, or not for this address).
+func isUntrustedServer(msg string) bool {
+	return strings.Contains(msg, "tls: failed to verify certificate")
 }
 
 // exitCode maps err to palyra's documented exit codes.
 func exitCode(err error) int {
 	var ue usageError
-	if errors.As(err, &ue) {
+	if errors.As(err, &ue) || strings.HasPrefix(err.Error(), "unknown command ") {
 		return 2
 	}
 	if errors.Is(err, errIntegrity) {
@@ -89,7 +89,7 @@ func exitCode(err error) int {
 		case connect.CodeDataLoss:
 			return 6
 		case connect.CodeUnavailable, connect.CodeUnknown:
-			if isTLSRefusal(ce.Message()) {
+			if client.IsHandshakeRefusal(err) || isUntrustedServer(ce.Message()) {
 				return 3
 			}
 			return 5

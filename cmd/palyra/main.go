@@ -22,6 +22,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/palyra/palyra/internal/client"
+	"github.com/palyra/palyra/internal/daemon"
 )
 
 type globals struct {
@@ -49,8 +50,15 @@ func main() {
 
 func newRoot(g *globals) *cobra.Command {
 	root := &cobra.Command{
-		Use:           "palyra",
-		Short:         "Client for palyrad, the Palyra security daemon",
+		Use:   "palyra",
+		Short: "Client for palyrad, the Palyra security daemon",
+		Long: "Client for palyrad, the Palyra security daemon.\n\n" +
+			"--state-dir: act as the machine's owner over the local admin socket.\n" +
+			"--identity BUNDLE_DIR: act as that enrolled device over mTLS (--transport tcp|quic).\n\n" +
+			"Secret references are SCOPE/KEY; scopes: global, user:<name>, device:<id>, connector:<name>, tool:<name>.\n\n" +
+			"Exit codes: 0 success, 1 failure, 2 bad usage or input, 3 unauthenticated/denied/refused,\n" +
+			"4 not found, 5 daemon unreachable, 6 integrity failure.",
+		Version:       daemon.Version,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
@@ -81,7 +89,7 @@ func exactArgs(n int) cobra.PositionalArgs {
 	}
 }
 
-var errIntegrity = errors.New("integrity check failed")
+var errIntegrity = errors.New("integrity failure")
 
 // diagnoseUnavailable turns a failed TCP call by a device into a clear
 // refusal when the daemon rejected the device's certificate.

@@ -36,7 +36,7 @@ func statusCmd(g *globals) *cobra.Command {
 				})
 			}
 			fmt.Printf("version:         %s\n", m.Version)
-			fmt.Printf("device id:       %s\n", m.DeviceId)
+			fmt.Printf("daemon device:   %s\n", m.DeviceId)
 			fmt.Printf("fingerprint:     %s\n", m.Fingerprint)
 			fmt.Printf("CA fingerprint:  %s\n", m.CaFingerprint)
 			fmt.Printf("tcp (gRPC/TLS):  %s\n", m.Listeners.GetTcp())

@@ -116,6 +116,9 @@ func vaultCmd(g *globals) *cobra.Command {
 				if _, err := conn.VaultDelete(c.Context(), connect.NewRequest(&palyrav1.VaultDeleteRequest{Ref: args[0]})); err != nil {
 					return err
 				}
+				if g.json {
+					return printJSON(map[string]any{"deleted": args[0]})
+				}
 				fmt.Fprintf(os.Stderr, "deleted %s\n", args[0])
 				return nil
 			},
@@ -131,6 +134,9 @@ func readSecret() ([]byte, error) {
 		fmt.Fprint(os.Stderr, "value (not echoed): ")
 		b, err := term.ReadPassword(int(os.Stdin.Fd()))
 		fmt.Fprintln(os.Stderr)
+		if err == nil && len(b) == 0 {
+			return nil, usagef("empty value; nothing stored")
+		}
 		return b, err
 	}
 	b, err := io.ReadAll(io.LimitReader(os.Stdin, vault.MaxValueBytes+1))
@@ -139,6 +145,10 @@ func readSecret() ([]byte, error) {
 	}
 	if len(b) > vault.MaxValueBytes {
 		return nil, usagef("value on stdin exceeds %d bytes", vault.MaxValueBytes)
+	}
+	if len(b) == 0 {
+		// Almost always an unset variable piped in; never store it silently.
+		return nil, usagef("empty value on stdin; nothing stored")
 	}
 	return b, nil
 }

@@ -94,6 +94,17 @@ func verify(ctx context.Context, tx *sql.Tx, v note.Verifier, origin string) (Ve
 		return VerifyResult{}, fmt.Errorf("schema version %d, want %d: not an audit journal this binary knows", version, len(migrations))
 	}
 
+	// Rows outside the numbered sequence (seq or count below 1) can only be
+	// there if someone bypassed the schema's CHECK constraints; the page
+	// reads below would never see them, so look for them explicitly.
+	var stray int64
+	if err := tx.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM records WHERE seq < 1) + (SELECT count(*) FROM checkpoints WHERE count < 1)`).Scan(&stray); err != nil {
+		return VerifyResult{}, err
+	}
+	if stray > 0 {
+		return VerifyResult{}, &BrokenError{Seq: 0, Reason: fmt.Sprintf("%d row(s) outside the sequence (seq or count below 1): inserted around the schema", stray)}
+	}
+
 	var (
 		res  VerifyResult
 		prev [32]byte // the hash of record res.Records

@@ -96,6 +96,20 @@ func TestVerifyDetectsTampering(t *testing.T) {
 		},
 		seq: 6, reason: "policies",
 	}, {
+		name: "insert a row before the sequence, around the CHECK constraint",
+		tamper: func(t *testing.T, db *sql.DB) {
+			exec(t, db, `PRAGMA ignore_check_constraints = 1; DROP TRIGGER records_append_at_head`)
+			exec(t, db, `INSERT INTO records SELECT 0, time, 'User::"mallory"', action, resource, 'allow', policies, transport, reason, prev_hash, hash FROM records WHERE seq = 1`)
+		},
+		seq: 0, reason: "outside the sequence",
+	}, {
+		name: "insert a checkpoint before the sequence",
+		tamper: func(t *testing.T, db *sql.DB) {
+			exec(t, db, `PRAGMA ignore_check_constraints = 1; DROP TRIGGER checkpoints_append_at_head`)
+			exec(t, db, `INSERT INTO checkpoints VALUES (-1, 'garbage')`)
+		},
+		seq: 0, reason: "outside the sequence",
+	}, {
 		name: "delete a middle record",
 		tamper: func(t *testing.T, db *sql.DB) {
 			exec(t, db, dropRecordTriggers)

@@ -15,6 +15,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 
@@ -47,17 +48,38 @@ type Bundle struct {
 	Daemon   DaemonInfo
 }
 
-// WriteBundle creates dir (0700; it must not exist or be empty) and writes a
-// bundle into it, every file 0600.
-func WriteBundle(dir string, id *identity.Identity, certDER, caDER []byte, d DaemonInfo) error {
-	if entries, err := os.ReadDir(dir); err == nil && len(entries) > 0 {
-		return fmt.Errorf("client: bundle directory %s is not empty", dir)
-	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("client: %w", err)
+// ErrBundleDirNotEmpty means the directory chosen for a new bundle already
+// holds files; a bundle never overwrites anything.
+var ErrBundleDirNotEmpty = errors.New("client: bundle directory is not empty")
+
+// PrepareBundleDir makes dir ready for a new bundle: it must be absent or an
+// empty directory, and ends up 0700. created reports whether it was made
+// here (so a caller that fails later can remove it again).
+func PrepareBundleDir(dir string) (created bool, err error) {
+	entries, err := os.ReadDir(dir)
+	switch {
+	case err == nil && len(entries) > 0:
+		return false, fmt.Errorf("%w: %s", ErrBundleDirNotEmpty, dir)
+	case err == nil:
+	case errors.Is(err, fs.ErrNotExist):
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return false, fmt.Errorf("client: %w", err)
+		}
+		created = true
+	default:
+		return false, fmt.Errorf("client: %w", err)
 	}
 	if err := os.Chmod(dir, 0o700); err != nil {
-		return fmt.Errorf("client: %w", err)
+		return created, fmt.Errorf("client: %w", err)
+	}
+	return created, nil
+}
+
+// WriteBundle writes a bundle into dir (prepared as by PrepareBundleDir),
+// every file 0600.
+func WriteBundle(dir string, id *identity.Identity, certDER, caDER []byte, d DaemonInfo) error {
+	if _, err := PrepareBundleDir(dir); err != nil {
+		return err
 	}
 	if err := identity.WritePlain(filepath.Join(dir, IdentityFile), id); err != nil {
 		return err
@@ -84,6 +106,10 @@ func LoadBundle(dir string) (*Bundle, error) {
 			return nil, fmt.Errorf("client: bundle %s: %w", dir, err)
 		}
 		return b, nil
+	}
+	// Like ssh with a private key file, refuse an identity others can read.
+	if fi, err := os.Stat(filepath.Join(dir, IdentityFile)); err == nil && fi.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("client: bundle %s: %s has mode %04o; it holds private keys and must be 0600", dir, IdentityFile, fi.Mode().Perm())
 	}
 	idb, err := read(IdentityFile)
 	if err != nil {

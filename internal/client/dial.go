@@ -63,7 +63,7 @@ func TCPHTTPClient(cert *tls.Certificate, roots *x509.CertPool) (*http.Client, f
 func QUICHTTPClient(cert *tls.Certificate, roots *x509.CertPool) (*http.Client, func()) {
 	tr := &http3.Transport{
 		TLSClientConfig: transport.ClientTLSConfig(cert, roots),
-		QUICConfig:      &quic.Config{HandshakeIdleTimeout: 10 * time.Second, KeepAlivePeriod: 15 * time.Second},
+		QUICConfig:      &quic.Config{HandshakeIdleTimeout: 5 * time.Second, KeepAlivePeriod: 15 * time.Second},
 	}
 	return &http.Client{Transport: tr, Timeout: DefaultTimeout}, func() { tr.Close() }
 }

@@ -3,6 +3,8 @@ package client
 import (
 	"context"
 	"fmt"
+	"net"
+	"os"
 
 	"connectrpc.com/connect"
 
@@ -14,8 +16,21 @@ import (
 // Enroll creates a new device identity on this machine, has the daemon
 // behind admin issue a certificate for it from a CSR (the private key never
 // leaves this process), checks what came back, and writes the bundle to
-// outDir. It returns the written bundle.
-func Enroll(ctx context.Context, admin *Conn, name, outDir string) (*Bundle, error) {
+// outDir, which must be absent or empty (checked before the daemon is
+// asked, so a refused directory enrolls nothing). daemonHost, if not empty,
+// replaces the host of the daemon's listen addresses in the bundle (for a
+// device on another machine); otherwise an unspecified listen address
+// (0.0.0.0, ::) becomes the matching loopback address.
+func Enroll(ctx context.Context, admin *Conn, name, outDir, daemonHost string) (_ *Bundle, err error) {
+	created, err := PrepareBundleDir(outDir)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil && created {
+			os.RemoveAll(outDir)
+		}
+	}()
 	id, err := identity.Generate()
 	if err != nil {
 		return nil, err
@@ -37,8 +52,26 @@ func Enroll(ctx context.Context, admin *Conn, name, outDir string) (*Bundle, err
 		return nil, fmt.Errorf("client: enrollment returned a CA certificate that does not match the daemon's fingerprint")
 	}
 	l := st.Msg.GetListeners()
-	if err := WriteBundle(outDir, id, resp.Msg.GetCertificate(), resp.Msg.GetCaCertificate(), DaemonInfo{TCP: l.GetTcp(), QUIC: l.GetQuic(), CAFingerprint: caFP}); err != nil {
+	info := DaemonInfo{TCP: dialAddr(l.GetTcp(), daemonHost), QUIC: dialAddr(l.GetQuic(), daemonHost), CAFingerprint: caFP}
+	if err := WriteBundle(outDir, id, resp.Msg.GetCertificate(), resp.Msg.GetCaCertificate(), info); err != nil {
 		return nil, err
 	}
 	return LoadBundle(outDir)
+}
+
+// dialAddr turns a listen address into one a client can dial.
+func dialAddr(listen, host string) string {
+	h, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return listen
+	}
+	switch {
+	case host != "":
+		h = host
+	case h == "0.0.0.0" || h == "":
+		h = "127.0.0.1"
+	case h == "::":
+		h = "::1"
+	}
+	return net.JoinHostPort(h, port)
 }

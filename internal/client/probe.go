@@ -7,6 +7,8 @@ import (
 	"net"
 	"time"
 
+	"github.com/quic-go/quic-go"
+
 	"github.com/palyra/palyra/internal/transport"
 )
 
@@ -39,12 +41,23 @@ func ProbeTCP(ctx context.Context, b *Bundle) error {
 	return refusedOr(err)
 }
 
+// IsHandshakeRefusal reports whether err (from a call or a dial) carries
+// the daemon's rejection of our certificate in the handshake: a TLS alert
+// it sent over TCP, or a QUIC CRYPTO_ERROR it closed the connection with.
+func IsHandshakeRefusal(err error) bool {
+	var te *quic.TransportError
+	if errors.As(err, &te) {
+		return te.Remote && te.ErrorCode.IsCryptoError()
+	}
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "remote error"
+}
+
 // refusedOr maps a TLS alert received from the server to
 // ErrHandshakeRefused. crypto/tls reports received alerts as a *net.OpError
 // whose Op is "remote error".
 func refusedOr(err error) error {
-	var op *net.OpError
-	if errors.As(err, &op) && op.Op == "remote error" {
+	if IsHandshakeRefusal(err) {
 		return ErrHandshakeRefused
 	}
 	return err

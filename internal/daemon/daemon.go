@@ -62,6 +62,9 @@ type Daemon struct {
 	// ServerCertRenewed, if set before Run, is called after each renewal.
 	ServerCertRenewed func()
 	ready             chan struct{}
+	// refusalLog rate-limits the log line for unauthenticated calls, so an
+	// anonymous flood cannot fill the disk through the logs either.
+	refusalLog logLimiter
 }
 
 // Ready is closed once Run has bound every listener and written

@@ -4,6 +4,10 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"io"
+	"net"
+	"net/http"
+	"strings"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -68,7 +72,7 @@ func startDaemonHook(t testing.TB, mutate func(*Config), beforeRun func(*Daemon)
 
 func (td *testDaemon) enroll(t testing.TB, name string) *client.Bundle {
 	t.Helper()
-	b, err := client.Enroll(context.Background(), td.admin, name, filepath.Join(t.TempDir(), name))
+	b, err := client.Enroll(context.Background(), td.admin, name, filepath.Join(t.TempDir(), name), "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -356,5 +360,59 @@ func TestRenewIsForOneselfOnly(t *testing.T) {
 	defer c2.Close()
 	if _, err := c2.Status(ctx, connect.NewRequest(&palyrav1.StatusRequest{})); err != nil {
 		t.Fatalf("renewed certificate: %v", err)
+	}
+}
+
+// TestStrictDecoding sends raw Connect JSON requests over the admin socket:
+// unknown, wrongly-cased or duplicate keys are rejected and nothing is
+// stored.
+func TestStrictDecoding(t *testing.T) {
+	td := startDaemon(t, nil)
+	hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "unix", td.addrs.Socket)
+	}}}
+	post := func(body string) (int, string) {
+		resp, err := hc.Post("http://palyrad/palyra.v1.PalyraService/VaultPut", "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := post(`{"ref":"global/ok","value":"dg=="}`); code != 200 {
+		t.Fatalf("well-formed request: %d %s", code, body)
+	}
+	for _, bad := range []string{
+		`{"ref":"global/x","Value":"dg=="}`,
+		`{"ref":"global/x","value":"dg==","extra":1}`,
+		`{"ref":"global/x","ref":"global/y","value":"dg=="}`,
+	} {
+		code, body := post(bad)
+		if code == 200 || !strings.Contains(body, "invalid_argument") {
+			t.Errorf("%s: %d %s", bad, code, body)
+		}
+	}
+	r, err := td.admin.VaultList(context.Background(), connect.NewRequest(&palyrav1.VaultListRequest{}))
+	if err != nil || len(r.Msg.Secrets) != 1 {
+		t.Fatalf("stored after bad requests: %v %v", r, err)
+	}
+}
+
+func TestLogLimiter(t *testing.T) {
+	var l logLimiter
+	t0 := time.Unix(100, 0)
+	allowed := 0
+	for range 3 * logLimitPerSecond {
+		if _, ok := l.allow(t0); ok {
+			allowed++
+		}
+	}
+	if allowed != logLimitPerSecond {
+		t.Fatalf("allowed %d in one second", allowed)
+	}
+	n, ok := l.allow(t0.Add(time.Second))
+	if !ok || n != 2*logLimitPerSecond {
+		t.Fatalf("next window: ok=%v suppressed=%d", ok, n)
 	}
 }

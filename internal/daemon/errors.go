@@ -13,8 +13,9 @@ import (
 
 var (
 	errAuditUnavailable = errors.New("audit journal unavailable; request refused")
-	errBadDeviceName    = fmt.Errorf("device name must be 1..%d printable characters", maxDeviceNameLen)
+	errBadDeviceName    = fmt.Errorf("device name must be 1..%d printable characters, without surrounding spaces", maxDeviceNameLen)
 	errInternal         = errors.New("internal error")
+	errDaemonID         = errors.New("that device id is the daemon's own")
 )
 
 type deniedError struct{ principal, action, resource string }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 	"unicode"
 
@@ -32,6 +33,8 @@ func (d *Daemon) handler() http.Handler {
 	path, h := palyrav1connect.NewPalyraServiceHandler(&service{d: d},
 		connect.WithReadMaxBytes(maxRequestBytes),
 		connect.WithCompressMinBytes(1024),
+		connect.WithCodec(strictProto{}),
+		connect.WithCodec(strictJSON{}),
 	)
 	mux.Handle(path, h)
 	return mux
@@ -56,7 +59,9 @@ func (s *service) authenticate(ctx context.Context, action string) (authn.Caller
 	peer, _ := transport.PeerFrom(ctx)
 	caller, err := authn.Authenticate(peer, s.d.devices, os.Getuid(), s.d.now())
 	if err != nil {
-		s.d.log.Warn("unauthenticated call refused", "action", action, "transport", peer.Transport, "remote", peer.Remote, "reason", err.Error())
+		if n, ok := s.d.refusalLog.allow(s.d.now()); ok {
+			s.d.log.Warn("unauthenticated call refused", "action", action, "transport", peer.Transport, "remote", peer.Remote, "reason", err.Error(), "suppressed_before", n)
+		}
 		return caller, connect.NewError(connect.CodeUnauthenticated, err)
 	}
 	return caller, nil
@@ -109,6 +114,11 @@ func (s *service) Status(ctx context.Context, _ *connect.Request[palyrav1.Status
 		return nil, err
 	}
 	a := s.d.srv.Addrs()
+	listeners := &palyrav1.Listeners{Tcp: a.TCP, Quic: a.QUIC}
+	if c.Transport == transport.Unix {
+		// The socket path is only of use to, and only shown to, the owner.
+		listeners.Socket = a.Socket
+	}
 	return connect.NewResponse(&palyrav1.StatusResponse{
 		Version:                Version,
 		DeviceId:               s.d.id.DeviceID,
@@ -200,7 +210,7 @@ func (s *service) VaultList(ctx context.Context, r *connect.Request[palyrav1.Vau
 const maxDeviceNameLen = 64
 
 func validDeviceName(n string) bool {
-	if n == "" || len([]rune(n)) > maxDeviceNameLen {
+	if n == "" || len([]rune(n)) > maxDeviceNameLen || strings.TrimSpace(n) != n {
 		return false
 	}
 	for _, r := range n {
@@ -222,6 +232,9 @@ func (s *service) EnrollDevice(ctx context.Context, r *connect.Request[palyrav1.
 	csr, err := pki.ParseDeviceCSR(r.Msg.GetCsr())
 	if err != nil {
 		return nil, connect.NewError(connect.CodeInvalidArgument, err)
+	}
+	if csr.DeviceID == s.d.id.DeviceID {
+		return nil, connect.NewError(connect.CodeInvalidArgument, errDaemonID)
 	}
 	if err := s.decide(ctx, c, authz.ActionDeviceEnroll, authz.Resource{Type: authz.ResourceDevice, ID: csr.DeviceID}); err != nil {
 		return nil, err

@@ -78,7 +78,7 @@ func Run(ctx context.Context, out io.Writer) (err error) {
 	ok("admin socket: status as %s; device %s, CA %s…", st.Msg.Principal, st.Msg.DeviceId, st.Msg.CaFingerprint[:16])
 
 	bundleDir := filepath.Join(dir, "laptop-bundle")
-	b, err := client.Enroll(ctx, admin, "demo-laptop", bundleDir)
+	b, err := client.Enroll(ctx, admin, "demo-laptop", bundleDir, "")
 	if err != nil {
 		return fmt.Errorf("enroll: %w", err)
 	}
@@ -140,14 +140,20 @@ func Run(ctx context.Context, out io.Writer) (err error) {
 	if err == nil {
 		return errors.New("revoked device still read the secret over tcp")
 	}
-	ok("revoked device refused on tcp (%s)", connect.CodeOf(err))
+	if perr := client.ProbeTCP(ctx, b); perr != client.ErrHandshakeRefused {
+		return fmt.Errorf("revoked device over tcp: want a refusal in the TLS handshake, got %v", perr)
+	}
+	ok("revoked device refused in the TLS handshake on tcp")
 	q, _ := client.DialBundle(b, transport.QUIC)
 	_, err = q.VaultGet(ctx, connect.NewRequest(&palyrav1.VaultGetRequest{Ref: SecretRef}))
 	q.Close()
 	if err == nil {
 		return errors.New("revoked device still read the secret over quic")
 	}
-	ok("revoked device refused on quic (%s)", connect.CodeOf(err))
+	if !client.IsHandshakeRefusal(err) {
+		return fmt.Errorf("revoked device over quic: want a refusal in the TLS handshake, got %v", err)
+	}
+	ok("revoked device refused in the TLS handshake on quic")
 
 	mk, err := masterkey.LoadFile(d.Layout().MasterKey)
 	if err != nil {

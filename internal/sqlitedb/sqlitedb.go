@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"path/filepath"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
@@ -45,7 +46,11 @@ func Open(ctx context.Context, path string, migrations []string) (*sql.DB, error
 	q.Add("_pragma", "foreign_keys(ON)")
 	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", BusyTimeout.Milliseconds()))
 	q.Add("_txlock", "immediate")
-	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	dsn, err := fileURI(path, q)
+	if err != nil {
+		return nil, err
+	}
+	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("sqlitedb: open %s: %w", path, err)
 	}
@@ -66,11 +71,28 @@ func OpenReadOnly(path string) (*sql.DB, error) {
 	q := url.Values{}
 	q.Add("mode", "ro")
 	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", BusyTimeout.Milliseconds()))
-	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	dsn, err := fileURI(path, q)
+	if err != nil {
+		return nil, err
+	}
+	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("sqlitedb: open %s: %w", path, err)
 	}
 	return db, nil
+}
+
+// fileURI returns the SQLite URI filename (https://sqlite.org/uri.html) for
+// path with query q. The path is made absolute and percent-encoded, so a
+// directory name containing '?', '#' or '%' names that directory rather
+// than ending the path early.
+func fileURI(path string, q url.Values) (string, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return "", fmt.Errorf("sqlitedb: %w", err)
+	}
+	u := url.URL{Scheme: "file", Path: abs, RawQuery: q.Encode()}
+	return u.String(), nil
 }
 
 func migrate(ctx context.Context, db *sql.DB, migrations []string) error {

@@ -58,3 +58,41 @@ func TestFailedMigrationLeavesPreviousVersion(t *testing.T) {
 	}
 	defer db.Close()
 }
+
+// TestPathWithURIMetacharacters opens databases in directories whose names
+// contain URI metacharacters: the file must land inside the directory, with
+// the durable settings applied.
+func TestPathWithURIMetacharacters(t *testing.T) {
+	for _, name := range []string{"q?x", "h#x", "p%41x", "sp ace", "semi;colon"} {
+		dir := filepath.Join(t.TempDir(), name)
+		if err := os.Mkdir(dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(dir, "x.db")
+		db, err := Open(context.Background(), path, []string{"CREATE TABLE a (id INTEGER)"})
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		var mode string
+		db.QueryRow("PRAGMA journal_mode").Scan(&mode)
+		db.Close()
+		if mode != "wal" {
+			t.Errorf("%s: journal_mode %q", name, mode)
+		}
+		if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s: database not at %s: %v", name, path, err)
+		}
+		entries, _ := os.ReadDir(filepath.Dir(dir))
+		if len(entries) != 1 {
+			t.Errorf("%s: stray files beside the directory: %v", name, entries)
+		}
+		ro, err := OpenReadOnly(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := ro.QueryRow("SELECT count(*) FROM a").Scan(new(int)); err != nil {
+			t.Errorf("%s: read-only open: %v", name, err)
+		}
+		ro.Close()
+	}
+}
