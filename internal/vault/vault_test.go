@@ -336,7 +336,7 @@ func TestWrongKEK(t *testing.T) {
 	})
 	t.Run("Open refuses a corrupted KEK check", func(t *testing.T) {
 		path, kek := setup(t)
-		if _, err := rawDB(t, path).Exec(`UPDATE kek_check SET envelope = substr(envelope, 1, length(envelope) - 1) || x'00'`); err != nil {
+		if _, err := rawDB(t, path).Exec(`UPDATE kek_check SET envelope = substr(envelope, 1, length(envelope) - 1) || CASE WHEN substr(envelope, -1) = x'00' THEN x'01' ELSE x'00' END`); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := Open(ctx, path, kek, testKEKID); !errors.Is(err, ErrIntegrity) {
