@@ -118,7 +118,7 @@ func TestCLIFlow(t *testing.T) {
 	}
 
 	// A second daemon on the same state directory refuses to start.
-	second := palyradRun(t, "--state-dir", state, "--listen", "127.0.0.1:0")
+	second := run(t, "palyrad", nil, "--state-dir", state, "--listen", "127.0.0.1:0")
 	if second.code == 0 || !strings.Contains(string(second.stderr), "another palyrad") {
 		t.Fatalf("second palyrad: exit %d: %s", second.code, second.stderr)
 	}

@@ -49,9 +49,15 @@ type result struct {
 // palyra runs the CLI with stdin and returns what it printed and its exit code.
 func palyra(t *testing.T, stdin []byte, args ...string) result {
 	t.Helper()
+	return run(t, "palyra", stdin, args...)
+}
+
+// run runs one of the built binaries to completion (at most a minute).
+func run(t *testing.T, bin string, stdin []byte, args ...string) result {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, filepath.Join(binDir, "palyra"), args...)
+	cmd := exec.CommandContext(ctx, filepath.Join(binDir, bin), args...)
 	cmd.Stdin = bytes.NewReader(stdin)
 	var o, e bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &o, &e

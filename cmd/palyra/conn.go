@@ -67,3 +67,14 @@ func printJSON(v any) error {
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
 }
+
+// report finishes a command that changes something: the JSON object with
+// --json on stdout, else a short note on stderr (stdout stays clean for
+// scripts).
+func (g *globals) report(obj map[string]any, format string, args ...any) error {
+	if g.json {
+		return printJSON(obj)
+	}
+	fmt.Fprintf(os.Stderr, format+"\n", args...)
+	return nil
+}

@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"os"
 	"time"
 
 	"connectrpc.com/connect"
@@ -104,11 +103,7 @@ func devicesCmd(g *globals) *cobra.Command {
 			if _, err := conn.RevokeDevice(c.Context(), connect.NewRequest(&palyrav1.RevokeDeviceRequest{DeviceId: args[0]})); err != nil {
 				return err
 			}
-			if g.json {
-				return printJSON(map[string]any{"revoked": args[0]})
-			}
-			fmt.Fprintf(os.Stderr, "revoked %s\n", args[0])
-			return nil
+			return g.report(map[string]any{"revoked": args[0]}, "revoked %s", args[0])
 		},
 	}
 	renew := &cobra.Command{
@@ -131,11 +126,8 @@ func devicesCmd(g *globals) *cobra.Command {
 			if err := client.Renew(c.Context(), conn, b, g.identity); err != nil {
 				return err
 			}
-			if g.json {
-				return printJSON(map[string]any{"device_id": b.Identity.DeviceID, "cert_not_after": b.Cert.Leaf.NotAfter.UTC().Format(time.RFC3339)})
-			}
-			fmt.Printf("renewed; valid until %s\n", b.Cert.Leaf.NotAfter.UTC().Format(time.RFC3339))
-			return nil
+			until := b.Cert.Leaf.NotAfter.UTC().Format(time.RFC3339)
+			return g.report(map[string]any{"device_id": b.Identity.DeviceID, "cert_not_after": until}, "renewed; valid until %s", until)
 		},
 	}
 	cmd.AddCommand(enroll, list, renew, revoke)

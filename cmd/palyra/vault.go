@@ -39,11 +39,7 @@ func vaultCmd(g *globals) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				if g.json {
-					return printJSON(map[string]any{"ref": args[0], "version": r.Msg.Version})
-				}
-				fmt.Fprintf(os.Stderr, "stored %s (version %d)\n", args[0], r.Msg.Version)
-				return nil
+				return g.report(map[string]any{"ref": args[0], "version": r.Msg.Version}, "stored %s (version %d)", args[0], r.Msg.Version)
 			},
 		},
 		&cobra.Command{
@@ -116,11 +112,7 @@ func vaultCmd(g *globals) *cobra.Command {
 				if _, err := conn.VaultDelete(c.Context(), connect.NewRequest(&palyrav1.VaultDeleteRequest{Ref: args[0]})); err != nil {
 					return err
 				}
-				if g.json {
-					return printJSON(map[string]any{"deleted": args[0]})
-				}
-				fmt.Fprintf(os.Stderr, "deleted %s\n", args[0])
-				return nil
+				return g.report(map[string]any{"deleted": args[0]}, "deleted %s", args[0])
 			},
 		},
 	)
