@@ -28,6 +28,3 @@ const (
 	// ActionDaemonStatus reads the daemon's status (resource Daemon::"local").
 	ActionDaemonStatus = "daemon.status"
 )
-
-// actionType is the Cedar entity type of actions.
-const actionType = "Action"
