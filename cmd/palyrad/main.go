@@ -24,8 +24,13 @@ func main() {
 	defer stop()
 	var configPath, stateDir, listen string
 	cmd := &cobra.Command{
-		Use:           "palyrad",
-		Short:         "The Palyra security daemon",
+		Use:   "palyrad",
+		Short: "The Palyra security daemon",
+		Long: "The Palyra security daemon. Runs in the foreground; SIGINT or SIGTERM stop it gracefully.\n" +
+			"Writes STATE_DIR/palyrad.addr when ready. Environment: PALYRA_STATE_DIR, PALYRA_LISTEN,\n" +
+			"PALYRA_LOG_LEVEL override the config file; flags override both.\n\n" +
+			"Exit codes: 0 clean stop, 1 error, 3 another palyrad holds the state directory.",
+		Version:       daemon.Version,
 		Args:          cobra.NoArgs,
 		SilenceUsage:  true,
 		SilenceErrors: true,

@@ -66,7 +66,7 @@ func Listen(cfg Config) (*Server, error) {
 	for attempt := 0; ; attempt++ {
 		tcp, err := net.Listen("tcp", cfg.ListenAddr)
 		if err != nil {
-			return nil, fmt.Errorf("transport: listen tcp %s: %w", cfg.ListenAddr, err)
+			return nil, fmt.Errorf("transport: %w", err)
 		}
 		p := strconv.Itoa(tcp.Addr().(*net.TCPAddr).Port)
 		udp, err := net.ListenPacket("udp", net.JoinHostPort(host, p))
@@ -76,7 +76,7 @@ func Listen(cfg Config) (*Server, error) {
 		}
 		tcp.Close()
 		if port != "0" || attempt >= 10 {
-			return nil, fmt.Errorf("transport: listen udp %s: %w", net.JoinHostPort(host, p), err)
+			return nil, fmt.Errorf("transport: %w", err)
 		}
 	}
 	if cfg.SocketPath != "" {
