@@ -132,21 +132,23 @@ func TestCLIFlow(t *testing.T) {
 	must(t, nil, args("audit", "verify")...)
 }
 
-// TestDeviceRenewsItsCertificate runs a daemon issuing 3-second client
+// TestDeviceRenewsItsCertificate runs a daemon issuing 6-second client
 // certificates: a device in use renews itself (automatically, past two
 // thirds of the lifetime) and keeps working after its first certificate has
 // expired.
 func TestDeviceRenewsItsCertificate(t *testing.T) {
 	state := filepath.Join(t.TempDir(), "state")
 	cfg := filepath.Join(t.TempDir(), "palyrad.toml")
-	os.WriteFile(cfg, []byte("client_cert_ttl = \"3s\"\n"), 0o600)
+	// 6 s leaves a 2 s window (from 4 s to 6 s) for a call to renew, wide
+	// enough for a loaded CI machine.
+	os.WriteFile(cfg, []byte("client_cert_ttl = \"6s\"\n"), 0o600)
 	startDaemon(t, state, "--config", cfg)
 	sd := []string{"--state-dir", state}
 	must(t, []byte("v"), append(sd, "vault", "put", "global/k")...)
 	bundle := filepath.Join(t.TempDir(), "b")
 	must(t, nil, append(sd, "devices", "enroll", "--name", "short", "--out", bundle)...)
 	first, _ := os.ReadFile(filepath.Join(bundle, "cert.pem"))
-	deadline := time.Now().Add(4 * time.Second) // past the first certificate's expiry
+	deadline := time.Now().Add(7 * time.Second) // past the first certificate's expiry
 	for i := 0; time.Now().Before(deadline); i++ {
 		tr := []string{"tcp", "quic"}[i%2]
 		if got := must(t, nil, "--identity", bundle, "--transport", tr, "vault", "get", "global/k").stdout; string(got) != "v" {
