@@ -111,8 +111,8 @@ func devicesCmd(g *globals) *cobra.Command {
 		Short: "With --identity: renew this device's certificate now (palyra also renews automatically past 2/3 of its life)",
 		Args:  exactArgs(0),
 		RunE: func(c *cobra.Command, _ []string) error {
-			if g.identity == "" {
-				return usagef("devices renew needs --identity BUNDLE_DIR: a device renews its own certificate")
+			if g.identity == "" || g.stateDir != "" {
+				return usagef("devices renew needs --identity BUNDLE_DIR (and no --state-dir): a device renews its own certificate")
 			}
 			b, err := client.LoadBundle(g.identity)
 			if err != nil {

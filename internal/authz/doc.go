@@ -16,8 +16,8 @@
 //     `principal in Role::"admin"` holds for a device enrolled by an admin:
 //     the device acts for its owner, never more.
 //   - Actions are Action::"vault.read", "vault.write", "vault.list",
-//     "vault.delete", "device.enroll", "device.list", "device.revoke" and
-//     "daemon.status", grouped under Action::"vault", Action::"device" and
+//     "vault.delete", "device.enroll", "device.list", "device.renew",
+//     "device.revoke" and "daemon.status", grouped under Action::"vault", Action::"device" and
 //     Action::"daemon" so a policy can name a whole family.
 //   - Resources are Secret::"<scope>/<key>" (parent Vault::"<scope>"),
 //     Vault::"<scope>" (parent Vault::"*", the pseudo-scope meaning all),
@@ -34,8 +34,9 @@
 // # Policies
 //
 // Deny is the default. The embedded baseline (baseline.cedar) permits
-// members of Role::"admin" everything and forbids device enrollment and
-// revocation except by a non-device principal on the unix socket. Operators
+// members of Role::"admin" everything, lets every device renew its own
+// certificate, and forbids device enrollment and revocation except by a
+// non-device principal on the unix socket. Operators
 // add policies as extra texts to NewEngine. A forbid always beats a permit,
 // so extra policies can grant access but cannot lift the baseline forbids.
 //

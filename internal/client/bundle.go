@@ -15,6 +15,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -107,13 +108,9 @@ func LoadBundle(dir string) (*Bundle, error) {
 		}
 		return b, nil
 	}
-	// Like ssh with a private key file, refuse an identity others can read.
-	if fi, err := os.Stat(filepath.Join(dir, IdentityFile)); err == nil && fi.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("client: bundle %s: %s has mode %04o; it holds private keys and must be 0600", dir, IdentityFile, fi.Mode().Perm())
-	}
-	idb, err := read(IdentityFile)
+	idb, err := readPrivate(filepath.Join(dir, IdentityFile))
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("client: bundle %s: %w", dir, err)
 	}
 	id, err := identity.Unmarshal(idb)
 	if err != nil {
@@ -166,4 +163,25 @@ func parseCertPEM(b []byte) (*x509.Certificate, error) {
 		return nil, errors.New("not a PEM certificate")
 	}
 	return x509.ParseCertificate(block.Bytes)
+}
+
+// maxIdentityBytes bounds identity.json (about 200 bytes in practice).
+const maxIdentityBytes = 4 << 10
+
+// readPrivate reads a private key file, refusing it (like ssh) if group or
+// others have any access. The check and the read use one open file.
+func readPrivate(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("%s has mode %04o; it holds private keys and must be 0600", filepath.Base(path), fi.Mode().Perm())
+	}
+	return io.ReadAll(io.LimitReader(f, maxIdentityBytes))
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 
 	"connectrpc.com/connect"
 
@@ -27,8 +28,16 @@ func Enroll(ctx context.Context, admin *Conn, name, outDir, daemonHost string) (
 		return nil, err
 	}
 	defer func() {
-		if err != nil && created {
+		if err == nil {
+			return
+		}
+		// Leave nothing behind, above all not a private key.
+		if created {
 			os.RemoveAll(outDir)
+			return
+		}
+		for _, name := range []string{IdentityFile, CertFile, CAFile, DaemonFile} {
+			os.Remove(filepath.Join(outDir, name))
 		}
 	}()
 	id, err := identity.Generate()

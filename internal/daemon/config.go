@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -116,7 +117,7 @@ func ParseConfig(data []byte, base Config) (Config, error) {
 func LoadConfigFile(path string) (Config, error) {
 	cfg := Defaults()
 	if path != "" {
-		data, err := os.ReadFile(path)
+		data, err := readLimited(path, MaxConfigBytes)
 		if err != nil {
 			return Config{}, fmt.Errorf("config: %w", err)
 		}
@@ -187,4 +188,15 @@ func (c Config) loopbackOnly() bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// readLimited reads at most maxBytes+1 bytes of path, so an oversized file,
+// a device or a FIFO cannot exhaust memory; ParseConfig rejects the excess.
+func readLimited(path string, maxBytes int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, maxBytes+1))
 }

@@ -15,6 +15,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"time"
@@ -57,7 +58,7 @@ type Daemon struct {
 	devices *devices.Registry
 	authz   *authz.Engine
 	srv     *transport.Server
-	// now is the clock used for certificate checks (tests may replace it).
+	// now is the clock for certificate validity checks and issuance.
 	now func() time.Time
 	// ServerCertRenewed, if set before Run, is called after each renewal.
 	ServerCertRenewed func()
@@ -107,6 +108,11 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (_ *Daemon, err err
 	if !locked {
 		d.lock = nil
 		return nil, ErrLocked
+	}
+	// A daemon that died left its address file behind; remove it now so
+	// that nobody reads old addresses as a sign of readiness.
+	if err := os.Remove(layout.AddrFile); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("daemon: remove stale %s: %w", layout.AddrFile, err)
 	}
 	mk, created, err := masterkey.LoadOrCreateFile(layout.MasterKey)
 	if err != nil {

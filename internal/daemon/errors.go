@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"context"
 	"errors"
 	"fmt"
 
@@ -38,6 +39,12 @@ func (s *service) apiError(err error, c authn.Caller) error {
 		return connect.NewError(connect.CodeDataLoss, err)
 	case errors.Is(err, devices.ErrRevoked), errors.Is(err, devices.ErrKeyMismatch):
 		return connect.NewError(connect.CodeFailedPrecondition, err)
+	case errors.Is(err, context.Canceled):
+		return connect.NewError(connect.CodeCanceled, err)
+	case errors.Is(err, context.DeadlineExceeded):
+		return connect.NewError(connect.CodeDeadlineExceeded, err)
+	case errors.Is(err, vault.ErrClosed):
+		return connect.NewError(connect.CodeUnavailable, errors.New("shutting down"))
 	default:
 		var ce *connect.Error
 		if errors.As(err, &ce) {

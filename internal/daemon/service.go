@@ -124,7 +124,7 @@ func (s *service) Status(ctx context.Context, _ *connect.Request[palyrav1.Status
 		DeviceId:               s.d.id.DeviceID,
 		Fingerprint:            s.d.id.Fingerprint(),
 		CaFingerprint:          s.d.ca.Fingerprint(),
-		Listeners:              &palyrav1.Listeners{Tcp: a.TCP, Quic: a.QUIC, Socket: a.Socket},
+		Listeners:              listeners,
 		Principal:              c.Principal.String(),
 		ServerCertNotAfterUnix: s.d.server.Leaf().NotAfter.Unix(),
 	}), nil
@@ -300,6 +300,7 @@ func (s *service) RenewCertificate(ctx context.Context, r *connect.Request[palyr
 		return nil, connect.NewError(connect.CodeInvalidArgument, err)
 	}
 	if c.DeviceID == "" || csr.DeviceID != c.DeviceID {
+		s.d.log.Warn("refused certificate renewal for another device", "caller", c.Principal.String(), "csr_device_id", csr.DeviceID)
 		return nil, connect.NewError(connect.CodePermissionDenied, errRenewSelfOnly)
 	}
 	dev, err := s.d.devices.Get(c.DeviceID)
@@ -307,6 +308,7 @@ func (s *service) RenewCertificate(ctx context.Context, r *connect.Request[palyr
 		return nil, s.apiError(err, c)
 	}
 	if !dev.PublicKey.Equal(csr.PublicKey) {
+		s.d.log.Warn("refused certificate renewal with a different key", "caller", c.Principal.String(), "csr_fingerprint", identity.Fingerprint(csr.PublicKey))
 		return nil, connect.NewError(connect.CodePermissionDenied, errRenewSelfOnly)
 	}
 	if err := s.decide(ctx, c, authz.ActionDeviceRenew, authz.Resource{Type: authz.ResourceDevice, ID: c.DeviceID}); err != nil {

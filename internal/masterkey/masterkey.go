@@ -20,6 +20,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 
@@ -75,7 +76,7 @@ func (k *Key) Derive(label string) []byte {
 // which happened. A file with group or other permission bits, or one that does
 // not parse, is an error: the key is never silently replaced.
 func LoadOrCreateFile(path string) (key *Key, created bool, err error) {
-	data, err := os.ReadFile(path)
+	k, err := LoadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		k, err := New()
 		if err != nil {
@@ -87,30 +88,32 @@ func LoadOrCreateFile(path string) (key *Key, created bool, err error) {
 		}
 		return k, true, nil
 	}
-	if err != nil {
-		return nil, false, fmt.Errorf("masterkey: read %s: %w", path, err)
-	}
-	k, err := check(path, data)
 	return k, false, err
 }
 
-// LoadFile reads an existing master key file, with the checks of
-// LoadOrCreateFile; it never creates one.
-func LoadFile(path string) (*Key, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("masterkey: read %s: %w", path, err)
-	}
-	return check(path, data)
-}
+// maxFileBytes bounds what LoadFile reads: a key file is under 100 bytes.
+const maxFileBytes = 1024
 
-func check(path string, data []byte) (*Key, error) {
-	fi, err := os.Stat(path)
+// LoadFile reads an existing master key file, with the checks of
+// LoadOrCreateFile; it never creates one. A missing file is an error
+// satisfying errors.Is(err, fs.ErrNotExist). The permission check and the
+// read use the same open file, so the file checked is the file read.
+func LoadFile(path string) (*Key, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("masterkey: %w", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
 	if err != nil {
 		return nil, fmt.Errorf("masterkey: %w", err)
 	}
 	if fi.Mode().Perm()&0o077 != 0 {
 		return nil, fmt.Errorf("%w: %s has mode %04o", ErrInsecureFile, path, fi.Mode().Perm())
+	}
+	data, err := io.ReadAll(io.LimitReader(f, maxFileBytes))
+	if err != nil {
+		return nil, fmt.Errorf("masterkey: read %s: %w", path, err)
 	}
 	k, err := parse(data)
 	if err != nil {

@@ -43,6 +43,7 @@ type Server struct {
 	cfg   Config
 	tcp   net.Listener
 	udp   net.PacketConn
+	ql    *quic.Listener
 	unix  net.Listener
 	h2    *http.Server
 	h3    *http3.Server
@@ -79,8 +80,16 @@ func Listen(cfg Config) (*Server, error) {
 			return nil, fmt.Errorf("transport: %w", err)
 		}
 	}
+	// The QUIC listener accepts a connection only once its handshake,
+	// client certificate check included, has completed (no 0.5-RTT data).
+	if s.ql, err = quic.Listen(s.udp, http3.ConfigureTLSConfig(cfg.TLS), quicConfig()); err != nil {
+		s.tcp.Close()
+		s.udp.Close()
+		return nil, fmt.Errorf("transport: quic listen: %w", err)
+	}
 	if cfg.SocketPath != "" {
 		if err := s.listenUnix(); err != nil {
+			s.ql.Close()
 			s.tcp.Close()
 			s.udp.Close()
 			return nil, err
@@ -144,10 +153,9 @@ func (s *Server) Serve(ctx context.Context) error {
 		},
 	}
 	s.h3 = &http3.Server{
-		Handler:    withPeer(QUIC, s.cfg.Handler),
-		TLSConfig:  s.cfg.TLS,
-		QUICConfig: quicConfig(),
-		Logger:     s.log,
+		Handler:   withPeer(QUIC, s.cfg.Handler),
+		TLSConfig: s.cfg.TLS,
+		Logger:    s.log,
 		ConnContext: func(ctx context.Context, c *quic.Conn) context.Context {
 			if pc := c.ConnectionState().TLS.PeerCertificates; len(pc) > 0 {
 				remove := s.conns.add(pc[0], quicCloser{c})
@@ -155,10 +163,6 @@ func (s *Server) Serve(ctx context.Context) error {
 			}
 			return ctx
 		},
-	}
-	ql, err := quic.Listen(s.udp, http3.ConfigureTLSConfig(s.cfg.TLS), quicConfig())
-	if err != nil {
-		return fmt.Errorf("transport: quic listen: %w", err)
 	}
 	errc := make(chan error, 3)
 	var wg sync.WaitGroup
@@ -172,7 +176,7 @@ func (s *Server) Serve(ctx context.Context) error {
 		}()
 	}
 	serve("tcp", func() error { return s.h2.ServeTLS(s.tcp, "", "") })
-	serve("quic", func() error { return s.h3.ServeListener(ql) })
+	serve("quic", func() error { return s.h3.ServeListener(s.ql) })
 	if s.unix != nil {
 		s.local = &http.Server{
 			Handler:           withPeer(Unix, s.cfg.Handler),
@@ -192,14 +196,22 @@ func (s *Server) Serve(ctx context.Context) error {
 	case <-ctx.Done():
 	case runErr = <-errc:
 	}
+	// Graceful first; whatever is still running when the timeout ends is
+	// closed, so Serve's return means no connection is left open.
 	sctx, cancel := context.WithTimeout(context.Background(), ShutdownTimeout)
 	defer cancel()
-	s.h2.Shutdown(sctx)
-	s.h3.Shutdown(sctx)
-	ql.Close()
+	if s.h2.Shutdown(sctx) != nil {
+		s.h2.Close()
+	}
+	if s.h3.Shutdown(sctx) != nil {
+		s.h3.Close()
+	}
+	s.ql.Close()
 	s.udp.Close()
 	if s.local != nil {
-		s.local.Shutdown(sctx)
+		if s.local.Shutdown(sctx) != nil {
+			s.local.Close()
+		}
 		os.Remove(s.cfg.SocketPath)
 	}
 	wg.Wait()
