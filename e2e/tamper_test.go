@@ -53,7 +53,9 @@ func TestNoPlaintextSecretAnywhere(t *testing.T) {
 		}
 	}
 	// A wrong reference that embeds the value must not echo it either.
-	palyra(t, nil, append(sd, "vault", "get", "global/"+string(secret)+"/x")...)
+	if r := palyra(t, nil, append(sd, "vault", "get", "global/"+string(secret)+"/x")...); r.code != 2 || bytes.Contains(r.stderr, secret) || bytes.Contains(r.stdout, secret) {
+		t.Fatalf("bad reference: exit %d, stderr %q", r.code, r.stderr)
+	}
 	d.stop(t)
 
 	needles := [][]byte{secret, secret[len(secret)-16:]}

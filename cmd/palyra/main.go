@@ -98,7 +98,7 @@ func (g *globals) diagnoseUnavailable(ctx context.Context, err error) error {
 	if lerr != nil || (g.transport != "tcp" && g.transport != "") {
 		return err
 	}
-	if client.ProbeTCP(ctx, b) == client.ErrHandshakeRefused {
+	if client.ProbeTCP(ctx, b.Daemon.TCP, &b.Cert, b.Roots()) == client.ErrHandshakeRefused {
 		return refusedError{}
 	}
 	return err

@@ -23,6 +23,12 @@ type Conn struct {
 	close func()
 }
 
+// NewConn wraps an API client and the function that releases its
+// transport.
+func NewConn(c palyrav1connect.PalyraServiceClient, closeFn func()) *Conn {
+	return &Conn{PalyraServiceClient: c, close: closeFn}
+}
+
 // Close releases the connection's idle network resources.
 func (c *Conn) Close() { c.close() }
 

@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"net"
 	"time"
@@ -17,16 +18,17 @@ import (
 var ErrHandshakeRefused = errors.New("the daemon rejected this device's certificate in the TLS handshake (revoked, expired or not issued by its CA)")
 
 // ProbeTCP tells a refused certificate apart from an unreachable daemon after
-// a failed call. In TLS 1.3 the client finishes its side of the handshake
+// a failed call, by a bare TLS handshake to addr with cert (the client
+// certificate, or nil) trusting only roots. In TLS 1.3 the client finishes its side of the handshake
 // before the server verifies the client certificate, so HTTP/2 reports only
 // that the connection failed; a bare handshake followed by a read surfaces
 // the server's alert. It returns ErrHandshakeRefused, nil if the handshake is
 // accepted, or the network error.
-func ProbeTCP(ctx context.Context, b *Bundle) error {
+func ProbeTCP(ctx context.Context, addr string, cert *tls.Certificate, roots *x509.CertPool) error {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	d := tls.Dialer{NetDialer: &net.Dialer{}, Config: transport.ClientTLSConfig(&b.Cert, b.Roots())}
-	c, err := d.DialContext(ctx, "tcp", b.Daemon.TCP)
+	d := tls.Dialer{NetDialer: &net.Dialer{}, Config: transport.ClientTLSConfig(cert, roots)}
+	c, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return refusedOr(err)
 	}

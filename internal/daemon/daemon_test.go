@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"io"
 	"log/slog"
 	"net"
@@ -15,8 +16,11 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+	"github.com/quic-go/quic-go/http3"
+	"google.golang.org/protobuf/proto"
 
 	palyrav1 "github.com/palyra/palyra/api/palyra/v1"
+	"github.com/palyra/palyra/api/palyra/v1/palyrav1connect"
 	"github.com/palyra/palyra/internal/client"
 	"github.com/palyra/palyra/internal/identity"
 	"github.com/palyra/palyra/internal/pki"
@@ -94,11 +98,47 @@ func callAll(ctx context.Context, c *client.Conn) map[string]error {
 	return map[string]error{"RenewCertificate": e9, "Status": e1, "VaultPut": e2, "VaultGet": e3, "VaultList": e4, "VaultDelete": e5, "EnrollDevice": e6, "ListDevices": e7, "RevokeDevice": e8}
 }
 
-func dial(tr string, addrs transport.Addrs, cert *tls.Certificate, b *client.Bundle) *client.Conn {
+// dialForcing connects presenting cert whatever CAs the server asks for:
+// Go's client would otherwise withhold a certificate from another CA, and
+// the test must show that the daemon refuses it, not that the client is
+// polite.
+func dialForcing(tr string, addrs transport.Addrs, cert *tls.Certificate, roots *x509.CertPool) *client.Conn {
+	conf := forcingTLS(cert, roots)
+	var hc *http.Client
+	var closeFn func()
+	addr := addrs.TCP
 	if tr == transport.QUIC {
-		return client.DialQUIC(addrs.QUIC, cert, b.Roots())
+		h3 := &http3.Transport{TLSClientConfig: conf}
+		hc, closeFn, addr = &http.Client{Transport: h3}, func() { h3.Close() }, addrs.QUIC
+	} else {
+		h2 := &http.Transport{TLSClientConfig: conf, ForceAttemptHTTP2: true}
+		h2.Protocols = new(http.Protocols)
+		h2.Protocols.SetHTTP2(true)
+		hc, closeFn = &http.Client{Transport: h2}, h2.CloseIdleConnections
 	}
-	return client.DialTCP(addrs.TCP, cert, b.Roots())
+	return client.NewConn(palyrav1connect.NewPalyraServiceClient(hc, "https://"+addr, client.ClientOptions(tr)...), closeFn)
+}
+
+func forcingTLS(cert *tls.Certificate, roots *x509.CertPool) *tls.Config {
+	conf := transport.ClientTLSConfig(nil, roots)
+	if cert != nil {
+		conf.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return cert, nil }
+	}
+	return conf
+}
+
+// handshakeRefused reports whether the daemon refuses cert in a bare TCP
+// TLS handshake (the HTTP/2 error a call returns does not carry the alert).
+func handshakeRefused(t *testing.T, addr string, cert *tls.Certificate, roots *x509.CertPool) bool {
+	t.Helper()
+	c, err := tls.Dial("tcp", addr, forcingTLS(cert, roots))
+	if err != nil {
+		return client.IsHandshakeRefusal(err)
+	}
+	defer c.Close()
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, err = c.Read(make([]byte, 1))
+	return client.IsHandshakeRefusal(err)
 }
 
 func TestEnrolledDeviceReadsSecretOverTCPAndQUIC(t *testing.T) {
@@ -181,20 +221,27 @@ func TestRefusedClients(t *testing.T) {
 	for _, tr := range []string{transport.TCP, transport.QUIC} {
 		for _, tc := range cases {
 			t.Run(tr+"/"+tc.name, func(t *testing.T) {
-				c := dial(tr, td.addrs, tc.cert, good)
+				c := dialForcing(tr, td.addrs, tc.cert, good.Roots())
 				defer c.Close()
 				_, herr := c.Health(ctx, connect.NewRequest(&palyrav1.HealthRequest{}))
 				if tc.healthOK && herr != nil {
 					t.Fatalf("health: %v", herr)
 				}
 				for rpc, err := range callAll(ctx, c) {
-					if err == nil {
+					switch {
+					case err == nil:
 						t.Errorf("%s succeeded", rpc)
-						continue
-					}
-					if tc.wantedCode != 0 && connect.CodeOf(err) != tc.wantedCode {
+					case tc.wantedCode != 0 && connect.CodeOf(err) != tc.wantedCode:
 						t.Errorf("%s: code %v (%v), want %v", rpc, connect.CodeOf(err), err, tc.wantedCode)
+					case tc.wantedCode == 0 && tr == transport.QUIC && !client.IsHandshakeRefusal(err):
+						t.Errorf("%s: %v, want a refusal in the QUIC handshake", rpc, err)
 					}
+				}
+				// Over TCP the HTTP/2 error hides the TLS alert; a bare
+				// handshake shows that the daemon refused this certificate
+				// in the handshake itself.
+				if tc.wantedCode == 0 && tr == transport.TCP && !handshakeRefused(t, td.addrs.TCP, tc.cert, good.Roots()) {
+					t.Error("the TCP handshake with this certificate was not refused")
 				}
 			})
 		}
@@ -228,8 +275,14 @@ func TestRevocationClosesLiveConnections(t *testing.T) {
 		t.Fatal(err)
 	}
 	for tr, c := range conns {
-		if _, err := c.Status(ctx, connect.NewRequest(&palyrav1.StatusRequest{})); err == nil {
+		// Had the connection stayed open, the per-request check would
+		// answer Unauthenticated on it; a closed one makes the client
+		// reconnect, and the handshake refuses the revoked device.
+		_, err := c.Status(ctx, connect.NewRequest(&palyrav1.StatusRequest{}))
+		if err == nil {
 			t.Errorf("%s: revoked device still served", tr)
+		} else if connect.CodeOf(err) == connect.CodeUnauthenticated {
+			t.Errorf("%s: the revoked device's connection was left open: %v", tr, err)
 		}
 	}
 	// Re-enrolling the revoked id is refused.
@@ -246,7 +299,14 @@ func TestRevocationClosesLiveConnections(t *testing.T) {
 func TestServerCertificateRenewsWhileServing(t *testing.T) {
 	renewed := make(chan struct{}, 16)
 	td := startDaemonHook(t, func(c *Config) { c.ServerCertTTL = Duration(2 * time.Second) },
-		func(d *Daemon) { d.ServerCertRenewed = func() { renewed <- struct{}{} } })
+		func(d *Daemon) {
+			d.ServerCertRenewed = func() {
+				select {
+				case renewed <- struct{}{}:
+				default:
+				}
+			}
+		})
 	start := time.Now()
 	ctx := context.Background()
 	b := td.enroll(t, "laptop")
@@ -272,14 +332,21 @@ func TestServerCertificateRenewsWhileServing(t *testing.T) {
 	// at about 2/3 of it): new handshakes must get the fresh one.
 	for _, tr := range []string{transport.TCP, transport.QUIC} {
 		c, _ := client.DialBundle(b, tr)
-		r, err := c.Status(ctx, connect.NewRequest(&palyrav1.StatusRequest{}))
+		_, err := c.Status(ctx, connect.NewRequest(&palyrav1.StatusRequest{}))
 		c.Close()
 		if err != nil {
 			t.Fatalf("new %s connection after renewal: %v", tr, err)
 		}
-		if r.Msg.ServerCertNotAfterUnix < first.NotAfter.Unix() {
-			t.Fatalf("%s: served an older certificate", tr)
-		}
+	}
+	// What a new handshake is actually served.
+	conn, err := tls.Dial("tcp", td.addrs.TCP, transport.ClientTLSConfig(&b.Cert, b.Roots()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := conn.ConnectionState().PeerCertificates[0]
+	conn.Close()
+	if served.SerialNumber.Cmp(first.SerialNumber) == 0 || !served.NotAfter.After(first.NotAfter) {
+		t.Fatalf("new handshake served serial %v until %v; first was %v until %v", served.SerialNumber, served.NotAfter, first.SerialNumber, first.NotAfter)
 	}
 	if _, err := held.Status(ctx, connect.NewRequest(&palyrav1.StatusRequest{})); err != nil {
 		t.Fatalf("held connection after renewal: %v", err)
@@ -414,5 +481,37 @@ func TestLogLimiter(t *testing.T) {
 	n, ok := l.allow(t0.Add(time.Second))
 	if !ok || n != 2*logLimitPerSecond {
 		t.Fatalf("next window: ok=%v suppressed=%d", ok, n)
+	}
+}
+
+// TestStrictProtoDecoding sends a binary protobuf request carrying a field
+// the API does not define: it is rejected and nothing is stored.
+func TestStrictProtoDecoding(t *testing.T) {
+	td := startDaemon(t, nil)
+	hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "unix", td.addrs.Socket)
+	}}}
+	body, err := proto.Marshal(&palyrav1.VaultPutRequest{Ref: "global/x", Value: []byte("v")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	post := func(b []byte) int {
+		resp, err := hc.Post("http://palyrad/palyra.v1.PalyraService/VaultPut", "application/proto", bytes.NewReader(b))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	// Field 99, varint 1: unknown to VaultPutRequest.
+	if code := post(append(bytes.Clone(body), 0x98, 0x06, 0x01)); code == 200 {
+		t.Fatal("request with an unknown field was accepted")
+	}
+	r, err := td.admin.VaultList(context.Background(), connect.NewRequest(&palyrav1.VaultListRequest{}))
+	if err != nil || len(r.Msg.Secrets) != 0 {
+		t.Fatalf("stored after a rejected request: %v %v", r, err)
+	}
+	if code := post(body); code != 200 {
+		t.Fatalf("well-formed binary request: HTTP %d", code)
 	}
 }

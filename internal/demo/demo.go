@@ -140,7 +140,7 @@ func Run(ctx context.Context, out io.Writer) (err error) {
 	if err == nil {
 		return errors.New("revoked device still read the secret over tcp")
 	}
-	if perr := client.ProbeTCP(ctx, b); perr != client.ErrHandshakeRefused {
+	if perr := client.ProbeTCP(ctx, b.Daemon.TCP, &b.Cert, b.Roots()); perr != client.ErrHandshakeRefused {
 		return fmt.Errorf("revoked device over tcp: want a refusal in the TLS handshake, got %v", perr)
 	}
 	ok("revoked device refused in the TLS handshake on tcp")
