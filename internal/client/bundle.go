@@ -15,13 +15,16 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
+	"net"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 
 	"github.com/google/renameio/v2"
 
+	"github.com/palyra/palyra/internal/fileperm"
 	"github.com/palyra/palyra/internal/identity"
 	"github.com/palyra/palyra/internal/pki"
 )
@@ -101,16 +104,28 @@ func WriteBundle(dir string, id *identity.Identity, certDER, caDER []byte, d Dae
 // LoadBundle reads and checks a bundle: the identity's key must match the
 // certificate, and the CA certificate must match the pinned fingerprint.
 func LoadBundle(dir string) (*Bundle, error) {
+	// Whoever can write the bundle can re-pin the device to another
+	// daemon: the directory and every file must be this user's, and
+	// writable by this user alone; the identity readable by this user alone.
+	if fi, err := os.Stat(dir); err != nil {
+		return nil, fmt.Errorf("client: bundle: %w", err)
+	} else if err := fileperm.Check(fi, fileperm.Trusted); err != nil {
+		return nil, fmt.Errorf("client: bundle %s: %w", dir, err)
+	}
 	read := func(name string) ([]byte, error) {
-		b, err := os.ReadFile(filepath.Join(dir, name))
+		kind := fileperm.Trusted
+		if name == IdentityFile {
+			kind = fileperm.Private
+		}
+		b, err := fileperm.ReadFile(filepath.Join(dir, name), kind, maxBundleFileBytes)
 		if err != nil {
 			return nil, fmt.Errorf("client: bundle %s: %w", dir, err)
 		}
 		return b, nil
 	}
-	idb, err := readPrivate(filepath.Join(dir, IdentityFile))
+	idb, err := read(IdentityFile)
 	if err != nil {
-		return nil, fmt.Errorf("client: bundle %s: %w", dir, err)
+		return nil, err
 	}
 	id, err := identity.Unmarshal(idb)
 	if err != nil {
@@ -144,6 +159,11 @@ func LoadBundle(dir string) (*Bundle, error) {
 	if err := json.Unmarshal(dj, &b.Daemon); err != nil {
 		return nil, fmt.Errorf("client: bundle %s: %s: %w", dir, DaemonFile, err)
 	}
+	for _, addr := range []string{b.Daemon.TCP, b.Daemon.QUIC} {
+		if err := validAddr(addr); err != nil {
+			return nil, fmt.Errorf("client: bundle %s: %s: %w", dir, DaemonFile, err)
+		}
+	}
 	if pki.CertFingerprint(b.CA.Raw) != b.Daemon.CAFingerprint {
 		return nil, fmt.Errorf("client: bundle %s: CA certificate does not match the pinned fingerprint", dir)
 	}
@@ -165,23 +185,21 @@ func parseCertPEM(b []byte) (*x509.Certificate, error) {
 	return x509.ParseCertificate(block.Bytes)
 }
 
-// maxIdentityBytes bounds identity.json (about 200 bytes in practice).
-const maxIdentityBytes = 4 << 10
+// maxBundleFileBytes bounds each bundle file (all are under 4 KiB).
+const maxBundleFileBytes = 64 << 10
 
-// readPrivate reads a private key file, refusing it (like ssh) if group or
-// others have any access. The check and the read use one open file.
-func readPrivate(path string) ([]byte, error) {
-	f, err := os.Open(path)
+// validAddr accepts host:port with a non-empty host and a numeric port, and
+// nothing else (no scheme, path or query).
+func validAddr(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
-		return nil, err
+		return fmt.Errorf("address %q: %w", addr, err)
 	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, err
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return fmt.Errorf("address %q: bad port", addr)
 	}
-	if fi.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("%s has mode %04o; it holds private keys and must be 0600", filepath.Base(path), fi.Mode().Perm())
+	if host == "" || strings.ContainsAny(host, "/?#@ ") {
+		return fmt.Errorf("address %q: bad host", addr)
 	}
-	return io.ReadAll(io.LimitReader(f, maxIdentityBytes))
+	return nil
 }

@@ -45,9 +45,15 @@ func (strictProto) Unmarshal(b []byte, m any) error {
 	return nil
 }
 
-type strictJSON struct{}
+// strictJSON is registered under every name connect-go gives its JSON
+// codec ("json" and "json; charset=utf-8"); a name left to the default
+// codec would be a way around the strict decoding.
+type strictJSON struct{ name string }
 
-func (strictJSON) Name() string { return "json" }
+// jsonCodecNames are the JSON codec names connect-go registers by default.
+var jsonCodecNames = []string{"json", "json; charset=utf-8"}
+
+func (c strictJSON) Name() string { return c.name }
 
 func (strictJSON) Marshal(m any) ([]byte, error) {
 	pm, ok := m.(proto.Message)
@@ -65,4 +71,11 @@ func (strictJSON) Unmarshal(b []byte, m any) error {
 	return protojson.UnmarshalOptions{DiscardUnknown: false}.Unmarshal(b, pm)
 }
 
-var _, _ connect.Codec = strictProto{}, strictJSON{}
+// codecOptions registers the strict codecs in place of connect-go's own.
+func codecOptions() []connect.HandlerOption {
+	opts := []connect.HandlerOption{connect.WithCodec(strictProto{})}
+	for _, n := range jsonCodecNames {
+		opts = append(opts, connect.WithCodec(strictJSON{name: n}))
+	}
+	return opts
+}

@@ -416,6 +416,21 @@ func TestRenewIsForOneselfOnly(t *testing.T) {
 	if err := renew(td.admin, csrFor(a.Identity)); connect.CodeOf(err) != connect.CodePermissionDenied {
 		t.Fatalf("renewal over the admin socket: %v", err)
 	}
+	// The refusals are in the journal as denies.
+	recs, err := td.audit.Records(ctx, 0, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	denied := 0
+	for _, r := range recs {
+		if r.Action == "device.renew" && r.Decision == "deny" {
+			denied++
+		}
+	}
+	// Two by the device, one by the owner over the admin socket.
+	if denied != 3 {
+		t.Fatalf("refused renewals journaled: %d, want 3", denied)
+	}
 	before := a.Cert.Leaf.SerialNumber
 	if err := client.Renew(ctx, conn, a, t.TempDir()); err != nil {
 		t.Fatal(err)
@@ -438,8 +453,9 @@ func TestStrictDecoding(t *testing.T) {
 	hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 		return (&net.Dialer{}).DialContext(ctx, "unix", td.addrs.Socket)
 	}}}
+	contentType := "application/json"
 	post := func(body string) (int, string) {
-		resp, err := hc.Post("http://palyrad/palyra.v1.PalyraService/VaultPut", "application/json", strings.NewReader(body))
+		resp, err := hc.Post("http://palyrad/palyra.v1.PalyraService/VaultPut", contentType, strings.NewReader(body))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -450,14 +466,18 @@ func TestStrictDecoding(t *testing.T) {
 	if code, body := post(`{"ref":"global/ok","value":"dg=="}`); code != 200 {
 		t.Fatalf("well-formed request: %d %s", code, body)
 	}
-	for _, bad := range []string{
-		`{"ref":"global/x","Value":"dg=="}`,
-		`{"ref":"global/x","value":"dg==","extra":1}`,
-		`{"ref":"global/x","ref":"global/y","value":"dg=="}`,
-	} {
-		code, body := post(bad)
-		if code == 200 || !strings.Contains(body, "invalid_argument") {
-			t.Errorf("%s: %d %s", bad, code, body)
+	// Every spelling of the JSON content type must reach the strict codec.
+	for _, contentType = range []string{"application/json", "application/json; charset=utf-8", "application/JSON; charset=UTF-8", "application/json;charset=utf-8"} {
+		for _, bad := range []string{
+			`{"ref":"global/x","Value":"dg=="}`,
+			`{"ref":"global/x","value":"dg==","extra":1}`,
+			`{"ref":"global/x","ref":"global/y","value":"dg=="}`,
+			`{"ref":"global/x","value":"dg==","extra":{"nested":[1,2]}}`,
+		} {
+			code, body := post(bad)
+			if code == 200 || !strings.Contains(body, "invalid_argument") {
+				t.Errorf("%s with %q: %d %s", bad, contentType, code, body)
+			}
 		}
 	}
 	r, err := td.admin.VaultList(context.Background(), connect.NewRequest(&palyrav1.VaultListRequest{}))
@@ -513,5 +533,24 @@ func TestStrictProtoDecoding(t *testing.T) {
 	}
 	if code := post(body); code != 200 {
 		t.Fatalf("well-formed binary request: HTTP %d", code)
+	}
+}
+
+// TestAnonymousBodyIsNotRead: a TLS request without a client certificate is
+// refused before its body is decoded — a malformed body yields
+// Unauthenticated, not a decoding error.
+func TestAnonymousBodyIsNotRead(t *testing.T) {
+	td := startDaemon(t, nil)
+	b := td.enroll(t, "x")
+	hc, closeFn := client.TCPHTTPClient(nil, b.Roots())
+	defer closeFn()
+	resp, err := hc.Post("https://"+td.addrs.TCP+"/palyra.v1.PalyraService/VaultGet", "application/proto", strings.NewReader("\xff\xff not protobuf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(string(body), "unauthenticated") {
+		t.Fatalf("HTTP %d %s", resp.StatusCode, body)
 	}
 }

@@ -13,10 +13,11 @@ import (
 )
 
 var (
-	errAuditUnavailable = errors.New("audit journal unavailable; request refused")
-	errBadDeviceName    = fmt.Errorf("device name must be 1..%d printable characters, without surrounding spaces", maxDeviceNameLen)
-	errInternal         = errors.New("internal error")
-	errDaemonID         = errors.New("that device id is the daemon's own")
+	errAuditUnavailable    = errors.New("audit journal unavailable; request refused")
+	errBadDeviceName       = fmt.Errorf("device name must be 1..%d printable characters, without surrounding spaces", maxDeviceNameLen)
+	errInternal            = errors.New("internal error")
+	errDaemonID            = errors.New("that device id is the daemon's own")
+	errCertificateRequired = errors.New("client certificate required")
 )
 
 type deniedError struct{ principal, action, resource string }

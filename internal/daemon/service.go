@@ -29,15 +29,33 @@ const maxRequestBytes = 128 << 10
 
 // handler returns the API as one http.Handler, served on every transport.
 func (d *Daemon) handler() http.Handler {
-	mux := http.NewServeMux()
-	path, h := palyrav1connect.NewPalyraServiceHandler(&service{d: d},
+	opts := append([]connect.HandlerOption{
 		connect.WithReadMaxBytes(maxRequestBytes),
 		connect.WithCompressMinBytes(1024),
-		connect.WithCodec(strictProto{}),
-		connect.WithCodec(strictJSON{}),
-	)
+	}, codecOptions()...)
+	mux := http.NewServeMux()
+	path, h := palyrav1connect.NewPalyraServiceHandler(&service{d: d}, opts...)
 	mux.Handle(path, h)
-	return mux
+	return d.requireCertificate(mux, connect.NewErrorWriter(opts...))
+}
+
+// requireCertificate refuses a TLS request that presented no client
+// certificate, except Health, before its body is read or decompressed: an
+// anonymous peer gets no work done on its behalf. The error is written in
+// the caller's own protocol (gRPC, gRPC-Web or Connect) as Unauthenticated.
+// Authentication proper (registry, validity) still happens per RPC.
+func (d *Daemon) requireCertificate(next http.Handler, ew *connect.ErrorWriter) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		peer, _ := transport.PeerFrom(r.Context())
+		if peer.Transport != transport.Unix && peer.Cert == nil && r.URL.Path != palyrav1connect.PalyraServiceHealthProcedure {
+			if n, ok := d.refusalLog.allow(d.now()); ok {
+				d.log.Warn("call without a client certificate refused", "path", r.URL.Path, "transport", peer.Transport, "remote", peer.Remote, "suppressed_before", n)
+			}
+			ew.Write(w, r, connect.NewError(connect.CodeUnauthenticated, errCertificateRequired))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // service implements the API. Every method except Health follows the same
@@ -290,6 +308,18 @@ func (s *service) ListDevices(ctx context.Context, _ *connect.Request[palyrav1.L
 // itself with its enrolled key.
 var errRenewSelfOnly = errors.New("a device renews only its own certificate, for its enrolled key, over mTLS")
 
+// refuseRenewal journals and refuses a renewal that is not a device
+// renewing itself with its enrolled key: the strongest sign of a
+// compromised device this API can see. It is refused by the daemon before
+// any policy is consulted, so the record lists no policies.
+func (s *service) refuseRenewal(ctx context.Context, c authn.Caller, csrDeviceID, reason string) error {
+	res := authz.Resource{Type: authz.ResourceDevice, ID: csrDeviceID}
+	if err := s.record(ctx, audit.Entry{Principal: c.Principal.String(), Action: authz.ActionDeviceRenew, Resource: res.String(), Decision: "deny", Transport: c.Transport, Reason: reason}); err != nil {
+		return err
+	}
+	return connect.NewError(connect.CodePermissionDenied, errRenewSelfOnly)
+}
+
 func (s *service) RenewCertificate(ctx context.Context, r *connect.Request[palyrav1.RenewCertificateRequest]) (*connect.Response[palyrav1.RenewCertificateResponse], error) {
 	c, err := s.authenticate(ctx, authz.ActionDeviceRenew)
 	if err != nil {
@@ -300,16 +330,14 @@ func (s *service) RenewCertificate(ctx context.Context, r *connect.Request[palyr
 		return nil, connect.NewError(connect.CodeInvalidArgument, err)
 	}
 	if c.DeviceID == "" || csr.DeviceID != c.DeviceID {
-		s.d.log.Warn("refused certificate renewal for another device", "caller", c.Principal.String(), "csr_device_id", csr.DeviceID)
-		return nil, connect.NewError(connect.CodePermissionDenied, errRenewSelfOnly)
+		return nil, s.refuseRenewal(ctx, c, csr.DeviceID, "renewal for another device")
 	}
 	dev, err := s.d.devices.Get(c.DeviceID)
 	if err != nil {
 		return nil, s.apiError(err, c)
 	}
 	if !dev.PublicKey.Equal(csr.PublicKey) {
-		s.d.log.Warn("refused certificate renewal with a different key", "caller", c.Principal.String(), "csr_fingerprint", identity.Fingerprint(csr.PublicKey))
-		return nil, connect.NewError(connect.CodePermissionDenied, errRenewSelfOnly)
+		return nil, s.refuseRenewal(ctx, c, csr.DeviceID, "renewal with another key")
 	}
 	if err := s.decide(ctx, c, authz.ActionDeviceRenew, authz.Resource{Type: authz.ResourceDevice, ID: c.DeviceID}); err != nil {
 		return nil, err

@@ -4,10 +4,11 @@
 package statedir
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/palyra/palyra/internal/fileperm"
 )
 
 // Layout is the set of paths inside one state directory.
@@ -75,11 +76,8 @@ func (l Layout) Check() error {
 	if !fi.IsDir() {
 		return fmt.Errorf("statedir: %s is not a directory", l.Dir)
 	}
-	if fi.Mode().Perm()&0o077 != 0 {
-		return fmt.Errorf("statedir: %s has mode %04o; it must be 0700 (chmod 700 %s)", l.Dir, fi.Mode().Perm(), l.Dir)
-	}
-	if uid, ok := ownerUID(fi); ok && uid != os.Getuid() {
-		return errors.New("statedir: " + l.Dir + " belongs to another user")
+	if err := fileperm.Check(fi, fileperm.Private); err != nil {
+		return fmt.Errorf("statedir: %s must be this user's, mode 0700: %w", l.Dir, err)
 	}
 	return nil
 }
