@@ -1,6 +1,7 @@
 package main
 
 import (
+	"connectrpc.com/connect"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -77,4 +78,19 @@ func (g *globals) report(obj map[string]any, format string, args ...any) error {
 	}
 	fmt.Fprintf(os.Stderr, format+"\n", args...)
 	return nil
+}
+
+// call dials as the command's principal, makes one RPC (a method
+// expression such as (*client.Conn).VaultGet) with msg, and closes.
+func call[Req, Resp any](ctx context.Context, g *globals, rpc func(*client.Conn, context.Context, *connect.Request[Req]) (*connect.Response[Resp], error), msg *Req) (*Resp, error) {
+	conn, err := g.dial(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	r, err := rpc(conn, ctx, connect.NewRequest(msg))
+	if err != nil {
+		return nil, err
+	}
+	return r.Msg, nil
 }

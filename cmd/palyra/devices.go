@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	"connectrpc.com/connect"
 	"github.com/spf13/cobra"
 
 	palyrav1 "github.com/palyra/palyra/api/palyra/v1"
@@ -51,12 +50,7 @@ func devicesCmd(g *globals) *cobra.Command {
 		Short: "List enrolled devices",
 		Args:  exactArgs(0),
 		RunE: func(c *cobra.Command, _ []string) error {
-			conn, err := g.dial(c.Context())
-			if err != nil {
-				return err
-			}
-			defer conn.Close()
-			r, err := conn.ListDevices(c.Context(), connect.NewRequest(&palyrav1.ListDevicesRequest{}))
+			r, err := call(c.Context(), g, (*client.Conn).ListDevices, &palyrav1.ListDevicesRequest{})
 			if err != nil {
 				return err
 			}
@@ -68,7 +62,7 @@ func devicesCmd(g *globals) *cobra.Command {
 			}
 			if g.json {
 				outList := []map[string]any{}
-				for _, d := range r.Msg.Devices {
+				for _, d := range r.Devices {
 					outList = append(outList, map[string]any{
 						"device_id": d.DeviceId, "name": d.Name, "owner": d.Owner, "fingerprint": d.Fingerprint,
 						"enrolled": ts(d.EnrolledUnix), "revoked": d.RevokedUnix != 0, "revoked_at": ts(d.RevokedUnix),
@@ -77,10 +71,10 @@ func devicesCmd(g *globals) *cobra.Command {
 				}
 				return printJSON(outList)
 			}
-			if len(r.Msg.Devices) > 0 {
+			if len(r.Devices) > 0 {
 				fmt.Println("DEVICE ID\tNAME\tFINGERPRINT\tSTATE")
 			}
-			for _, d := range r.Msg.Devices {
+			for _, d := range r.Devices {
 				state := "active"
 				if d.RevokedUnix != 0 {
 					state = "revoked " + ts(d.RevokedUnix)
@@ -95,12 +89,7 @@ func devicesCmd(g *globals) *cobra.Command {
 		Short: "Revoke a device: its certificates are refused and its connections closed",
 		Args:  exactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			conn, err := g.dial(c.Context())
-			if err != nil {
-				return err
-			}
-			defer conn.Close()
-			if _, err := conn.RevokeDevice(c.Context(), connect.NewRequest(&palyrav1.RevokeDeviceRequest{DeviceId: args[0]})); err != nil {
+			if _, err := call(c.Context(), g, (*client.Conn).RevokeDevice, &palyrav1.RevokeDeviceRequest{DeviceId: args[0]}); err != nil {
 				return err
 			}
 			return g.report(map[string]any{"revoked": args[0]}, "revoked %s", args[0])

@@ -4,10 +4,10 @@ import (
 	"fmt"
 	"time"
 
-	"connectrpc.com/connect"
 	"github.com/spf13/cobra"
 
 	palyrav1 "github.com/palyra/palyra/api/palyra/v1"
+	"github.com/palyra/palyra/internal/client"
 	"github.com/palyra/palyra/internal/daemon"
 )
 
@@ -17,16 +17,10 @@ func statusCmd(g *globals) *cobra.Command {
 		Short: "Show the daemon's version, identity, CA and listeners",
 		Args:  exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := g.dial(cmd.Context())
+			m, err := call(cmd.Context(), g, (*client.Conn).Status, &palyrav1.StatusRequest{})
 			if err != nil {
 				return err
 			}
-			defer c.Close()
-			r, err := c.Status(cmd.Context(), connect.NewRequest(&palyrav1.StatusRequest{}))
-			if err != nil {
-				return err
-			}
-			m := r.Msg
 			if g.json {
 				return printJSON(map[string]any{
 					"version": m.Version, "device_id": m.DeviceId, "fingerprint": m.Fingerprint,

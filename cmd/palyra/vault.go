@@ -6,11 +6,11 @@ import (
 	"os"
 	"time"
 
-	"connectrpc.com/connect"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
 	palyrav1 "github.com/palyra/palyra/api/palyra/v1"
+	"github.com/palyra/palyra/internal/client"
 	"github.com/palyra/palyra/internal/vault"
 )
 
@@ -29,17 +29,12 @@ func vaultCmd(g *globals) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				conn, err := g.dial(c.Context())
-				if err != nil {
-					return err
-				}
-				defer conn.Close()
-				r, err := conn.VaultPut(c.Context(), connect.NewRequest(&palyrav1.VaultPutRequest{Ref: args[0], Value: value}))
+				r, err := call(c.Context(), g, (*client.Conn).VaultPut, &palyrav1.VaultPutRequest{Ref: args[0], Value: value})
 				clear(value)
 				if err != nil {
 					return err
 				}
-				return g.report(map[string]any{"ref": args[0], "version": r.Msg.Version}, "stored %s (version %d)", args[0], r.Msg.Version)
+				return g.report(map[string]any{"ref": args[0], "version": r.Version}, "stored %s (version %d)", args[0], r.Version)
 			},
 		},
 		&cobra.Command{
@@ -47,19 +42,14 @@ func vaultCmd(g *globals) *cobra.Command {
 			Short: "Write a secret's value to stdout, byte for byte (with --json: base64 in a JSON object)",
 			Args:  exactArgs(1),
 			RunE: func(c *cobra.Command, args []string) error {
-				conn, err := g.dial(c.Context())
-				if err != nil {
-					return err
-				}
-				defer conn.Close()
-				r, err := conn.VaultGet(c.Context(), connect.NewRequest(&palyrav1.VaultGetRequest{Ref: args[0]}))
+				r, err := call(c.Context(), g, (*client.Conn).VaultGet, &palyrav1.VaultGetRequest{Ref: args[0]})
 				if err != nil {
 					return err
 				}
 				if g.json {
-					return printJSON(map[string]any{"ref": args[0], "value_base64": r.Msg.Value})
+					return printJSON(map[string]any{"ref": args[0], "value_base64": r.Value})
 				}
-				_, err = os.Stdout.Write(r.Msg.Value)
+				_, err = os.Stdout.Write(r.Value)
 				return err
 			},
 		},
@@ -77,23 +67,18 @@ func vaultCmd(g *globals) *cobra.Command {
 				if len(args) == 1 {
 					scope = args[0]
 				}
-				conn, err := g.dial(c.Context())
-				if err != nil {
-					return err
-				}
-				defer conn.Close()
-				r, err := conn.VaultList(c.Context(), connect.NewRequest(&palyrav1.VaultListRequest{Scope: scope}))
+				r, err := call(c.Context(), g, (*client.Conn).VaultList, &palyrav1.VaultListRequest{Scope: scope})
 				if err != nil {
 					return err
 				}
 				if g.json {
 					out := []map[string]any{}
-					for _, s := range r.Msg.Secrets {
+					for _, s := range r.Secrets {
 						out = append(out, map[string]any{"ref": s.Ref, "version": s.Version, "updated": time.Unix(s.UpdatedUnix, 0).UTC().Format(time.RFC3339)})
 					}
 					return printJSON(out)
 				}
-				for _, s := range r.Msg.Secrets {
+				for _, s := range r.Secrets {
 					fmt.Printf("%s\tv%d\t%s\n", s.Ref, s.Version, time.Unix(s.UpdatedUnix, 0).UTC().Format(time.RFC3339))
 				}
 				return nil
@@ -104,12 +89,7 @@ func vaultCmd(g *globals) *cobra.Command {
 			Short: "Delete every version of a secret",
 			Args:  exactArgs(1),
 			RunE: func(c *cobra.Command, args []string) error {
-				conn, err := g.dial(c.Context())
-				if err != nil {
-					return err
-				}
-				defer conn.Close()
-				if _, err := conn.VaultDelete(c.Context(), connect.NewRequest(&palyrav1.VaultDeleteRequest{Ref: args[0]})); err != nil {
+				if _, err := call(c.Context(), g, (*client.Conn).VaultDelete, &palyrav1.VaultDeleteRequest{Ref: args[0]}); err != nil {
 					return err
 				}
 				return g.report(map[string]any{"deleted": args[0]}, "deleted %s", args[0])
