@@ -9,8 +9,6 @@ import (
 
 	"github.com/palyra/palyra/internal/audit"
 	"github.com/palyra/palyra/internal/daemon"
-	"github.com/palyra/palyra/internal/identity"
-	"github.com/palyra/palyra/internal/masterkey"
 )
 
 func auditCmd(g *globals) *cobra.Command {
@@ -27,21 +25,7 @@ func auditCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := l.Check(); err != nil {
-				return err
-			}
-			// The checkpoints are verified with the daemon's own public
-			// key, taken from its sealed identity rather than from any
-			// file an attacker could swap beside the journal.
-			mk, err := masterkey.LoadFile(l.MasterKey)
-			if err != nil {
-				return err
-			}
-			id, err := identity.LoadSealed(l.Identity, mk.Derive(masterkey.LabelIdentitySeal))
-			if err != nil {
-				return err
-			}
-			res, err := audit.Verify(c.Context(), l.Audit, id.PublicKey(), daemon.AuditOrigin(id.DeviceID))
+			res, err := daemon.VerifyAudit(c.Context(), l)
 			var broken *audit.BrokenError
 			if errors.As(err, &broken) {
 				if g.json {

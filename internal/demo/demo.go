@@ -18,11 +18,8 @@ import (
 	"connectrpc.com/connect"
 
 	palyrav1 "github.com/palyra/palyra/api/palyra/v1"
-	"github.com/palyra/palyra/internal/audit"
 	"github.com/palyra/palyra/internal/client"
 	"github.com/palyra/palyra/internal/daemon"
-	"github.com/palyra/palyra/internal/identity"
-	"github.com/palyra/palyra/internal/masterkey"
 	"github.com/palyra/palyra/internal/transport"
 )
 
@@ -155,15 +152,7 @@ func Run(ctx context.Context, out io.Writer) (err error) {
 	}
 	ok("revoked device refused in the TLS handshake on quic")
 
-	mk, err := masterkey.LoadFile(d.Layout().MasterKey)
-	if err != nil {
-		return err
-	}
-	id, err := identity.LoadSealed(d.Layout().Identity, mk.Derive(masterkey.LabelIdentitySeal))
-	if err != nil {
-		return err
-	}
-	res, err := audit.Verify(ctx, d.Layout().Audit, id.PublicKey(), daemon.AuditOrigin(id.DeviceID))
+	res, err := daemon.VerifyAudit(ctx, d.Layout())
 	if err != nil {
 		return fmt.Errorf("audit verify: %w", err)
 	}
