@@ -1,30 +1,104 @@
 package authz
 
-// Actions, the Cedar Action::"<name>" ids. Each belongs to one action group,
-// Action::"vault", Action::"device" or Action::"daemon", which policies can
-// use with `action in`.
+import "fmt"
+
+// Action names what a request does: the id of its Cedar Action::"<name>"
+// entity. Each action belongs to one action group (Action::"vault",
+// "device", "daemon" or "audit"), which policies can use with `action in`.
+// The zero value "" is no action; Decide denies it as malformed.
+type Action string
+
+// The requestable actions.
 const (
 	// ActionVaultRead reads one secret's value (resource Secret).
-	ActionVaultRead = "vault.read"
+	ActionVaultRead Action = "vault.read"
 	// ActionVaultWrite creates or replaces one secret (resource Secret).
-	ActionVaultWrite = "vault.write"
+	ActionVaultWrite Action = "vault.write"
 	// ActionVaultList lists secret names in a scope, or in every scope with
 	// Vault::"*" (resource Vault).
-	ActionVaultList = "vault.list"
+	ActionVaultList Action = "vault.list"
 	// ActionVaultDelete deletes one secret (resource Secret).
-	ActionVaultDelete = "vault.delete"
+	ActionVaultDelete Action = "vault.delete"
 
 	// ActionDeviceEnroll enrolls (pairs) a new device (resource Device).
-	ActionDeviceEnroll = "device.enroll"
+	ActionDeviceEnroll Action = "device.enroll"
 	// ActionDeviceList lists enrolled devices (resource Device, usually
 	// Device::"*").
-	ActionDeviceList = "device.list"
+	ActionDeviceList Action = "device.list"
 	// ActionDeviceRenew renews the calling device's own certificate
 	// (resource Device, the caller itself).
-	ActionDeviceRenew = "device.renew"
+	ActionDeviceRenew Action = "device.renew"
 	// ActionDeviceRevoke revokes a device's enrollment (resource Device).
-	ActionDeviceRevoke = "device.revoke"
+	ActionDeviceRevoke Action = "device.revoke"
 
 	// ActionDaemonStatus reads the daemon's status (resource Daemon::"local").
-	ActionDaemonStatus = "daemon.status"
+	ActionDaemonStatus Action = "daemon.status"
+
+	// ActionAuditRead reads the audit journal (resource Audit::"journal").
+	ActionAuditRead Action = "audit.read"
 )
+
+// actions lists every requestable action. A test checks that it is exactly
+// the set of requestable actions in the schema.
+var actions = [...]Action{
+	ActionVaultRead, ActionVaultWrite, ActionVaultList, ActionVaultDelete,
+	ActionDeviceEnroll, ActionDeviceList, ActionDeviceRenew, ActionDeviceRevoke,
+	ActionDaemonStatus,
+	ActionAuditRead,
+}
+
+// Actions returns every requestable action, in declaration order.
+func Actions() []Action { return append([]Action(nil), actions[:]...) }
+
+// ParseAction returns the Action named s. Only requestable actions are
+// accepted, spelled exactly: action groups ("vault") and case variants
+// ("Vault.Read") are errors.
+func ParseAction(s string) (Action, error) {
+	for _, a := range actions {
+		if string(a) == s {
+			return a, nil
+		}
+	}
+	return "", fmt.Errorf("authz: unknown action %q", truncate(s, 40))
+}
+
+// known reports whether a is a requestable action.
+func (a Action) known() bool {
+	for _, k := range actions {
+		if a == k {
+			return true
+		}
+	}
+	return false
+}
+
+// String returns the action's name, e.g. "vault.read".
+func (a Action) String() string { return string(a) }
+
+// MarshalText implements encoding.TextMarshaler. Only requestable actions
+// marshal, so whatever MarshalText writes UnmarshalText reads back.
+func (a Action) MarshalText() ([]byte, error) {
+	if !a.known() {
+		return nil, fmt.Errorf("authz: unknown action %q", truncate(string(a), 40))
+	}
+	return []byte(a), nil
+}
+
+// UnmarshalText implements encoding.TextUnmarshaler with ParseAction.
+func (a *Action) UnmarshalText(b []byte) error {
+	v, err := ParseAction(string(b))
+	if err != nil {
+		return err
+	}
+	*a = v
+	return nil
+}
+
+// truncate shortens s for an error message, so a hostile value cannot make
+// an error line arbitrarily long.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}

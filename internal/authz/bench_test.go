@@ -5,6 +5,8 @@ import (
 
 	"github.com/cedar-policy/cedar-go"
 	"github.com/cedar-policy/cedar-go/types"
+
+	"github.com/palyra/palyra/internal/peer"
 )
 
 // benchRequest is the measured request: an admin's device reading a secret
@@ -14,7 +16,7 @@ var benchRequest = Request{
 	Principal: adminDev,
 	Action:    ActionVaultRead,
 	Resource:  openAIKey,
-	Transport: TransportTCP,
+	Transport: peer.TCP,
 	DeviceID:  adminDevice,
 }
 
@@ -23,7 +25,7 @@ var benchRequest = Request{
 // values.
 func BenchmarkDecide(b *testing.B) {
 	e := newEngine(b)
-	if d := e.Decide(benchRequest); !d.Allowed {
+	if d := e.Decide(benchRequest); !d.Allowed() {
 		b.Fatalf("Decide = %+v, want allow", d)
 	}
 	b.ReportAllocs()
@@ -61,8 +63,9 @@ func BenchmarkCedarAuthorizeBare(b *testing.B) {
 		Action:    read,
 		Resource:  secret,
 		Context: types.NewRecord(types.RecordMap{
-			"transport": types.String(TransportTCP),
+			"transport": types.String("tcp"),
 			"device_id": types.String(adminDevice),
+			"scope":     types.String("global"),
 		}),
 	}
 	if d, _ := cedar.Authorize(ps, entities, req); d != cedar.Allow {

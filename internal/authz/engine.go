@@ -5,38 +5,58 @@ import (
 	"slices"
 
 	"github.com/cedar-policy/cedar-go"
+	"github.com/cedar-policy/cedar-go/types"
+
+	"github.com/palyra/palyra/internal/identity"
+	"github.com/palyra/palyra/internal/peer"
 )
 
 // Request is one authorization question: may Principal perform Action on
-// Resource, given how the call arrived.
+// Resource, given how the call arrived and the action's own attributes.
 type Request struct {
 	// Principal is the authenticated caller.
 	Principal Principal
 	// Action is one of the Action* constants.
-	Action string
+	Action Action
 	// Resource is the object acted on.
 	Resource Resource
-	// Transport is TransportUnix, TransportTCP or TransportQUIC.
-	Transport string
-	// DeviceID is the calling device's ULID, "" on the local socket. For a
+	// Transport is peer.Unix, peer.TCP or peer.QUIC; peer.None is
+	// malformed.
+	Transport peer.Transport
+	// DeviceID is the calling device, "" on the local socket. For a
 	// Device principal it must equal Principal.ID.
-	DeviceID string
+	DeviceID identity.DeviceID
+	// Context holds the action-specific context attributes, exactly those
+	// the action's context declares in the schema besides the ones the
+	// Engine fills in (transport, device_id, scope): every required one,
+	// with a value of the declared type, and nothing else. For example
+	// vault.write needs {"value_size": types.Long(n)}; most actions take
+	// none, and nil is then the right value.
+	Context map[string]types.Value
 }
 
 // Decision is the outcome of Decide.
 type Decision struct {
-	// Allowed is true only if some permit matched and no forbid matched or
-	// failed to evaluate.
-	Allowed bool
+	// Effect is Allow only if some permit matched and no forbid matched or
+	// failed to evaluate; otherwise Deny. Decide does not return Pending
+	// yet.
+	Effect Effect
 	// Policies are the @id values of the determining policies, sorted: the
 	// matching permits of an allow, or the forbids that caused a deny
 	// (matched, or failed to evaluate). Empty for a default deny.
 	Policies []string
+	// Obligations are the annotations (other than @id) of the determining
+	// policies, sorted by policy and name. A deny in which any forbid
+	// failed to evaluate carries none: an error is a plain deny.
+	Obligations []Obligation
 	// Errors are evaluation errors, "<policy id>: <message>", or a single
 	// "request: <problem>" entry for a malformed request. They never
 	// contain secret values: requests carry names, not secrets.
 	Errors []string
 }
+
+// Allowed reports whether the decision is Allow.
+func (d Decision) Allowed() bool { return d.Effect == Allow }
 
 // Engine evaluates requests against an immutable, validated policy set. It
 // is safe for concurrent use.
@@ -46,7 +66,10 @@ type Engine struct {
 	// forbids is the set of forbid policy ids, to fail closed when one of
 	// them errors.
 	forbids map[cedar.PolicyID]bool
-	ids     []string
+	// obligations are the obligations of each policy that has any,
+	// computed once at load so Decide parses no annotations.
+	obligations map[cedar.PolicyID][]Obligation
+	ids         []string
 }
 
 // NewEngine returns an Engine for the embedded baseline policies plus the
@@ -83,6 +106,12 @@ func NewEngineFromSources(srcs ...Source) (*Engine, error) {
 		e.policies.Add(p.id, p.policy)
 		if p.policy.Effect() == cedar.Forbid {
 			e.forbids[p.id] = true
+		}
+		if len(p.obligations) > 0 {
+			if e.obligations == nil {
+				e.obligations = map[cedar.PolicyID][]Obligation{}
+			}
+			e.obligations[p.id] = p.obligations
 		}
 		e.ids = append(e.ids, string(p.id))
 	}
@@ -136,13 +165,23 @@ func (e *Engine) Decide(req Request) (d Decision) {
 		d.Policies = failedForbids
 		return d
 	}
-	d.Allowed = dec == cedar.Allow
+	if dec == cedar.Allow {
+		d.Effect = Allow
+	}
 	if len(diag.Reasons) > 0 {
 		d.Policies = make([]string, len(diag.Reasons))
 		for i, r := range diag.Reasons {
 			d.Policies[i] = string(r.PolicyID)
 		}
 		slices.Sort(d.Policies)
+	}
+	// Obligations follow the determining policies, unless a forbid failed:
+	// then a forbid that might have matched is unknown, and the deny must
+	// not carry obligations (such as @approval) that could soften it.
+	if e.obligations != nil && len(failedForbids) == 0 {
+		for _, id := range d.Policies {
+			d.Obligations = append(d.Obligations, e.obligations[cedar.PolicyID(id)]...)
+		}
 	}
 	return d
 }

@@ -7,6 +7,11 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/cedar-policy/cedar-go/types"
+
+	"github.com/palyra/palyra/internal/identity"
+	"github.com/palyra/palyra/internal/peer"
 )
 
 const (
@@ -23,10 +28,11 @@ var (
 	openAIKey = SecretResource("global", "openai_api_key")
 	daemon    = Resource{Type: ResourceDaemon, ID: DaemonLocal}
 	devices   = Resource{Type: ResourceDevice, ID: AllDevices}
+	journal   = Resource{Type: ResourceAudit, ID: AuditJournal}
 )
 
 // resourceFor is a well-formed resource for each action.
-var resourceFor = map[string]Resource{
+var resourceFor = map[Action]Resource{
 	ActionVaultRead:    openAIKey,
 	ActionVaultWrite:   openAIKey,
 	ActionVaultDelete:  openAIKey,
@@ -35,23 +41,31 @@ var resourceFor = map[string]Resource{
 	ActionDeviceList:   devices,
 	ActionDeviceRevoke: {Type: ResourceDevice, ID: bobDevice},
 	ActionDaemonStatus: daemon,
+	ActionAuditRead:    journal,
 }
 
-var allActions = []string{
+// contextFor is a well-formed Request.Context for each action that needs
+// one.
+var contextFor = map[Action]map[string]types.Value{
+	ActionVaultWrite: {"value_size": types.Long(42)},
+}
+
+var allActions = []Action{
 	ActionVaultRead, ActionVaultWrite, ActionVaultList, ActionVaultDelete,
 	ActionDeviceEnroll, ActionDeviceList, ActionDeviceRevoke, ActionDaemonStatus,
+	ActionAuditRead,
 }
 
 // deviceOnlyActions are requested by a device about itself; they are tested
 // on their own (TestDeviceRenew), outside the all-actions tables.
-var deviceOnlyActions = []string{ActionDeviceRenew}
+var deviceOnlyActions = []Action{ActionDeviceRenew}
 
-func local(p Principal, action string) Request {
-	return Request{Principal: p, Action: action, Resource: resourceFor[action], Transport: TransportUnix}
+func local(p Principal, action Action) Request {
+	return Request{Principal: p, Action: action, Resource: resourceFor[action], Transport: peer.Unix, Context: contextFor[action]}
 }
 
-func remote(p Principal, action, transport string) Request {
-	return Request{Principal: p, Action: action, Resource: resourceFor[action], Transport: transport, DeviceID: p.ID}
+func remote(p Principal, action Action, transport peer.Transport) Request {
+	return Request{Principal: p, Action: action, Resource: resourceFor[action], Transport: transport, DeviceID: identity.DeviceID(p.ID), Context: contextFor[action]}
 }
 
 func newEngine(t testing.TB, extra ...string) *Engine {
@@ -78,8 +92,8 @@ func deny(ids ...string) want  { return want{policies: ids} }
 func check(t *testing.T, e *Engine, req Request, w want) {
 	t.Helper()
 	d := e.Decide(req)
-	if d.Allowed != w.allowed || !slices.Equal(d.Policies, w.policies) || len(d.Errors) != 0 {
-		t.Errorf("Decide(%s %s %s over %s) = %+v, want allowed=%v policies=%q and no errors",
+	if d.Allowed() != w.allowed || !slices.Equal(d.Policies, w.policies) || len(d.Obligations) != 0 || len(d.Errors) != 0 {
+		t.Errorf("Decide(%s %s %s over %s) = %+v, want allowed=%v policies=%q and no obligations or errors",
 			req.Principal, req.Action, req.Resource, req.Transport, d, w.allowed, w.policies)
 	}
 }
@@ -93,15 +107,15 @@ func TestBaseline(t *testing.T) {
 	}
 	var tests []tc
 	for _, a := range allActions {
-		tests = append(tests, tc{"admin user local " + a, local(adminUser, a), allow("admin-full-access")})
+		tests = append(tests, tc{"admin user local " + string(a), local(adminUser, a), allow("admin-full-access")})
 	}
-	for _, transport := range []string{TransportTCP, TransportQUIC} {
+	for _, transport := range []peer.Transport{peer.TCP, peer.QUIC} {
 		for _, a := range allActions {
 			w := allow("admin-full-access")
 			if a == ActionDeviceEnroll || a == ActionDeviceRevoke {
 				w = deny("device-admin-local-only")
 			}
-			tests = append(tests, tc{"admin device " + transport + " " + a, remote(adminDev, a, transport), w})
+			tests = append(tests, tc{"admin device " + transport.String() + " " + string(a), remote(adminDev, a, transport), w})
 		}
 	}
 	for _, a := range allActions {
@@ -112,19 +126,19 @@ func TestBaseline(t *testing.T) {
 			w = deny("device-admin-local-only")
 		}
 		tests = append(tests,
-			tc{"non-admin device " + a, remote(bobDev, a, TransportTCP), w},
-			tc{"non-admin user local " + a, local(bobUser, a), deny()},
+			tc{"non-admin device " + string(a), remote(bobDev, a, peer.TCP), w},
+			tc{"non-admin user local " + string(a), local(bobUser, a), deny()},
 		)
 	}
 	tests = append(tests,
-		tc{"device without roles", remote(Principal{Kind: KindDevice, ID: bobDevice, Owner: "bob"}, ActionVaultRead, TransportQUIC), deny()},
-		tc{"role names are case-sensitive", remote(Principal{Kind: KindDevice, ID: bobDevice, Owner: "bob", Roles: []string{"Admin"}}, ActionVaultRead, TransportTCP), deny()},
-		tc{"admin connector", remote(Principal{Kind: KindConnector, ID: "discord", Roles: []string{"admin"}}, ActionVaultRead, TransportTCP), allow("admin-full-access")},
-		tc{"admin connector cannot enroll devices", remote(Principal{Kind: KindConnector, ID: "discord", Roles: []string{"admin"}}, ActionDeviceEnroll, TransportTCP), deny("device-admin-local-only")},
-		tc{"plain connector", remote(Principal{Kind: KindConnector, ID: "slack"}, ActionDaemonStatus, TransportTCP), deny()},
-		tc{"admin user off the unix socket cannot enroll", Request{Principal: adminUser, Action: ActionDeviceEnroll, Resource: resourceFor[ActionDeviceEnroll], Transport: TransportTCP, DeviceID: adminDevice}, deny("device-admin-local-only")},
-		tc{"admin device revokes itself", Request{Principal: adminDev, Action: ActionDeviceRevoke, Resource: Resource{Type: ResourceDevice, ID: adminDevice}, Transport: TransportTCP, DeviceID: adminDevice}, deny("device-admin-local-only")},
-		tc{"admin lists all scopes", Request{Principal: adminUser, Action: ActionVaultList, Resource: Resource{Type: ResourceVault, ID: AllScopes}, Transport: TransportUnix}, allow("admin-full-access")},
+		tc{"device without roles", remote(Principal{Kind: KindDevice, ID: bobDevice, Owner: "bob"}, ActionVaultRead, peer.QUIC), deny()},
+		tc{"role names are case-sensitive", remote(Principal{Kind: KindDevice, ID: bobDevice, Owner: "bob", Roles: []string{"Admin"}}, ActionVaultRead, peer.TCP), deny()},
+		tc{"admin connector", remote(Principal{Kind: KindConnector, ID: "discord", Roles: []string{"admin"}}, ActionVaultRead, peer.TCP), allow("admin-full-access")},
+		tc{"admin connector cannot enroll devices", remote(Principal{Kind: KindConnector, ID: "discord", Roles: []string{"admin"}}, ActionDeviceEnroll, peer.TCP), deny("device-admin-local-only")},
+		tc{"plain connector", remote(Principal{Kind: KindConnector, ID: "slack"}, ActionDaemonStatus, peer.TCP), deny()},
+		tc{"admin user off the unix socket cannot enroll", Request{Principal: adminUser, Action: ActionDeviceEnroll, Resource: resourceFor[ActionDeviceEnroll], Transport: peer.TCP, DeviceID: adminDevice}, deny("device-admin-local-only")},
+		tc{"admin device revokes itself", Request{Principal: adminDev, Action: ActionDeviceRevoke, Resource: Resource{Type: ResourceDevice, ID: adminDevice}, Transport: peer.TCP, DeviceID: adminDevice}, deny("device-admin-local-only")},
+		tc{"admin lists all scopes", Request{Principal: adminUser, Action: ActionVaultList, Resource: Resource{Type: ResourceVault, ID: AllScopes}, Transport: peer.Unix}, allow("admin-full-access")},
 		tc{"user named like a role", local(Principal{Kind: KindUser, ID: "admin"}, ActionVaultRead), deny()},
 	)
 	for _, tt := range tests {
@@ -136,7 +150,7 @@ func TestMalformedRequests(t *testing.T) {
 	e := newEngine(t)
 	mod := func(base Request, f func(*Request)) Request { f(&base); return base }
 	okLocal := local(adminUser, ActionVaultRead)
-	okRemote := remote(adminDev, ActionVaultRead, TransportTCP)
+	okRemote := remote(adminDev, ActionVaultRead, peer.TCP)
 	tests := []struct {
 		name    string
 		req     Request
@@ -152,10 +166,10 @@ func TestMalformedRequests(t *testing.T) {
 		{"device without owner", mod(okRemote, func(r *Request) { r.Principal.Owner = "" }), "has no owner"},
 		{"user with owner", mod(okLocal, func(r *Request) { r.Principal.Owner = "root" }), "only devices do"},
 		{"empty role", mod(okLocal, func(r *Request) { r.Principal.Roles = []string{"admin", ""} }), "empty role"},
-		{"unknown transport", mod(okLocal, func(r *Request) { r.Transport = "udp" }), `unknown transport "udp"`},
-		{"empty transport", mod(okLocal, func(r *Request) { r.Transport = "" }), "unknown transport"},
+		{"unknown transport", mod(okLocal, func(r *Request) { r.Transport = peer.Transport(9) }), `unknown transport "transport(9)"`},
+		{"no transport", mod(okLocal, func(r *Request) { r.Transport = peer.None }), `unknown transport ""`},
 		{"device id on unix", mod(okLocal, func(r *Request) { r.DeviceID = adminDevice }), "unix transport"},
-		{"device principal on unix", mod(okRemote, func(r *Request) { r.Transport = TransportUnix; r.DeviceID = "" }), "called with device id"},
+		{"device principal on unix", mod(okRemote, func(r *Request) { r.Transport = peer.Unix; r.DeviceID = "" }), "called with device id"},
 		{"device principal on another device", mod(okRemote, func(r *Request) { r.DeviceID = bobDevice }), "called with device id"},
 		{"vault resource for vault.read", mod(okLocal, func(r *Request) { r.Resource = Resource{Type: ResourceVault, ID: "global"} }), "not valid for action"},
 		{"secret resource for vault.list", mod(okLocal, func(r *Request) { r.Action = ActionVaultList }), "not valid for action"},
@@ -165,11 +179,13 @@ func TestMalformedRequests(t *testing.T) {
 		{"secret with empty key", mod(okLocal, func(r *Request) { r.Resource.ID = "global/" }), "<scope>/<key>"},
 		{"secret in the all pseudo-scope", mod(okLocal, func(r *Request) { r.Resource.ID = "*/k" }), "<scope>/<key>"},
 		{"unknown daemon", mod(local(adminUser, ActionDaemonStatus), func(r *Request) { r.Resource.ID = "remote" }), "unknown daemon"},
+		{"unknown audit resource", mod(local(adminUser, ActionAuditRead), func(r *Request) { r.Resource.ID = "log" }), "unknown audit resource"},
+		{"daemon resource for audit.read", mod(local(adminUser, ActionAuditRead), func(r *Request) { r.Resource = daemon }), "not valid for action"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			d := e.Decide(tt.req)
-			if d.Allowed || len(d.Policies) != 0 || len(d.Errors) != 1 ||
+			if d.Allowed() || d.Effect != Deny || len(d.Policies) != 0 || len(d.Obligations) != 0 || len(d.Errors) != 1 ||
 				!strings.HasPrefix(d.Errors[0], "request: ") || !strings.Contains(d.Errors[0], tt.errPart) {
 				t.Errorf("Decide = %+v, want a deny with one request error containing %q", d, tt.errPart)
 			}
@@ -178,7 +194,7 @@ func TestMalformedRequests(t *testing.T) {
 
 	t.Run("zero engine", func(t *testing.T) {
 		for _, e := range []*Engine{nil, {}} {
-			if d := e.Decide(okLocal); d.Allowed || len(d.Errors) != 1 {
+			if d := e.Decide(okLocal); d.Allowed() || len(d.Errors) != 1 {
 				t.Errorf("Decide on %#v = %+v, want a deny with one error", e, d)
 			}
 		}
@@ -263,9 +279,9 @@ permit (
 		want want
 	}{
 		{"bob reads the granted secret", local(bobUser, ActionVaultRead), allow("bob-reads-openai")},
-		{"bob reads another secret", Request{Principal: bobUser, Action: ActionVaultRead, Resource: other, Transport: TransportUnix}, deny()},
+		{"bob reads another secret", Request{Principal: bobUser, Action: ActionVaultRead, Resource: other, Transport: peer.Unix}, deny()},
 		{"bob writes the granted secret", local(bobUser, ActionVaultWrite), deny()},
-		{"bob's device is not bob", remote(bobDev, ActionVaultRead, TransportTCP), deny()},
+		{"bob's device is not bob", remote(bobDev, ActionVaultRead, peer.TCP), deny()},
 		{"alice reads it", local(Principal{Kind: KindUser, ID: "alice"}, ActionVaultRead), deny()},
 		{"admin is unaffected", local(adminUser, ActionVaultRead), allow("admin-full-access")},
 	}
@@ -280,9 +296,9 @@ permit (
 
 	t.Run("a permit cannot lift the baseline forbid", func(t *testing.T) {
 		e := newEngine(t, `@id("devices-do-anything") permit (principal is Device, action, resource);`)
-		check(t, e, remote(bobDev, ActionDeviceEnroll, TransportTCP), deny("device-admin-local-only"))
-		check(t, e, remote(adminDev, ActionDeviceRevoke, TransportQUIC), deny("device-admin-local-only"))
-		check(t, e, remote(bobDev, ActionVaultRead, TransportQUIC), allow("devices-do-anything"))
+		check(t, e, remote(bobDev, ActionDeviceEnroll, peer.TCP), deny("device-admin-local-only"))
+		check(t, e, remote(adminDev, ActionDeviceRevoke, peer.QUIC), deny("device-admin-local-only"))
+		check(t, e, remote(bobDev, ActionVaultRead, peer.QUIC), allow("devices-do-anything"))
 	})
 
 	t.Run("scope hierarchy", func(t *testing.T) {
@@ -291,14 +307,14 @@ permit (
 			`@id("carol-reads-everything") permit (principal == User::"carol", action == Action::"vault.read", resource in Vault::"*");`,
 		)
 		carol := Principal{Kind: KindUser, ID: "carol"}
-		check(t, e, Request{Principal: bobUser, Action: ActionVaultRead, Resource: SecretResource("bob", "gh/token"), Transport: TransportUnix}, allow("bob-owns-his-scope"))
-		check(t, e, Request{Principal: bobDev, Action: ActionVaultWrite, Resource: SecretResource("bob", "k"), Transport: TransportTCP, DeviceID: bobDevice}, allow("bob-owns-his-scope"))
-		check(t, e, Request{Principal: bobUser, Action: ActionVaultList, Resource: Resource{Type: ResourceVault, ID: "bob"}, Transport: TransportUnix}, allow("bob-owns-his-scope"))
-		check(t, e, Request{Principal: bobUser, Action: ActionVaultList, Resource: Resource{Type: ResourceVault, ID: AllScopes}, Transport: TransportUnix}, deny())
-		check(t, e, Request{Principal: bobUser, Action: ActionVaultRead, Resource: SecretResource("global", "k"), Transport: TransportUnix}, deny())
-		check(t, e, Request{Principal: bobUser, Action: ActionVaultRead, Resource: SecretResource("bobby", "k"), Transport: TransportUnix}, deny())
-		check(t, e, Request{Principal: carol, Action: ActionVaultRead, Resource: SecretResource("bob", "k"), Transport: TransportUnix}, allow("carol-reads-everything"))
-		check(t, e, Request{Principal: carol, Action: ActionVaultDelete, Resource: SecretResource("bob", "k"), Transport: TransportUnix}, deny())
+		check(t, e, Request{Principal: bobUser, Action: ActionVaultRead, Resource: SecretResource("bob", "gh/token"), Transport: peer.Unix}, allow("bob-owns-his-scope"))
+		check(t, e, Request{Principal: bobDev, Action: ActionVaultWrite, Resource: SecretResource("bob", "k"), Transport: peer.TCP, DeviceID: bobDevice, Context: contextFor[ActionVaultWrite]}, allow("bob-owns-his-scope"))
+		check(t, e, Request{Principal: bobUser, Action: ActionVaultList, Resource: Resource{Type: ResourceVault, ID: "bob"}, Transport: peer.Unix}, allow("bob-owns-his-scope"))
+		check(t, e, Request{Principal: bobUser, Action: ActionVaultList, Resource: Resource{Type: ResourceVault, ID: AllScopes}, Transport: peer.Unix}, deny())
+		check(t, e, Request{Principal: bobUser, Action: ActionVaultRead, Resource: SecretResource("global", "k"), Transport: peer.Unix}, deny())
+		check(t, e, Request{Principal: bobUser, Action: ActionVaultRead, Resource: SecretResource("bobby", "k"), Transport: peer.Unix}, deny())
+		check(t, e, Request{Principal: carol, Action: ActionVaultRead, Resource: SecretResource("bob", "k"), Transport: peer.Unix}, allow("carol-reads-everything"))
+		check(t, e, Request{Principal: carol, Action: ActionVaultDelete, Resource: SecretResource("bob", "k"), Transport: peer.Unix}, deny())
 	})
 }
 
@@ -310,15 +326,15 @@ func TestFailClosed(t *testing.T) {
 		`@id("broken-permit") permit (principal == User::"bob", action, resource) when { 9223372036854775807 + 1 > 0 };`,
 	)
 	d := e.Decide(local(adminUser, ActionVaultRead))
-	if d.Allowed || !slices.Equal(d.Policies, []string{"broken-forbid"}) || len(d.Errors) != 1 || !strings.HasPrefix(d.Errors[0], "broken-forbid: ") {
+	if d.Allowed() || !slices.Equal(d.Policies, []string{"broken-forbid"}) || len(d.Errors) != 1 || !strings.HasPrefix(d.Errors[0], "broken-forbid: ") {
 		t.Errorf("erroring forbid: Decide = %+v, want a deny by broken-forbid with its error", d)
 	}
 	d = e.Decide(local(adminUser, ActionVaultWrite))
-	if !d.Allowed || !slices.Equal(d.Policies, []string{"admin-full-access"}) || len(d.Errors) != 0 {
+	if !d.Allowed() || !slices.Equal(d.Policies, []string{"admin-full-access"}) || len(d.Errors) != 0 {
 		t.Errorf("forbid out of scope: Decide = %+v, want allow by admin-full-access", d)
 	}
 	d = e.Decide(local(bobUser, ActionVaultWrite))
-	if d.Allowed || len(d.Policies) != 0 || len(d.Errors) != 1 || !strings.HasPrefix(d.Errors[0], "broken-permit: ") {
+	if d.Allowed() || len(d.Policies) != 0 || len(d.Errors) != 1 || !strings.HasPrefix(d.Errors[0], "broken-permit: ") {
 		t.Errorf("erroring permit: Decide = %+v, want a default deny with broken-permit's error", d)
 	}
 }
@@ -334,11 +350,11 @@ func TestEntitiesMatchSchema(t *testing.T) {
 	conn := Principal{Kind: KindConnector, ID: "discord", Roles: []string{"bot", "bot"}}
 	var reqs []Request
 	for _, a := range allActions {
-		reqs = append(reqs, local(adminUser, a), remote(adminDev, a, TransportTCP), remote(conn, a, TransportQUIC))
+		reqs = append(reqs, local(adminUser, a), remote(adminDev, a, peer.TCP), remote(conn, a, peer.QUIC))
 	}
 	reqs = append(reqs,
-		Request{Principal: adminUser, Action: ActionVaultList, Resource: Resource{Type: ResourceVault, ID: AllScopes}, Transport: TransportUnix},
-		Request{Principal: adminDev, Action: ActionDeviceRevoke, Resource: Resource{Type: ResourceDevice, ID: adminDevice}, Transport: TransportTCP, DeviceID: adminDevice},
+		Request{Principal: adminUser, Action: ActionVaultList, Resource: Resource{Type: ResourceVault, ID: AllScopes}, Transport: peer.Unix},
+		Request{Principal: adminDev, Action: ActionDeviceRevoke, Resource: Resource{Type: ResourceDevice, ID: adminDevice}, Transport: peer.TCP, DeviceID: adminDevice},
 	)
 	for _, req := range reqs {
 		creq, ents, err := m.buildRequest(req)
@@ -355,7 +371,7 @@ func TestEntitiesMatchSchema(t *testing.T) {
 		}
 	}
 	// Every action constant is requestable, and nothing else is.
-	var got []string
+	var got []Action
 	for a := range m.actions {
 		got = append(got, a)
 	}
@@ -363,6 +379,9 @@ func TestEntitiesMatchSchema(t *testing.T) {
 	want := slices.Sorted(slices.Values(append(slices.Clone(allActions), deviceOnlyActions...)))
 	if !slices.Equal(got, want) {
 		t.Errorf("schema actions = %q, want %q", got, want)
+	}
+	if all := slices.Sorted(slices.Values(Actions())); !slices.Equal(all, want) {
+		t.Errorf("Actions() = %q, want %q", all, want)
 	}
 }
 
@@ -400,9 +419,9 @@ func TestDecideConcurrent(t *testing.T) {
 		wg.Go(func() {
 			for i := range 200 {
 				a := allActions[(g+i)%len(allActions)]
-				d := e.Decide(remote(adminDev, a, TransportTCP))
+				d := e.Decide(remote(adminDev, a, peer.TCP))
 				wantAllowed := a != ActionDeviceEnroll && a != ActionDeviceRevoke
-				if d.Allowed != wantAllowed {
+				if d.Allowed() != wantAllowed {
 					errs <- fmt.Errorf("%s: %+v", a, d)
 					return
 				}
@@ -419,19 +438,19 @@ func TestDecideConcurrent(t *testing.T) {
 func TestDeviceRenew(t *testing.T) {
 	e := newEngine(t)
 	self := func(p Principal, res string) Request {
-		return Request{Principal: p, Action: ActionDeviceRenew, Resource: Resource{Type: ResourceDevice, ID: res}, Transport: TransportTCP, DeviceID: p.ID}
+		return Request{Principal: p, Action: ActionDeviceRenew, Resource: Resource{Type: ResourceDevice, ID: res}, Transport: peer.TCP, DeviceID: identity.DeviceID(p.ID)}
 	}
 	bobDev := Principal{Kind: KindDevice, ID: bobDevice, Owner: "bob"}
 	// A device without any role renews itself by device-renew-self.
-	if d := e.Decide(self(bobDev, bobDevice)); !d.Allowed || !slices.Contains(d.Policies, "device-renew-self") {
+	if d := e.Decide(self(bobDev, bobDevice)); !d.Allowed() || !slices.Contains(d.Policies, "device-renew-self") {
 		t.Fatalf("self renewal: %+v", d)
 	}
 	// Not another device's certificate.
-	if d := e.Decide(self(bobDev, adminDevice)); d.Allowed {
+	if d := e.Decide(self(bobDev, adminDevice)); d.Allowed() {
 		t.Fatalf("renewed another device: %+v", d)
 	}
 	// Users do not renew device certificates.
-	if d := e.Decide(Request{Principal: adminUser, Action: ActionDeviceRenew, Resource: Resource{Type: ResourceDevice, ID: bobDevice}, Transport: TransportUnix}); d.Allowed || len(d.Errors) == 0 {
+	if d := e.Decide(Request{Principal: adminUser, Action: ActionDeviceRenew, Resource: Resource{Type: ResourceDevice, ID: bobDevice}, Transport: peer.Unix}); d.Allowed() || len(d.Errors) == 0 {
 		t.Fatalf("user renewal: %+v", d)
 	}
 }

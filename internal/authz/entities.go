@@ -5,16 +5,8 @@ import (
 	"slices"
 
 	"github.com/cedar-policy/cedar-go/types"
-)
 
-// Transports a request may arrive on; the context attribute "transport".
-const (
-	// TransportUnix is the local Unix socket; only the local owner reaches it.
-	TransportUnix = "unix"
-	// TransportTCP is TLS over TCP, where callers are remote devices.
-	TransportTCP = "tcp"
-	// TransportQUIC is QUIC, where callers are remote devices.
-	TransportQUIC = "quic"
+	"github.com/palyra/palyra/internal/peer"
 )
 
 // requestEntities is the entity store of one request: the few entities
@@ -68,7 +60,7 @@ func (r *requestEntities) entityMap() types.EntityMap {
 func (m *model) buildRequest(req Request) (types.Request, *requestEntities, error) {
 	act, ok := m.actions[req.Action]
 	if !ok {
-		return types.Request{}, nil, fmt.Errorf("unknown action %q", req.Action)
+		return types.Request{}, nil, fmt.Errorf("unknown action %q", truncate(string(req.Action), 40))
 	}
 	p := req.Principal
 	switch p.Kind {
@@ -91,20 +83,25 @@ func (m *model) buildRequest(req Request) (types.Request, *requestEntities, erro
 	if slices.Contains(p.Roles, "") {
 		return types.Request{}, nil, fmt.Errorf("principal %s has an empty role name", p)
 	}
+	var transport types.Value
 	switch req.Transport {
-	case TransportUnix:
+	case peer.Unix:
 		// The local socket has no device; a device id here means the
 		// caller mixed up connection facts.
 		if req.DeviceID != "" {
 			return types.Request{}, nil, fmt.Errorf("device id %q on the unix transport", req.DeviceID)
 		}
-	case TransportTCP, TransportQUIC:
+		transport = transportValues["unix"]
+	case peer.TCP:
+		transport = transportValues["tcp"]
+	case peer.QUIC:
+		transport = transportValues["quic"]
 	default:
 		return types.Request{}, nil, fmt.Errorf("unknown transport %q", req.Transport)
 	}
 	// A Device principal is established by the device's certificate on
 	// this very connection, so the context's device must be the principal.
-	if p.Kind == KindDevice && req.DeviceID != p.ID {
+	if p.Kind == KindDevice && string(req.DeviceID) != p.ID {
 		return types.Request{}, nil, fmt.Errorf("device principal %s called with device id %q", p, req.DeviceID)
 	}
 
@@ -140,16 +137,18 @@ func (m *model) buildRequest(req Request) (types.Request, *requestEntities, erro
 	// Resource and its ancestry.
 	// Vault::"*" is a static entity.
 	resource := r.uid()
+	var scope string
 	switch r.Type {
 	case ResourceSecret:
-		scope, ok := secretScope(r.ID)
-		if !ok {
+		var ok bool
+		if scope, ok = secretScope(r.ID); !ok {
 			return types.Request{}, nil, fmt.Errorf("secret id %q is not <scope>/<key>", r.ID)
 		}
 		vault := types.NewEntityUID(ResourceVault, types.String(scope))
 		ents.add(types.Entity{UID: resource, Parents: types.NewEntityUIDSet(vault)})
 		ents.add(types.Entity{UID: vault, Parents: m.allScopesParent})
 	case ResourceVault:
+		scope = r.ID
 		if r.ID != AllScopes {
 			ents.add(types.Entity{UID: resource, Parents: m.allScopesParent})
 		}
@@ -158,17 +157,23 @@ func (m *model) buildRequest(req Request) (types.Request, *requestEntities, erro
 			return types.Request{}, nil, fmt.Errorf("unknown daemon %q", r.ID)
 		}
 		ents.add(types.Entity{UID: resource})
+	case ResourceAudit:
+		if r.ID != AuditJournal {
+			return types.Request{}, nil, fmt.Errorf("unknown audit resource %q", r.ID)
+		}
+		ents.add(types.Entity{UID: resource})
 	default:
 		ents.add(types.Entity{UID: resource})
 	}
 
+	ctx, err := act.contextRecord(&req, transport, scope)
+	if err != nil {
+		return types.Request{}, nil, err
+	}
 	return types.Request{
 		Principal: principal,
 		Action:    act.uid,
 		Resource:  resource,
-		Context: types.NewRecord(types.RecordMap{
-			"transport": types.String(req.Transport),
-			"device_id": types.String(req.DeviceID),
-		}),
+		Context:   ctx,
 	}, ents, nil
 }

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"slices"
 	"testing"
+
+	"github.com/palyra/palyra/internal/peer"
 )
 
 // FuzzNewEngine feeds arbitrary policy text to NewEngine. Properties:
@@ -17,11 +19,11 @@ func FuzzNewEngine(f *testing.F) {
 	f.Add([]byte(`@id("x") forbid (principal, action in Action::"vault", resource) unless { context.transport == "unix" };`))
 
 	reqs := []Request{
-		remote(adminDev, ActionDeviceEnroll, TransportTCP),
-		remote(bobDev, ActionVaultRead, TransportQUIC),
+		remote(adminDev, ActionDeviceEnroll, peer.TCP),
+		remote(bobDev, ActionVaultRead, peer.QUIC),
 		local(bobUser, ActionVaultList),
 		local(adminUser, ActionDaemonStatus),
-		remote(Principal{Kind: KindConnector, ID: "discord", Roles: []string{"bot"}}, ActionDeviceList, TransportTCP),
+		remote(Principal{Kind: KindConnector, ID: "discord", Roles: []string{"bot"}}, ActionDeviceList, peer.TCP),
 	}
 	f.Fuzz(func(t *testing.T, text []byte) {
 		e, err := NewEngine(text)
@@ -38,7 +40,7 @@ func FuzzNewEngine(f *testing.F) {
 		ids := e.PolicyIDs()
 		for _, req := range reqs {
 			d := e.Decide(req)
-			if d.Allowed && len(d.Policies) == 0 {
+			if d.Allowed() && len(d.Policies) == 0 {
 				t.Fatalf("Decide(%+v) allowed with no determining policy: %+v", req, d)
 			}
 			for _, id := range d.Policies {
@@ -47,7 +49,7 @@ func FuzzNewEngine(f *testing.F) {
 				}
 			}
 		}
-		if d := e.Decide(reqs[0]); d.Allowed || !slices.Contains(d.Policies, "device-admin-local-only") {
+		if d := e.Decide(reqs[0]); d.Allowed() || !slices.Contains(d.Policies, "device-admin-local-only") {
 			t.Fatalf("extra policy lifted device-admin-local-only: %+v", d)
 		}
 	})

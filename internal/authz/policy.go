@@ -45,6 +45,10 @@ var (
 	// ErrSchema means a policy does not validate against the authorization
 	// schema (unknown action, entity type or attribute, type error, ...).
 	ErrSchema = errors.New("policy does not match the authorization schema")
+	// ErrAnnotation means a policy carries an annotation other than @id
+	// that is not a known obligation, or a known obligation with a value
+	// or on an effect it does not allow.
+	ErrAnnotation = errors.New("invalid policy annotation")
 )
 
 // A Source is one named policy text, e.g. a policy file. The name appears in
@@ -63,7 +67,8 @@ type PolicyError struct {
 	Source string
 	// PolicyID is the policy's @id, "" if it has none or did not parse.
 	PolicyID string
-	// Line and Column locate the start of the policy, 0 when unknown.
+	// Line and Column locate the start of the policy (for ErrAnnotation,
+	// of the offending annotation), 0 when unknown.
 	Line, Column int
 	// Err is one of the sentinel errors, possibly wrapping cedar-go's
 	// message.
@@ -89,10 +94,12 @@ func (e *PolicyError) Error() string {
 // Unwrap returns the underlying error.
 func (e *PolicyError) Unwrap() error { return e.Err }
 
-// parsedPolicy is one policy that passed parsing, id and schema checks.
+// parsedPolicy is one policy that passed parsing, id, annotation and schema
+// checks.
 type parsedPolicy struct {
-	id     cedar.PolicyID
-	policy *cedar.Policy
+	id          cedar.PolicyID
+	policy      *cedar.Policy
+	obligations []Obligation
 }
 
 // loadPolicies parses srcs, checks that every policy has a valid, unique @id
@@ -108,7 +115,7 @@ func loadPolicies(v *validate.Validator, srcs []Source) ([]parsedPolicy, error) 
 		}
 		for _, p := range list {
 			pos := p.Position()
-			perr := func(id string, err error) error {
+			perr := func(id string, err error) *PolicyError {
 				return &PolicyError{Source: src.Name, PolicyID: id, Line: pos.Line, Column: pos.Column, Err: err}
 			}
 			raw, ok := p.Annotations()[idAnnotation]
@@ -124,10 +131,18 @@ func loadPolicies(v *validate.Validator, srcs []Source) ([]parsedPolicy, error) 
 				return nil, perr(id, fmt.Errorf("%w, first defined at %s:%d:%d", ErrDuplicateID, prev.Filename, prev.Line, prev.Column))
 			}
 			seen[pid] = pos
+			obligations, bad, err := policyObligations(id, p)
+			if err != nil {
+				pe := perr(id, fmt.Errorf("%w: %w", ErrAnnotation, err))
+				if at, ok := annotationPosition(src.Text, pos, bad); ok {
+					pe.Line, pe.Column = at.Line, at.Column
+				}
+				return nil, pe
+			}
 			if err := validatePolicy(v, id, p); err != nil {
 				return nil, perr(id, fmt.Errorf("%w: %w", ErrSchema, err))
 			}
-			out = append(out, parsedPolicy{id: pid, policy: p})
+			out = append(out, parsedPolicy{id: pid, policy: p, obligations: obligations})
 		}
 	}
 	return out, nil

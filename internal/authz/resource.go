@@ -17,6 +17,8 @@ const (
 	ResourceDevice = "Device"
 	// ResourceDaemon is the daemon itself; its ID is DaemonLocal.
 	ResourceDaemon = "Daemon"
+	// ResourceAudit is the audit journal; its ID is AuditJournal.
+	ResourceAudit = "Audit"
 )
 
 // Well-known resource IDs.
@@ -28,16 +30,18 @@ const (
 	AllDevices = "*"
 	// DaemonLocal is the ID of the local daemon resource.
 	DaemonLocal = "local"
+	// AuditJournal is the ID of the audit journal resource.
+	AuditJournal = "journal"
 )
 
 // Resource is the object of a request.
 type Resource struct {
-	// Type is ResourceSecret, ResourceVault, ResourceDevice or
-	// ResourceDaemon.
+	// Type is ResourceSecret, ResourceVault, ResourceDevice,
+	// ResourceDaemon or ResourceAudit.
 	Type string
 	// ID is "<scope>/<key>" for a Secret, the scope (or AllScopes) for a
-	// Vault, the device ULID (or AllDevices) for a Device, and DaemonLocal
-	// for the Daemon.
+	// Vault, the device ULID (or AllDevices) for a Device, DaemonLocal for
+	// the Daemon and AuditJournal for the Audit journal.
 	ID string
 }
 

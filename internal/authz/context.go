@@ -1,0 +1,190 @@
+package authz
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/cedar-policy/cedar-go/types"
+	"github.com/cedar-policy/cedar-go/x/exp/schema/resolved"
+)
+
+// Context attributes the Engine fills in itself; a Request's Context must
+// not contain them.
+const (
+	// attrTransport is the request's transport, on every action.
+	attrTransport types.String = "transport"
+	// attrDeviceID is the calling device's ULID ("" on the unix socket),
+	// on every action.
+	attrDeviceID types.String = "device_id"
+	// attrScope is the scope of a Secret resource, or the id of a Vault
+	// resource, on actions whose schema context declares it.
+	attrScope types.String = "scope"
+)
+
+// transportValues are the Cedar values of the valid transports, boxed once
+// rather than per request.
+var transportValues = func() map[string]types.Value {
+	m := map[string]types.Value{}
+	for _, s := range []string{"unix", "tcp", "quic"} {
+		m[s] = types.String(s)
+	}
+	return m
+}()
+
+// contextRecord checks the caller-supplied attributes of req against the
+// action's declared context and returns the full Cedar context record.
+func (a *actionInfo) contextRecord(req *Request, transport types.Value, scope string) (types.Record, error) {
+	rm := make(types.RecordMap, 3+len(req.Context))
+	rm[attrTransport] = transport
+	rm[attrDeviceID] = types.String(req.DeviceID)
+	if a.scope {
+		rm[attrScope] = types.String(scope)
+	}
+	required := 0
+	for name, v := range req.Context {
+		attr, ok := a.extra[name]
+		if !ok {
+			switch types.String(name) {
+			case attrTransport, attrDeviceID, attrScope:
+				return types.Record{}, fmt.Errorf("context attribute %q is set by the engine, not the caller", name)
+			}
+			return types.Record{}, fmt.Errorf("context attribute %q is not declared for action %q%s", truncate(name, 40), req.Action, a.declared())
+		}
+		if err := checkValue(v, attr.Type); err != nil {
+			return types.Record{}, fmt.Errorf("context attribute %q of action %q: %w", name, req.Action, err)
+		}
+		if !attr.Optional {
+			required++
+		}
+		rm[types.String(name)] = v
+	}
+	if required < a.required {
+		var missing []string
+		for name, attr := range a.extra {
+			if _, ok := req.Context[name]; !ok && !attr.Optional {
+				missing = append(missing, name)
+			}
+		}
+		slices.Sort(missing)
+		return types.Record{}, fmt.Errorf("action %q needs context attribute(s) %q", req.Action, missing)
+	}
+	return types.NewRecord(rm), nil
+}
+
+// declared describes the caller-supplied attributes of the action for an
+// error message.
+func (a *actionInfo) declared() string {
+	if len(a.extra) == 0 {
+		return " (it takes none)"
+	}
+	names := make([]string, 0, len(a.extra))
+	for name := range a.extra {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	return fmt.Sprintf(" (it takes %q)", names)
+}
+
+// checkValue reports whether v is a value of the schema type t.
+func checkValue(v types.Value, t resolved.IsType) error {
+	switch t := t.(type) {
+	case resolved.StringType:
+		if _, ok := v.(types.String); ok {
+			return nil
+		}
+		return typeErr("String", v)
+	case resolved.LongType:
+		if _, ok := v.(types.Long); ok {
+			return nil
+		}
+		return typeErr("Long", v)
+	case resolved.BoolType:
+		if _, ok := v.(types.Boolean); ok {
+			return nil
+		}
+		return typeErr("Bool", v)
+	case resolved.EntityType:
+		uid, ok := v.(types.EntityUID)
+		if !ok {
+			return typeErr(string(t), v)
+		}
+		if uid.Type != types.EntityType(t) {
+			return fmt.Errorf("want a %s entity, got a %s entity", t, uid.Type)
+		}
+		return nil
+	case resolved.SetType:
+		set, ok := v.(types.Set)
+		if !ok {
+			return typeErr("Set", v)
+		}
+		for elem := range set.All() {
+			if err := checkValue(elem, t.Element); err != nil {
+				return fmt.Errorf("set element: %w", err)
+			}
+		}
+		return nil
+	case resolved.RecordType:
+		rec, ok := v.(types.Record)
+		if !ok {
+			return typeErr("Record", v)
+		}
+		for k, elem := range rec.All() {
+			attr, ok := t[k]
+			if !ok {
+				return fmt.Errorf("record attribute %q is not declared", truncate(string(k), 40))
+			}
+			if err := checkValue(elem, attr.Type); err != nil {
+				return fmt.Errorf("record attribute %q: %w", k, err)
+			}
+		}
+		for k, attr := range t {
+			if _, ok := rec.Get(k); !ok && !attr.Optional {
+				return fmt.Errorf("record attribute %q is missing", k)
+			}
+		}
+		return nil
+	case resolved.ExtensionType:
+		var ok bool
+		switch t {
+		case "decimal":
+			_, ok = v.(types.Decimal)
+		case "ipaddr":
+			_, ok = v.(types.IPAddr)
+		case "datetime":
+			_, ok = v.(types.Datetime)
+		case "duration":
+			_, ok = v.(types.Duration)
+		default:
+			return fmt.Errorf("unsupported extension type %s", string(t))
+		}
+		if !ok {
+			return typeErr(string(t), v)
+		}
+		return nil
+	default:
+		return fmt.Errorf("unsupported schema type %T", t)
+	}
+}
+
+// typeErr is the error for a value that is not of type want.
+func typeErr(want string, v types.Value) error {
+	got := "nil"
+	switch v.(type) {
+	case nil:
+	case types.String:
+		got = "String"
+	case types.Long:
+		got = "Long"
+	case types.Boolean:
+		got = "Bool"
+	case types.EntityUID:
+		got = "entity"
+	case types.Set:
+		got = "Set"
+	case types.Record:
+		got = "Record"
+	default:
+		got = fmt.Sprintf("%T", v)
+	}
+	return fmt.Errorf("want %s, got %s", want, got)
+}
