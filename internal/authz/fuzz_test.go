@@ -10,13 +10,16 @@ import (
 
 // FuzzNewEngine feeds arbitrary policy text to NewEngine. Properties:
 // NewEngine never panics and fails only with a *PolicyError; an Engine it
-// returns decides a fixed set of requests without panicking, every allow
-// names a determining policy, every named policy is loaded, and no extra
-// policy lifts the baseline forbid on device enrollment by a device.
+// returns decides a fixed set of requests without panicking, every effect is
+// Allow or Deny, every allow names a determining policy, every named policy
+// is loaded, every obligation is a known one of a determining policy, and no
+// extra policy lifts the baseline forbid on device enrollment by a device.
 func FuzzNewEngine(f *testing.F) {
 	// Seeds beyond testdata/fuzz/FuzzNewEngine.
 	f.Add([]byte(`@id("x") permit (principal, action, resource);`))
 	f.Add([]byte(`@id("x") forbid (principal, action in Action::"vault", resource) unless { context.transport == "unix" };`))
+	f.Add([]byte(`@id("x") @approval("required") forbid (principal is Connector, action, resource);`))
+	f.Add([]byte(`@id("x") permit (principal, action == Action::"vault.write", resource) when { context.value_size < 100 && context.scope like "g*" };`))
 
 	reqs := []Request{
 		remote(adminDev, ActionDeviceEnroll, peer.TCP),
@@ -24,6 +27,8 @@ func FuzzNewEngine(f *testing.F) {
 		local(bobUser, ActionVaultList),
 		local(adminUser, ActionDaemonStatus),
 		remote(Principal{Kind: KindConnector, ID: "discord", Roles: []string{"bot"}}, ActionDeviceList, peer.TCP),
+		remote(Principal{Kind: KindConnector, ID: "discord", Roles: []string{"bot"}}, ActionVaultWrite, peer.QUIC),
+		local(bobUser, ActionAuditRead),
 	}
 	f.Fuzz(func(t *testing.T, text []byte) {
 		e, err := NewEngine(text)
@@ -40,8 +45,16 @@ func FuzzNewEngine(f *testing.F) {
 		ids := e.PolicyIDs()
 		for _, req := range reqs {
 			d := e.Decide(req)
+			if d.Effect != Allow && d.Effect != Deny {
+				t.Fatalf("Decide(%+v) = %+v, want allow or deny", req, d)
+			}
 			if d.Allowed() && len(d.Policies) == 0 {
 				t.Fatalf("Decide(%+v) allowed with no determining policy: %+v", req, d)
+			}
+			for _, o := range d.Obligations {
+				if _, known := obligationRules[o.Name]; !known || !slices.Contains(d.Policies, o.Policy) {
+					t.Fatalf("Decide(%+v) has an unknown obligation or one of no determining policy: %+v", req, d)
+				}
 			}
 			for _, id := range d.Policies {
 				if !slices.Contains(ids, id) {
