@@ -15,21 +15,27 @@
 //     that owns it, and that User entity carries the owner's roles, so
 //     `principal in Role::"admin"` holds for a device enrolled by an admin:
 //     the device acts for its owner, never more.
-//   - Actions are Action::"vault.read", "vault.write", "vault.list",
-//     "vault.delete", "device.enroll", "device.list", "device.renew",
-//     "device.revoke" and "daemon.status", grouped under Action::"vault", Action::"device" and
-//     Action::"daemon" so a policy can name a whole family.
+//   - Actions (type Action) are Action::"vault.read", "vault.write",
+//     "vault.list", "vault.delete", "device.enroll", "device.list",
+//     "device.renew", "device.revoke", "daemon.status" and "audit.read",
+//     grouped under Action::"vault", "device", "daemon" and "audit" so a
+//     policy can name a whole family.
 //   - Resources are Secret::"<scope>/<key>" (parent Vault::"<scope>"),
 //     Vault::"<scope>" (parent Vault::"*", the pseudo-scope meaning all),
-//     Device::"<ULID>" or Device::"*", and Daemon::"local".
-//   - The context record is {transport: "unix"|"tcp"|"quic", device_id: the
-//     calling device's ULID or "" on the local socket}.
+//     Device::"<ULID>" or Device::"*", Daemon::"local" and
+//     Audit::"journal".
+//   - The context record is per action, as the schema declares it. Every
+//     action has {transport: "unix"|"tcp"|"quic", device_id: the calling
+//     device's ULID or "" on the local socket}; vault actions add scope
+//     (the Secret's scope or the Vault id), which the Engine derives from
+//     the resource; any other attribute (vault.write's value_size) comes
+//     from Request.Context and must match the declared type.
 //
 // The embedded schema (schema.cedarschema) states which principal and
-// resource types each action applies to; Decide refuses requests outside it,
-// and NewEngine validates every policy against it in strict mode, so a policy
-// that names an unknown action, entity type or context attribute is rejected
-// at load rather than silently never matching.
+// resource types and which context each action has; Decide refuses requests
+// outside it, and NewEngine validates every policy against it in strict
+// mode, so a policy that names an unknown action, entity type or context
+// attribute is rejected at load rather than silently never matching.
 //
 // # Policies
 //
@@ -44,14 +50,25 @@
 // Cedar policy id: a Decision names its determining policies by the ids the
 // operator wrote, not by cedar-go's positional "policy0", "policy1".
 //
+// # Obligations
+//
+// Any other annotation must be a known obligation; so far that is only
+// @approval("required"), on forbids. A Decision carries the obligations of
+// its determining policies (Decision.Obligations). Decide still denies a
+// request whose forbids carry @approval; the approval step will make such a
+// deny Pending. An unknown annotation, an unknown value or @approval on a
+// permit fails NewEngine with ErrAnnotation at the annotation's position.
+//
 // # Failing closed
 //
 // Cedar skips a policy whose evaluation errors. For a permit that is already
 // safe; for a forbid it would mean an error could turn a deny into an allow,
 // so Decide denies when any forbid errors and names that forbid. A malformed
 // request (unknown principal kind, action or resource type, missing IDs,
-// inconsistent device and transport) is denied with an entry in
-// Decision.Errors and never reaches Cedar; Decide never panics.
+// inconsistent device and transport, context attributes that do not match
+// the action's schema) is denied with an entry in Decision.Errors and never
+// reaches Cedar; Decide never panics. A deny in which a forbid failed to
+// evaluate carries no obligations, so an error can never be approved away.
 //
 // An Engine is immutable once built and safe for concurrent use; to change
 // policies, build a new Engine and swap it in.
