@@ -6,6 +6,8 @@ import (
 
 	"github.com/cedar-policy/cedar-go/types"
 	"github.com/cedar-policy/cedar-go/x/exp/schema/resolved"
+
+	"github.com/palyra/palyra/internal/peer"
 )
 
 // Context attributes the Engine fills in itself; a Request's Context must
@@ -21,14 +23,14 @@ const (
 	attrScope types.String = "scope"
 )
 
-// transportValues are the Cedar values of the valid transports, boxed once
-// rather than per request.
-var transportValues = func() map[string]types.Value {
-	m := map[string]types.Value{}
-	for _, s := range []string{"unix", "tcp", "quic"} {
-		m[s] = types.String(s)
+// transportValues are the Cedar values of the valid transports, indexed by
+// peer.Transport and boxed once rather than per request. Their text is
+// peer's.
+var transportValues = func() (v [peer.QUIC + 1]types.Value) {
+	for _, t := range []peer.Transport{peer.Unix, peer.TCP, peer.QUIC} {
+		v[t] = types.String(t.String())
 	}
-	return m
+	return v
 }()
 
 // contextRecord checks the caller-supplied attributes of req against the

@@ -83,7 +83,6 @@ func (m *model) buildRequest(req Request) (types.Request, *requestEntities, erro
 	if slices.Contains(p.Roles, "") {
 		return types.Request{}, nil, fmt.Errorf("principal %s has an empty role name", p)
 	}
-	var transport types.Value
 	switch req.Transport {
 	case peer.Unix:
 		// The local socket has no device; a device id here means the
@@ -91,11 +90,7 @@ func (m *model) buildRequest(req Request) (types.Request, *requestEntities, erro
 		if req.DeviceID != "" {
 			return types.Request{}, nil, fmt.Errorf("device id %q on the unix transport", req.DeviceID)
 		}
-		transport = transportValues["unix"]
-	case peer.TCP:
-		transport = transportValues["tcp"]
-	case peer.QUIC:
-		transport = transportValues["quic"]
+	case peer.TCP, peer.QUIC:
 	default:
 		return types.Request{}, nil, fmt.Errorf("unknown transport %q", req.Transport)
 	}
@@ -166,7 +161,7 @@ func (m *model) buildRequest(req Request) (types.Request, *requestEntities, erro
 		ents.add(types.Entity{UID: resource})
 	}
 
-	ctx, err := act.contextRecord(&req, transport, scope)
+	ctx, err := act.contextRecord(&req, transportValues[req.Transport], scope)
 	if err != nil {
 		return types.Request{}, nil, err
 	}
