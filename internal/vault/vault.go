@@ -100,6 +100,10 @@ type Vault struct {
 	mu  sync.RWMutex
 	db  *sql.DB
 	kek *envelope.KEK
+	// stmts are the read statements, prepared once by Open and closed by
+	// Close; database/sql prepares each on a pooled connection at its first
+	// use there and reuses it afterwards.
+	stmts readStmts
 	// writeMu queues this process's writers in Go rather than in SQLite's
 	// busy-timeout polling.
 	writeMu sync.Mutex
@@ -134,7 +138,52 @@ func Open(ctx context.Context, path string, kek []byte, kekID string) (*Vault, e
 		db.Close()
 		return nil, fmt.Errorf("vault: open %s: %w", path, err)
 	}
+	if err := v.stmts.prepare(ctx, db); err != nil {
+		v.stmts.close()
+		db.Close()
+		return nil, fmt.Errorf("vault: open %s: prepare: %w", path, err)
+	}
 	return v, nil
+}
+
+// readStmts are the prepared statements of the read paths.
+type readStmts struct {
+	latest  *sql.Stmt // sqlSelectLatest
+	version *sql.Stmt // sqlSelectVersion
+}
+
+// prepare prepares every statement; on error the caller closes those
+// prepared so far.
+func (s *readStmts) prepare(ctx context.Context, db *sql.DB) error {
+	for _, p := range []struct {
+		dst   **sql.Stmt
+		query string
+	}{
+		{&s.latest, sqlSelectLatest},
+		{&s.version, sqlSelectVersion},
+	} {
+		stmt, err := db.PrepareContext(ctx, p.query)
+		if err != nil {
+			return err
+		}
+		*p.dst = stmt
+	}
+	return nil
+}
+
+// close closes the prepared statements and returns the first error.
+func (s *readStmts) close() error {
+	var first error
+	for _, stmt := range []*sql.Stmt{s.latest, s.version} {
+		if stmt == nil {
+			continue
+		}
+		if err := stmt.Close(); err != nil && first == nil {
+			first = err
+		}
+	}
+	*s = readStmts{}
+	return first
 }
 
 // checkKEK seals the KEK check record into a new vault, or opens the
@@ -178,7 +227,7 @@ func (v *Vault) Close() error {
 	if v.db == nil {
 		return nil
 	}
-	err := v.db.Close()
+	err := errors.Join(v.stmts.close(), v.db.Close())
 	v.db, v.kek = nil, nil
 	if err != nil {
 		return fmt.Errorf("vault: close: %w", err)
@@ -241,13 +290,22 @@ func (v *Vault) Get(ctx context.Context, ref Ref) ([]byte, error) {
 	if v.db == nil {
 		return nil, fmt.Errorf("vault: get %s: %w", ref, ErrClosed)
 	}
-	var version int64
-	var env []byte
-	err := v.db.QueryRowContext(ctx, sqlSelectLatest, ref.Scope, ref.Key).Scan(&version, &env)
-	if errors.Is(err, sql.ErrNoRows) {
+	rows, err := v.stmts.latest.QueryContext(ctx, ref.Scope, ref.Key)
+	if err != nil {
+		return nil, fmt.Errorf("vault: get %s: %w", ref, err)
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("vault: get %s: %w", ref, err)
+		}
 		return nil, fmt.Errorf("vault: get %s: %w", ref, ErrNotFound)
 	}
-	if err != nil {
+	// env is the driver's buffer, valid until rows moves on or closes;
+	// open only reads it, so it is not copied first.
+	var version int64
+	var env sql.RawBytes
+	if err := rows.Scan(&version, &env); err != nil {
 		return nil, fmt.Errorf("vault: get %s: %w", ref, err)
 	}
 	return v.open(ref, version, env)
@@ -268,12 +326,19 @@ func (v *Vault) GetVersion(ctx context.Context, ref Ref, version int64) ([]byte,
 	if v.db == nil {
 		return nil, fmt.Errorf("vault: get %s: %w", ref, ErrClosed)
 	}
-	var env []byte
-	err := v.db.QueryRowContext(ctx, sqlSelectVersion, ref.Scope, ref.Key, version).Scan(&env)
-	if errors.Is(err, sql.ErrNoRows) {
+	rows, err := v.stmts.version.QueryContext(ctx, ref.Scope, ref.Key, version)
+	if err != nil {
+		return nil, fmt.Errorf("vault: get %s version %d: %w", ref, version, err)
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("vault: get %s version %d: %w", ref, version, err)
+		}
 		return nil, fmt.Errorf("vault: get %s version %d: %w", ref, version, ErrNotFound)
 	}
-	if err != nil {
+	var env sql.RawBytes // see Get
+	if err := rows.Scan(&env); err != nil {
 		return nil, fmt.Errorf("vault: get %s version %d: %w", ref, version, err)
 	}
 	return v.open(ref, version, env)
