@@ -60,6 +60,14 @@ import (
 // 0 bytes are allowed.
 const MaxValueBytes = 64 << 10
 
+// Page sizes of List.
+const (
+	// DefaultListLimit is the page size of List when ListOptions.Limit is 0.
+	DefaultListLimit = 100
+	// MaxListLimit is the largest ListOptions.Limit List accepts.
+	MaxListLimit = 1000
+)
+
 // Errors callers branch on. Every error a Vault returns that is one of these
 // conditions wraps the sentinel, so test with errors.Is; the message adds
 // the operation and the ref ("vault: get global/k: secret not found"). No
@@ -79,6 +87,9 @@ var (
 	ErrValueTooLarge = errors.New("value too large")
 	// ErrClosed means the Vault was used after Close.
 	ErrClosed = errors.New("vault closed")
+	// ErrInvalidLimit means a List page size is negative or larger than
+	// MaxListLimit. Map it to a client error (INVALID_ARGUMENT).
+	ErrInvalidLimit = errors.New("invalid list limit")
 )
 
 // Entry describes one secret without its value.
@@ -148,8 +159,10 @@ func Open(ctx context.Context, path string, kek []byte, kekID string) (*Vault, e
 
 // readStmts are the prepared statements of the read paths.
 type readStmts struct {
-	latest  *sql.Stmt // sqlSelectLatest
-	version *sql.Stmt // sqlSelectVersion
+	latest    *sql.Stmt // sqlSelectLatest
+	version   *sql.Stmt // sqlSelectVersion
+	listAll   *sql.Stmt // sqlListAll
+	listScope *sql.Stmt // sqlListScope
 }
 
 // prepare prepares every statement; on error the caller closes those
@@ -161,6 +174,8 @@ func (s *readStmts) prepare(ctx context.Context, db *sql.DB) error {
 	}{
 		{&s.latest, sqlSelectLatest},
 		{&s.version, sqlSelectVersion},
+		{&s.listAll, sqlListAll},
+		{&s.listScope, sqlListScope},
 	} {
 		stmt, err := db.PrepareContext(ctx, p.query)
 		if err != nil {
@@ -174,7 +189,7 @@ func (s *readStmts) prepare(ctx context.Context, db *sql.DB) error {
 // close closes the prepared statements and returns the first error.
 func (s *readStmts) close() error {
 	var first error
-	for _, stmt := range []*sql.Stmt{s.latest, s.version} {
+	for _, stmt := range []*sql.Stmt{s.latest, s.version, s.listAll, s.listScope} {
 		if stmt == nil {
 			continue
 		}
@@ -353,30 +368,73 @@ func (v *Vault) open(ref Ref, version int64, env []byte) ([]byte, error) {
 	return value, nil
 }
 
-// List returns the metadata of every secret in scope, or in all scopes when
-// scope is "", sorted by scope then key (byte order), with each secret's
-// latest version. It reads no values and needs no key. Errors wrap
-// ErrInvalidRef (scope is neither "" nor valid), ErrIntegrity (a stored name
-// is not a valid reference) or ErrClosed.
-func (v *Vault) List(ctx context.Context, scope string) ([]Entry, error) {
-	query, args := sqlListAll, []any(nil)
-	if scope != "" {
-		if err := ValidScope(scope); err != nil {
+// ListOptions selects one page of List.
+type ListOptions struct {
+	// Scope restricts the page to one scope; "" lists every scope.
+	Scope string
+	// After is the cursor: the page starts with the first secret ordered
+	// strictly after it by (scope, key). The zero Ref starts at the
+	// beginning; to fetch the next page, pass the Ref of the last entry of
+	// the previous one. After need not exist (a secret deleted between
+	// pages is no obstacle). With a Scope, After must be in that scope.
+	After Ref
+	// Limit is the largest number of entries returned: 0 means
+	// DefaultListLimit, otherwise 1..MaxListLimit.
+	Limit int
+}
+
+// List returns one page of secret metadata, sorted by scope then key (byte
+// order), with each secret's latest version. It reads no values and needs
+// no key. A page shorter than the limit is the last; a full page may be
+// followed by an empty one. Paging is by position, not a snapshot: secrets
+// put or deleted between pages appear or disappear according to where they
+// sort relative to the cursor.
+//
+// Each page costs one index range scan of its own rows, so its time does
+// not grow with the number of secrets stored (docs/vault-format.md).
+//
+// Errors wrap ErrInvalidRef (Scope is neither "" nor valid, After is not a
+// valid reference, or After is outside Scope), ErrInvalidLimit, ErrIntegrity
+// (a stored name is not a valid reference) or ErrClosed. The result is
+// empty, not nil, when nothing matches.
+func (v *Vault) List(ctx context.Context, opts ListOptions) ([]Entry, error) {
+	limit := opts.Limit
+	switch {
+	case limit == 0:
+		limit = DefaultListLimit
+	case limit < 0 || limit > MaxListLimit:
+		return nil, fmt.Errorf("vault: list: %w: %d, want 0 (default %d) or 1..%d", ErrInvalidLimit, opts.Limit, DefaultListLimit, MaxListLimit)
+	}
+	if opts.Scope != "" {
+		if err := ValidScope(opts.Scope); err != nil {
 			return nil, fmt.Errorf("vault: list: %w", err)
 		}
-		query, args = sqlListScope, []any{scope}
+	}
+	if opts.After != (Ref{}) {
+		if err := opts.After.Validate(); err != nil {
+			return nil, fmt.Errorf("vault: list: after: %w", err)
+		}
+		if opts.Scope != "" && opts.After.Scope != opts.Scope {
+			return nil, fmt.Errorf("vault: list: %w: after %s is not in scope %s", ErrInvalidRef, opts.After, opts.Scope)
+		}
 	}
 	v.mu.RLock()
 	defer v.mu.RUnlock()
 	if v.db == nil {
 		return nil, fmt.Errorf("vault: list: %w", ErrClosed)
 	}
-	rows, err := v.db.QueryContext(ctx, query, args...)
+	var rows *sql.Rows
+	var err error
+	if opts.Scope == "" {
+		rows, err = v.stmts.listAll.QueryContext(ctx, opts.After.Scope, opts.After.Key, limit)
+	} else {
+		rows, err = v.stmts.listScope.QueryContext(ctx, opts.Scope, opts.After.Key, limit)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("vault: list: %w", err)
 	}
 	defer rows.Close()
-	var entries []Entry
+	entries := make([]Entry, 0, min(limit, 64))
 	for rows.Next() {
 		var e Entry
 		var created, updated int64
