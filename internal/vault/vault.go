@@ -8,7 +8,12 @@
 // Every [Vault.Put] adds a new version (1, 2, 3, …) and keeps the older ones;
 // [Vault.Get] reads the latest and [Vault.GetVersion] any kept one.
 // [Vault.Delete] removes a secret with all its versions; after a delete,
-// numbering starts again at 1.
+// numbering starts again at 1. [Vault.List] returns names and metadata,
+// never values, one bounded page at a time.
+//
+// Reads are single prepared SELECTs outside any write transaction: they
+// take no write lock and never sync to disk; every write is one immediate
+// transaction, durable when it returns.
 //
 // Each version is stored as an envelope (package
 // github.com/palyra/palyra/internal/vault/envelope, specified in
