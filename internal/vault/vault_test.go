@@ -776,4 +776,15 @@ func TestCanceledContext(t *testing.T) {
 	if _, err := v.Get(context.Background(), Ref{"global", "k"}); !errors.Is(err, ErrNotFound) {
 		t.Errorf("Get after canceled Put = %v, want ErrNotFound", err)
 	}
+	// The reads, on their prepared statements, honour the context too.
+	mustPut(t, v, Ref{"global", "k"}, "v")
+	if _, err := v.Get(ctx, Ref{"global", "k"}); !errors.Is(err, context.Canceled) {
+		t.Errorf("Get = %v, want context.Canceled", err)
+	}
+	if _, err := v.GetVersion(ctx, Ref{"global", "k"}, 1); !errors.Is(err, context.Canceled) {
+		t.Errorf("GetVersion = %v, want context.Canceled", err)
+	}
+	if _, err := v.List(ctx, ListOptions{}); !errors.Is(err, context.Canceled) {
+		t.Errorf("List = %v, want context.Canceled", err)
+	}
 }
