@@ -21,26 +21,27 @@ const (
 	SyncAlways SyncMode = "always"
 )
 
-// Defaults and bounds of the [audit] table.
+// Defaults and bounds of the [audit] table. Bounds are inclusive.
 const (
 	// DefaultSyncWindow is the default audit.sync_window.
 	DefaultSyncWindow = 10 * time.Millisecond
-	// MinSyncWindow and MaxSyncWindow bound audit.sync_window.
+	// MinSyncWindow is the smallest audit.sync_window.
 	MinSyncWindow = time.Millisecond
+	// MaxSyncWindow is the largest audit.sync_window.
 	MaxSyncWindow = time.Second
 
 	// DefaultCheckpointInterval is the default audit.checkpoint_interval.
 	DefaultCheckpointInterval = time.Second
-	// MinCheckpointInterval and MaxCheckpointInterval bound
-	// audit.checkpoint_interval.
+	// MinCheckpointInterval is the smallest audit.checkpoint_interval.
 	MinCheckpointInterval = 100 * time.Millisecond
+	// MaxCheckpointInterval is the largest audit.checkpoint_interval.
 	MaxCheckpointInterval = time.Hour
 
 	// DefaultCheckpointEvery is the default audit.checkpoint_every.
 	DefaultCheckpointEvery = 1024
-	// MinCheckpointEvery and MaxCheckpointEvery bound
-	// audit.checkpoint_every.
+	// MinCheckpointEvery is the smallest audit.checkpoint_every.
 	MinCheckpointEvery = 1
+	// MaxCheckpointEvery is the largest audit.checkpoint_every.
 	MaxCheckpointEvery = 1_000_000
 )
 
@@ -56,7 +57,7 @@ const (
 type Audit struct {
 	// Sync (sync) is SyncWindow (default) or SyncAlways.
 	Sync SyncMode `toml:"sync"`
-	// SyncWindow (sync_window) is how long, with SyncWindow, appends are
+	// SyncWindow (sync_window) is how long, with sync = "window", appends are
 	// gathered into one commit, in [MinSyncWindow, MaxSyncWindow]
 	// (default DefaultSyncWindow). It is checked whatever Sync is.
 	SyncWindow Duration `toml:"sync_window"`
