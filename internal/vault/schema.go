@@ -33,15 +33,22 @@ const (
 	sqlDeleteSecret        = `DELETE FROM secret_versions WHERE scope = ? AND key = ?`
 
 	// sqlListHead selects, per (scope, key), the latest version with its time
-	// and the time of the oldest kept version; sqlListScope restricts it to
-	// one scope.
+	// and the time of the oldest kept version. The list queries add a range
+	// on the primary key, (scope, key) after the cursor, so a page is one
+	// index seek followed by an in-order walk of at most one page of names
+	// (and their versions), whatever the vault holds; each correlated
+	// subquery is one primary-key seek. TestListQueryPlans pins this.
 	sqlListHead = `SELECT v.scope, v.key, v.version,
 		(SELECT f.created_unix_ns FROM secret_versions f
 			WHERE f.scope = v.scope AND f.key = v.key ORDER BY f.version LIMIT 1),
 		v.created_unix_ns
 	FROM secret_versions v
 	WHERE v.version = (SELECT MAX(m.version) FROM secret_versions m WHERE m.scope = v.scope AND m.key = v.key)`
-	sqlListOrder = ` ORDER BY v.scope, v.key`
-	sqlListAll   = sqlListHead + sqlListOrder
-	sqlListScope = sqlListHead + ` AND v.scope = ?` + sqlListOrder
+	sqlListOrder = ` ORDER BY v.scope, v.key LIMIT ?`
+	// sqlListAll takes (after scope, after key, limit); ("", "") starts
+	// before every valid name.
+	sqlListAll = sqlListHead + ` AND (v.scope, v.key) > (?, ?)` + sqlListOrder
+	// sqlListScope takes (scope, after key, limit); "" starts before every
+	// valid key.
+	sqlListScope = sqlListHead + ` AND v.scope = ? AND v.key > ?` + sqlListOrder
 )

@@ -8,7 +8,12 @@
 // Every [Vault.Put] adds a new version (1, 2, 3, …) and keeps the older ones;
 // [Vault.Get] reads the latest and [Vault.GetVersion] any kept one.
 // [Vault.Delete] removes a secret with all its versions; after a delete,
-// numbering starts again at 1.
+// numbering starts again at 1. [Vault.List] returns names and metadata,
+// never values, one bounded page at a time.
+//
+// Reads are single prepared SELECTs outside any write transaction: they
+// take no write lock and never sync to disk; every write is one immediate
+// transaction, durable when it returns.
 //
 // Each version is stored as an envelope (package
 // github.com/palyra/palyra/internal/vault/envelope, specified in
@@ -60,6 +65,14 @@ import (
 // 0 bytes are allowed.
 const MaxValueBytes = 64 << 10
 
+// Page sizes of List.
+const (
+	// DefaultListLimit is the page size of List when ListOptions.Limit is 0.
+	DefaultListLimit = 100
+	// MaxListLimit is the largest ListOptions.Limit List accepts.
+	MaxListLimit = 1000
+)
+
 // Errors callers branch on. Every error a Vault returns that is one of these
 // conditions wraps the sentinel, so test with errors.Is; the message adds
 // the operation and the ref ("vault: get global/k: secret not found"). No
@@ -79,6 +92,9 @@ var (
 	ErrValueTooLarge = errors.New("value too large")
 	// ErrClosed means the Vault was used after Close.
 	ErrClosed = errors.New("vault closed")
+	// ErrInvalidLimit means a List page size is negative or larger than
+	// MaxListLimit. Map it to a client error (INVALID_ARGUMENT).
+	ErrInvalidLimit = errors.New("invalid list limit")
 )
 
 // Entry describes one secret without its value.
@@ -100,6 +116,10 @@ type Vault struct {
 	mu  sync.RWMutex
 	db  *sql.DB
 	kek *envelope.KEK
+	// stmts are the read statements, prepared once by Open and closed by
+	// Close; database/sql prepares each on a pooled connection at its first
+	// use there and reuses it afterwards.
+	stmts readStmts
 	// writeMu queues this process's writers in Go rather than in SQLite's
 	// busy-timeout polling.
 	writeMu sync.Mutex
@@ -134,7 +154,56 @@ func Open(ctx context.Context, path string, kek []byte, kekID string) (*Vault, e
 		db.Close()
 		return nil, fmt.Errorf("vault: open %s: %w", path, err)
 	}
+	if err := v.stmts.prepare(ctx, db); err != nil {
+		v.stmts.close()
+		db.Close()
+		return nil, fmt.Errorf("vault: open %s: prepare: %w", path, err)
+	}
 	return v, nil
+}
+
+// readStmts are the prepared statements of the read paths.
+type readStmts struct {
+	latest    *sql.Stmt // sqlSelectLatest
+	version   *sql.Stmt // sqlSelectVersion
+	listAll   *sql.Stmt // sqlListAll
+	listScope *sql.Stmt // sqlListScope
+}
+
+// prepare prepares every statement; on error the caller closes those
+// prepared so far.
+func (s *readStmts) prepare(ctx context.Context, db *sql.DB) error {
+	for _, p := range []struct {
+		dst   **sql.Stmt
+		query string
+	}{
+		{&s.latest, sqlSelectLatest},
+		{&s.version, sqlSelectVersion},
+		{&s.listAll, sqlListAll},
+		{&s.listScope, sqlListScope},
+	} {
+		stmt, err := db.PrepareContext(ctx, p.query)
+		if err != nil {
+			return err
+		}
+		*p.dst = stmt
+	}
+	return nil
+}
+
+// close closes the prepared statements and returns the first error.
+func (s *readStmts) close() error {
+	var first error
+	for _, stmt := range []*sql.Stmt{s.latest, s.version, s.listAll, s.listScope} {
+		if stmt == nil {
+			continue
+		}
+		if err := stmt.Close(); err != nil && first == nil {
+			first = err
+		}
+	}
+	*s = readStmts{}
+	return first
 }
 
 // checkKEK seals the KEK check record into a new vault, or opens the
@@ -178,7 +247,7 @@ func (v *Vault) Close() error {
 	if v.db == nil {
 		return nil
 	}
-	err := v.db.Close()
+	err := errors.Join(v.stmts.close(), v.db.Close())
 	v.db, v.kek = nil, nil
 	if err != nil {
 		return fmt.Errorf("vault: close: %w", err)
@@ -241,13 +310,22 @@ func (v *Vault) Get(ctx context.Context, ref Ref) ([]byte, error) {
 	if v.db == nil {
 		return nil, fmt.Errorf("vault: get %s: %w", ref, ErrClosed)
 	}
-	var version int64
-	var env []byte
-	err := v.db.QueryRowContext(ctx, sqlSelectLatest, ref.Scope, ref.Key).Scan(&version, &env)
-	if errors.Is(err, sql.ErrNoRows) {
+	rows, err := v.stmts.latest.QueryContext(ctx, ref.Scope, ref.Key)
+	if err != nil {
+		return nil, fmt.Errorf("vault: get %s: %w", ref, err)
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("vault: get %s: %w", ref, err)
+		}
 		return nil, fmt.Errorf("vault: get %s: %w", ref, ErrNotFound)
 	}
-	if err != nil {
+	// env is the driver's buffer, valid until rows moves on or closes;
+	// open only reads it, so it is not copied first.
+	var version int64
+	var env sql.RawBytes
+	if err := rows.Scan(&version, &env); err != nil {
 		return nil, fmt.Errorf("vault: get %s: %w", ref, err)
 	}
 	return v.open(ref, version, env)
@@ -268,12 +346,19 @@ func (v *Vault) GetVersion(ctx context.Context, ref Ref, version int64) ([]byte,
 	if v.db == nil {
 		return nil, fmt.Errorf("vault: get %s: %w", ref, ErrClosed)
 	}
-	var env []byte
-	err := v.db.QueryRowContext(ctx, sqlSelectVersion, ref.Scope, ref.Key, version).Scan(&env)
-	if errors.Is(err, sql.ErrNoRows) {
+	rows, err := v.stmts.version.QueryContext(ctx, ref.Scope, ref.Key, version)
+	if err != nil {
+		return nil, fmt.Errorf("vault: get %s version %d: %w", ref, version, err)
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("vault: get %s version %d: %w", ref, version, err)
+		}
 		return nil, fmt.Errorf("vault: get %s version %d: %w", ref, version, ErrNotFound)
 	}
-	if err != nil {
+	var env sql.RawBytes // see Get
+	if err := rows.Scan(&env); err != nil {
 		return nil, fmt.Errorf("vault: get %s version %d: %w", ref, version, err)
 	}
 	return v.open(ref, version, env)
@@ -288,30 +373,73 @@ func (v *Vault) open(ref Ref, version int64, env []byte) ([]byte, error) {
 	return value, nil
 }
 
-// List returns the metadata of every secret in scope, or in all scopes when
-// scope is "", sorted by scope then key (byte order), with each secret's
-// latest version. It reads no values and needs no key. Errors wrap
-// ErrInvalidRef (scope is neither "" nor valid), ErrIntegrity (a stored name
-// is not a valid reference) or ErrClosed.
-func (v *Vault) List(ctx context.Context, scope string) ([]Entry, error) {
-	query, args := sqlListAll, []any(nil)
-	if scope != "" {
-		if err := ValidScope(scope); err != nil {
+// ListOptions selects one page of List.
+type ListOptions struct {
+	// Scope restricts the page to one scope; "" lists every scope.
+	Scope string
+	// After is the cursor: the page starts with the first secret ordered
+	// strictly after it by (scope, key). The zero Ref starts at the
+	// beginning; to fetch the next page, pass the Ref of the last entry of
+	// the previous one. After need not exist (a secret deleted between
+	// pages is no obstacle). With a Scope, After must be in that scope.
+	After Ref
+	// Limit is the largest number of entries returned: 0 means
+	// DefaultListLimit, otherwise 1..MaxListLimit.
+	Limit int
+}
+
+// List returns one page of secret metadata, sorted by scope then key (byte
+// order), with each secret's latest version. It reads no values and needs
+// no key. A page shorter than the limit is the last; a full page may be
+// followed by an empty one. Paging is by position, not a snapshot: secrets
+// put or deleted between pages appear or disappear according to where they
+// sort relative to the cursor.
+//
+// Each page costs one index range scan of its own rows, so its time does
+// not grow with the number of secrets stored (docs/vault-format.md).
+//
+// Errors wrap ErrInvalidRef (Scope is neither "" nor valid, After is not a
+// valid reference, or After is outside Scope), ErrInvalidLimit, ErrIntegrity
+// (a stored name is not a valid reference) or ErrClosed. The result is
+// empty, not nil, when nothing matches.
+func (v *Vault) List(ctx context.Context, opts ListOptions) ([]Entry, error) {
+	limit := opts.Limit
+	switch {
+	case limit == 0:
+		limit = DefaultListLimit
+	case limit < 0 || limit > MaxListLimit:
+		return nil, fmt.Errorf("vault: list: %w: %d, want 0 (default %d) or 1..%d", ErrInvalidLimit, opts.Limit, DefaultListLimit, MaxListLimit)
+	}
+	if opts.Scope != "" {
+		if err := ValidScope(opts.Scope); err != nil {
 			return nil, fmt.Errorf("vault: list: %w", err)
 		}
-		query, args = sqlListScope, []any{scope}
+	}
+	if opts.After != (Ref{}) {
+		if err := opts.After.Validate(); err != nil {
+			return nil, fmt.Errorf("vault: list: after: %w", err)
+		}
+		if opts.Scope != "" && opts.After.Scope != opts.Scope {
+			return nil, fmt.Errorf("vault: list: %w: after %s is not in scope %s", ErrInvalidRef, opts.After, opts.Scope)
+		}
 	}
 	v.mu.RLock()
 	defer v.mu.RUnlock()
 	if v.db == nil {
 		return nil, fmt.Errorf("vault: list: %w", ErrClosed)
 	}
-	rows, err := v.db.QueryContext(ctx, query, args...)
+	var rows *sql.Rows
+	var err error
+	if opts.Scope == "" {
+		rows, err = v.stmts.listAll.QueryContext(ctx, opts.After.Scope, opts.After.Key, limit)
+	} else {
+		rows, err = v.stmts.listScope.QueryContext(ctx, opts.Scope, opts.After.Key, limit)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("vault: list: %w", err)
 	}
 	defer rows.Close()
-	var entries []Entry
+	entries := make([]Entry, 0, min(limit, 64))
 	for rows.Next() {
 		var e Entry
 		var created, updated int64

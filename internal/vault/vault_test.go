@@ -459,7 +459,7 @@ func TestDelete(t *testing.T) {
 	if got, err := v.Get(ctx, keep); err != nil || string(got) != "kept" {
 		t.Errorf("other secret after Delete: %q, %v", got, err)
 	}
-	entries, err := v.List(ctx, "")
+	entries, err := v.List(ctx, ListOptions{})
 	if err != nil || len(entries) != 1 || entries[0].Ref != keep {
 		t.Errorf("List after Delete = %+v, %v", entries, err)
 	}
@@ -497,7 +497,7 @@ func TestDeleteErasesEnvelope(t *testing.T) {
 func TestList(t *testing.T) {
 	ctx := context.Background()
 	v, _, _ := openTestVault(t)
-	if entries, err := v.List(ctx, ""); err != nil || len(entries) != 0 {
+	if entries, err := v.List(ctx, ListOptions{}); err != nil || len(entries) != 0 {
 		t.Fatalf("List of an empty vault = %+v, %v", entries, err)
 	}
 	clock := time.Date(2030, 1, 2, 3, 4, 5, 6, time.UTC)
@@ -526,7 +526,7 @@ func TestList(t *testing.T) {
 		{"user:alice/a", 2},
 		{"user:bob/b", 1},
 	}
-	entries, err := v.List(ctx, "")
+	entries, err := v.List(ctx, ListOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -550,19 +550,19 @@ func TestList(t *testing.T) {
 		}
 	}
 
-	alice, err := v.List(ctx, "user:alice")
+	alice, err := v.List(ctx, ListOptions{Scope: "user:alice"})
 	if err != nil || len(alice) != 2 || alice[0].Ref.Key != "B" || alice[1].Ref.Key != "a" {
 		t.Fatalf("List(user:alice) = %+v, %v", alice, err)
 	}
-	if none, err := v.List(ctx, "user:carol"); err != nil || len(none) != 0 {
+	if none, err := v.List(ctx, ListOptions{Scope: "user:carol"}); err != nil || len(none) != 0 {
 		t.Errorf("List(user:carol) = %+v, %v", none, err)
 	}
 	// A scope that is a prefix of another must not match it.
-	if bob, err := v.List(ctx, "user:bo"); err != nil || len(bob) != 0 {
+	if bob, err := v.List(ctx, ListOptions{Scope: "user:bo"}); err != nil || len(bob) != 0 {
 		t.Errorf("List(user:bo) = %+v, %v", bob, err)
 	}
 	for _, bad := range []string{"user", "User:alice", "user:alice/a", "global/", " global"} {
-		if _, err := v.List(ctx, bad); !errors.Is(err, ErrInvalidRef) {
+		if _, err := v.List(ctx, ListOptions{Scope: bad}); !errors.Is(err, ErrInvalidRef) {
 			t.Errorf("List(%q) = %v, want ErrInvalidRef", bad, err)
 		}
 	}
@@ -574,7 +574,7 @@ func TestListRejectsTamperedName(t *testing.T) {
 	if _, err := rawDB(t, path).Exec(`UPDATE secret_versions SET key = 'bad key'`); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := v.List(context.Background(), ""); !errors.Is(err, ErrIntegrity) {
+	if _, err := v.List(context.Background(), ListOptions{}); !errors.Is(err, ErrIntegrity) {
 		t.Fatalf("List = %v, want ErrIntegrity", err)
 	}
 }
@@ -676,7 +676,7 @@ func TestUseAfterClose(t *testing.T) {
 	if _, err := v.GetVersion(ctx, ref, 1); !errors.Is(err, ErrClosed) {
 		t.Errorf("GetVersion = %v", err)
 	}
-	if _, err := v.List(ctx, ""); !errors.Is(err, ErrClosed) {
+	if _, err := v.List(ctx, ListOptions{}); !errors.Is(err, ErrClosed) {
 		t.Errorf("List = %v", err)
 	}
 	if err := v.Delete(ctx, ref); !errors.Is(err, ErrClosed) {
@@ -775,5 +775,16 @@ func TestCanceledContext(t *testing.T) {
 	}
 	if _, err := v.Get(context.Background(), Ref{"global", "k"}); !errors.Is(err, ErrNotFound) {
 		t.Errorf("Get after canceled Put = %v, want ErrNotFound", err)
+	}
+	// The reads, on their prepared statements, honour the context too.
+	mustPut(t, v, Ref{"global", "k"}, "v")
+	if _, err := v.Get(ctx, Ref{"global", "k"}); !errors.Is(err, context.Canceled) {
+		t.Errorf("Get = %v, want context.Canceled", err)
+	}
+	if _, err := v.GetVersion(ctx, Ref{"global", "k"}, 1); !errors.Is(err, context.Canceled) {
+		t.Errorf("GetVersion = %v, want context.Canceled", err)
+	}
+	if _, err := v.List(ctx, ListOptions{}); !errors.Is(err, context.Canceled) {
+		t.Errorf("List = %v, want context.Canceled", err)
 	}
 }
