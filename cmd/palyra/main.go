@@ -12,7 +12,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -68,16 +67,8 @@ func newRoot(g *globals) *cobra.Command {
 	root.PersistentFlags().BoolVar(&g.json, "json", false, "print machine-readable JSON")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(statusCmd(g), vaultCmd(g), devicesCmd(g), auditCmd(g), demoCmd(g), versionCmd(g))
-	return root
+	return asGroup(root)
 }
-
-// usageError marks errors in how palyra was called (exit code 2).
-type usageError struct{ err error }
-
-func (u usageError) Error() string { return u.err.Error() }
-func (u usageError) Unwrap() error { return u.err }
-
-func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
 
 // exactArgs is cobra.ExactArgs reporting a usage error.
 func exactArgs(n int) cobra.PositionalArgs {
@@ -88,8 +79,6 @@ func exactArgs(n int) cobra.PositionalArgs {
 		return nil
 	}
 }
-
-var errIntegrity = errors.New("integrity failure")
 
 // diagnoseUnavailable turns a failed TCP call by a device into a clear
 // refusal when the daemon rejected the device's certificate.
