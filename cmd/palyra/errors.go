@@ -141,7 +141,7 @@ func describe(err error) string {
 	if transportFailure {
 		switch {
 		case untrustedServer(err):
-			return "untrusted daemon: its certificate does not verify against the CA pinned in the bundle (wrong address, or not this daemon): " + message(err)
+			return "untrusted daemon: its certificate does not verify against the CA pinned in the bundle (wrong address, or not this daemon): " + verificationMessage(err)
 		case refused(err):
 			return "refused: " + client.ErrHandshakeRefused.Error()
 		}
@@ -168,8 +168,13 @@ func describe(err error) string {
 	}
 }
 
-// message is err's text without connect's code prefix.
-func message(err error) string {
+// verificationMessage is the text of crypto/tls's verification error in
+// err, the same on TCP and QUIC (where quic-go prefixes its own).
+func verificationMessage(err error) string {
+	var cve *tls.CertificateVerificationError
+	if errors.As(err, &cve) {
+		return cve.Error()
+	}
 	var ce *connect.Error
 	if errors.As(err, &ce) {
 		return ce.Message()

@@ -129,8 +129,8 @@ func cmdPalyradStart(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	ds := ts.Value(daemonsKey{}).(*daemons)
 	dir := ts.MkAbs(args[0])
-	if ds.procs[dir] != nil {
-		ts.Fatalf("palyrad already started on %s", dir)
+	if d := ds.procs[dir]; d != nil && !d.done() {
+		ts.Fatalf("palyrad already running on %s", dir)
 	}
 	cmd := exec.Command(filepath.Join(binDir, "palyrad"), append([]string{"--state-dir", dir, "--listen", "127.0.0.1:0"}, args[1:]...)...)
 	// Nothing from the environment running the tests (PALYRA_LISTEN,
@@ -182,13 +182,21 @@ func cmdPalyradStop(ts *testscript.TestScript, neg bool, args []string) {
 	}
 }
 
+// done reports whether the process has exited.
+func (d *daemonProc) done() bool {
+	select {
+	case <-d.exited:
+		return true
+	default:
+		return false
+	}
+}
+
 // stop sends SIGTERM and waits for the exit, which must be clean. Stopping
 // a stopped daemon reports how it ended.
 func (d *daemonProc) stop() error {
-	select {
-	case <-d.exited:
+	if d.done() {
 		return d.err
-	default:
 	}
 	d.cmd.Process.Signal(syscall.SIGTERM)
 	select {
