@@ -54,6 +54,7 @@ func TestMain(m *testing.M) {
 //	                             in the background and wait for DIR/palyrad.addr;
 //	                             it is stopped (SIGTERM) when the script ends
 //	palyrad-stop DIR             stop it now (SIGTERM) and require a clean exit
+//	palyrad-kill DIR             kill it (SIGKILL), leaving its socket and lock behind
 //	exitcode N PROG [ARG...]     run PROG, require exit code N exactly; for palyra
 //	                             failing, also require exactly one stderr line
 //	                             starting "palyra: "
@@ -74,6 +75,7 @@ func TestScripts(t *testing.T) {
 		Cmds: map[string]func(*testscript.TestScript, bool, []string){
 			"palyrad-start": cmdPalyradStart,
 			"palyrad-stop":  cmdPalyradStop,
+			"palyrad-kill":  cmdPalyradKill,
 			"exitcode":      cmdExitcode,
 			"jsonvar":       cmdJSONVar,
 			"freeport":      cmdFreeport,
@@ -96,6 +98,7 @@ type daemonProc struct {
 	logs   *syncBuffer
 	exited chan struct{}
 	err    error // cmd.Wait's result, set before exited is closed
+	killed bool  // by palyrad-kill: its exit is not a failure
 }
 
 // syncBuffer is a bytes.Buffer safe for the process's writer and a reader.
@@ -132,6 +135,11 @@ func cmdPalyradStart(ts *testscript.TestScript, neg bool, args []string) {
 	if d := ds.procs[dir]; d != nil && !d.done() {
 		ts.Fatalf("palyrad already running on %s", dir)
 	}
+	// A daemon that was killed leaves its palyrad.addr behind: wait for a
+	// new file (palyrad replaces it atomically; the inode number may be
+	// reused, the modification time is new), not for any file.
+	addrFile := filepath.Join(dir, "palyrad.addr")
+	stale, _ := os.Stat(addrFile)
 	cmd := exec.Command(filepath.Join(binDir, "palyrad"), append([]string{"--state-dir", dir, "--listen", "127.0.0.1:0"}, args[1:]...)...)
 	// Nothing from the environment running the tests (PALYRA_LISTEN,
 	// PALYRA_LOG_LEVEL, ...) reaches the daemon: only the flags do.
@@ -148,14 +156,15 @@ func cmdPalyradStart(ts *testscript.TestScript, neg bool, args []string) {
 		}
 	})
 
-	addrFile := filepath.Join(dir, "palyrad.addr")
 	deadline := time.NewTimer(readyTimeout)
 	defer deadline.Stop()
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	for {
 		var addrs struct{ TCP, QUIC, Socket string }
-		if b, err := os.ReadFile(addrFile); err == nil && json.Unmarshal(b, &addrs) == nil && addrs.TCP != "" {
+		fi, err := os.Stat(addrFile)
+		fresh := err == nil && (stale == nil || !os.SameFile(stale, fi) || !fi.ModTime().Equal(stale.ModTime()))
+		if b, err := os.ReadFile(addrFile); fresh && err == nil && json.Unmarshal(b, &addrs) == nil && addrs.TCP != "" {
 			ts.Logf("palyrad ready on %s: tcp %s, quic %s", dir, addrs.TCP, addrs.QUIC)
 			return
 		}
@@ -192,10 +201,26 @@ func (d *daemonProc) done() bool {
 	}
 }
 
+func cmdPalyradKill(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: palyrad-kill DIR")
+	}
+	d := ts.Value(daemonsKey{}).(*daemons).procs[ts.MkAbs(args[0])]
+	if d == nil || d.done() {
+		ts.Fatalf("no palyrad running on %s", args[0])
+	}
+	d.killed = true
+	ts.Check(d.cmd.Process.Kill())
+	<-d.exited
+}
+
 // stop sends SIGTERM and waits for the exit, which must be clean. Stopping
 // a stopped daemon reports how it ended.
 func (d *daemonProc) stop() error {
 	if d.done() {
+		if d.killed {
+			return nil
+		}
 		return d.err
 	}
 	d.cmd.Process.Signal(syscall.SIGTERM)
