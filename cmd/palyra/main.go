@@ -12,9 +12,11 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"connectrpc.com/connect"
@@ -67,6 +69,9 @@ func newRoot(g *globals) *cobra.Command {
 	root.PersistentFlags().BoolVar(&g.json, "json", false, "print machine-readable JSON")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(statusCmd(g), vaultCmd(g), devicesCmd(g), auditCmd(g), demoCmd(g), versionCmd(g))
+	// Groups are runnable only to refuse unknown subcommands (asGroup):
+	// their usage shows "palyra vault [command]", not a use line of their own.
+	root.SetUsageTemplate(strings.Replace(root.UsageTemplate(), "{{if .Runnable}}", "{{if and .Runnable (not .HasAvailableSubCommands)}}", 1))
 	return asGroup(root)
 }
 
@@ -87,7 +92,7 @@ func (g *globals) diagnoseUnavailable(ctx context.Context, err error) error {
 	if lerr != nil || (g.transport != "tcp" && g.transport != "") {
 		return err
 	}
-	if client.ProbeTCP(ctx, b.Daemon.TCP, &b.Cert, b.Roots()) == client.ErrHandshakeRefused {
+	if errors.Is(client.ProbeTCP(ctx, b.Daemon.TCP, &b.Cert, b.Roots()), client.ErrHandshakeRefused) {
 		return refusedError{}
 	}
 	return err
