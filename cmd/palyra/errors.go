@@ -90,16 +90,30 @@ func (refusedError) Error() string { return "refused: " + client.ErrHandshakeRef
 var errIntegrity = errors.New("integrity failure")
 
 // untrustedServer reports whether our side of the TLS handshake rejected
-// the daemon's certificate: not issued by the CA pinned in the bundle, not
-// for the address dialed, or expired. crypto/tls wraps the x509 error in a
-// *tls.CertificateVerificationError; over QUIC, quic-go wraps that in its
-// local CRYPTO_ERROR *quic.TransportError.
-func untrustedServer(err error) bool {
+// the daemon's certificate, and why. crypto/tls wraps the x509 error in a
+// *tls.CertificateVerificationError (over QUIC, quic-go wraps that in its
+// local CRYPTO_ERROR *quic.TransportError); connect.Error unwraps to both.
+// Requiring the TLS wrapper keeps x509 errors from elsewhere (a renewed
+// certificate checked after the call) out of this class.
+func untrustedServer(err error) (why string, ok bool) {
 	var cve *tls.CertificateVerificationError
+	if !errors.As(err, &cve) {
+		return "", false
+	}
 	var ua x509.UnknownAuthorityError
 	var he x509.HostnameError
 	var ci x509.CertificateInvalidError
-	return errors.As(err, &cve) || errors.As(err, &ua) || errors.As(err, &he) || errors.As(err, &ci)
+	switch {
+	case errors.As(err, &ua):
+		why = "is not issued by the CA pinned in the bundle (another daemon at this address?)"
+	case errors.As(err, &he):
+		why = "is not for the address in the bundle"
+	case errors.As(err, &ci) && ci.Reason == x509.Expired:
+		why = "has expired or is not yet valid (check the clocks)"
+	default:
+		why = "does not verify against the CA pinned in the bundle"
+	}
+	return "its certificate " + why + ": " + cve.Error(), true
 }
 
 // refused reports whether the daemon rejected our certificate in the
@@ -109,13 +123,9 @@ func refused(err error) bool {
 	return errors.As(err, &re) || client.IsHandshakeRefusal(err)
 }
 
-// unreachable reports whether nothing answered: no admin socket, a refused
-// or failed connection, or a QUIC handshake that timed out.
+// unreachable reports whether nothing answered: a refused or failed
+// connection, or a QUIC handshake that timed out.
 func unreachable(err error) bool {
-	var ur unreachableError
-	if errors.As(err, &ur) {
-		return true
-	}
 	var op *net.OpError
 	if errors.As(err, &op) && op.Op == "dial" {
 		return true
@@ -127,94 +137,67 @@ func unreachable(err error) bool {
 
 // describe renders err as the one line palyra prints on stderr.
 func describe(err error) string {
-	var uc *unknownCommandError
-	if errors.As(err, &uc) {
-		return uc.Error()
-	}
-	var ue usageError
-	if errors.As(err, &ue) {
-		return "bad input: " + ue.Error()
-	}
-	var ce *connect.Error
-	isConnect := errors.As(err, &ce)
-	transportFailure := !isConnect || ce.Code() == connect.CodeUnavailable || ce.Code() == connect.CodeUnknown
-	if transportFailure {
-		switch {
-		case untrustedServer(err):
-			return "untrusted daemon: its certificate does not verify against the CA pinned in the bundle (wrong address, or not this daemon): " + verificationMessage(err)
-		case refused(err):
-			return "refused: " + client.ErrHandshakeRefused.Error()
-		}
-	}
-	if !isConnect {
-		return err.Error()
-	}
-	msg := ce.Message()
-	switch ce.Code() {
-	case connect.CodeUnauthenticated:
-		return "unauthenticated: " + strings.TrimPrefix(msg, "unauthenticated: ")
-	case connect.CodePermissionDenied:
-		return msg
-	case connect.CodeNotFound:
-		return "not found: " + msg
-	case connect.CodeInvalidArgument:
-		return "bad input: " + msg
-	case connect.CodeDataLoss:
-		return "integrity failure: " + msg
-	case connect.CodeUnavailable, connect.CodeUnknown:
-		return "daemon unreachable: " + msg
-	default:
-		return ce.Code().String() + ": " + msg
-	}
-}
-
-// verificationMessage is the text of crypto/tls's verification error in
-// err, the same on TCP and QUIC (where quic-go prefixes its own).
-func verificationMessage(err error) string {
-	var cve *tls.CertificateVerificationError
-	if errors.As(err, &cve) {
-		return cve.Error()
-	}
-	var ce *connect.Error
-	if errors.As(err, &ce) {
-		return ce.Message()
-	}
-	return err.Error()
+	_, line := classify(err)
+	return line
 }
 
 // exitCode maps err to palyra's documented exit codes.
 func exitCode(err error) int {
-	var ue usageError
+	code, _ := classify(err)
+	return code
+}
+
+// classify gives err's exit code and the line that explains it. The order
+// matters: a transport failure (connect's Unavailable or Unknown, or no
+// connect.Error at all) is looked into for its cause before it is taken as
+// an unreachable daemon.
+func classify(err error) (code int, line string) {
 	var uc *unknownCommandError
-	if errors.As(err, &ue) || errors.As(err, &uc) {
-		return 2
+	if errors.As(err, &uc) {
+		return 2, uc.Error()
+	}
+	var ue usageError
+	if errors.As(err, &ue) {
+		return 2, "bad input: " + ue.Error()
 	}
 	if errors.Is(err, errIntegrity) {
-		return 6
+		return 6, err.Error()
 	}
 	var ce *connect.Error
 	isConnect := errors.As(err, &ce)
 	if !isConnect || ce.Code() == connect.CodeUnavailable || ce.Code() == connect.CodeUnknown {
+		if why, ok := untrustedServer(err); ok {
+			return 3, "untrusted daemon: " + why
+		}
+		if refused(err) {
+			return 3, "refused: " + client.ErrHandshakeRefused.Error()
+		}
+		var ur unreachableError
 		switch {
-		case refused(err), untrustedServer(err):
-			return 3
-		case unreachable(err):
-			return 5
+		case errors.As(err, &ur):
+			return 5, ur.Error()
+		case !isConnect && unreachable(err):
+			return 5, "daemon unreachable: " + err.Error()
 		}
 	}
-	if isConnect {
-		switch ce.Code() {
-		case connect.CodeUnauthenticated, connect.CodePermissionDenied:
-			return 3
-		case connect.CodeNotFound:
-			return 4
-		case connect.CodeInvalidArgument:
-			return 2
-		case connect.CodeDataLoss:
-			return 6
-		case connect.CodeUnavailable, connect.CodeUnknown:
-			return 5
-		}
+	if !isConnect {
+		return 1, err.Error()
 	}
-	return 1
+	msg := ce.Message()
+	switch ce.Code() {
+	case connect.CodeUnauthenticated:
+		return 3, "unauthenticated: " + strings.TrimPrefix(msg, "unauthenticated: ")
+	case connect.CodePermissionDenied:
+		return 3, msg
+	case connect.CodeNotFound:
+		return 4, "not found: " + msg
+	case connect.CodeInvalidArgument:
+		return 2, "bad input: " + msg
+	case connect.CodeDataLoss:
+		return 6, "integrity failure: " + msg
+	case connect.CodeUnavailable, connect.CodeUnknown:
+		return 5, "daemon unreachable: " + msg
+	default:
+		return 1, ce.Code().String() + ": " + msg
+	}
 }

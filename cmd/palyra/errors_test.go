@@ -151,16 +151,20 @@ func TestUntrustedDaemonIsClassifiedByType(t *testing.T) {
 		name   string
 		server tls.Certificate
 		check  func(error) bool
+		why    string
 	}{
 		{"another CA", other.issue(t, loopback, now.Add(-time.Minute), now.Add(time.Hour), x509.ExtKeyUsageServerAuth),
-			func(err error) bool { var e x509.UnknownAuthorityError; return errors.As(err, &e) }},
+			func(err error) bool { var e x509.UnknownAuthorityError; return errors.As(err, &e) },
+			"untrusted daemon: its certificate is not issued by the CA pinned in the bundle (another daemon at this address?): tls: failed to verify certificate: x509: certificate signed by unknown authority"},
 		{"wrong host name", pinned.issue(t, []string{"elsewhere.invalid"}, now.Add(-time.Minute), now.Add(time.Hour), x509.ExtKeyUsageServerAuth),
-			func(err error) bool { var e x509.HostnameError; return errors.As(err, &e) }},
+			func(err error) bool { var e x509.HostnameError; return errors.As(err, &e) },
+			"untrusted daemon: its certificate is not for the address in the bundle: tls: failed to verify certificate: x509: cannot validate certificate for 127.0.0.1 because it doesn't contain any IP SANs"},
 		{"expired", pinned.issue(t, loopback, now.Add(-2*time.Hour), now.Add(-time.Hour), x509.ExtKeyUsageServerAuth),
 			func(err error) bool {
 				var e x509.CertificateInvalidError
 				return errors.As(err, &e) && e.Reason == x509.Expired
-			}},
+			},
+			"untrusted daemon: its certificate has expired or is not yet valid (check the clocks): tls: failed to verify certificate: x509: certificate has expired or is not yet valid: "},
 	}
 	for _, tc := range cases {
 		for _, tr := range []string{"tcp", "quic"} {
@@ -190,8 +194,9 @@ func TestUntrustedDaemonIsClassifiedByType(t *testing.T) {
 				if got := exitCode(err); got != 3 {
 					t.Errorf("exit code %d, want 3 (%v)", got, err)
 				}
-				if d := describe(err); !strings.HasPrefix(d, "untrusted daemon: ") || strings.Contains(d, "\n") {
-					t.Errorf("describe: %q", d)
+				// The same line on both transports.
+				if d := describe(err); !strings.HasPrefix(d, tc.why) || strings.Contains(d, "\n") {
+					t.Errorf("describe: %q\nwant prefix %q", d, tc.why)
 				}
 			})
 		}
