@@ -69,6 +69,12 @@ func newRoot(g *globals) *cobra.Command {
 	root.PersistentFlags().BoolVar(&g.json, "json", false, "print machine-readable JSON")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(statusCmd(g), vaultCmd(g), devicesCmd(g), auditCmd(g), demoCmd(g), versionCmd(g))
+	// Cobra's completion group, made now rather than at Execute, so that it
+	// too refuses an unknown shell.
+	root.InitDefaultCompletionCmd()
+	if c, _, err := root.Find([]string{"completion"}); err == nil && c != root {
+		asGroup(c)
+	}
 	// Groups are runnable only to refuse unknown subcommands (asGroup):
 	// their usage shows "palyra vault [command]", not a use line of their own.
 	root.SetUsageTemplate(strings.Replace(root.UsageTemplate(), "{{if .Runnable}}", "{{if and .Runnable (not .HasAvailableSubCommands)}}", 1))

@@ -154,6 +154,8 @@ func cmdPalyradStart(ts *testscript.TestScript, neg bool, args []string) {
 		if err := d.stop(); err != nil {
 			ds.t.Fatal(fmt.Sprintf("palyrad on %s: %v\n%s", dir, err, logs.String()))
 		}
+		// Shown with -v or when the script failed.
+		ts.Logf("palyrad on %s logged:\n%s", dir, logs.String())
 	})
 
 	deadline := time.NewTimer(readyTimeout)
