@@ -12,7 +12,7 @@ import (
 )
 
 func auditCmd(g *globals) *cobra.Command {
-	cmd := &cobra.Command{Use: "audit", Short: "Inspect the tamper-evident audit journal"}
+	cmd := asGroup(&cobra.Command{Use: "audit", Short: "Inspect the tamper-evident audit journal"})
 	cmd.AddCommand(&cobra.Command{
 		Use:   "verify",
 		Short: "Recompute the journal's hash chain and check its signed checkpoints (works with the daemon running or stopped)",

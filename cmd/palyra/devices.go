@@ -12,7 +12,7 @@ import (
 )
 
 func devicesCmd(g *globals) *cobra.Command {
-	cmd := &cobra.Command{Use: "devices", Short: "Enroll, list and revoke client devices"}
+	cmd := asGroup(&cobra.Command{Use: "devices", Short: "Enroll, list and revoke client devices"})
 	var name, out, daemonHost string
 	enroll := &cobra.Command{
 		Use:   "enroll --name NAME --out BUNDLE_DIR",
@@ -85,9 +85,10 @@ func devicesCmd(g *globals) *cobra.Command {
 		},
 	}
 	revoke := &cobra.Command{
-		Use:   "revoke DEVICE_ID",
-		Short: "Revoke a device: its certificates are refused and its connections closed",
-		Args:  exactArgs(1),
+		Use:        "revoke DEVICE_ID",
+		SuggestFor: []string{"remove", "delete", "rm"},
+		Short:      "Revoke a device: its certificates are refused and its connections closed",
+		Args:       exactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			if _, err := call(c.Context(), g, (*client.Conn).RevokeDevice, &palyrav1.RevokeDeviceRequest{DeviceId: args[0]}); err != nil {
 				return err

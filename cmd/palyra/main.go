@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"connectrpc.com/connect"
@@ -68,16 +69,17 @@ func newRoot(g *globals) *cobra.Command {
 	root.PersistentFlags().BoolVar(&g.json, "json", false, "print machine-readable JSON")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(statusCmd(g), vaultCmd(g), devicesCmd(g), auditCmd(g), demoCmd(g), versionCmd(g))
-	return root
+	// Cobra's completion group, made now rather than at Execute, so that it
+	// too refuses an unknown shell.
+	root.InitDefaultCompletionCmd()
+	if c, _, err := root.Find([]string{"completion"}); err == nil && c != root {
+		asGroup(c)
+	}
+	// Groups are runnable only to refuse unknown subcommands (asGroup):
+	// their usage shows "palyra vault [command]", not a use line of their own.
+	root.SetUsageTemplate(strings.Replace(root.UsageTemplate(), "{{if .Runnable}}", "{{if and .Runnable (not .HasAvailableSubCommands)}}", 1))
+	return asGroup(root)
 }
-
-// usageError marks errors in how palyra was called (exit code 2).
-type usageError struct{ err error }
-
-func (u usageError) Error() string { return u.err.Error() }
-func (u usageError) Unwrap() error { return u.err }
-
-func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
 
 // exactArgs is cobra.ExactArgs reporting a usage error.
 func exactArgs(n int) cobra.PositionalArgs {
@@ -89,8 +91,6 @@ func exactArgs(n int) cobra.PositionalArgs {
 	}
 }
 
-var errIntegrity = errors.New("integrity failure")
-
 // diagnoseUnavailable turns a failed TCP call by a device into a clear
 // refusal when the daemon rejected the device's certificate.
 func (g *globals) diagnoseUnavailable(ctx context.Context, err error) error {
@@ -98,7 +98,7 @@ func (g *globals) diagnoseUnavailable(ctx context.Context, err error) error {
 	if lerr != nil || (g.transport != "tcp" && g.transport != "") {
 		return err
 	}
-	if client.ProbeTCP(ctx, b.Daemon.TCP, &b.Cert, b.Roots()) == client.ErrHandshakeRefused {
+	if errors.Is(client.ProbeTCP(ctx, b.Daemon.TCP, &b.Cert, b.Roots()), client.ErrHandshakeRefused) {
 		return refusedError{}
 	}
 	return err

@@ -15,12 +15,13 @@ import (
 )
 
 func vaultCmd(g *globals) *cobra.Command {
-	cmd := &cobra.Command{Use: "vault", Short: "Store and use secrets in the encrypted vault"}
+	cmd := asGroup(&cobra.Command{Use: "vault", Short: "Store and use secrets in the encrypted vault"})
 	cmd.AddCommand(
 		&cobra.Command{
-			Use:   "put SCOPE/KEY",
-			Short: "Store a new version of a secret, read from stdin (never from arguments)",
-			Args:  exactArgs(1),
+			Use:        "put SCOPE/KEY",
+			SuggestFor: []string{"set", "add", "store"},
+			Short:      "Store a new version of a secret, read from stdin (never from arguments)",
+			Args:       exactArgs(1),
 			RunE: func(c *cobra.Command, args []string) error {
 				if _, err := vault.ParseRef(args[0]); err != nil {
 					return usageError{err}
@@ -54,8 +55,9 @@ func vaultCmd(g *globals) *cobra.Command {
 			},
 		},
 		&cobra.Command{
-			Use:   "list [SCOPE]",
-			Short: "List secret names (never values), in one scope or all",
+			Use:        "list [SCOPE]",
+			SuggestFor: []string{"ls"},
+			Short:      "List secret names (never values), in one scope or all",
 			Args: func(cmd *cobra.Command, args []string) error {
 				if len(args) > 1 {
 					return usagef("%s takes at most one scope", cmd.CommandPath())
@@ -85,9 +87,10 @@ func vaultCmd(g *globals) *cobra.Command {
 			},
 		},
 		&cobra.Command{
-			Use:   "rm SCOPE/KEY",
-			Short: "Delete every version of a secret",
-			Args:  exactArgs(1),
+			Use:        "rm SCOPE/KEY",
+			SuggestFor: []string{"delete", "del", "remove"},
+			Short:      "Delete every version of a secret",
+			Args:       exactArgs(1),
 			RunE: func(c *cobra.Command, args []string) error {
 				if _, err := call(c.Context(), g, (*client.Conn).VaultDelete, &palyrav1.VaultDeleteRequest{Ref: args[0]}); err != nil {
 					return err

@@ -1,0 +1,318 @@
+package main
+
+import (
+	"bytes"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/rogpeppe/go-internal/testscript"
+	_ "modernc.org/sqlite"
+)
+
+// binDir holds the palyra and palyrad binaries built for this test run.
+var binDir string
+
+// TestMain builds both binaries once; the scripts run them as a user
+// would, as real processes.
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "palyra-script-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binDir = dir
+	out, err := exec.Command("go", "build", "-o", dir+string(os.PathSeparator),
+		"github.com/palyra/palyra/cmd/palyra", "github.com/palyra/palyra/cmd/palyrad").CombinedOutput()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "build palyra, palyrad: %v\n%s", err, out)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// TestScripts runs testdata/*.txtar: the CLI contract of the README, one
+// script per topic, against real palyrad and palyra processes.
+//
+// Besides testscript's own commands, the scripts have:
+//
+//	palyrad-start DIR [FLAG...]  start palyrad --state-dir DIR --listen 127.0.0.1:0 [FLAG...]
+//	                             in the background and wait for DIR/palyrad.addr;
+//	                             it is stopped (SIGTERM) when the script ends
+//	palyrad-stop DIR             stop it now (SIGTERM) and require a clean exit
+//	palyrad-kill DIR             kill it (SIGKILL), leaving its socket and lock behind
+//	exitcode N PROG [ARG...]     run PROG, require exit code N exactly; for palyra
+//	                             failing, also require exactly one stderr line
+//	                             starting "palyra: "
+//	jsonvar VAR KEY              set $VAR to the string KEY of the JSON object
+//	                             on the last command's stdout
+//	freeport VAR                 set $VAR to a loopback port free on TCP and UDP
+//	sqlite DB SQL                run one statement on a database, as an
+//	                             attacker with access to the files would
+func TestScripts(t *testing.T) {
+	testscript.Run(t, testscript.Params{
+		Dir:                 "testdata",
+		RequireExplicitExec: true,
+		Setup: func(env *testscript.Env) error {
+			env.Setenv("PATH", binDir+string(os.PathListSeparator)+env.Getenv("PATH"))
+			env.Values[daemonsKey{}] = &daemons{t: env.T(), procs: map[string]*daemonProc{}}
+			return nil
+		},
+		Cmds: map[string]func(*testscript.TestScript, bool, []string){
+			"palyrad-start": cmdPalyradStart,
+			"palyrad-stop":  cmdPalyradStop,
+			"palyrad-kill":  cmdPalyradKill,
+			"exitcode":      cmdExitcode,
+			"jsonvar":       cmdJSONVar,
+			"freeport":      cmdFreeport,
+			"sqlite":        cmdSQLite,
+		},
+	})
+}
+
+type daemonsKey struct{}
+
+// daemons are the palyrad processes of one script, by state directory.
+type daemons struct {
+	t     testscript.T
+	procs map[string]*daemonProc
+}
+
+// daemonProc is a running palyrad.
+type daemonProc struct {
+	cmd    *exec.Cmd
+	logs   *syncBuffer
+	exited chan struct{}
+	err    error // cmd.Wait's result, set before exited is closed
+	killed bool  // by palyrad-kill: its exit is not a failure
+}
+
+// syncBuffer is a bytes.Buffer safe for the process's writer and a reader.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// readyTimeout bounds the wait for palyrad.addr; stopTimeout the wait for
+// a clean exit after SIGTERM.
+const (
+	readyTimeout = 60 * time.Second
+	stopTimeout  = 30 * time.Second
+)
+
+func cmdPalyradStart(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 1 {
+		ts.Fatalf("usage: palyrad-start DIR [FLAG...]")
+	}
+	ds := ts.Value(daemonsKey{}).(*daemons)
+	dir := ts.MkAbs(args[0])
+	if d := ds.procs[dir]; d != nil && !d.done() {
+		ts.Fatalf("palyrad already running on %s", dir)
+	}
+	// A daemon that was killed leaves its palyrad.addr behind: wait for a
+	// new file (palyrad replaces it atomically; the inode number may be
+	// reused, the modification time is new), not for any file.
+	addrFile := filepath.Join(dir, "palyrad.addr")
+	stale, _ := os.Stat(addrFile)
+	cmd := exec.Command(filepath.Join(binDir, "palyrad"), append([]string{"--state-dir", dir, "--listen", "127.0.0.1:0"}, args[1:]...)...)
+	// Nothing from the environment running the tests (PALYRA_LISTEN,
+	// PALYRA_LOG_LEVEL, ...) reaches the daemon: only the flags do.
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=/no-home"}
+	logs := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = logs, logs
+	ts.Check(cmd.Start())
+	d := &daemonProc{cmd: cmd, logs: logs, exited: make(chan struct{})}
+	go func() { d.err = cmd.Wait(); close(d.exited) }()
+	ds.procs[dir] = d
+	ts.Defer(func() {
+		if err := d.stop(); err != nil {
+			ds.t.Fatal(fmt.Sprintf("palyrad on %s: %v\n%s", dir, err, logs.String()))
+		}
+		// Shown with -v or when the script failed.
+		ts.Logf("palyrad on %s logged:\n%s", dir, logs.String())
+	})
+
+	deadline := time.NewTimer(readyTimeout)
+	defer deadline.Stop()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		var addrs struct{ TCP, QUIC, Socket string }
+		fi, err := os.Stat(addrFile)
+		fresh := err == nil && (stale == nil || !os.SameFile(stale, fi) || !fi.ModTime().Equal(stale.ModTime()))
+		if b, err := os.ReadFile(addrFile); fresh && err == nil && json.Unmarshal(b, &addrs) == nil && addrs.TCP != "" {
+			ts.Logf("palyrad ready on %s: tcp %s, quic %s", dir, addrs.TCP, addrs.QUIC)
+			return
+		}
+		select {
+		case <-d.exited:
+			ts.Fatalf("palyrad exited before it was ready: %v\n%s", d.err, logs.String())
+		case <-deadline.C:
+			ts.Fatalf("palyrad not ready after %v\n%s", readyTimeout, logs.String())
+		case <-tick.C:
+		}
+	}
+}
+
+func cmdPalyradStop(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: palyrad-stop DIR")
+	}
+	d := ts.Value(daemonsKey{}).(*daemons).procs[ts.MkAbs(args[0])]
+	if d == nil {
+		ts.Fatalf("no palyrad started on %s", args[0])
+	}
+	if err := d.stop(); err != nil {
+		ts.Fatalf("palyrad: %v\n%s", err, d.logs.String())
+	}
+}
+
+// done reports whether the process has exited.
+func (d *daemonProc) done() bool {
+	select {
+	case <-d.exited:
+		return true
+	default:
+		return false
+	}
+}
+
+func cmdPalyradKill(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: palyrad-kill DIR")
+	}
+	d := ts.Value(daemonsKey{}).(*daemons).procs[ts.MkAbs(args[0])]
+	if d == nil || d.done() {
+		ts.Fatalf("no palyrad running on %s", args[0])
+	}
+	d.killed = true
+	ts.Check(d.cmd.Process.Kill())
+	<-d.exited
+}
+
+// stop sends SIGTERM and waits for the exit, which must be clean. Stopping
+// a stopped daemon reports how it ended.
+func (d *daemonProc) stop() error {
+	if d.done() {
+		if d.killed {
+			return nil
+		}
+		return d.err
+	}
+	d.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-d.exited:
+		return d.err
+	case <-time.After(stopTimeout):
+		d.cmd.Process.Kill()
+		<-d.exited
+		return fmt.Errorf("did not stop within %v of SIGTERM", stopTimeout)
+	}
+}
+
+func cmdExitcode(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 2 {
+		ts.Fatalf("usage: exitcode N PROG [ARG...]")
+	}
+	want, err := strconv.Atoi(args[0])
+	if err != nil {
+		ts.Fatalf("exitcode: bad code %q", args[0])
+	}
+	err = ts.Exec(args[1], args[2:]...)
+	got := 0
+	var ee *exec.ExitError
+	switch {
+	case errors.As(err, &ee):
+		got = ee.ExitCode()
+	case err != nil:
+		ts.Fatalf("%s: %v", args[1], err)
+	}
+	if got != want {
+		ts.Fatalf("%s exited %d, want %d", args[1], got, want)
+	}
+	if want != 0 && filepath.Base(args[1]) == "palyra" {
+		// README: every failure prints one line on stderr.
+		stderr := ts.ReadFile("stderr")
+		if !strings.HasPrefix(stderr, "palyra: ") || strings.Count(stderr, "\n") != 1 || !strings.HasSuffix(stderr, "\n") {
+			ts.Fatalf("stderr is not one line starting with \"palyra: \": %q", stderr)
+		}
+	}
+}
+
+func cmdJSONVar(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: jsonvar VAR KEY")
+	}
+	var obj map[string]any
+	if err := json.Unmarshal([]byte(ts.ReadFile("stdout")), &obj); err != nil {
+		ts.Fatalf("stdout is not a JSON object: %v", err)
+	}
+	v, ok := obj[args[1]].(string)
+	if !ok || v == "" {
+		ts.Fatalf("no string %q in %v", args[1], obj)
+	}
+	ts.Setenv(args[0], v)
+}
+
+func cmdFreeport(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: freeport VAR")
+	}
+	for range 20 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		ts.Check(err)
+		port := l.Addr().(*net.TCPAddr).Port
+		pc, err := net.ListenPacket("udp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		l.Close()
+		if err == nil {
+			pc.Close()
+			ts.Setenv(args[0], strconv.Itoa(port))
+			return
+		}
+	}
+	ts.Fatalf("no loopback port free on both TCP and UDP")
+}
+
+func cmdSQLite(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 2 {
+		ts.Fatalf("usage: sqlite DB SQL")
+	}
+	db, err := sql.Open("sqlite", "file:"+ts.MkAbs(args[0])+"?_pragma=busy_timeout(5000)")
+	ts.Check(err)
+	defer db.Close()
+	_, err = db.Exec(args[1])
+	switch {
+	case err != nil && !neg:
+		ts.Fatalf("sqlite: %v", err)
+	case err == nil && neg:
+		ts.Fatalf("sqlite: statement succeeded")
+	case err != nil:
+		ts.Logf("sqlite: %v", err)
+	}
+}
