@@ -1,14 +1,18 @@
 package main
 
 import (
-	"connectrpc.com/connect"
 	"context"
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"time"
 
+	"connectrpc.com/connect"
+
+	"github.com/palyra/palyra/api/palyra/v1/palyrav1connect"
 	"github.com/palyra/palyra/internal/client"
+	"github.com/palyra/palyra/internal/peer"
 	"github.com/palyra/palyra/internal/statedir"
 )
 
@@ -35,7 +39,12 @@ func (g *globals) dial(ctx context.Context) (*client.Conn, error) {
 		if err != nil {
 			return nil, usageError{err}
 		}
-		c, err := client.DialBundle(b, g.transport)
+		t, err := g.bundleTransport()
+		if err != nil {
+			return nil, err
+		}
+		wopt := connect.WithInterceptors(client.NewWitness(filepath.Join(g.identity, client.WitnessFile)))
+		c, err := client.DialBundle(b, t, wopt)
 		if err != nil {
 			return nil, usageError{err}
 		}
@@ -47,7 +56,7 @@ func (g *globals) dial(ctx context.Context) (*client.Conn, error) {
 				fmt.Fprintf(os.Stderr, "palyra: warning: certificate renewal failed (%s); it expires %s\n", describe(err), b.Cert.Leaf.NotAfter.UTC().Format(time.RFC3339))
 			} else {
 				c.Close()
-				return client.DialBundle(b, g.transport)
+				return client.DialBundle(b, t, wopt)
 			}
 		}
 		return c, nil
@@ -59,7 +68,16 @@ func (g *globals) dial(ctx context.Context) (*client.Conn, error) {
 	if _, err := os.Stat(l.Socket); err != nil {
 		return nil, unreachableError{fmt.Sprintf("no admin socket at %s (is palyrad running with --state-dir %s?)", l.Socket, l.Dir)}
 	}
-	return client.DialUnix(l.Socket), nil
+	return client.DialUnix(l.Socket, connect.WithInterceptors(client.NewWitness(filepath.Join(l.Dir, client.WitnessFile)))), nil
+}
+
+// bundleTransport is the --transport flag as a peer.Transport.
+func (g *globals) bundleTransport() (peer.Transport, error) {
+	t, err := peer.ParseTransport(g.transport)
+	if err != nil || !t.Network() {
+		return 0, usagef("--transport %q: want tcp or quic", g.transport)
+	}
+	return t, nil
 }
 
 // printJSON writes v as indented JSON on stdout.
@@ -80,17 +98,24 @@ func (g *globals) report(obj map[string]any, format string, args ...any) error {
 	return nil
 }
 
-// call dials as the command's principal, makes one RPC (a method
-// expression such as (*client.Conn).VaultGet) with msg, and closes.
-func call[Req, Resp any](ctx context.Context, g *globals, rpc func(*client.Conn, context.Context, *connect.Request[Req]) (*connect.Response[Resp], error), msg *Req) (*Resp, error) {
+// call dials as the command's principal, makes one RPC of the service svc
+// picks (rpc is a method expression such as
+// palyrav1connect.VaultServiceClient.Get) with msg, and closes.
+func call[S, Req, Resp any](ctx context.Context, g *globals, svc func(*client.Conn) S, rpc func(S, context.Context, *connect.Request[Req]) (*connect.Response[Resp], error), msg *Req) (*Resp, error) {
 	conn, err := g.dial(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer conn.Close()
-	r, err := rpc(conn, ctx, connect.NewRequest(msg))
+	r, err := rpc(svc(conn), ctx, connect.NewRequest(msg))
 	if err != nil {
 		return nil, err
 	}
 	return r.Msg, nil
 }
+
+// Service pickers for call.
+func daemonSvc(c *client.Conn) palyrav1connect.DaemonServiceClient  { return c.Daemon }
+func vaultSvc(c *client.Conn) palyrav1connect.VaultServiceClient    { return c.Vault }
+func devicesSvc(c *client.Conn) palyrav1connect.DeviceServiceClient { return c.Devices }
+func auditSvc(c *client.Conn) palyrav1connect.AuditServiceClient    { return c.Audit }

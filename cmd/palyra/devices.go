@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	palyrav1 "github.com/palyra/palyra/api/palyra/v1"
+	"github.com/palyra/palyra/api/palyra/v1/palyrav1connect"
 	"github.com/palyra/palyra/internal/client"
 )
 
@@ -50,7 +51,7 @@ func devicesCmd(g *globals) *cobra.Command {
 		Short: "List enrolled devices",
 		Args:  exactArgs(0),
 		RunE: func(c *cobra.Command, _ []string) error {
-			r, err := call(c.Context(), g, (*client.Conn).ListDevices, &palyrav1.ListDevicesRequest{})
+			r, err := call(c.Context(), g, devicesSvc, palyrav1connect.DeviceServiceClient.List, &palyrav1.ListDevicesRequest{})
 			if err != nil {
 				return err
 			}
@@ -90,7 +91,7 @@ func devicesCmd(g *globals) *cobra.Command {
 		Short:      "Revoke a device: its certificates are refused and its connections closed",
 		Args:       exactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			if _, err := call(c.Context(), g, (*client.Conn).RevokeDevice, &palyrav1.RevokeDeviceRequest{DeviceId: args[0]}); err != nil {
+			if _, err := call(c.Context(), g, devicesSvc, palyrav1connect.DeviceServiceClient.Revoke, &palyrav1.RevokeDeviceRequest{DeviceId: args[0]}); err != nil {
 				return err
 			}
 			return g.report(map[string]any{"revoked": args[0]}, "revoked %s", args[0])
@@ -108,9 +109,9 @@ func devicesCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return usageError{err}
 			}
-			conn, err := client.DialBundle(b, g.transport)
+			conn, err := g.dial(c.Context())
 			if err != nil {
-				return usageError{err}
+				return err
 			}
 			defer conn.Close()
 			if err := client.Renew(c.Context(), conn, b, g.identity); err != nil {

@@ -23,7 +23,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/palyra/palyra/internal/client"
-	"github.com/palyra/palyra/internal/daemon"
+	"github.com/palyra/palyra/internal/version"
 )
 
 type globals struct {
@@ -59,10 +59,11 @@ func newRoot(g *globals) *cobra.Command {
 			"Secret references are SCOPE/KEY; scopes: global, user:<name>, device:<id>, connector:<name>, tool:<name>.\n\n" +
 			"Exit codes: 0 success, 1 failure, 2 bad usage or input, 3 unauthenticated/denied/refused,\n" +
 			"4 not found, 5 daemon unreachable, 6 integrity failure.",
-		Version:       daemon.Version,
+		Version:       version.Get().String(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	root.SetVersionTemplate("palyra {{.Version}}\n")
 	root.PersistentFlags().StringVar(&g.stateDir, "state-dir", "", "palyrad state directory, for local admin over the Unix socket (default $PALYRA_STATE_DIR, $XDG_STATE_HOME/palyra or ~/.local/state/palyra)")
 	root.PersistentFlags().StringVar(&g.identity, "identity", "", "client bundle directory: act as that enrolled device over mTLS")
 	root.PersistentFlags().StringVar(&g.transport, "transport", "tcp", "with --identity: tcp (gRPC over TLS 1.3) or quic (HTTP/3)")

@@ -7,8 +7,8 @@ import (
 	"github.com/spf13/cobra"
 
 	palyrav1 "github.com/palyra/palyra/api/palyra/v1"
-	"github.com/palyra/palyra/internal/client"
-	"github.com/palyra/palyra/internal/daemon"
+	"github.com/palyra/palyra/api/palyra/v1/palyrav1connect"
+	"github.com/palyra/palyra/internal/version"
 )
 
 func statusCmd(g *globals) *cobra.Command {
@@ -17,7 +17,7 @@ func statusCmd(g *globals) *cobra.Command {
 		Short: "Show the daemon's version, identity, CA and listeners",
 		Args:  exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			m, err := call(cmd.Context(), g, (*client.Conn).Status, &palyrav1.StatusRequest{})
+			m, err := call(cmd.Context(), g, daemonSvc, palyrav1connect.DaemonServiceClient.Status, &palyrav1.StatusRequest{})
 			if err != nil {
 				return err
 			}
@@ -52,9 +52,9 @@ func versionCmd(g *globals) *cobra.Command {
 		Args:  exactArgs(0),
 		RunE: func(*cobra.Command, []string) error {
 			if g.json {
-				return printJSON(map[string]string{"version": daemon.Version})
+				return printJSON(version.Get())
 			}
-			fmt.Println(daemon.Version)
+			fmt.Println("palyra " + version.Get().String())
 			return nil
 		},
 	}

@@ -15,8 +15,10 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/palyra/palyra/internal/config"
 	"github.com/palyra/palyra/internal/daemon"
 	"github.com/palyra/palyra/internal/statedir"
+	"github.com/palyra/palyra/internal/version"
 )
 
 func main() {
@@ -30,12 +32,12 @@ func main() {
 			"Writes STATE_DIR/palyrad.addr when ready. Environment: PALYRA_STATE_DIR, PALYRA_LISTEN,\n" +
 			"PALYRA_LOG_LEVEL override the config file; flags override both.\n\n" +
 			"Exit codes: 0 clean stop, 1 error, 3 another palyrad holds the state directory.",
-		Version:       daemon.Version,
+		Version:       version.Get().String(),
 		Args:          cobra.NoArgs,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := daemon.LoadConfigFile(configPath)
+			cfg, err := config.Load(configPath)
 			if err != nil {
 				return err
 			}
@@ -59,9 +61,16 @@ func main() {
 			return d.Run(cmd.Context())
 		},
 	}
+	cmd.SetVersionTemplate("palyrad {{.Version}}\n")
+	cmd.AddCommand(&cobra.Command{
+		Use:   "version",
+		Short: "Print palyrad's version, commit, Go version and platform",
+		Args:  cobra.NoArgs,
+		Run:   func(*cobra.Command, []string) { fmt.Println("palyrad " + version.Get().String()) },
+	})
 	cmd.Flags().StringVar(&configPath, "config", "", "TOML configuration file (unknown keys are errors)")
 	cmd.Flags().StringVar(&stateDir, "state-dir", "", "state directory (default $PALYRA_STATE_DIR, $XDG_STATE_HOME/palyra or ~/.local/state/palyra)")
-	cmd.Flags().StringVar(&listen, "listen", daemon.DefaultListen, "TCP and QUIC (UDP) listen address; port 0 picks a free port")
+	cmd.Flags().StringVar(&listen, "listen", config.DefaultListen, "TCP and QUIC (UDP) listen address; port 0 picks a free port")
 	if err := cmd.ExecuteContext(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "palyrad: "+err.Error())
 		stop()

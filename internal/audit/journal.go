@@ -10,8 +10,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/palyra/palyra/internal/sqlitedb"
 	"golang.org/x/mod/sumdb/note"
+
+	"github.com/palyra/palyra/internal/sqlitedb"
 )
 
 // ErrClosed is returned by Append and Records after Close.

@@ -7,8 +7,9 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/palyra/palyra/internal/sqlitedb"
 	"golang.org/x/mod/sumdb/note"
+
+	"github.com/palyra/palyra/internal/sqlitedb"
 )
 
 // BrokenError reports tampering or corruption found in a journal: Seq is the

@@ -20,7 +20,8 @@ import (
 
 	"github.com/palyra/palyra/internal/authz"
 	"github.com/palyra/palyra/internal/devices"
-	"github.com/palyra/palyra/internal/transport"
+	"github.com/palyra/palyra/internal/identity"
+	"github.com/palyra/palyra/internal/peer"
 )
 
 // OwnerUser is the user name of the daemon's owner: the admin principal of
@@ -47,35 +48,38 @@ func userRoles(user string) []string {
 
 // Caller is an authenticated caller.
 type Caller struct {
+	// Principal is who the caller is, for authorization.
 	Principal authz.Principal
-	DeviceID  string // "" for the local owner
-	Transport string
+	// DeviceID is the calling device; zero for the local owner.
+	DeviceID identity.DeviceID
+	// Transport is how the call arrived.
+	Transport peer.Transport
 }
 
 // Authenticate returns the caller behind peer at time now, or an error
 // wrapping ErrUnauthenticated with a short reason.
-func Authenticate(peer transport.Peer, reg *devices.Registry, ownerUID int, now time.Time) (Caller, error) {
-	switch peer.Transport {
-	case transport.Unix:
-		if peer.UID < 0 || peer.UID != ownerUID {
+func Authenticate(p peer.Peer, reg *devices.Registry, ownerUID int, now time.Time) (Caller, error) {
+	switch p.Transport {
+	case peer.Unix:
+		if p.UID < 0 || p.UID != ownerUID {
 			return Caller{}, fmt.Errorf("%w: socket peer is not the daemon owner", ErrUnauthenticated)
 		}
-		return Caller{Principal: Owner(), Transport: peer.Transport}, nil
-	case transport.TCP, transport.QUIC:
-		if peer.Cert == nil {
+		return Caller{Principal: Owner(), Transport: p.Transport}, nil
+	case peer.TCP, peer.QUIC:
+		if p.Cert == nil {
 			return Caller{}, fmt.Errorf("%w: client certificate required", ErrUnauthenticated)
 		}
-		if now.Before(peer.Cert.NotBefore) || now.After(peer.Cert.NotAfter) {
+		if now.Before(p.Cert.NotBefore) || now.After(p.Cert.NotAfter) {
 			return Caller{}, fmt.Errorf("%w: client certificate is not valid now", ErrUnauthenticated)
 		}
-		d, err := reg.Check(peer.Cert)
+		d, err := reg.Check(p.Cert)
 		if err != nil {
 			return Caller{}, fmt.Errorf("%w: %s", ErrUnauthenticated, reason(err))
 		}
 		return Caller{
-			Principal: authz.Principal{Kind: authz.KindDevice, ID: d.ID, Owner: d.Owner, Roles: userRoles(d.Owner)},
+			Principal: authz.Principal{Kind: authz.KindDevice, ID: d.ID.String(), Owner: d.Owner, Roles: userRoles(d.Owner)},
 			DeviceID:  d.ID,
-			Transport: peer.Transport,
+			Transport: p.Transport,
 		}, nil
 	default:
 		return Caller{}, fmt.Errorf("%w: unknown transport", ErrUnauthenticated)

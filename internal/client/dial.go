@@ -10,23 +10,37 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+	"connectrpc.com/grpchealth"
 	"github.com/quic-go/quic-go"
 	"github.com/quic-go/quic-go/http3"
 
 	"github.com/palyra/palyra/api/palyra/v1/palyrav1connect"
+	"github.com/palyra/palyra/internal/peer"
 	"github.com/palyra/palyra/internal/transport"
 )
 
-// Conn is an API client plus the transport it owns.
+// Conn is a client of every API service plus the transport it owns.
 type Conn struct {
-	palyrav1connect.PalyraServiceClient
-	close func()
+	Daemon  palyrav1connect.DaemonServiceClient
+	Vault   palyrav1connect.VaultServiceClient
+	Devices palyrav1connect.DeviceServiceClient
+	Audit   palyrav1connect.AuditServiceClient
+	// Health is the standard gRPC health service, open to anyone.
+	Health *grpchealth.Client
+	close  func()
 }
 
-// NewConn wraps an API client and the function that releases its
-// transport.
-func NewConn(c palyrav1connect.PalyraServiceClient, closeFn func()) *Conn {
-	return &Conn{PalyraServiceClient: c, close: closeFn}
+// NewConn returns a Conn whose services are reached through hc at baseURL
+// with opts, and closeFn, which releases hc's transport.
+func NewConn(hc connect.HTTPClient, baseURL string, closeFn func(), opts ...connect.ClientOption) *Conn {
+	return &Conn{
+		Daemon:  palyrav1connect.NewDaemonServiceClient(hc, baseURL, opts...),
+		Vault:   palyrav1connect.NewVaultServiceClient(hc, baseURL, opts...),
+		Devices: palyrav1connect.NewDeviceServiceClient(hc, baseURL, opts...),
+		Audit:   palyrav1connect.NewAuditServiceClient(hc, baseURL, opts...),
+		Health:  grpchealth.NewClient(hc, baseURL, opts...),
+		close:   closeFn,
+	}
 }
 
 // Close releases the connection's idle network resources.
@@ -39,8 +53,9 @@ const DefaultTimeout = 30 * time.Second
 // gzip costs more than it saves below about a kilobyte.
 const minCompressBytes = 1024
 
-// DialUnix connects to the daemon's admin socket at path.
-func DialUnix(path string) *Conn {
+// DialUnix connects to the daemon's admin socket at path; opts are added
+// to every call (a witness interceptor, for example).
+func DialUnix(path string, opts ...connect.ClientOption) *Conn {
 	tr := &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			var d net.Dialer
@@ -48,10 +63,7 @@ func DialUnix(path string) *Conn {
 		},
 	}
 	hc := &http.Client{Transport: tr, Timeout: DefaultTimeout}
-	return &Conn{
-		PalyraServiceClient: palyrav1connect.NewPalyraServiceClient(hc, "http://palyrad", connect.WithCompressMinBytes(minCompressBytes)),
-		close:               tr.CloseIdleConnections,
-	}
+	return NewConn(hc, "http://palyrad", tr.CloseIdleConnections, append([]connect.ClientOption{connect.WithCompressMinBytes(minCompressBytes)}, opts...)...)
 }
 
 // TCPHTTPClient returns an HTTP/2-only client over TLS 1.3 that trusts only
@@ -78,9 +90,9 @@ func QUICHTTPClient(cert *tls.Certificate, roots *x509.CertPool) (*http.Client, 
 // on TCP (so standard gRPC tooling interoperates), the Connect protocol on
 // QUIC (its unary calls need no HTTP trailers), and no compression of small
 // messages on either.
-func ClientOptions(transportName string) []connect.ClientOption {
+func ClientOptions(t peer.Transport) []connect.ClientOption {
 	opts := []connect.ClientOption{connect.WithCompressMinBytes(minCompressBytes)}
-	if transportName == transport.TCP {
+	if t == peer.TCP {
 		opts = append(opts, connect.WithGRPC())
 	}
 	return opts
@@ -88,26 +100,26 @@ func ClientOptions(transportName string) []connect.ClientOption {
 
 // DialTCP connects with gRPC over TLS 1.3 on TCP to addr, trusting only
 // roots and presenting cert (nil for an anonymous client).
-func DialTCP(addr string, cert *tls.Certificate, roots *x509.CertPool) *Conn {
+func DialTCP(addr string, cert *tls.Certificate, roots *x509.CertPool, opts ...connect.ClientOption) *Conn {
 	hc, closeFn := TCPHTTPClient(cert, roots)
-	return &Conn{PalyraServiceClient: palyrav1connect.NewPalyraServiceClient(hc, "https://"+addr, ClientOptions(transport.TCP)...), close: closeFn}
+	return NewConn(hc, "https://"+addr, closeFn, append(ClientOptions(peer.TCP), opts...)...)
 }
 
 // DialQUIC connects with HTTP/3 over QUIC to addr (UDP), with the same TLS
 // settings as DialTCP.
-func DialQUIC(addr string, cert *tls.Certificate, roots *x509.CertPool) *Conn {
+func DialQUIC(addr string, cert *tls.Certificate, roots *x509.CertPool, opts ...connect.ClientOption) *Conn {
 	hc, closeFn := QUICHTTPClient(cert, roots)
-	return &Conn{PalyraServiceClient: palyrav1connect.NewPalyraServiceClient(hc, "https://"+addr, ClientOptions(transport.QUIC)...), close: closeFn}
+	return NewConn(hc, "https://"+addr, closeFn, append(ClientOptions(peer.QUIC), opts...)...)
 }
 
-// DialBundle connects as the bundle's device over "tcp" or "quic".
-func DialBundle(b *Bundle, transportName string) (*Conn, error) {
-	switch transportName {
-	case transport.TCP, "":
-		return DialTCP(b.Daemon.TCP, &b.Cert, b.Roots()), nil
-	case transport.QUIC:
-		return DialQUIC(b.Daemon.QUIC, &b.Cert, b.Roots()), nil
+// DialBundle connects as the bundle's device over TCP or QUIC.
+func DialBundle(b *Bundle, t peer.Transport, opts ...connect.ClientOption) (*Conn, error) {
+	switch t {
+	case peer.TCP:
+		return DialTCP(b.Daemon.TCP, &b.Cert, b.Roots(), opts...), nil
+	case peer.QUIC:
+		return DialQUIC(b.Daemon.QUIC, &b.Cert, b.Roots(), opts...), nil
 	default:
-		return nil, fmt.Errorf("client: unknown transport %q (want tcp or quic)", transportName)
+		return nil, fmt.Errorf("client: transport %q: want tcp or quic", t)
 	}
 }

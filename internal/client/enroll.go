@@ -48,11 +48,11 @@ func Enroll(ctx context.Context, admin *Conn, name, outDir, daemonHost string) (
 	if err != nil {
 		return nil, err
 	}
-	st, err := admin.Status(ctx, connect.NewRequest(&palyrav1.StatusRequest{}))
+	st, err := admin.Daemon.Status(ctx, connect.NewRequest(&palyrav1.StatusRequest{}))
 	if err != nil {
 		return nil, err
 	}
-	resp, err := admin.EnrollDevice(ctx, connect.NewRequest(&palyrav1.EnrollDeviceRequest{Name: name, Csr: csr}))
+	resp, err := admin.Devices.Enroll(ctx, connect.NewRequest(&palyrav1.EnrollDeviceRequest{Name: name, Csr: csr}))
 	if err != nil {
 		return nil, err
 	}

@@ -31,7 +31,7 @@ func Renew(ctx context.Context, conn *Conn, b *Bundle, dir string) error {
 	if err != nil {
 		return err
 	}
-	resp, err := conn.RenewCertificate(ctx, connect.NewRequest(&palyrav1.RenewCertificateRequest{Csr: csr}))
+	resp, err := conn.Devices.Renew(ctx, connect.NewRequest(&palyrav1.RenewCertificateRequest{Csr: csr}))
 	if err != nil {
 		return err
 	}

@@ -3,7 +3,9 @@ package daemon
 import (
 	"context"
 	"net/http"
+	"syscall"
 	"testing"
+	"time"
 
 	"connectrpc.com/connect"
 
@@ -11,6 +13,7 @@ import (
 	"github.com/palyra/palyra/api/palyra/echo/v1/echov1connect"
 	palyrav1 "github.com/palyra/palyra/api/palyra/v1"
 	"github.com/palyra/palyra/internal/client"
+	"github.com/palyra/palyra/internal/peer"
 	"github.com/palyra/palyra/internal/transport"
 )
 
@@ -46,20 +49,21 @@ func BenchmarkRPC(b *testing.B) {
 	ctx := context.Background()
 	bundle := td.enroll(b, "bench")
 	value := make([]byte, 64)
-	if _, err := td.admin.VaultPut(ctx, connect.NewRequest(&palyrav1.VaultPutRequest{Ref: "global/bench", Value: value})); err != nil {
+	if _, err := td.admin.Vault.Put(ctx, connect.NewRequest(&palyrav1.VaultPutRequest{Ref: "global/bench", Value: value})); err != nil {
 		b.Fatal(err)
 	}
 	echoAddrs := startEcho(b, td)
-	for _, tr := range []string{transport.TCP, transport.QUIC} {
+	for _, tr := range []peer.Transport{peer.TCP, peer.QUIC} {
 		hc, closeFn := client.TCPHTTPClient(&bundle.Cert, bundle.Roots())
 		echoAddr := echoAddrs.TCP
-		if tr == transport.QUIC {
+		if tr == peer.QUIC {
 			hc, closeFn = client.QUICHTTPClient(&bundle.Cert, bundle.Roots())
 			echoAddr = echoAddrs.QUIC
 		}
 		echo := echov1connect.NewEchoServiceClient(hc, "https://"+echoAddr, client.ClientOptions(tr)...)
-		b.Run(tr+"/echo", func(b *testing.B) {
+		b.Run(tr.String()+"/echo", func(b *testing.B) {
 			req := connect.NewRequest(&echov1.EchoRequest{Payload: value})
+			defer reportCPU(b)()
 			for b.Loop() {
 				if _, err := echo.Echo(ctx, req); err != nil {
 					b.Fatal(err)
@@ -67,27 +71,30 @@ func BenchmarkRPC(b *testing.B) {
 			}
 		})
 		conn, _ := client.DialBundle(bundle, tr)
-		b.Run(tr+"/vault_get", func(b *testing.B) {
+		b.Run(tr.String()+"/vault_get", func(b *testing.B) {
 			req := connect.NewRequest(&palyrav1.VaultGetRequest{Ref: "global/bench"})
+			defer reportCPU(b)()
 			for b.Loop() {
-				if _, err := conn.VaultGet(ctx, req); err != nil {
+				if _, err := conn.Vault.Get(ctx, req); err != nil {
 					b.Fatal(err)
 				}
 			}
 		})
-		b.Run(tr+"/vault_get_parallel8", func(b *testing.B) {
+		b.Run(tr.String()+"/vault_get_parallel8", func(b *testing.B) {
+			defer reportCPU(b)()
 			b.SetParallelism(4)
 			b.RunParallel(func(pb *testing.PB) {
 				req := connect.NewRequest(&palyrav1.VaultGetRequest{Ref: "global/bench"})
 				for pb.Next() {
-					if _, err := conn.VaultGet(ctx, req); err != nil {
+					if _, err := conn.Vault.Get(ctx, req); err != nil {
 						b.Error(err)
 						return
 					}
 				}
 			})
 		})
-		b.Run(tr+"/echo_parallel8", func(b *testing.B) {
+		b.Run(tr.String()+"/echo_parallel8", func(b *testing.B) {
+			defer reportCPU(b)()
 			b.SetParallelism(4)
 			b.RunParallel(func(pb *testing.PB) {
 				req := connect.NewRequest(&echov1.EchoRequest{Payload: value})
@@ -102,4 +109,22 @@ func BenchmarkRPC(b *testing.B) {
 		conn.Close()
 		closeFn()
 	}
+}
+
+// reportCPU reports the process's CPU time (user + system, client and daemon
+// together, as both run in this process) per operation as "cpu-µs/op".
+// Call it before the loop and defer the function it returns.
+func reportCPU(b *testing.B) func() {
+	start := cpuTime()
+	return func() {
+		if b.N > 0 {
+			b.ReportMetric(float64((cpuTime()-start).Microseconds())/float64(b.N), "cpu-µs/op")
+		}
+	}
+}
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

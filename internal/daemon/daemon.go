@@ -22,33 +22,37 @@ import (
 
 	"github.com/gofrs/flock"
 	"github.com/google/renameio/v2"
+	"golang.org/x/mod/sumdb/note"
 
 	"github.com/palyra/palyra/internal/audit"
 	"github.com/palyra/palyra/internal/authz"
+	"github.com/palyra/palyra/internal/config"
 	"github.com/palyra/palyra/internal/devices"
+	"github.com/palyra/palyra/internal/guard"
 	"github.com/palyra/palyra/internal/identity"
+	"github.com/palyra/palyra/internal/lifecycle"
 	"github.com/palyra/palyra/internal/masterkey"
+	"github.com/palyra/palyra/internal/offline"
 	"github.com/palyra/palyra/internal/pki"
 	"github.com/palyra/palyra/internal/statedir"
 	"github.com/palyra/palyra/internal/transport"
 	"github.com/palyra/palyra/internal/vault"
+	"github.com/palyra/palyra/internal/version"
 )
-
-// Version is the daemon and API version reported by Health and Status.
-const Version = "0.1.0"
 
 // vaultKEKID names the KEK inside vault envelopes: the HKDF sub-key of the
 // version-1 master key.
 const vaultKEKID = "mk1:" + masterkey.LabelVaultKEK
 
-// ErrLocked means another palyrad holds the state directory.
+// ErrLocked means another palyrad is running on this state directory.
 var ErrLocked = errors.New("daemon: another palyrad is running on this state directory")
 
 // Daemon is an opened state directory ready to serve.
 type Daemon struct {
-	cfg     Config
+	cfg     config.Config
 	layout  statedir.Layout
 	log     *slog.Logger
+	parts   lifecycle.Group
 	lock    *flock.Flock
 	id      *identity.Identity
 	ca      *pki.CA
@@ -57,15 +61,14 @@ type Daemon struct {
 	audit   *audit.Journal
 	devices *devices.Registry
 	authz   *authz.Engine
+	guard   *guard.Guard
 	srv     *transport.Server
+	started time.Time
 	// now is the clock for certificate validity checks and issuance.
 	now func() time.Time
 	// ServerCertRenewed, if set before Run, is called after each renewal.
 	ServerCertRenewed func()
 	ready             chan struct{}
-	// refusalLog rate-limits the log line for unauthenticated calls, so an
-	// anonymous flood cannot fill the disk through the logs either.
-	refusalLog logLimiter
 }
 
 // Ready is closed once Run has bound every listener and written
@@ -78,12 +81,10 @@ func (d *Daemon) Addrs() transport.Addrs { return d.srv.Addrs() }
 // Layout returns the state directory's layout.
 func (d *Daemon) Layout() statedir.Layout { return d.layout }
 
-// AuditOrigin is the origin line of the audit journal's signed checkpoints.
-func AuditOrigin(deviceID string) string { return "palyra/" + deviceID }
-
 // Open takes the state-directory lock and loads (creating on first start)
-// everything the daemon needs. Close releases it.
-func Open(ctx context.Context, cfg Config, log *slog.Logger) (_ *Daemon, err error) {
+// everything the daemon needs, component by component in dependency order.
+// Close releases them in reverse.
+func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Daemon, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -95,74 +96,104 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (_ *Daemon, err err
 		return nil, err
 	}
 	d := &Daemon{cfg: cfg, layout: layout, log: log, now: time.Now, ready: make(chan struct{})}
-	defer func() {
-		if err != nil {
-			d.Close()
+	var mk *masterkey.Key
+	for _, c := range []lifecycle.Component{
+		{Name: "lock", Start: d.takeLock, Stop: func() error { return d.lock.Unlock() }},
+		{Name: "master key", Start: func(context.Context) error {
+			var created bool
+			mk, created, err = masterkey.LoadOrCreateFile(layout.MasterKey)
+			if created {
+				log.Warn("created a master key in a plain 0600 key file; it protects against other users, not against this one", "path", layout.MasterKey)
+			}
+			return err
+		}},
+		{Name: "identity", Start: func(context.Context) error {
+			var created bool
+			d.id, created, err = identity.LoadOrCreateSealed(layout.Identity, mk.Derive(masterkey.LabelIdentitySeal))
+			if created {
+				log.Info("created device identity", "device_id", d.id.DeviceID, "fingerprint", d.id.Fingerprint())
+			}
+			return err
+		}},
+		{Name: "certificate authority", Start: func(context.Context) error {
+			if d.ca, err = pki.LoadOrCreateCA(layout.CACert, layout.CAKey, mk.Derive(masterkey.LabelCASeal), "Palyra device CA "+d.id.DeviceID.String()); err != nil {
+				return err
+			}
+			d.server, err = pki.NewServerCert(d.ca, cfg.ServerNames, time.Duration(cfg.ServerCertTTL))
+			return err
+		}},
+		{Name: "vault", Start: func(ctx context.Context) error {
+			d.vault, err = vault.Open(ctx, layout.Vault, mk.Derive(masterkey.LabelVaultKEK), vaultKEKID)
+			return err
+		}, Stop: func() error { return d.vault.Close() }},
+		{Name: "audit journal", Start: func(ctx context.Context) error {
+			d.audit, err = audit.Open(ctx, layout.Audit, d.id.SigningKey, offline.AuditOrigin(d.id.DeviceID), d.auditOptions())
+			return err
+		}, Stop: func() error { return d.audit.Close() }},
+		{Name: "device registry", Start: func(ctx context.Context) error {
+			d.devices, err = devices.Open(ctx, layout.Devices)
+			return err
+		}, Stop: func() error { return d.devices.Close() }},
+		{Name: "authorization", Start: func(context.Context) error {
+			d.authz, err = authz.NewEngine()
+			return err
+		}},
+		{Name: "guard", Start: func(context.Context) error {
+			key, err := note.NewEd25519VerifierKey(offline.AuditOrigin(d.id.DeviceID), d.id.PublicKey())
+			if err != nil {
+				return err
+			}
+			d.guard, err = guard.New(guard.Config{Authz: d.authz, Journal: d.audit, Devices: d.devices, CheckpointKey: key, OwnerUID: os.Getuid(), MapError: d.mapError, Now: d.now, Log: log})
+			return err
+		}},
+	} {
+		d.parts.Add(c)
+	}
+	if err := d.parts.Start(ctx); err != nil {
+		if errors.Is(err, ErrLocked) {
+			return nil, ErrLocked
 		}
-	}()
-	d.lock = flock.New(layout.Lock, flock.SetFlag(os.O_CREATE|os.O_RDWR), flock.SetPermissions(0o600))
-	locked, err := d.lock.TryLock()
-	if err != nil {
-		return nil, fmt.Errorf("daemon: lock %s: %w", layout.Lock, err)
-	}
-	if !locked {
-		d.lock = nil
-		return nil, ErrLocked
-	}
-	// A daemon that died left its address file behind; remove it now so
-	// that nobody reads old addresses as a sign of readiness.
-	if err := os.Remove(layout.AddrFile); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("daemon: remove stale %s: %w", layout.AddrFile, err)
-	}
-	mk, created, err := masterkey.LoadOrCreateFile(layout.MasterKey)
-	if err != nil {
-		return nil, err
-	}
-	if created {
-		log.Warn("created a master key in a plain 0600 key file; it protects against other users, not against this one", "path", layout.MasterKey)
-	}
-	if d.id, created, err = identity.LoadOrCreateSealed(layout.Identity, mk.Derive(masterkey.LabelIdentitySeal)); err != nil {
-		return nil, err
-	}
-	if created {
-		log.Info("created device identity", "device_id", d.id.DeviceID, "fingerprint", d.id.Fingerprint())
-	}
-	if d.ca, err = pki.LoadOrCreateCA(layout.CACert, layout.CAKey, mk.Derive(masterkey.LabelCASeal), "Palyra device CA "+d.id.DeviceID); err != nil {
-		return nil, err
-	}
-	if d.server, err = pki.NewServerCert(d.ca, cfg.ServerNames, time.Duration(cfg.ServerCertTTL)); err != nil {
-		return nil, err
-	}
-	if d.vault, err = vault.Open(ctx, layout.Vault, mk.Derive(masterkey.LabelVaultKEK), vaultKEKID); err != nil {
-		return nil, err
-	}
-	if d.audit, err = audit.Open(ctx, layout.Audit, d.id.SigningKey, AuditOrigin(d.id.DeviceID)); err != nil {
-		return nil, err
-	}
-	if d.devices, err = devices.Open(ctx, layout.Devices); err != nil {
-		return nil, err
-	}
-	if d.authz, err = authz.NewEngine(); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("daemon: %w", err)
 	}
 	return d, nil
 }
 
-// Close releases everything Open acquired, the lock last.
-func (d *Daemon) Close() {
-	if d.vault != nil {
-		d.vault.Close()
+// takeLock takes the state directory's lock and removes the address file a
+// daemon that died left behind, so nobody reads old addresses as a sign of
+// readiness.
+func (d *Daemon) takeLock(context.Context) error {
+	l := flock.New(d.layout.Lock, flock.SetFlag(os.O_CREATE|os.O_RDWR), flock.SetPermissions(0o600))
+	locked, err := l.TryLock()
+	if err != nil {
+		return fmt.Errorf("lock %s: %w", d.layout.Lock, err)
 	}
-	if d.audit != nil {
-		d.audit.Close()
+	if !locked {
+		return ErrLocked
 	}
-	if d.devices != nil {
-		d.devices.Close()
+	d.lock = l
+	if err := os.Remove(d.layout.AddrFile); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("remove stale %s: %w", d.layout.AddrFile, err)
 	}
-	if d.lock != nil {
-		d.lock.Unlock()
-	}
+	return nil
 }
+
+// auditOptions are the journal's durability and checkpoint settings.
+func (d *Daemon) auditOptions() audit.Options {
+	a := d.cfg.Audit
+	o := audit.Options{
+		SyncWindow:         time.Duration(a.SyncWindow),
+		CheckpointEvery:    a.CheckpointEvery,
+		CheckpointInterval: time.Duration(a.CheckpointInterval),
+		OnAsyncError:       func(err error) { d.log.Error("audit outcome record failed", "err", err) },
+	}
+	if a.Sync == config.SyncAlways {
+		o.Sync = audit.SyncAlways
+	}
+	return o
+}
+
+// Close releases everything Open acquired, the lock last.
+func (d *Daemon) Close() { d.parts.Stop() }
 
 // tlsConfig is the server TLS configuration of both TLS listeners: the
 // renewing server certificate, the device CA for client certificates, and
@@ -175,13 +206,19 @@ func (d *Daemon) tlsConfig() *tls.Config {
 }
 
 // Run binds the listeners, writes palyrad.addr, and serves until ctx is
-// cancelled; then it shuts down gracefully and removes palyrad.addr.
+// cancelled; then it shuts down gracefully and removes palyrad.addr. Its
+// background loops (serving, server certificate renewal) are registered in
+// one lifecycle group and are all stopped before Run returns.
 func (d *Daemon) Run(ctx context.Context) error {
-	if !d.cfg.loopbackOnly() {
+	if !d.cfg.LoopbackOnly() {
 		d.log.Warn("listening beyond loopback: the API is reachable from the network (mTLS still required)", "listen", d.cfg.Listen)
 	}
+	h, err := d.handler()
+	if err != nil {
+		return err
+	}
 	srv, err := transport.Listen(transport.Config{
-		Handler:    d.handler(),
+		Handler:    h,
 		TLS:        d.tlsConfig(),
 		ListenAddr: d.cfg.Listen,
 		SocketPath: d.layout.Socket,
@@ -192,35 +229,34 @@ func (d *Daemon) Run(ctx context.Context) error {
 		return err
 	}
 	d.srv = srv
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	renewDone := make(chan struct{})
 	d.server.Renewed = func(c *x509.Certificate) {
 		d.log.Info("renewed server certificate", "serial", c.SerialNumber.Text(16), "not_after", c.NotAfter)
 		if d.ServerCertRenewed != nil {
 			d.ServerCertRenewed()
 		}
 	}
-	go func() {
-		defer close(renewDone)
-		d.server.Run(ctx, func(err error) { d.log.Error("server certificate renewal failed", "err", err) })
-	}()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ctx) }()
+	var loops lifecycle.Group
+	loops.Go("server certificate renewal", func(lctx context.Context) {
+		d.server.Run(lctx, func(err error) { d.log.Error("server certificate renewal failed", "err", err) })
+	})
+	loops.Go("serve", func(context.Context) { serveErr <- srv.Serve(ctx) })
+	defer loops.Stop()
 
 	addrs := srv.Addrs()
 	b, _ := json.Marshal(addrs)
 	if err := renameio.WriteFile(d.layout.AddrFile, append(b, '\n'), 0o600); err != nil {
 		cancel()
 		<-serveErr
-		<-renewDone
 		return fmt.Errorf("daemon: write %s: %w", d.layout.AddrFile, err)
 	}
+	d.started = time.Now()
 	close(d.ready)
-	d.log.Info("palyrad ready", "version", Version, "device_id", d.id.DeviceID, "tcp", addrs.TCP, "quic", addrs.QUIC, "socket", addrs.Socket)
+	d.log.Info("palyrad ready", "version", version.Version, "device_id", d.id.DeviceID, "tcp", addrs.TCP, "quic", addrs.QUIC, "socket", addrs.Socket)
 	err = <-serveErr
 	cancel()
-	<-renewDone
 	os.Remove(d.layout.AddrFile)
 	d.log.Info("palyrad stopped")
 	return err

@@ -16,13 +16,15 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+	"connectrpc.com/grpchealth"
 	"github.com/quic-go/quic-go/http3"
 	"google.golang.org/protobuf/proto"
 
 	palyrav1 "github.com/palyra/palyra/api/palyra/v1"
-	"github.com/palyra/palyra/api/palyra/v1/palyrav1connect"
 	"github.com/palyra/palyra/internal/client"
+	"github.com/palyra/palyra/internal/config"
 	"github.com/palyra/palyra/internal/identity"
+	"github.com/palyra/palyra/internal/peer"
 	"github.com/palyra/palyra/internal/pki"
 	"github.com/palyra/palyra/internal/transport"
 )
@@ -34,14 +36,14 @@ type testDaemon struct {
 	addrs transport.Addrs
 }
 
-func startDaemon(t testing.TB, mutate func(*Config)) *testDaemon {
+func startDaemon(t testing.TB, mutate func(*config.Config)) *testDaemon {
 	return startDaemonHook(t, mutate, nil)
 }
 
 // startDaemonHook is startDaemon with a hook that runs between Open and Run.
-func startDaemonHook(t testing.TB, mutate func(*Config), beforeRun func(*Daemon)) *testDaemon {
+func startDaemonHook(t testing.TB, mutate func(*config.Config), beforeRun func(*Daemon)) *testDaemon {
 	t.Helper()
-	cfg := Defaults()
+	cfg := config.Defaults()
 	cfg.StateDir = filepath.Join(t.TempDir(), "state")
 	cfg.Listen = "127.0.0.1:0"
 	if mutate != nil {
@@ -86,28 +88,38 @@ func (td *testDaemon) enroll(t testing.TB, name string) *client.Bundle {
 // callAll calls every RPC but Health and returns the errors by name.
 func callAll(ctx context.Context, c *client.Conn) map[string]error {
 	ref := "global/k"
-	_, e1 := c.Status(ctx, connect.NewRequest(&palyrav1.StatusRequest{}))
-	_, e2 := c.VaultPut(ctx, connect.NewRequest(&palyrav1.VaultPutRequest{Ref: ref, Value: []byte("v")}))
-	_, e3 := c.VaultGet(ctx, connect.NewRequest(&palyrav1.VaultGetRequest{Ref: ref}))
-	_, e4 := c.VaultList(ctx, connect.NewRequest(&palyrav1.VaultListRequest{}))
-	_, e5 := c.VaultDelete(ctx, connect.NewRequest(&palyrav1.VaultDeleteRequest{Ref: ref}))
-	_, e6 := c.EnrollDevice(ctx, connect.NewRequest(&palyrav1.EnrollDeviceRequest{Name: "x", Csr: []byte{1}}))
-	_, e7 := c.ListDevices(ctx, connect.NewRequest(&palyrav1.ListDevicesRequest{}))
-	_, e8 := c.RevokeDevice(ctx, connect.NewRequest(&palyrav1.RevokeDeviceRequest{DeviceId: "01M8MMX996AQ31R449QHSCKBW7"}))
-	_, e9 := c.RenewCertificate(ctx, connect.NewRequest(&palyrav1.RenewCertificateRequest{Csr: []byte{1}}))
-	return map[string]error{"RenewCertificate": e9, "Status": e1, "VaultPut": e2, "VaultGet": e3, "VaultList": e4, "VaultDelete": e5, "EnrollDevice": e6, "ListDevices": e7, "RevokeDevice": e8}
+	_, e1 := c.Daemon.Status(ctx, connect.NewRequest(&palyrav1.StatusRequest{}))
+	_, e2 := c.Vault.Put(ctx, connect.NewRequest(&palyrav1.VaultPutRequest{Ref: ref, Value: []byte("v")}))
+	_, e3 := c.Vault.Get(ctx, connect.NewRequest(&palyrav1.VaultGetRequest{Ref: ref}))
+	_, e4 := c.Vault.List(ctx, connect.NewRequest(&palyrav1.VaultListRequest{}))
+	_, e5 := c.Vault.Delete(ctx, connect.NewRequest(&palyrav1.VaultDeleteRequest{Ref: ref}))
+	_, e6 := c.Devices.Enroll(ctx, connect.NewRequest(&palyrav1.EnrollDeviceRequest{Name: "x", Csr: []byte{1}}))
+	_, e7 := c.Devices.List(ctx, connect.NewRequest(&palyrav1.ListDevicesRequest{}))
+	_, e8 := c.Devices.Revoke(ctx, connect.NewRequest(&palyrav1.RevokeDeviceRequest{DeviceId: "01M8MMX996AQ31R449QHSCKBW7"}))
+	_, e9 := c.Devices.Renew(ctx, connect.NewRequest(&palyrav1.RenewCertificateRequest{Csr: []byte{1}}))
+	_, e10 := c.Audit.List(ctx, connect.NewRequest(&palyrav1.AuditListRequest{}))
+	_, e11 := c.Audit.Get(ctx, connect.NewRequest(&palyrav1.AuditGetRequest{Seq: 1}))
+	var e12 error
+	if st, err := c.Audit.Tail(ctx, connect.NewRequest(&palyrav1.AuditTailRequest{})); err != nil {
+		e12 = err
+	} else {
+		st.Receive()
+		e12 = st.Err()
+		st.Close()
+	}
+	return map[string]error{"AuditList": e10, "AuditGet": e11, "AuditTail": e12, "RenewCertificate": e9, "Status": e1, "VaultPut": e2, "VaultGet": e3, "VaultList": e4, "VaultDelete": e5, "EnrollDevice": e6, "ListDevices": e7, "RevokeDevice": e8}
 }
 
 // dialForcing connects presenting cert whatever CAs the server asks for:
 // Go's client would otherwise withhold a certificate from another CA, and
 // the test must show that the daemon refuses it, not that the client is
 // polite.
-func dialForcing(tr string, addrs transport.Addrs, cert *tls.Certificate, roots *x509.CertPool) *client.Conn {
+func dialForcing(tr peer.Transport, addrs transport.Addrs, cert *tls.Certificate, roots *x509.CertPool) *client.Conn {
 	conf := forcingTLS(cert, roots)
 	var hc *http.Client
 	var closeFn func()
 	addr := addrs.TCP
-	if tr == transport.QUIC {
+	if tr == peer.QUIC {
 		h3 := &http3.Transport{TLSClientConfig: conf}
 		hc, closeFn, addr = &http.Client{Transport: h3}, func() { h3.Close() }, addrs.QUIC
 	} else {
@@ -116,7 +128,7 @@ func dialForcing(tr string, addrs transport.Addrs, cert *tls.Certificate, roots 
 		h2.Protocols.SetHTTP2(true)
 		hc, closeFn = &http.Client{Transport: h2}, h2.CloseIdleConnections
 	}
-	return client.NewConn(palyrav1connect.NewPalyraServiceClient(hc, "https://"+addr, client.ClientOptions(tr)...), closeFn)
+	return client.NewConn(hc, "https://"+addr, closeFn, client.ClientOptions(tr)...)
 }
 
 func forcingTLS(cert *tls.Certificate, roots *x509.CertPool) *tls.Config {
@@ -146,29 +158,29 @@ func TestEnrolledDeviceReadsSecretOverTCPAndQUIC(t *testing.T) {
 	ctx := context.Background()
 	b := td.enroll(t, "laptop")
 	value := []byte("sk-test-\x00\xffvalue\n")
-	if _, err := td.admin.VaultPut(ctx, connect.NewRequest(&palyrav1.VaultPutRequest{Ref: "global/openai_api_key", Value: value})); err != nil {
+	if _, err := td.admin.Vault.Put(ctx, connect.NewRequest(&palyrav1.VaultPutRequest{Ref: "global/openai_api_key", Value: value})); err != nil {
 		t.Fatal(err)
 	}
-	for _, tr := range []string{transport.TCP, transport.QUIC} {
-		t.Run(tr, func(t *testing.T) {
+	for _, tr := range []peer.Transport{peer.TCP, peer.QUIC} {
+		t.Run(tr.String(), func(t *testing.T) {
 			c, err := client.DialBundle(b, tr)
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer c.Close()
-			r, err := c.VaultGet(ctx, connect.NewRequest(&palyrav1.VaultGetRequest{Ref: "global/openai_api_key"}))
+			r, err := c.Vault.Get(ctx, connect.NewRequest(&palyrav1.VaultGetRequest{Ref: "global/openai_api_key"}))
 			if err != nil {
 				t.Fatal(err)
 			}
 			if !bytes.Equal(r.Msg.Value, value) {
 				t.Fatalf("got %q", r.Msg.Value)
 			}
-			st, err := c.Status(ctx, connect.NewRequest(&palyrav1.StatusRequest{}))
+			st, err := c.Daemon.Status(ctx, connect.NewRequest(&palyrav1.StatusRequest{}))
 			if err != nil || st.Msg.Principal != `Device::"`+b.Identity.DeviceID+`"` {
 				t.Fatalf("status principal %q, %v", st.Msg.GetPrincipal(), err)
 			}
 			// Device administration stays local, even for an admin's device.
-			_, err = c.RevokeDevice(ctx, connect.NewRequest(&palyrav1.RevokeDeviceRequest{DeviceId: b.Identity.DeviceID}))
+			_, err = c.Devices.Revoke(ctx, connect.NewRequest(&palyrav1.RevokeDeviceRequest{DeviceId: b.Identity.DeviceID.String()}))
 			if connect.CodeOf(err) != connect.CodePermissionDenied {
 				t.Fatalf("device revoking: %v", err)
 			}
@@ -183,7 +195,7 @@ func TestRefusedClients(t *testing.T) {
 	ctx := context.Background()
 	good := td.enroll(t, "good")
 	revoked := td.enroll(t, "revoked")
-	if _, err := td.admin.RevokeDevice(ctx, connect.NewRequest(&palyrav1.RevokeDeviceRequest{DeviceId: revoked.Identity.DeviceID})); err != nil {
+	if _, err := td.admin.Devices.Revoke(ctx, connect.NewRequest(&palyrav1.RevokeDeviceRequest{DeviceId: revoked.Identity.DeviceID.String()})); err != nil {
 		t.Fatal(err)
 	}
 
@@ -218,12 +230,12 @@ func TestRefusedClients(t *testing.T) {
 		{"expired", certOf(expired.Raw, good.Identity), false, 0},
 		{"revoked device", &revoked.Cert, false, 0},
 	}
-	for _, tr := range []string{transport.TCP, transport.QUIC} {
+	for _, tr := range []peer.Transport{peer.TCP, peer.QUIC} {
 		for _, tc := range cases {
-			t.Run(tr+"/"+tc.name, func(t *testing.T) {
+			t.Run(tr.String()+"/"+tc.name, func(t *testing.T) {
 				c := dialForcing(tr, td.addrs, tc.cert, good.Roots())
 				defer c.Close()
-				_, herr := c.Health(ctx, connect.NewRequest(&palyrav1.HealthRequest{}))
+				_, herr := c.Health.Check(ctx, &grpchealth.CheckRequest{})
 				if tc.healthOK && herr != nil {
 					t.Fatalf("health: %v", herr)
 				}
@@ -233,23 +245,23 @@ func TestRefusedClients(t *testing.T) {
 						t.Errorf("%s succeeded", rpc)
 					case tc.wantedCode != 0 && connect.CodeOf(err) != tc.wantedCode:
 						t.Errorf("%s: code %v (%v), want %v", rpc, connect.CodeOf(err), err, tc.wantedCode)
-					case tc.wantedCode == 0 && tr == transport.QUIC && !client.IsHandshakeRefusal(err):
+					case tc.wantedCode == 0 && tr == peer.QUIC && !client.IsHandshakeRefusal(err):
 						t.Errorf("%s: %v, want a refusal in the QUIC handshake", rpc, err)
 					}
 				}
 				// Over TCP the HTTP/2 error hides the TLS alert; a bare
 				// handshake shows that the daemon refused this certificate
 				// in the handshake itself.
-				if tc.wantedCode == 0 && tr == transport.TCP && !handshakeRefused(t, td.addrs.TCP, tc.cert, good.Roots()) {
+				if tc.wantedCode == 0 && tr == peer.TCP && !handshakeRefused(t, td.addrs.TCP, tc.cert, good.Roots()) {
 					t.Error("the TCP handshake with this certificate was not refused")
 				}
 			})
 		}
 	}
 	// The good device still works on both transports after all that.
-	for _, tr := range []string{transport.TCP, transport.QUIC} {
+	for _, tr := range []peer.Transport{peer.TCP, peer.QUIC} {
 		c, _ := client.DialBundle(good, tr)
-		if _, err := c.Status(ctx, connect.NewRequest(&palyrav1.StatusRequest{})); err != nil {
+		if _, err := c.Daemon.Status(ctx, connect.NewRequest(&palyrav1.StatusRequest{})); err != nil {
 			t.Errorf("good device over %s: %v", tr, err)
 		}
 		c.Close()
@@ -263,22 +275,22 @@ func TestRevocationClosesLiveConnections(t *testing.T) {
 	ctx := context.Background()
 	b := td.enroll(t, "phone")
 	conns := map[string]*client.Conn{}
-	for _, tr := range []string{transport.TCP, transport.QUIC} {
+	for _, tr := range []peer.Transport{peer.TCP, peer.QUIC} {
 		c, _ := client.DialBundle(b, tr)
 		defer c.Close()
-		if _, err := c.Status(ctx, connect.NewRequest(&palyrav1.StatusRequest{})); err != nil {
+		if _, err := c.Daemon.Status(ctx, connect.NewRequest(&palyrav1.StatusRequest{})); err != nil {
 			t.Fatalf("%s before revoke: %v", tr, err)
 		}
 		conns[tr] = c
 	}
-	if _, err := td.admin.RevokeDevice(ctx, connect.NewRequest(&palyrav1.RevokeDeviceRequest{DeviceId: b.Identity.DeviceID})); err != nil {
+	if _, err := td.admin.Devices.Revoke(ctx, connect.NewRequest(&palyrav1.RevokeDeviceRequest{DeviceId: b.Identity.DeviceID.String()})); err != nil {
 		t.Fatal(err)
 	}
 	for tr, c := range conns {
 		// Had the connection stayed open, the per-request check would
 		// answer Unauthenticated on it; a closed one makes the client
 		// reconnect, and the handshake refuses the revoked device.
-		_, err := c.Status(ctx, connect.NewRequest(&palyrav1.StatusRequest{}))
+		_, err := c.Daemon.Status(ctx, connect.NewRequest(&palyrav1.StatusRequest{}))
 		if err == nil {
 			t.Errorf("%s: revoked device still served", tr)
 		} else if connect.CodeOf(err) == connect.CodeUnauthenticated {
@@ -287,7 +299,7 @@ func TestRevocationClosesLiveConnections(t *testing.T) {
 	}
 	// Re-enrolling the revoked id is refused.
 	csr, _ := pki.CreateDeviceCSR(b.Identity, "phone")
-	_, err := td.admin.EnrollDevice(ctx, connect.NewRequest(&palyrav1.EnrollDeviceRequest{Name: "phone", Csr: csr}))
+	_, err := td.admin.Devices.Enroll(ctx, connect.NewRequest(&palyrav1.EnrollDeviceRequest{Name: "phone", Csr: csr}))
 	if connect.CodeOf(err) != connect.CodeFailedPrecondition {
 		t.Fatalf("re-enroll revoked: %v", err)
 	}
@@ -298,7 +310,7 @@ func TestRevocationClosesLiveConnections(t *testing.T) {
 // working, on the connection they hold and on new ones.
 func TestServerCertificateRenewsWhileServing(t *testing.T) {
 	renewed := make(chan struct{}, 16)
-	td := startDaemonHook(t, func(c *Config) { c.ServerCertTTL = Duration(2 * time.Second) },
+	td := startDaemonHook(t, func(c *config.Config) { c.ServerCertTTL = config.Duration(2 * time.Second) },
 		func(d *Daemon) {
 			d.ServerCertRenewed = func() {
 				select {
@@ -311,9 +323,9 @@ func TestServerCertificateRenewsWhileServing(t *testing.T) {
 	ctx := context.Background()
 	b := td.enroll(t, "laptop")
 	first := td.server.Leaf()
-	held, _ := client.DialBundle(b, transport.TCP)
+	held, _ := client.DialBundle(b, peer.TCP)
 	defer held.Close()
-	if _, err := held.Status(ctx, connect.NewRequest(&palyrav1.StatusRequest{})); err != nil {
+	if _, err := held.Daemon.Status(ctx, connect.NewRequest(&palyrav1.StatusRequest{})); err != nil {
 		t.Fatal(err)
 	}
 	for i := 0; i < 2; i++ {
@@ -330,9 +342,9 @@ func TestServerCertificateRenewsWhileServing(t *testing.T) {
 	}
 	// The first certificate has expired by now (2s lifetime, two renewals
 	// at about 2/3 of it): new handshakes must get the fresh one.
-	for _, tr := range []string{transport.TCP, transport.QUIC} {
+	for _, tr := range []peer.Transport{peer.TCP, peer.QUIC} {
 		c, _ := client.DialBundle(b, tr)
-		_, err := c.Status(ctx, connect.NewRequest(&palyrav1.StatusRequest{}))
+		_, err := c.Daemon.Status(ctx, connect.NewRequest(&palyrav1.StatusRequest{}))
 		c.Close()
 		if err != nil {
 			t.Fatalf("new %s connection after renewal: %v", tr, err)
@@ -348,7 +360,7 @@ func TestServerCertificateRenewsWhileServing(t *testing.T) {
 	if served.SerialNumber.Cmp(first.SerialNumber) == 0 || !served.NotAfter.After(first.NotAfter) {
 		t.Fatalf("new handshake served serial %v until %v; first was %v until %v", served.SerialNumber, served.NotAfter, first.SerialNumber, first.NotAfter)
 	}
-	if _, err := held.Status(ctx, connect.NewRequest(&palyrav1.StatusRequest{})); err != nil {
+	if _, err := held.Daemon.Status(ctx, connect.NewRequest(&palyrav1.StatusRequest{})); err != nil {
 		t.Fatalf("held connection after renewal: %v", err)
 	}
 }
@@ -392,7 +404,7 @@ func TestRenewIsForOneselfOnly(t *testing.T) {
 	td := startDaemon(t, nil)
 	ctx := context.Background()
 	a, b := td.enroll(t, "a"), td.enroll(t, "b")
-	conn, _ := client.DialBundle(a, transport.TCP)
+	conn, _ := client.DialBundle(a, peer.TCP)
 	defer conn.Close()
 	csrFor := func(id *identity.Identity) []byte {
 		der, err := pki.CreateDeviceCSR(id, "x")
@@ -402,7 +414,7 @@ func TestRenewIsForOneselfOnly(t *testing.T) {
 		return der
 	}
 	renew := func(c *client.Conn, csr []byte) error {
-		_, err := c.RenewCertificate(ctx, connect.NewRequest(&palyrav1.RenewCertificateRequest{Csr: csr}))
+		_, err := c.Devices.Renew(ctx, connect.NewRequest(&palyrav1.RenewCertificateRequest{Csr: csr}))
 		return err
 	}
 	if err := renew(conn, csrFor(b.Identity)); connect.CodeOf(err) != connect.CodePermissionDenied {
@@ -438,9 +450,9 @@ func TestRenewIsForOneselfOnly(t *testing.T) {
 	if a.Cert.Leaf.SerialNumber.Cmp(before) == 0 {
 		t.Fatal("serial unchanged")
 	}
-	c2, _ := client.DialBundle(a, transport.QUIC)
+	c2, _ := client.DialBundle(a, peer.QUIC)
 	defer c2.Close()
-	if _, err := c2.Status(ctx, connect.NewRequest(&palyrav1.StatusRequest{})); err != nil {
+	if _, err := c2.Daemon.Status(ctx, connect.NewRequest(&palyrav1.StatusRequest{})); err != nil {
 		t.Fatalf("renewed certificate: %v", err)
 	}
 }
@@ -455,7 +467,7 @@ func TestStrictDecoding(t *testing.T) {
 	}}}
 	contentType := "application/json"
 	post := func(body string) (int, string) {
-		resp, err := hc.Post("http://palyrad/palyra.v1.PalyraService/VaultPut", contentType, strings.NewReader(body))
+		resp, err := hc.Post("http://palyrad/palyra.v1.VaultService/Put", contentType, strings.NewReader(body))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -480,7 +492,7 @@ func TestStrictDecoding(t *testing.T) {
 			}
 		}
 	}
-	r, err := td.admin.VaultList(context.Background(), connect.NewRequest(&palyrav1.VaultListRequest{}))
+	r, err := td.admin.Vault.List(context.Background(), connect.NewRequest(&palyrav1.VaultListRequest{}))
 	if err != nil || len(r.Msg.Secrets) != 1 {
 		t.Fatalf("stored after bad requests: %v %v", r, err)
 	}
@@ -516,7 +528,7 @@ func TestStrictProtoDecoding(t *testing.T) {
 		t.Fatal(err)
 	}
 	post := func(b []byte) int {
-		resp, err := hc.Post("http://palyrad/palyra.v1.PalyraService/VaultPut", "application/proto", bytes.NewReader(b))
+		resp, err := hc.Post("http://palyrad/palyra.v1.VaultService/Put", "application/proto", bytes.NewReader(b))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -527,7 +539,7 @@ func TestStrictProtoDecoding(t *testing.T) {
 	if code := post(append(bytes.Clone(body), 0x98, 0x06, 0x01)); code == 200 {
 		t.Fatal("request with an unknown field was accepted")
 	}
-	r, err := td.admin.VaultList(context.Background(), connect.NewRequest(&palyrav1.VaultListRequest{}))
+	r, err := td.admin.Vault.List(context.Background(), connect.NewRequest(&palyrav1.VaultListRequest{}))
 	if err != nil || len(r.Msg.Secrets) != 0 {
 		t.Fatalf("stored after a rejected request: %v %v", r, err)
 	}
@@ -544,7 +556,7 @@ func TestAnonymousBodyIsNotRead(t *testing.T) {
 	b := td.enroll(t, "x")
 	hc, closeFn := client.TCPHTTPClient(nil, b.Roots())
 	defer closeFn()
-	resp, err := hc.Post("https://"+td.addrs.TCP+"/palyra.v1.PalyraService/VaultGet", "application/proto", strings.NewReader("\xff\xff not protobuf"))
+	resp, err := hc.Post("https://"+td.addrs.TCP+"/palyra.v1.VaultService/Get", "application/proto", strings.NewReader("\xff\xff not protobuf"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,11 +16,13 @@ import (
 	"path/filepath"
 
 	"connectrpc.com/connect"
+	"connectrpc.com/grpchealth"
 
 	palyrav1 "github.com/palyra/palyra/api/palyra/v1"
 	"github.com/palyra/palyra/internal/client"
 	"github.com/palyra/palyra/internal/daemon"
-	"github.com/palyra/palyra/internal/transport"
+	"github.com/palyra/palyra/internal/offline"
+	"github.com/palyra/palyra/internal/peer"
 )
 
 // SecretRef is the secret the demo stores and reads back.
@@ -41,7 +43,7 @@ func Run(ctx context.Context, out io.Writer) (err error) {
 		fmt.Fprintf(out, "  %2d. ok    "+format+"\n", append([]any{step}, args...)...)
 	}
 
-	cfg := daemon.Defaults()
+	cfg := config.Defaults()
 	cfg.StateDir = filepath.Join(dir, "state")
 	cfg.Listen = "127.0.0.1:0"
 	d, err := daemon.Open(ctx, cfg, slog.New(slog.DiscardHandler))
@@ -68,7 +70,7 @@ func Run(ctx context.Context, out io.Writer) (err error) {
 
 	admin := client.DialUnix(a.Socket)
 	defer admin.Close()
-	st, err := admin.Status(ctx, connect.NewRequest(&palyrav1.StatusRequest{}))
+	st, err := admin.Daemon.Status(ctx, connect.NewRequest(&palyrav1.StatusRequest{}))
 	if err != nil {
 		return fmt.Errorf("status over the admin socket: %w", err)
 	}
@@ -84,14 +86,14 @@ func Run(ctx context.Context, out io.Writer) (err error) {
 	secret := make([]byte, 24)
 	rand.Read(secret)
 	value := []byte("sk-demo-" + hex.EncodeToString(secret))
-	if _, err := admin.VaultPut(ctx, connect.NewRequest(&palyrav1.VaultPutRequest{Ref: SecretRef, Value: value})); err != nil {
+	if _, err := admin.Vault.Put(ctx, connect.NewRequest(&palyrav1.VaultPutRequest{Ref: SecretRef, Value: value})); err != nil {
 		return fmt.Errorf("vault put: %w", err)
 	}
 	ok("admin stored %s in the vault (envelope-encrypted)", SecretRef)
 
-	for _, tr := range []string{transport.TCP, transport.QUIC} {
+	for _, tr := range []peer.Transport{peer.TCP, peer.QUIC} {
 		c, _ := client.DialBundle(b, tr)
-		got, err := c.VaultGet(ctx, connect.NewRequest(&palyrav1.VaultGetRequest{Ref: SecretRef}))
+		got, err := c.Vault.Get(ctx, connect.NewRequest(&palyrav1.VaultGetRequest{Ref: SecretRef}))
 		c.Close()
 		if err != nil {
 			return fmt.Errorf("device get over %s: %w", tr, err)
@@ -102,13 +104,13 @@ func Run(ctx context.Context, out io.Writer) (err error) {
 		ok("device read the secret over mTLS on %s (%d bytes, value matches)", tr, len(got.Msg.Value))
 	}
 
-	for _, tr := range []string{transport.TCP, transport.QUIC} {
+	for _, tr := range []peer.Transport{peer.TCP, peer.QUIC} {
 		anon := dialAnonymous(b, tr)
-		if _, err := anon.Health(ctx, connect.NewRequest(&palyrav1.HealthRequest{})); err != nil {
+		if hc, err := anon.Health.Check(ctx, &grpchealth.CheckRequest{}); err != nil || hc.Status != grpchealth.StatusServing {
 			anon.Close()
 			return fmt.Errorf("anonymous health over %s: %w", tr, err)
 		}
-		_, err := anon.VaultGet(ctx, connect.NewRequest(&palyrav1.VaultGetRequest{Ref: SecretRef}))
+		_, err := anon.Vault.Get(ctx, connect.NewRequest(&palyrav1.VaultGetRequest{Ref: SecretRef}))
 		anon.Close()
 		if connect.CodeOf(err) != connect.CodeUnauthenticated {
 			return fmt.Errorf("call without a client certificate over %s: want unauthenticated, got %v", tr, err)
@@ -116,15 +118,15 @@ func Run(ctx context.Context, out io.Writer) (err error) {
 		ok("no client certificate on %s: health answers, vault get refused (unauthenticated)", tr)
 	}
 
-	dev, _ := client.DialBundle(b, transport.TCP)
-	_, err = dev.RevokeDevice(ctx, connect.NewRequest(&palyrav1.RevokeDeviceRequest{DeviceId: b.Identity.DeviceID}))
+	dev, _ := client.DialBundle(b, peer.TCP)
+	_, err = dev.Devices.Revoke(ctx, connect.NewRequest(&palyrav1.RevokeDeviceRequest{DeviceId: b.Identity.DeviceID.String()}))
 	if connect.CodeOf(err) != connect.CodePermissionDenied {
 		dev.Close()
 		return fmt.Errorf("device revoking itself: want permission denied, got %v", err)
 	}
 	ok("a device may not revoke devices (policy device-admin-local-only)")
 
-	if _, err := admin.RevokeDevice(ctx, connect.NewRequest(&palyrav1.RevokeDeviceRequest{DeviceId: b.Identity.DeviceID})); err != nil {
+	if _, err := admin.Devices.Revoke(ctx, connect.NewRequest(&palyrav1.RevokeDeviceRequest{DeviceId: b.Identity.DeviceID.String()})); err != nil {
 		dev.Close()
 		return fmt.Errorf("revoke: %w", err)
 	}
@@ -132,7 +134,7 @@ func Run(ctx context.Context, out io.Writer) (err error) {
 
 	// The device's open connection was closed by the revocation; the retry
 	// below dials anew and must fail in the handshake.
-	_, err = dev.VaultGet(ctx, connect.NewRequest(&palyrav1.VaultGetRequest{Ref: SecretRef}))
+	_, err = dev.Vault.Get(ctx, connect.NewRequest(&palyrav1.VaultGetRequest{Ref: SecretRef}))
 	dev.Close()
 	if err == nil {
 		return errors.New("revoked device still read the secret over tcp")
@@ -141,8 +143,8 @@ func Run(ctx context.Context, out io.Writer) (err error) {
 		return fmt.Errorf("revoked device over tcp: want a refusal in the TLS handshake, got %v", perr)
 	}
 	ok("revoked device refused in the TLS handshake on tcp")
-	q, _ := client.DialBundle(b, transport.QUIC)
-	_, err = q.VaultGet(ctx, connect.NewRequest(&palyrav1.VaultGetRequest{Ref: SecretRef}))
+	q, _ := client.DialBundle(b, peer.QUIC)
+	_, err = q.Vault.Get(ctx, connect.NewRequest(&palyrav1.VaultGetRequest{Ref: SecretRef}))
 	q.Close()
 	if err == nil {
 		return errors.New("revoked device still read the secret over quic")
@@ -152,7 +154,7 @@ func Run(ctx context.Context, out io.Writer) (err error) {
 	}
 	ok("revoked device refused in the TLS handshake on quic")
 
-	res, err := daemon.VerifyAudit(ctx, d.Layout())
+	res, err := offline.VerifyAudit(ctx, d.Layout())
 	if err != nil {
 		return fmt.Errorf("audit verify: %w", err)
 	}
@@ -163,8 +165,8 @@ func Run(ctx context.Context, out io.Writer) (err error) {
 
 // dialAnonymous connects like the bundle's device but presents no
 // certificate.
-func dialAnonymous(b *client.Bundle, tr string) *client.Conn {
-	if tr == transport.QUIC {
+func dialAnonymous(b *client.Bundle, tr peer.Transport) *client.Conn {
+	if tr == peer.QUIC {
 		return client.DialQUIC(b.Daemon.QUIC, nil, b.Roots())
 	}
 	return client.DialTCP(b.Daemon.TCP, nil, b.Roots())

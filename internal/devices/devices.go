@@ -33,7 +33,7 @@ var (
 
 // Device is one enrolled device.
 type Device struct {
-	ID           string // ULID
+	ID           identity.DeviceID
 	Name         string
 	Owner        string // user the device acts for
 	PublicKey    ed25519.PublicKey
@@ -69,7 +69,7 @@ WHEN OLD.revoked_at != 0 BEGIN SELECT RAISE(ABORT, 'device revocation is final')
 type Registry struct {
 	db *sql.DB
 	mu sync.RWMutex
-	m  map[string]Device
+	m  map[identity.DeviceID]Device
 }
 
 // Open opens (creating if needed) the registry database at path and loads it
@@ -79,7 +79,7 @@ func Open(ctx context.Context, path string) (*Registry, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &Registry{db: db, m: map[string]Device{}}
+	r := &Registry{db: db, m: map[identity.DeviceID]Device{}}
 	rows, err := db.QueryContext(ctx, `SELECT device_id, name, owner, public_key, enrolled_at, revoked_at, cert_serial, cert_not_after FROM devices`)
 	if err != nil {
 		db.Close()
@@ -147,7 +147,7 @@ func (r *Registry) Record(ctx context.Context, d Device, cert *x509.Certificate)
 
 // Revoke marks the device revoked, durably, before returning. Revoking an
 // already revoked device is not an error.
-func (r *Registry) Revoke(ctx context.Context, id string) error {
+func (r *Registry) Revoke(ctx context.Context, id identity.DeviceID) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	d, ok := r.m[id]
@@ -167,7 +167,7 @@ func (r *Registry) Revoke(ctx context.Context, id string) error {
 }
 
 // Get returns the device with id.
-func (r *Registry) Get(id string) (Device, error) {
+func (r *Registry) Get(id identity.DeviceID) (Device, error) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	d, ok := r.m[id]

@@ -1,6 +1,7 @@
 package identity
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/oklog/ulid/v2"
@@ -12,6 +13,9 @@ import (
 // from ParseDeviceID, NewDeviceID or UnmarshalText is always canonical.
 type DeviceID string
 
+// ErrInvalidDeviceID is wrapped by the errors of ParseDeviceID.
+var ErrInvalidDeviceID = errors.New("identity: invalid device id")
+
 // NewDeviceID returns a fresh random device id.
 func NewDeviceID() DeviceID { return DeviceID(ulid.Make().String()) }
 
@@ -21,7 +25,7 @@ func NewDeviceID() DeviceID { return DeviceID(ulid.Make().String()) }
 func ParseDeviceID(s string) (DeviceID, error) {
 	u, err := ulid.ParseStrict(s)
 	if err != nil || u.String() != s {
-		return "", fmt.Errorf("identity: invalid device id %q (want a 26-character upper-case ULID)", truncate(s, 40))
+		return "", fmt.Errorf("%w %q (want a 26-character upper-case ULID)", ErrInvalidDeviceID, truncate(s, 40))
 	}
 	return DeviceID(s), nil
 }

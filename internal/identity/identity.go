@@ -19,8 +19,6 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
-
-	"github.com/oklog/ulid/v2"
 )
 
 // URIScheme and uriPrefix form the URI SAN that carries a device id in
@@ -32,7 +30,7 @@ const (
 
 // Identity is a device's key pairs and id. Treat it as secret.
 type Identity struct {
-	DeviceID    string             // ULID, 26 characters, Crockford base32 upper case
+	DeviceID    DeviceID           // canonical ULID
 	SigningKey  ed25519.PrivateKey // 64 bytes (seed || public key)
 	ExchangeKey *ecdh.PrivateKey   // X25519
 }
@@ -47,7 +45,7 @@ func Generate() (*Identity, error) {
 	if err != nil {
 		return nil, fmt.Errorf("identity: %w", err)
 	}
-	return &Identity{DeviceID: ulid.Make().String(), SigningKey: sk, ExchangeKey: xk}, nil
+	return &Identity{DeviceID: NewDeviceID(), SigningKey: sk, ExchangeKey: xk}, nil
 }
 
 // PublicKey returns the Ed25519 public key (32 bytes).
@@ -76,7 +74,7 @@ type encoded struct {
 // MarshalBinary serializes the identity, private keys included, as version-1
 // JSON. The output is secret: seal it or write it 0600.
 func (id *Identity) MarshalBinary() ([]byte, error) {
-	return json.Marshal(encoded{Version: 1, DeviceID: id.DeviceID, Ed25519Seed: id.SigningKey.Seed(), X25519: id.ExchangeKey.Bytes()})
+	return json.Marshal(encoded{Version: 1, DeviceID: id.DeviceID.String(), Ed25519Seed: id.SigningKey.Seed(), X25519: id.ExchangeKey.Bytes()})
 }
 
 // Unmarshal parses the output of MarshalBinary. It rejects unknown versions,
@@ -89,7 +87,8 @@ func Unmarshal(b []byte) (*Identity, error) {
 	if e.Version != 1 {
 		return nil, fmt.Errorf("identity: unsupported version %d", e.Version)
 	}
-	if err := ValidDeviceID(e.DeviceID); err != nil {
+	devID, err := ParseDeviceID(e.DeviceID)
+	if err != nil {
 		return nil, err
 	}
 	if len(e.Ed25519Seed) != ed25519.SeedSize {
@@ -99,29 +98,19 @@ func Unmarshal(b []byte) (*Identity, error) {
 	if err != nil {
 		return nil, errors.New("identity: malformed X25519 key")
 	}
-	return &Identity{DeviceID: e.DeviceID, SigningKey: ed25519.NewKeyFromSeed(e.Ed25519Seed), ExchangeKey: xk}, nil
-}
-
-// ValidDeviceID reports whether s is a canonical ULID (26 upper-case Crockford
-// base32 characters, as ulid.String produces).
-func ValidDeviceID(s string) error {
-	u, err := ulid.ParseStrict(s)
-	if err != nil || u.String() != s {
-		return fmt.Errorf("identity: invalid device id %q (want a 26-character ULID)", s)
-	}
-	return nil
+	return &Identity{DeviceID: devID, SigningKey: ed25519.NewKeyFromSeed(e.Ed25519Seed), ExchangeKey: xk}, nil
 }
 
 // DeviceURI returns the URI SAN for a device id: palyra://device/<id>.
-func DeviceURI(deviceID string) *url.URL {
-	u, _ := url.Parse(uriPrefix + deviceID)
+func DeviceURI(deviceID DeviceID) *url.URL {
+	u, _ := url.Parse(uriPrefix + string(deviceID))
 	return u
 }
 
 // DeviceIDFromURIs extracts the device id from a certificate's URI SANs. It
 // requires exactly one palyra:// URI, of the form palyra://device/<ULID>.
-func DeviceIDFromURIs(uris []*url.URL) (string, error) {
-	var found string
+func DeviceIDFromURIs(uris []*url.URL) (DeviceID, error) {
+	var found DeviceID
 	for _, u := range uris {
 		if u.Scheme != URIScheme {
 			continue
@@ -133,10 +122,11 @@ func DeviceIDFromURIs(uris []*url.URL) (string, error) {
 		if !strings.HasPrefix(s, uriPrefix) {
 			return "", errors.New("identity: palyra URI SAN is not a device URI")
 		}
-		found = strings.TrimPrefix(s, uriPrefix)
-		if err := ValidDeviceID(found); err != nil {
+		id, err := ParseDeviceID(strings.TrimPrefix(s, uriPrefix))
+		if err != nil {
 			return "", err
 		}
+		found = id
 	}
 	if found == "" {
 		return "", errors.New("identity: no palyra device URI SAN")

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -58,9 +59,9 @@ func TestDeviceURIs(t *testing.T) {
 		{},
 		{"https://example.com"},
 		{"palyra://device/not-a-ulid"},
-		{"palyra://user/" + id.DeviceID},
-		{"palyra://device/" + id.DeviceID, "palyra://device/" + id.DeviceID},
-		{"palyra://device/" + id.DeviceID + "/x"},
+		{"palyra://user/" + id.DeviceID.String()},
+		{"palyra://device/" + id.DeviceID.String(), "palyra://device/" + id.DeviceID.String()},
+		{"palyra://device/" + id.DeviceID.String() + "/x"},
 	}
 	for _, uris := range bad {
 		var us []*url.URL
@@ -93,4 +94,24 @@ func FuzzUnmarshal(f *testing.F) {
 			t.Fatal("re-encoding does not round trip")
 		}
 	})
+}
+
+func TestParseDeviceID(t *testing.T) {
+	id := NewDeviceID()
+	got, err := ParseDeviceID(id.String())
+	if err != nil || got != id {
+		t.Fatalf("%q %v", got, err)
+	}
+	var back DeviceID
+	if b, _ := id.MarshalText(); back.UnmarshalText(b) != nil || back != id {
+		t.Fatalf("text round trip gave %q", back)
+	}
+	for _, bad := range []string{"", strings.ToLower(id.String()), id.String() + "0", "01ARZ3NDEKTSV4RRFFQ69G5FAI", "81ARZ3NDEKTSV4RRFFQ69G5FAV", "not-a-ulid"} {
+		if _, err := ParseDeviceID(bad); err == nil {
+			t.Errorf("ParseDeviceID(%q) accepted", bad)
+		}
+		if err := back.UnmarshalText([]byte(bad)); err == nil {
+			t.Errorf("UnmarshalText(%q) accepted", bad)
+		}
+	}
 }

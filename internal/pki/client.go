@@ -18,7 +18,7 @@ const MaxCSRBytes = 4 << 10
 
 // DeviceCSR is a parsed, signature-checked device CSR.
 type DeviceCSR struct {
-	DeviceID  string
+	DeviceID  identity.DeviceID
 	PublicKey ed25519.PublicKey
 	CSR       *x509.CertificateRequest
 }
@@ -42,26 +42,37 @@ func CreateDeviceCSR(id *identity.Identity, name string) ([]byte, error) {
 // a valid self-signature, an Ed25519 key, exactly one device URI SAN and no
 // DNS, IP or e-mail SANs (a client certificate names a device, nothing else).
 func ParseDeviceCSR(der []byte) (*DeviceCSR, error) {
+	req, err := parseDeviceCSR(der)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidCSR, err)
+	}
+	return req, nil
+}
+
+// ErrInvalidCSR is wrapped by every ParseDeviceCSR error.
+var ErrInvalidCSR = errors.New("pki: invalid device CSR")
+
+func parseDeviceCSR(der []byte) (*DeviceCSR, error) {
 	if len(der) == 0 || len(der) > MaxCSRBytes {
-		return nil, fmt.Errorf("pki: CSR must be 1..%d bytes", MaxCSRBytes)
+		return nil, fmt.Errorf("must be 1..%d bytes", MaxCSRBytes)
 	}
 	csr, err := x509.ParseCertificateRequest(der)
 	if err != nil {
-		return nil, fmt.Errorf("pki: parse CSR: %w", err)
+		return nil, fmt.Errorf("parse: %w", err)
 	}
 	if err := csr.CheckSignature(); err != nil {
-		return nil, fmt.Errorf("pki: CSR signature: %w", err)
+		return nil, fmt.Errorf("signature: %w", err)
 	}
 	pub, ok := csr.PublicKey.(ed25519.PublicKey)
 	if !ok {
-		return nil, errors.New("pki: CSR key must be Ed25519")
+		return nil, errors.New("key must be Ed25519")
 	}
 	if len(csr.DNSNames)+len(csr.IPAddresses)+len(csr.EmailAddresses) > 0 || len(csr.URIs) != 1 {
-		return nil, errors.New("pki: CSR must carry exactly one URI SAN and no other SANs")
+		return nil, errors.New("must carry exactly one URI SAN and no other SANs")
 	}
 	id, err := identity.DeviceIDFromURIs(csr.URIs)
 	if err != nil {
-		return nil, fmt.Errorf("pki: CSR: %w", err)
+		return nil, err
 	}
 	return &DeviceCSR{DeviceID: id, PublicKey: pub, CSR: csr}, nil
 }
@@ -81,7 +92,7 @@ func (ca *CA) IssueClient(req *DeviceCSR, name string, now time.Time, ttl time.D
 
 // DeviceIDFromCert returns the device id of a client certificate issued by
 // IssueClient, checking its URI SAN and clientAuth EKU.
-func DeviceIDFromCert(cert *x509.Certificate) (string, error) {
+func DeviceIDFromCert(cert *x509.Certificate) (identity.DeviceID, error) {
 	hasClientAuth := false
 	for _, eku := range cert.ExtKeyUsage {
 		hasClientAuth = hasClientAuth || eku == x509.ExtKeyUsageClientAuth

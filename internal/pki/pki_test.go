@@ -182,7 +182,7 @@ func FuzzParseDeviceCSR(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if identity.ValidDeviceID(req.DeviceID) != nil || len(req.PublicKey) != 32 {
+		if _, perr := identity.ParseDeviceID(req.DeviceID.String()); perr != nil || len(req.PublicKey) != 32 {
 			t.Fatal("accepted CSR with invalid device id or key")
 		}
 	})

@@ -5,6 +5,7 @@ import (
 	"io"
 	"sync"
 
+	"github.com/palyra/palyra/internal/identity"
 	"github.com/palyra/palyra/internal/pki"
 )
 
@@ -13,7 +14,7 @@ import (
 type conns struct {
 	mu   sync.Mutex
 	next uint64
-	m    map[string]map[uint64]io.Closer
+	m    map[identity.DeviceID]map[uint64]io.Closer
 }
 
 func (c *conns) add(cert *x509.Certificate, closer io.Closer) (remove func()) {
@@ -24,7 +25,7 @@ func (c *conns) add(cert *x509.Certificate, closer io.Closer) (remove func()) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.m == nil {
-		c.m = map[string]map[uint64]io.Closer{}
+		c.m = map[identity.DeviceID]map[uint64]io.Closer{}
 	}
 	if c.m[id] == nil {
 		c.m[id] = map[uint64]io.Closer{}
@@ -44,7 +45,7 @@ func (c *conns) add(cert *x509.Certificate, closer io.Closer) (remove func()) {
 
 // closeDevice closes every tracked connection of deviceID and returns how
 // many it closed.
-func (c *conns) closeDevice(deviceID string) int {
+func (c *conns) closeDevice(deviceID identity.DeviceID) int {
 	c.mu.Lock()
 	victims := c.m[deviceID]
 	delete(c.m, deviceID)

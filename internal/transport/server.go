@@ -15,6 +15,9 @@ import (
 
 	"github.com/quic-go/quic-go"
 	"github.com/quic-go/quic-go/http3"
+
+	"github.com/palyra/palyra/internal/identity"
+	"github.com/palyra/palyra/internal/peer"
 )
 
 // ShutdownTimeout bounds how long Serve waits for in-flight requests after
@@ -131,7 +134,7 @@ func (s *Server) Serve(ctx context.Context) error {
 		})
 	}
 	s.h2 = &http.Server{
-		Handler:           trackTLS(withPeer(TCP, s.cfg.Handler)),
+		Handler:           trackTLS(withPeer(peer.TCP, s.cfg.Handler)),
 		TLSConfig:         s.cfg.TLS,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       5 * time.Minute,
@@ -153,7 +156,7 @@ func (s *Server) Serve(ctx context.Context) error {
 		},
 	}
 	s.h3 = &http3.Server{
-		Handler:   withPeer(QUIC, s.cfg.Handler),
+		Handler:   withPeer(peer.QUIC, s.cfg.Handler),
 		TLSConfig: s.cfg.TLS,
 		Logger:    s.log,
 		ConnContext: func(ctx context.Context, c *quic.Conn) context.Context {
@@ -179,7 +182,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	serve("quic", func() error { return s.h3.ServeListener(s.ql) })
 	if s.unix != nil {
 		s.local = &http.Server{
-			Handler:           withPeer(Unix, s.cfg.Handler),
+			Handler:           withPeer(peer.Unix, s.cfg.Handler),
 			ReadHeaderTimeout: 10 * time.Second,
 			ConnContext: func(ctx context.Context, c net.Conn) context.Context {
 				return context.WithValue(ctx, uidKey{}, c.(*peerConn).uid)
@@ -221,7 +224,7 @@ func (s *Server) Serve(ctx context.Context) error {
 // CloseDevice closes every live TCP and QUIC connection authenticated with
 // a certificate for deviceID, returning how many it closed. Revocation calls
 // it after the registry refuses the device, so a reconnect fails too.
-func (s *Server) CloseDevice(deviceID string) int { return s.conns.closeDevice(deviceID) }
+func (s *Server) CloseDevice(deviceID identity.DeviceID) int { return s.conns.closeDevice(deviceID) }
 
 func quicConfig() *quic.Config {
 	return &quic.Config{

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/palyra/palyra/internal/peer"
 	"github.com/palyra/palyra/internal/pki"
 )
 
@@ -58,7 +59,7 @@ func startUnix(t *testing.T, owner int) string {
 	os.Chmod(dir, 0o755)
 	path := filepath.Join(dir, "s.sock")
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p, _ := PeerFrom(r.Context())
+		p, _ := peer.FromContext(r.Context())
 		fmt.Fprintf(w, "%s uid=%d", p.Transport, p.UID)
 	})
 	ca, err := pki.LoadOrCreateCA(filepath.Join(dir, "ca.crt"), filepath.Join(dir, "ca.key"), make([]byte, 32), "test")

@@ -15,8 +15,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/palyra/palyra/internal/vault/envelope"
 	_ "modernc.org/sqlite"
+
+	"github.com/palyra/palyra/internal/vault/envelope"
 )
 
 const testKEKID = "test-kek.1"

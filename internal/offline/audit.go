@@ -1,4 +1,7 @@
-package daemon
+// Package offline works on a state directory without the daemon: it reads
+// what palyrad wrote, whether palyrad is running or stopped, and creates
+// nothing. Today that is verifying the audit journal.
+package offline
 
 import (
 	"context"
@@ -27,4 +30,10 @@ func VerifyAudit(ctx context.Context, l statedir.Layout) (audit.VerifyResult, er
 		return audit.VerifyResult{}, err
 	}
 	return audit.Verify(ctx, l.Audit, id.PublicKey(), AuditOrigin(id.DeviceID))
+}
+
+// AuditOrigin is the origin line of the audit journal's signed checkpoints
+// for the daemon whose device id is id: "palyra/<id>".
+func AuditOrigin(id identity.DeviceID) string {
+	return "palyra/" + id.String()
 }

@@ -1,0 +1,153 @@
+package daemon
+
+import (
+	"context"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"io/fs"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"connectrpc.com/connect"
+	"google.golang.org/protobuf/reflect/protoreflect"
+
+	palyrav1 "github.com/palyra/palyra/api/palyra/v1"
+	"github.com/palyra/palyra/internal/authz"
+	"github.com/palyra/palyra/internal/config"
+	"github.com/palyra/palyra/internal/guard"
+)
+
+// openDaemon opens (without serving) a daemon in a temporary directory.
+func openDaemon(t *testing.T) *Daemon {
+	t.Helper()
+	cfg := config.Defaults()
+	cfg.StateDir = filepath.Join(t.TempDir(), "state")
+	cfg.Listen = "127.0.0.1:0"
+	d, err := Open(context.Background(), cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(d.Close)
+	return d
+}
+
+// TestEveryProcedureHasAGuardedRoute fails when a procedure of the API is
+// added without a guard entry, or a route is added that opens something to
+// anonymous callers without this test being changed on purpose.
+func TestEveryProcedureHasAGuardedRoute(t *testing.T) {
+	d := openDaemon(t)
+	table := map[string]guard.Route{}
+	for _, r := range d.routes(d.guard) {
+		table[r.Procedure] = r
+	}
+	svcs := palyrav1.File_palyra_v1_palyra_proto.Services()
+	n := 0
+	for i := range svcs.Len() {
+		s := svcs.Get(i)
+		for j := range s.Methods().Len() {
+			m := s.Methods().Get(j)
+			path := "/" + string(s.FullName()) + "/" + string(m.Name())
+			n++
+			r, ok := table[path]
+			switch {
+			case !ok:
+				t.Errorf("%s has no route: add it to the guard table", path)
+				continue
+			case !r.Decided():
+				t.Errorf("%s is not a decided route", path)
+			case r.StreamType != streamType(m):
+				t.Errorf("%s: route stream type %v, the API says %v", path, r.StreamType, streamType(m))
+			}
+			if _, err := authz.ParseAction(string(r.Action)); err != nil {
+				t.Errorf("%s: action: %v", path, err)
+			}
+			delete(table, path)
+		}
+	}
+	if n < 12 {
+		t.Fatalf("only %d procedures found in the API descriptor", n)
+	}
+	// What is left is outside Palyra's services: exactly health (open)
+	// and reflection (authenticated, no decision).
+	want := map[string]bool{HealthCheckProcedure: true, ReflectionProcedure: false, ReflectionAlphaProcedure: false}
+	for path, r := range table {
+		anon, ok := want[path]
+		if !ok {
+			t.Errorf("unexpected route %s", path)
+			continue
+		}
+		if r.Anonymous() != anon || r.Decided() {
+			t.Errorf("%s: anonymous=%v decided=%v", path, r.Anonymous(), r.Decided())
+		}
+		delete(want, path)
+	}
+	for path := range want {
+		t.Errorf("missing route %s", path)
+	}
+}
+
+func streamType(m protoreflect.MethodDescriptor) connect.StreamType {
+	var st connect.StreamType
+	if m.IsStreamingClient() {
+		st |= connect.StreamTypeClient
+	}
+	if m.IsStreamingServer() {
+		st |= connect.StreamTypeServer
+	}
+	return st
+}
+
+// TestNoHandlerBypassesTheGuard fails when code outside the guard calls the
+// authorization engine or appends to the journal: decisions and records
+// are the guard's alone.
+func TestNoHandlerBypassesTheGuard(t *testing.T) {
+	root := filepath.Join("..", "..")
+	forbidden := map[string]bool{"Decide": true, "Append": true, "AppendDurable": true, "AppendAsync": true}
+	// The packages that define these methods, and the guard that calls
+	// them, are the only places allowed to.
+	allowed := []string{"internal/guard/", "internal/audit/", "internal/authz/"}
+	fset := token.NewFileSet()
+	checked := 0
+	err := filepath.WalkDir(root, func(path string, e fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, path)
+		rel = filepath.ToSlash(rel)
+		if e.IsDir() {
+			if strings.HasPrefix(e.Name(), ".") || e.Name() == "testdata" {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !strings.HasSuffix(rel, ".go") || strings.HasSuffix(rel, "_test.go") {
+			return nil
+		}
+		for _, a := range allowed {
+			if strings.HasPrefix(rel, a) {
+				return nil
+			}
+		}
+		f, err := parser.ParseFile(fset, path, nil, 0)
+		if err != nil {
+			return err
+		}
+		checked++
+		ast.Inspect(f, func(n ast.Node) bool {
+			if sel, ok := n.(*ast.SelectorExpr); ok && forbidden[sel.Sel.Name] {
+				t.Errorf("%s: calls %s outside the guard", fset.Position(sel.Pos()), sel.Sel.Name)
+			}
+			return true
+		})
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if checked < 20 {
+		t.Fatalf("checked only %d files", checked)
+	}
+}
