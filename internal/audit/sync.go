@@ -21,14 +21,18 @@ import (
 // before every WAL checkpoint and the database after it, so frames copied
 // into the database file are covered too.)
 //
-// The descriptor stays open while the journal is open. SQLite keeps the WAL
-// file while any connection is open (the writer's always is) and reuses it
-// in place after a checkpoint, so the descriptor keeps naming the live WAL;
-// before each fsync the syncer still checks that the path names the same
-// file and reopens it if not. SQLite's locks in WAL mode are on the -shm
-// and database files, never the WAL, so this descriptor cannot disturb
-// them. The directory is fsynced once when the WAL is first opened, so the
-// WAL's name is durable too.
+// The descriptor is opened at the first fsync and kept until Close: it
+// names the same file (inode) as SQLite's own descriptor of the WAL. SQLite
+// keeps that descriptor, and the file, for as long as the writer's
+// connection is open (it deletes the WAL only when the last connection
+// closes, and reuses it in place after a WAL checkpoint), and the writer's
+// connection is open for the journal's life. Even if the path were unlinked
+// or replaced behind SQLite's back, SQLite would go on writing to the file
+// it has open, which is the one this descriptor flushes. (A check of the
+// path before each fsync cost more than a third of the fsync here.)
+// SQLite's locks in WAL mode are on the -shm and database files, never the
+// WAL, so this descriptor cannot disturb them. The directory is fsynced once
+// when the WAL is first opened, so that the WAL's name is durable too.
 type syncer struct {
 	walPath string
 	window  time.Duration
@@ -137,14 +141,6 @@ func (s *syncer) syncLocked() {
 }
 
 func (s *syncer) fsync() error {
-	if s.f != nil {
-		fi, err1 := s.f.Stat()
-		cur, err2 := os.Stat(s.walPath)
-		if err1 != nil || err2 != nil || !os.SameFile(fi, cur) {
-			s.f.Close()
-			s.f = nil
-		}
-	}
 	if s.f == nil {
 		f, err := os.OpenFile(s.walPath, os.O_RDWR, 0)
 		if err != nil {
