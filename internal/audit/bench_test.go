@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -49,16 +50,34 @@ func benchAppend(b *testing.B, opts Options, durable bool) {
 	j, _ := openTempWith(b, opts)
 	ctx := context.Background()
 	e := typicalEntry(0)
+	var lat []time.Duration
 	for b.Loop() {
+		start := time.Now()
 		var err error
 		if durable {
 			_, err = j.AppendDurable(ctx, e)
 		} else {
 			_, err = j.Append(ctx, e)
 		}
+		lat = append(lat, time.Since(start))
 		if err != nil {
 			b.Fatal(err)
 		}
+	}
+	reportLatency(b, lat)
+}
+
+// reportLatency reports percentiles of per-call latencies, in µs.
+func reportLatency(b *testing.B, lat []time.Duration) {
+	if len(lat) < 1000 {
+		return
+	}
+	slices.Sort(lat)
+	for _, p := range []struct {
+		name string
+		q    float64
+	}{{"p50-µs", 0.5}, {"p99-µs", 0.99}, {"p99.9-µs", 0.999}} {
+		b.ReportMetric(float64(lat[int(p.q*float64(len(lat)))].Nanoseconds())/1e3, p.name)
 	}
 }
 
