@@ -37,12 +37,14 @@
 // that does not match, a field that breaks the Entry rules, or an outcome
 // that does not follow an allowed decision.
 //
-// What it does not detect: records after the latest checkpoint (at most
-// one checkpoint period's worth; more after a crash, which skips the
-// closing checkpoint) are chained but not yet signed, so someone who can
-// write the file can rewrite or add to that uncovered tail consistently,
-// and the daemon will cover it when it next signs; Verify reports their
-// number as VerifyResult.Uncovered. Removing the last records together
+// What it does not detect: records after the latest checkpoint are
+// chained but not yet signed, so someone who can write the file can
+// rewrite or add to that uncovered tail consistently, and the daemon will
+// cover it when it next signs; Verify reports their number as
+// VerifyResult.Uncovered. While the daemon runs the tail is at most one
+// checkpoint period; a clean Close leaves none; a crash (kill -9, power
+// loss) leaves what was committed since the last checkpoint, which the
+// restarted daemon covers within CheckpointInterval of Open. Removing the last records together
 // with every checkpoint that covers them rolls the journal back to an
 // older, valid state; detecting that needs a recent checkpoint kept
 // elsewhere (Journal.Latest hands it out with every response; comparing

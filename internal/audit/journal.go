@@ -148,6 +148,12 @@ func Open(ctx context.Context, path string, signer ed25519.PrivateKey, origin st
 	j.syncer = newSyncer(abs+"-wal", opts.SyncWindow, opts.OnAsyncError)
 	j.cpTimer = time.NewTimer(time.Hour)
 	j.cpTimer.Stop()
+	if j.seq > j.covered {
+		// A tail left uncovered by a crash is covered within the interval,
+		// even if nothing is appended.
+		j.cpTimer.Reset(opts.CheckpointInterval)
+		j.cpTimerArmed = true
+	}
 	go j.syncer.run()
 	go j.run()
 	return j, nil
@@ -480,6 +486,11 @@ func (j *Journal) commit(batch []*request, checkpoint bool) {
 		j.publish()
 	} else if checkpoint && len(live) == 0 {
 		j.opts.OnAsyncError(err)
+	}
+	if err != nil && !j.cpTimerArmed {
+		// Try the due checkpoint again later, even if nothing is appended.
+		j.cpTimer.Reset(j.opts.CheckpointInterval)
+		j.cpTimerArmed = true
 	}
 	clear(batch[:cap(batch)]) // drop references to answered requests
 }

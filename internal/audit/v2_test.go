@@ -376,3 +376,31 @@ func TestKillSurvival(t *testing.T) {
 		t.Fatalf("verify after reopen = %+v, %v", res, err)
 	}
 }
+
+// TestOpenCoversCrashTail: a tail left uncovered (here by appending
+// without the journal, as a crash before the checkpoint would leave it)
+// is covered within CheckpointInterval of Open, with nothing appended.
+func TestOpenCoversCrashTail(t *testing.T) {
+	ctx := context.Background()
+	j, path := openTemp(t)
+	appendN(t, j, 3)
+	j.Close()
+	appendRaw(t, rawDB(t, path), sampleEntry(0))
+	opts := testOptions(t)
+	opts.CheckpointInterval = 20 * time.Millisecond
+	j, err := Open(ctx, path, key, testOrigin, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if c, _, _ := j.Latest(); c.Count == 4 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the uncovered tail was not covered after Open")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
