@@ -6,32 +6,64 @@ import (
 )
 
 // recordLabel separates record hashes from every other SHA-256 use of the
-// same bytes; formatVersion changes whenever the encoding below does.
+// same bytes. The format version that follows it changes whenever the
+// encoding does; records keep the version they were written with.
 const (
-	recordLabel   = "palyra.audit.record"
-	formatVersion = 1
+	recordLabel = "palyra.audit.record"
+	formatV1    = 1
+	formatV2    = 2
+	// formatVersion is the format new records are written in.
+	formatVersion = formatV2
 )
 
-// appendRecordEncoding appends the canonical encoding of a record to b and
-// returns the extended slice. Every variable-length field is prefixed with
-// its length, so no two different records share an encoding (see
-// docs/audit-format.md). timeText is the stored RFC 3339 form, hashed as
-// stored so that Verify never depends on time parsing.
-func appendRecordEncoding(b []byte, seq int64, timeText string, e *Entry, prev *[32]byte) []byte {
+// v1Fields are the hashed fields of a format 1 record, as stored: format 1
+// hashed the stored time text and transport text exactly.
+type v1Fields struct {
+	timeText                              string
+	principal, action, resource, decision string
+	policies                              []string
+	transport, reason                     string
+}
+
+// appendV1Encoding appends the canonical format 1 encoding of a record to b
+// (docs/audit-format.md, section 3.1).
+func appendV1Encoding(b []byte, seq int64, f *v1Fields, prev *[32]byte) []byte {
 	b = appendString(b, recordLabel)
-	b = binary.BigEndian.AppendUint32(b, formatVersion)
+	b = binary.BigEndian.AppendUint32(b, formatV1)
 	b = binary.BigEndian.AppendUint64(b, uint64(seq))
-	b = appendString(b, timeText)
+	b = appendString(b, f.timeText)
+	b = appendString(b, f.principal)
+	b = appendString(b, f.action)
+	b = appendString(b, f.resource)
+	b = appendString(b, f.decision)
+	b = appendList(b, f.policies)
+	b = appendString(b, f.transport)
+	b = appendString(b, f.reason)
+	return append(b, prev[:]...)
+}
+
+// appendV2Encoding appends the canonical format 2 encoding of a record to b
+// (docs/audit-format.md, section 3.2). Every field of either kind is
+// encoded, zero when it does not apply, fixed-width integers at fixed
+// positions and every variable-length field after its length, so the
+// encoding decodes back into exactly one record.
+func appendV2Encoding(b []byte, seq int64, e *Entry, prev *[32]byte) []byte {
+	b = appendString(b, recordLabel)
+	b = binary.BigEndian.AppendUint32(b, formatV2)
+	b = binary.BigEndian.AppendUint64(b, uint64(seq))
+	b = binary.BigEndian.AppendUint64(b, uint64(e.Time.UnixNano()))
+	b = append(b, byte(e.Kind))
 	b = appendString(b, e.Principal)
 	b = appendString(b, e.Action)
 	b = appendString(b, e.Resource)
 	b = appendString(b, e.Decision)
-	b = binary.BigEndian.AppendUint32(b, uint32(len(e.Policies)))
-	for _, p := range e.Policies {
-		b = appendString(b, p)
-	}
-	b = appendString(b, e.Transport)
+	b = appendList(b, e.Policies)
+	b = appendList(b, e.Obligations)
+	b = appendString(b, e.Transport.String())
 	b = appendString(b, e.Reason)
+	b = binary.BigEndian.AppendUint64(b, uint64(e.DecisionSeq))
+	b = appendString(b, e.Outcome)
+	b = binary.BigEndian.AppendUint64(b, uint64(e.Version))
 	return append(b, prev[:]...)
 }
 
@@ -40,9 +72,23 @@ func appendString(b []byte, s string) []byte {
 	return append(b, s...)
 }
 
-// recordHash computes a record's hash; buf is scratch space reused across
-// calls and returned grown.
-func recordHash(buf []byte, seq int64, timeText string, e *Entry, prev *[32]byte) ([32]byte, []byte) {
-	buf = appendRecordEncoding(buf[:0], seq, timeText, e, prev)
+func appendList(b []byte, l []string) []byte {
+	b = binary.BigEndian.AppendUint32(b, uint32(len(l)))
+	for _, s := range l {
+		b = appendString(b, s)
+	}
+	return b
+}
+
+// hashV2 computes a format 2 record's hash; buf is scratch space reused
+// across calls and returned grown.
+func hashV2(buf []byte, seq int64, e *Entry, prev *[32]byte) ([32]byte, []byte) {
+	buf = appendV2Encoding(buf[:0], seq, e, prev)
+	return sha256.Sum256(buf), buf
+}
+
+// hashV1 computes a format 1 record's hash.
+func hashV1(buf []byte, seq int64, f *v1Fields, prev *[32]byte) ([32]byte, []byte) {
+	buf = appendV1Encoding(buf[:0], seq, f, prev)
 	return sha256.Sum256(buf), buf
 }

@@ -1,13 +1,15 @@
 package audit
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/mod/sumdb/note"
@@ -15,67 +17,101 @@ import (
 	"github.com/palyra/palyra/internal/sqlitedb"
 )
 
-// ErrClosed is returned by Append and Records after Close.
-var ErrClosed = errors.New("audit: journal is closed")
-
-// MaxRecordsLimit is the most records one Records call returns.
-const MaxRecordsLimit = 10000
+// Errors of the Journal's methods.
+var (
+	// ErrClosed is returned after Close.
+	ErrClosed = errors.New("audit: journal is closed")
+	// ErrQueueFull is returned by AppendAsync when MaxAsyncQueue entries
+	// already wait for the writer.
+	ErrQueueFull = errors.New("audit: asynchronous append queue is full")
+	// ErrNotFound is returned by Get for a Seq the journal does not hold.
+	ErrNotFound = errors.New("audit: no such record")
+)
 
 // maxBatch bounds one group commit: a long batch holds the write lock and
 // delays its first caller, and a few hundred records already amortise the
-// fsync.
+// commit.
 const maxBatch = 256
 
 // Journal is an open audit journal. It is safe for concurrent use; all
-// writes go through one goroutine that Close stops.
+// writes go through one writer goroutine and one connection, and fsyncs
+// through one syncer goroutine, which Close stops.
 type Journal struct {
 	db       *sql.DB
+	wconn    *sql.Conn // the writer's connection, synchronous=NORMAL
 	path     string
 	origin   string
 	signer   *ed25519Signer
 	verifier note.Verifier
+	opts     Options
 
-	headStmt, insertStmt, checkpointStmt *sql.Stmt
+	insertStmt, checkpointStmt, linkStmt *sql.Stmt // prepared on wconn
 
-	// mu orders Append's send on reqs against Close: once closed is set
-	// under the write lock, nothing more is sent, so the writer can drain
-	// reqs and stop without stranding a caller.
+	// mu orders the sends of Append and AppendAsync against Close: once
+	// closed is set under the write lock, nothing more is queued, so the
+	// writer can drain and stop without stranding a caller.
 	mu     sync.RWMutex
 	closed bool
 
-	reqs chan *request
-	quit chan struct{} // closed by Close
-	done chan struct{} // closed by the writer when it exits
+	reqs      chan *request
+	asyncMu   sync.Mutex
+	async     []*request
+	asyncKick chan struct{} // buffered (1)
+	quit      chan struct{} // closed by Close
+	done      chan struct{} // closed by the writer when it exits
 
-	buf []byte // the writer's scratch space for record encodings
+	// The writer's state. The head is kept in memory and re-read from the
+	// database only after a failed transaction (headOK false).
+	headOK         bool
+	seq            int64    // the last record's Seq
+	head           [32]byte // its hash
+	covered        int64    // records covered by the latest checkpoint
+	cpTimer        *time.Timer
+	cpTimerArmed   bool
+	buf            []byte // scratch space for record encodings
+	writerRequests []*request
+
+	latest    atomic.Pointer[latestCheckpoint]
+	committed atomic.Int64 // the last committed Seq, for Wait
+	notifyMu  sync.Mutex
+	notify    chan struct{} // closed and replaced after each commit
+
+	syncer *syncer
+}
+
+type latestCheckpoint struct {
+	c    Checkpoint
+	note []byte
 }
 
 type request struct {
-	ctx   context.Context
-	entry Entry
-	rec   Record
-	done  chan error // buffered (1): the writer never blocks on a caller
+	ctx     context.Context // nil for AppendAsync
+	entry   Entry
+	rec     Record
+	durable bool
+	err     error      // set by the writer for an entry it refuses
+	done    chan error // buffered (1); nil for AppendAsync
 }
 
-const (
-	selectRecords = `SELECT seq, time, principal, action, resource, decision, policies, transport, reason, prev_hash, hash FROM records`
-	selectHead    = `SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1`
-	insertRecord  = `INSERT INTO records (seq, time, principal, action, resource, decision, policies, transport, reason, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
-	insertCheckpt = `INSERT INTO checkpoints (count, note) VALUES (?, ?)`
-	selectLatest  = `SELECT count, note FROM checkpoints ORDER BY count DESC LIMIT 1`
-)
-
-// Open opens the journal at path, creating it (0600) if absent, and starts
-// its writer goroutine. signer is the Ed25519 key that signs checkpoints;
-// origin names this journal in them (for example "palyra/<device_id>") and
-// must be a valid signed-note key name: non-empty UTF-8 without spaces or
-// '+'.
+// Open opens the journal at path, creating it (0600) if absent, migrating a
+// format 1 journal to schema version 2 (its records are kept as they are),
+// and starts its writer and syncer goroutines. signer is the Ed25519 key
+// that signs checkpoints; origin names this journal in them (for example
+// "palyra/<device_id>") and must be a valid signed-note key name: non-empty
+// UTF-8 without spaces or '+'. opts may be the zero value for defaults.
 //
 // Open refuses a journal whose latest checkpoint is not signed by signer
-// under origin or does not match the last record (a truncated or rewritten
-// tail); that error wraps a *BrokenError. Open does not recompute the whole
-// chain; Verify does.
-func Open(ctx context.Context, path string, signer ed25519.PrivateKey, origin string) (*Journal, error) {
+// under origin, claims more records than there are (a truncated tail), or
+// does not match the record it covers, and one whose records after the
+// latest checkpoint do not chain; that error wraps a *BrokenError. Records
+// after the latest checkpoint (left by a crash before the next checkpoint)
+// are accepted and covered by the next checkpoint. Open does not recompute
+// the chain before the latest checkpoint; Verify does.
+func Open(ctx context.Context, path string, signer ed25519.PrivateKey, origin string, opts Options) (*Journal, error) {
+	opts, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
+	}
 	s, err := newSigner(signer, origin)
 	if err != nil {
 		return nil, err
@@ -89,125 +125,209 @@ func Open(ctx context.Context, path string, signer ed25519.PrivateKey, origin st
 		return nil, fmt.Errorf("audit: %w", err)
 	}
 	j := &Journal{
-		db:       db,
-		path:     path,
-		origin:   origin,
-		signer:   s,
-		verifier: v,
-		reqs:     make(chan *request, maxBatch),
-		quit:     make(chan struct{}),
-		done:     make(chan struct{}),
+		db:        db,
+		path:      path,
+		origin:    origin,
+		signer:    s,
+		verifier:  v,
+		opts:      opts,
+		reqs:      make(chan *request, maxBatch),
+		asyncKick: make(chan struct{}, 1),
+		quit:      make(chan struct{}),
+		done:      make(chan struct{}),
+		notify:    make(chan struct{}),
 	}
 	if err := j.init(ctx); err != nil {
-		j.closeStmts()
-		db.Close()
+		j.closeDB()
 		return nil, fmt.Errorf("audit: open %s: %w", path, err)
 	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		j.closeDB()
+		return nil, fmt.Errorf("audit: open %s: %w", path, err)
+	}
+	j.syncer = newSyncer(abs+"-wal", opts.SyncWindow, opts.OnAsyncError)
+	j.cpTimer = time.NewTimer(time.Hour)
+	j.cpTimer.Stop()
+	if j.seq > j.covered {
+		// A tail left uncovered by a crash is covered within the interval,
+		// even if nothing is appended.
+		j.cpTimer.Reset(opts.CheckpointInterval)
+		j.cpTimerArmed = true
+	}
+	go j.syncer.run()
 	go j.run()
 	return j, nil
 }
 
 func (j *Journal) init(ctx context.Context) error {
 	var err error
+	if j.wconn, err = j.db.Conn(ctx); err != nil {
+		return err
+	}
+	// Commits on the writer's connection reach the OS (the WAL file) but
+	// do not fsync; the syncer fsyncs the WAL file instead (sync.go).
+	if _, err := j.wconn.ExecContext(ctx, "PRAGMA synchronous = NORMAL"); err != nil {
+		return err
+	}
 	for _, p := range []struct {
 		stmt  **sql.Stmt
 		query string
 	}{
-		{&j.headStmt, selectHead},
 		{&j.insertStmt, insertRecord},
 		{&j.checkpointStmt, insertCheckpt},
+		{&j.linkStmt, selectLink},
 	} {
-		if *p.stmt, err = j.db.PrepareContext(ctx, p.query); err != nil {
+		if *p.stmt, err = j.wconn.PrepareContext(ctx, p.query); err != nil {
 			return err
 		}
 	}
-	return j.checkHead(ctx)
+	if _, err := j.wconn.ExecContext(ctx, "BEGIN"); err != nil {
+		return err
+	}
+	defer j.wconn.ExecContext(context.Background(), "ROLLBACK")
+	return j.checkHead(ctx, j.wconn)
 }
 
-// checkHead compares the last record with the latest checkpoint, so a
-// journal whose tail was cut or rewritten, or that was signed by another key,
-// is not silently extended.
-func (j *Journal) checkHead(ctx context.Context) error {
-	tx, err := j.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+// checkHead loads the head and the latest checkpoint into the writer's
+// state, checking that the checkpoint is valid and matches the record it
+// covers, and that the records after it chain.
+func (j *Journal) checkHead(ctx context.Context, q queryer) error {
+	t, err := schemaTables(ctx, q)
 	if err != nil {
 		return err
 	}
-	defer tx.Rollback()
-	seq, head, err := readHead(ctx, tx.StmtContext(ctx, j.headStmt))
+	count, msg, err := readLatest(ctx, q)
 	if err != nil {
 		return err
 	}
-	var count int64
-	var msg string
-	switch err := tx.QueryRowContext(ctx, selectLatest).Scan(&count, &msg); {
-	case errors.Is(err, sql.ErrNoRows):
-		if seq == 0 {
-			return nil
+	var (
+		prev [32]byte
+		lc   *latestCheckpoint
+	)
+	if count > 0 {
+		c, err := parseCheckpoint([]byte(msg), j.verifier, j.origin)
+		if err != nil {
+			return &BrokenError{Seq: count, Reason: fmt.Sprintf("latest checkpoint: %v", err)}
 		}
-		return &BrokenError{Seq: 1, Reason: "not covered by a signed checkpoint"}
-	case err != nil:
+		if c.Count != count {
+			return &BrokenError{Seq: count, Reason: fmt.Sprintf("latest checkpoint is stored at %d but claims %d records", count, c.Count)}
+		}
+		h, ok, err := recordHashAt(ctx, q, t, count)
+		switch {
+		case err != nil:
+			return err
+		case !ok:
+			last, err := lastSeq(ctx, q, t)
+			if err != nil {
+				return err
+			}
+			return &BrokenError{Seq: last + 1, Reason: fmt.Sprintf("missing: the latest checkpoint covers %d records, the journal ends at %d", count, last)}
+		case h != c.Head:
+			return &BrokenError{Seq: count, Reason: "hash does not match the latest checkpoint"}
+		}
+		prev = h
+		lc = &latestCheckpoint{c: c, note: []byte(msg)}
+	}
+	// The records after the checkpoint must chain from it and obey the
+	// rules, as Verify will check, before the writer extends them.
+	w := walker{next: count + 1, prev: prev, lookup: func(seq int64) (bool, error) {
+		return allowedDecision(ctx, q, t, seq)
+	}}
+	if err := eachRecord(ctx, q, t, count, w.step); err != nil {
 		return err
 	}
-	c, err := parseCheckpoint([]byte(msg), j.verifier, j.origin)
-	if err != nil {
-		return &BrokenError{Seq: count, Reason: fmt.Sprintf("latest checkpoint: %v", err)}
-	}
-	switch {
-	case c.Count != count:
-		return &BrokenError{Seq: count, Reason: fmt.Sprintf("latest checkpoint is stored at %d but claims %d records", count, c.Count)}
-	case count > seq:
-		return &BrokenError{Seq: seq + 1, Reason: fmt.Sprintf("missing: the latest checkpoint covers %d records, the journal ends at %d", count, seq)}
-	case count < seq:
-		return &BrokenError{Seq: count + 1, Reason: "not covered by a signed checkpoint"}
-	case c.Head != head:
-		return &BrokenError{Seq: seq, Reason: "hash does not match the latest checkpoint"}
-	}
+	j.seq, j.head, j.headOK = w.next-1, w.prev, true
+	j.covered = count
+	j.latest.Store(lc)
+	j.committed.Store(j.seq)
 	return nil
 }
 
-// readHead returns the last record's seq and hash, or 0 and zeros for an
-// empty journal.
-func readHead(ctx context.Context, stmt *sql.Stmt) (int64, [32]byte, error) {
-	var seq int64
-	var hash []byte
-	var head [32]byte
-	switch err := stmt.QueryRowContext(ctx).Scan(&seq, &hash); {
-	case errors.Is(err, sql.ErrNoRows):
-		return 0, head, nil
-	case err != nil:
-		return 0, head, fmt.Errorf("read head: %w", err)
+// recordHashAt returns the stored hash of record seq.
+func recordHashAt(ctx context.Context, q queryer, t tables, seq int64) ([32]byte, bool, error) {
+	var h [32]byte
+	for _, table := range []string{t.v2, t.v1} {
+		if table == "" {
+			continue
+		}
+		var b []byte
+		switch err := q.QueryRowContext(ctx, `SELECT hash FROM `+table+` WHERE seq = ?`, seq).Scan(&b); {
+		case errors.Is(err, sql.ErrNoRows):
+			continue
+		case err != nil:
+			return h, false, fmt.Errorf("read record %d: %w", seq, err)
+		}
+		if len(b) != len(h) {
+			return h, false, &BrokenError{Seq: seq, Reason: "stored hash is not 32 bytes"}
+		}
+		copy(h[:], b)
+		return h, true, nil
 	}
-	if len(hash) != len(head) {
-		return 0, head, &BrokenError{Seq: seq, Reason: fmt.Sprintf("stored hash is %d bytes", len(hash))}
-	}
-	copy(head[:], hash)
-	return seq, head, nil
+	return h, false, nil
 }
 
-// Append adds e to the journal and returns it as stored, with its Seq and
-// hashes. When Append returns nil the record and a checkpoint covering it are
-// committed (synchronous=FULL). When it returns an error the record was not
-// written: ErrInvalidEntry (wrapped) for an Entry that breaks the rules on
-// Entry, ErrClosed after Close, the context's error if ctx ended before the
-// record joined a batch, or the error of the batch's transaction. Once the
-// record has joined a batch, Append waits for the commit even if ctx ends,
-// so that its answer is never "maybe"; each batch ahead of it waits at most
-// sqlitedb.BusyTimeout for the write lock, plus its commit.
+// allowedDecision reports whether record seq is a format 2 decision record
+// with decision allow.
+func allowedDecision(ctx context.Context, q queryer, t tables, seq int64) (bool, error) {
+	if t.v2 == "" {
+		return false, nil
+	}
+	var kind int64
+	var decision string
+	switch err := q.QueryRowContext(ctx, `SELECT kind, decision FROM `+t.v2+` WHERE seq = ?`, seq).Scan(&kind, &decision); {
+	case errors.Is(err, sql.ErrNoRows):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("read record %d: %w", seq, err)
+	}
+	return kind == int64(KindDecision) && decision == DecisionAllow, nil
+}
+
+// lastSeq returns the largest Seq stored, 0 for none.
+func lastSeq(ctx context.Context, q queryer, t tables) (int64, error) {
+	var last int64
+	for _, table := range []string{t.v1, t.v2} {
+		if table == "" {
+			continue
+		}
+		var m sql.NullInt64
+		if err := q.QueryRowContext(ctx, `SELECT max(seq) FROM `+table).Scan(&m); err != nil {
+			return 0, err
+		}
+		last = max(last, m.Int64)
+	}
+	return last, nil
+}
+
+// Append adds e to the journal and returns it as stored. In SyncWindow
+// mode it returns once the record is committed (it survives the daemon
+// being killed; an fsync follows within Options.SyncWindow); in SyncAlways
+// mode once an fsync covers it too. When it returns an error the record was
+// not written: ErrInvalidEntry (wrapped) for an Entry that breaks the rules
+// on Entry (including, for an outcome, a DecisionSeq that is not an earlier
+// allowed decision), ErrClosed after Close, the context's error if ctx
+// ended before the record joined a batch, or the error of the batch's
+// transaction. Once the record has joined a batch, Append waits for the
+// commit even if ctx ends, so that its answer is never "maybe" — except
+// that if the fsync awaited in SyncAlways mode fails, the error says so
+// and the record is committed but may not survive power loss.
 func (j *Journal) Append(ctx context.Context, e Entry) (Record, error) {
+	return j.append(ctx, e, j.opts.Sync == SyncAlways)
+}
+
+// AppendDurable is Append that returns only after an fsync covering the
+// record, in either mode: the record survives power loss.
+func (j *Journal) AppendDurable(ctx context.Context, e Entry) (Record, error) {
+	return j.append(ctx, e, true)
+}
+
+func (j *Journal) append(ctx context.Context, e Entry, durable bool) (Record, error) {
 	if err := e.validate(); err != nil {
 		return Record{}, err
 	}
-	// Own the policies, so a caller reusing its slice cannot change a
-	// record between hashing and insertion.
-	if len(e.Policies) == 0 {
-		e.Policies = nil
-	} else {
-		e.Policies = append([]string(nil), e.Policies...)
-	}
-	if !e.Time.IsZero() {
-		e.Time = e.Time.UTC() // also drops the monotonic reading
-	}
-	r := &request{ctx: ctx, entry: e, done: make(chan error, 1)}
+	e.normalize()
+	r := &request{ctx: ctx, entry: e, durable: durable, done: make(chan error, 1)}
 
 	j.mu.RLock()
 	if j.closed {
@@ -228,32 +348,93 @@ func (j *Journal) Append(ctx context.Context, e Entry) (Record, error) {
 	return r.rec, nil
 }
 
+// AppendAsync queues e for the writer and returns at once, without waiting
+// for the commit; it is meant for outcome records, which nobody waits on.
+// It returns an error only for what it can tell without waiting:
+// ErrInvalidEntry (wrapped), ErrClosed, or ErrQueueFull. Anything that goes
+// wrong later (the writer refusing the entry, a failed commit) is passed to
+// Options.OnAsyncError. The record is committed in the order queued, after
+// everything Append had committed before the call; Close commits what is
+// queued. In either sync mode an async record is fsynced within the window.
+func (j *Journal) AppendAsync(e Entry) error {
+	if err := e.validate(); err != nil {
+		return err
+	}
+	e.normalize()
+	r := &request{entry: e}
+	j.mu.RLock()
+	defer j.mu.RUnlock()
+	if j.closed {
+		return ErrClosed
+	}
+	j.asyncMu.Lock()
+	if len(j.async) >= MaxAsyncQueue {
+		j.asyncMu.Unlock()
+		return ErrQueueFull
+	}
+	j.async = append(j.async, r)
+	j.asyncMu.Unlock()
+	select {
+	case j.asyncKick <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
 // run is the writer goroutine: it takes the first waiting request, gathers
 // whatever else is already queued (up to maxBatch) and commits them in one
 // transaction. Under load batches grow by themselves; a lone caller pays one
-// commit.
+// commit. It also signs a checkpoint when CheckpointInterval has passed
+// since the first uncovered record, and a last one when the journal closes.
 func (j *Journal) run() {
 	defer close(j.done)
 	batch := make([]*request, 0, maxBatch)
 	for {
 		select {
 		case r := <-j.reqs:
-			batch = j.gather(append(batch[:0], r))
-			j.commit(batch)
+			batch = append(batch[:0], r)
+		case <-j.asyncKick:
+			batch = batch[:0]
+		case <-j.cpTimer.C:
+			j.cpTimerArmed = false
+			j.commit(nil, true)
+			continue
 		case <-j.quit:
 			// Close has stopped new sends; finish what is queued.
 			for {
 				batch = j.gather(batch[:0])
 				if len(batch) == 0 {
-					return
+					break
 				}
-				j.commit(batch)
+				j.commit(batch, false)
 			}
+			j.cpTimer.Stop()
+			j.commit(nil, true)
+			return
 		}
+		j.commit(j.gather(batch), false)
 	}
 }
 
+// gather adds queued asynchronous entries and then queued Append requests
+// to batch, up to maxBatch in all.
 func (j *Journal) gather(batch []*request) []*request {
+	j.asyncMu.Lock()
+	n := min(len(j.async), maxBatch-len(batch))
+	batch = append(batch, j.async[:n]...)
+	clear(j.async[:n])
+	j.async = j.async[n:]
+	more := len(j.async) > 0
+	if !more {
+		j.async = nil
+	}
+	j.asyncMu.Unlock()
+	if more {
+		select {
+		case j.asyncKick <- struct{}{}:
+		default:
+		}
+	}
 	for len(batch) < maxBatch {
 		select {
 		case r := <-j.reqs:
@@ -265,109 +446,204 @@ func (j *Journal) gather(batch []*request) []*request {
 	return batch
 }
 
-// commit writes batch and answers every request in it.
-func (j *Journal) commit(batch []*request) {
+// commit writes batch (and, if checkpoint is set or enough records are
+// uncovered, a checkpoint) and answers every request in it: at once, or
+// after the fsync for durable ones.
+func (j *Journal) commit(batch []*request, checkpoint bool) {
 	live := batch[:0]
 	for _, r := range batch {
-		if err := r.ctx.Err(); err != nil {
-			r.done <- fmt.Errorf("audit: append: %w", err)
-			continue
+		if r.ctx != nil {
+			if err := r.ctx.Err(); err != nil {
+				r.done <- fmt.Errorf("audit: append: %w", err)
+				continue
+			}
 		}
 		live = append(live, r)
 	}
-	if len(live) > 0 {
-		err := j.write(live)
-		for _, r := range live {
-			r.done <- err
+	if len(live) == 0 && (!checkpoint || j.headOK && j.seq == j.covered) {
+		clear(batch[:cap(batch)])
+		return
+	}
+	err := j.write(live, checkpoint)
+	var durable []chan error
+	for _, r := range live {
+		rerr := r.err
+		if rerr == nil {
+			rerr = err
 		}
+		switch {
+		case r.done == nil:
+			if rerr != nil {
+				j.opts.OnAsyncError(fmt.Errorf("audit: asynchronous append: %w", rerr))
+			}
+		case rerr == nil && r.durable:
+			durable = append(durable, r.done)
+		default:
+			r.done <- rerr
+		}
+	}
+	if err == nil {
+		j.syncer.committed(durable)
+		j.publish()
+	} else if checkpoint && len(live) == 0 {
+		j.opts.OnAsyncError(err)
+	}
+	if err != nil && !j.cpTimerArmed {
+		// Try the due checkpoint again later, even if nothing is appended.
+		j.cpTimer.Reset(j.opts.CheckpointInterval)
+		j.cpTimerArmed = true
 	}
 	clear(batch[:cap(batch)]) // drop references to answered requests
 }
 
-// write appends the batch's records and a checkpoint covering them in one
-// transaction, filling in each request's rec. The head is read inside the
-// transaction (BEGIN IMMEDIATE holds the write lock), so the chain stays
-// right even if a failed commit left memory and disk disagreeing, or another
-// process appended.
-func (j *Journal) write(batch []*request) (err error) {
+// publish tells Wait callers about the new head.
+func (j *Journal) publish() {
+	if j.committed.Load() == j.seq {
+		return
+	}
+	j.committed.Store(j.seq)
+	j.notifyMu.Lock()
+	close(j.notify)
+	j.notify = make(chan struct{})
+	j.notifyMu.Unlock()
+}
+
+// write appends the batch's records, and a checkpoint when due, in one
+// transaction on the writer's connection, filling in each request's rec
+// (or err, for an outcome whose link the writer refuses). After a failed
+// transaction the head is re-read from the database by the next one.
+func (j *Journal) write(batch []*request, forceCheckpoint bool) (err error) {
 	// Not a caller's context: one caller giving up must not abort the
 	// records of the others in its batch.
 	ctx := context.Background()
-	tx, err := j.db.BeginTx(ctx, nil)
-	if err != nil {
+	if _, err := j.wconn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		j.headOK = false
 		return fmt.Errorf("audit: append: begin: %w", err)
 	}
 	defer func() {
 		if err != nil {
-			tx.Rollback()
+			j.wconn.ExecContext(ctx, "ROLLBACK")
+			j.headOK = false
 		}
 	}()
-	seq, prev, err := readHead(ctx, tx.StmtContext(ctx, j.headStmt))
-	if err != nil {
-		return fmt.Errorf("audit: append: %w", err)
+	if !j.headOK {
+		if err := j.checkHead(ctx, j.wconn); err != nil {
+			return fmt.Errorf("audit: append: %w", err)
+		}
 	}
+	seq, prev := j.seq, j.head
 	now := time.Now().UTC()
-	ins := tx.StmtContext(ctx, j.insertStmt)
 	for _, r := range batch {
+		e := &r.entry
+		r.err = nil
+		if e.Kind == KindOutcome {
+			if r.err = j.checkLink(ctx, e.DecisionSeq, seq); r.err != nil {
+				continue
+			}
+		}
 		seq++
-		e := r.entry
 		if e.Time.IsZero() {
 			e.Time = now
 		}
-		tt := formatTime(e.Time)
 		var hash [32]byte
-		hash, j.buf = recordHash(j.buf, seq, tt, &e, &prev)
-		if _, err = ins.ExecContext(ctx, seq, tt, e.Principal, e.Action, e.Resource, e.Decision,
-			encodePolicies(e.Policies), e.Transport, e.Reason, prev[:], hash[:]); err != nil {
+		hash, j.buf = hashV2(j.buf, seq, e, &prev)
+		if _, err = j.insertStmt.ExecContext(ctx, seq, e.Time.UnixNano(), int64(e.Kind),
+			e.Principal, e.Action, e.Resource, e.Decision, encodeList(e.Policies), encodeList(e.Obligations),
+			e.Transport.String(), e.Reason, e.DecisionSeq, e.Outcome, e.Version, hash[:]); err != nil {
 			return fmt.Errorf("audit: append: insert record %d: %w", seq, err)
 		}
-		r.rec = Record{Seq: seq, Entry: e, PrevHash: prev, Hash: hash}
+		r.rec = Record{Seq: seq, Format: formatV2, Entry: *e, Hash: hash}
 		prev = hash
 	}
-	msg, err := j.signer.sign(Checkpoint{Origin: j.origin, Count: seq, Head: prev})
-	if err != nil {
-		return fmt.Errorf("audit: append: sign checkpoint: %w", err)
+	var lc *latestCheckpoint
+	uncovered := seq - j.covered
+	if uncovered > 0 && (forceCheckpoint || uncovered >= int64(j.opts.CheckpointEvery)) {
+		c := Checkpoint{Origin: j.origin, Count: seq, Head: prev}
+		msg, err := j.signer.sign(c)
+		if err != nil {
+			return fmt.Errorf("audit: append: sign checkpoint: %w", err)
+		}
+		if _, err = j.checkpointStmt.ExecContext(ctx, seq, string(msg)); err != nil {
+			return fmt.Errorf("audit: append: insert checkpoint %d: %w", seq, err)
+		}
+		lc = &latestCheckpoint{c: c, note: msg}
 	}
-	if _, err = tx.StmtContext(ctx, j.checkpointStmt).ExecContext(ctx, seq, string(msg)); err != nil {
-		return fmt.Errorf("audit: append: insert checkpoint %d: %w", seq, err)
-	}
-	if err = tx.Commit(); err != nil {
+	if _, err = j.wconn.ExecContext(ctx, "COMMIT"); err != nil {
 		return fmt.Errorf("audit: append: commit: %w", err)
+	}
+	j.seq, j.head = seq, prev
+	if lc != nil {
+		j.covered = seq
+		j.latest.Store(lc)
+		if j.cpTimerArmed {
+			j.cpTimer.Stop()
+			j.cpTimerArmed = false
+		}
+	} else if j.seq > j.covered && !j.cpTimerArmed {
+		j.cpTimer.Reset(j.opts.CheckpointInterval)
+		j.cpTimerArmed = true
 	}
 	return nil
 }
 
-// Records returns up to limit records with Seq > afterSeq in Seq order
-// (at most MaxRecordsLimit; page by passing the last Seq back). limit must
-// be positive. Records reads what is stored without checking hashes; use
-// Verify for that.
-func (j *Journal) Records(ctx context.Context, afterSeq int64, limit int) ([]Record, error) {
-	if limit <= 0 {
-		return nil, fmt.Errorf("audit: records: limit %d is not positive", limit)
+// checkLink refuses an outcome whose decisionSeq is not an earlier format 2
+// decision record with decision allow; head is the Seq before the outcome.
+func (j *Journal) checkLink(ctx context.Context, decisionSeq, head int64) error {
+	if decisionSeq > head {
+		return fmt.Errorf("%w: decision seq %d is not an earlier record", ErrInvalidEntry, decisionSeq)
 	}
-	j.mu.RLock()
-	closed := j.closed
-	j.mu.RUnlock()
-	if closed {
-		return nil, ErrClosed
+	var kind int64
+	var decision string
+	switch err := j.linkStmt.QueryRowContext(ctx, decisionSeq).Scan(&kind, &decision); {
+	case errors.Is(err, sql.ErrNoRows):
+		return fmt.Errorf("%w: decision seq %d is not a format 2 record", ErrInvalidEntry, decisionSeq)
+	case err != nil:
+		return fmt.Errorf("audit: append: read record %d: %w", decisionSeq, err)
+	case kind != int64(KindDecision) || decision != DecisionAllow:
+		return fmt.Errorf("%w: record %d is not an allowed decision", ErrInvalidEntry, decisionSeq)
 	}
-	stored, err := readRecords(ctx, j.db, afterSeq, min(limit, MaxRecordsLimit))
-	if err != nil {
-		return nil, fmt.Errorf("audit: records: %w", err)
-	}
-	recs := make([]Record, len(stored))
-	for i, r := range stored {
-		if r.bad != "" {
-			return nil, fmt.Errorf("audit: records: %w", &BrokenError{Seq: r.Seq, Reason: r.bad})
-		}
-		recs[i] = r.Record
-	}
-	return recs, nil
+	return nil
 }
 
-// Close waits for queued appends to commit, stops the writer and closes the
-// database. Append and Records return ErrClosed afterwards; a second Close
-// returns nil.
+// Latest returns the latest signed checkpoint and its signed note (a copy
+// the caller may keep), or false if the journal has none yet. It reads
+// memory only.
+func (j *Journal) Latest() (Checkpoint, []byte, bool) {
+	lc := j.latest.Load()
+	if lc == nil {
+		return Checkpoint{}, nil, false
+	}
+	return lc.c, bytes.Clone(lc.note), true
+}
+
+// Wait returns nil as soon as a record with Seq > afterSeq is committed
+// (at once if one is), ctx's error if ctx ends first, and ErrClosed if the
+// journal is closed first.
+func (j *Journal) Wait(ctx context.Context, afterSeq int64) error {
+	for {
+		j.notifyMu.Lock()
+		ch := j.notify
+		j.notifyMu.Unlock()
+		if j.committed.Load() > afterSeq {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-j.done:
+			if j.committed.Load() > afterSeq {
+				return nil
+			}
+			return ErrClosed
+		}
+	}
+}
+
+// Close commits queued appends (including AppendAsync entries), signs a
+// checkpoint covering every record, fsyncs, stops the goroutines and
+// closes the database. Other methods return ErrClosed afterwards; a second
+// Close returns nil.
 func (j *Journal) Close() error {
 	j.mu.Lock()
 	if j.closed {
@@ -378,90 +654,31 @@ func (j *Journal) Close() error {
 	j.mu.Unlock()
 	close(j.quit)
 	<-j.done
-	j.closeStmts()
-	if err := j.db.Close(); err != nil {
-		return fmt.Errorf("audit: close %s: %w", j.path, err)
+	serr := j.syncer.stop()
+	cerr := j.closeDB()
+	if serr != nil {
+		return serr
+	}
+	if cerr != nil {
+		return fmt.Errorf("audit: close %s: %w", j.path, cerr)
 	}
 	return nil
 }
 
-func (j *Journal) closeStmts() {
-	for _, s := range []*sql.Stmt{j.headStmt, j.insertStmt, j.checkpointStmt} {
+func (j *Journal) isClosed() bool {
+	j.mu.RLock()
+	defer j.mu.RUnlock()
+	return j.closed
+}
+
+func (j *Journal) closeDB() error {
+	for _, s := range []*sql.Stmt{j.insertStmt, j.checkpointStmt, j.linkStmt} {
 		if s != nil {
 			s.Close()
 		}
 	}
-}
-
-// queryer is what readRecords needs from a *sql.DB or a *sql.Tx.
-type queryer interface {
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-}
-
-// storedRecord is a record as read from the database. timeText is the
-// stored (and hashed) time; bad says why a field did not parse, so Verify
-// can report problems in Seq order instead of failing a whole page early.
-type storedRecord struct {
-	Record
-	timeText string
-	bad      string
-}
-
-// readRecords reads up to limit records after afterSeq, parsing every field.
-func readRecords(ctx context.Context, q queryer, afterSeq int64, limit int) ([]storedRecord, error) {
-	rows, err := q.QueryContext(ctx, selectRecords+` WHERE seq > ? ORDER BY seq LIMIT ?`, afterSeq, limit)
-	if err != nil {
-		return nil, err
+	if j.wconn != nil {
+		j.wconn.Close()
 	}
-	defer rows.Close()
-	var recs []storedRecord
-	for rows.Next() {
-		var (
-			r          storedRecord
-			policies   string
-			prev, hash []byte
-		)
-		if err := rows.Scan(&r.Seq, &r.timeText, &r.Principal, &r.Action, &r.Resource, &r.Decision,
-			&policies, &r.Transport, &r.Reason, &prev, &hash); err != nil {
-			return nil, err
-		}
-		var perr error
-		if r.Time, perr = time.Parse(time.RFC3339Nano, r.timeText); perr != nil {
-			r.bad = "time is not RFC 3339"
-		}
-		if r.Policies, perr = decodePolicies(policies); perr != nil {
-			r.bad = "policies are not a JSON array of strings"
-		}
-		if len(prev) != len(r.PrevHash) || len(hash) != len(r.Hash) {
-			r.bad = "stored hash is not 32 bytes"
-		}
-		copy(r.PrevHash[:], prev)
-		copy(r.Hash[:], hash)
-		recs = append(recs, r)
-	}
-	return recs, rows.Err()
-}
-
-// encodePolicies stores policy ids as a JSON array for readability in the
-// sqlite3 shell. The hash covers the ids themselves, not this text.
-func encodePolicies(p []string) string {
-	if len(p) == 0 {
-		return "[]"
-	}
-	b, err := json.Marshal(p)
-	if err != nil {
-		panic("audit: marshal []string: " + err.Error()) // cannot fail for []string
-	}
-	return string(b)
-}
-
-func decodePolicies(s string) ([]string, error) {
-	var p []string
-	if err := json.Unmarshal([]byte(s), &p); err != nil {
-		return nil, err
-	}
-	if len(p) == 0 {
-		return nil, nil
-	}
-	return p, nil
+	return j.db.Close()
 }

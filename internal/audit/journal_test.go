@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/palyra/palyra/internal/peer"
 )
 
 func TestAppendVerify(t *testing.T) {
@@ -26,51 +28,48 @@ func TestAppendVerify(t *testing.T) {
 
 	before := time.Now()
 	recs := appendN(t, j, 10)
-	var prev [32]byte
 	for i, r := range recs {
-		if r.Seq != int64(i+1) {
-			t.Fatalf("record %d has seq %d", i, r.Seq)
-		}
-		if r.PrevHash != prev {
-			t.Fatalf("record %d: prev hash does not link", r.Seq)
+		if r.Seq != int64(i+1) || r.Format != formatVersion {
+			t.Fatalf("record %d has seq %d, format %d", i, r.Seq, r.Format)
 		}
 		if r.Time.Before(before.Add(-time.Second)) || r.Time.Location() != time.UTC {
 			t.Fatalf("record %d: time %v not set to commit time in UTC", r.Seq, r.Time)
 		}
-		prev = r.Hash
 	}
 
-	got, err := j.Records(ctx, 0, 100)
+	got, err := j.List(ctx, Filter{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !reflect.DeepEqual(got, recs) {
-		t.Fatalf("Records differs from what Append returned:\n got %+v\nwant %+v", got, recs)
+		t.Fatalf("List differs from what Append returned:\n got %+v\nwant %+v", got, recs)
 	}
-	page, err := j.Records(ctx, 7, 2)
+	page, err := j.List(ctx, Filter{AfterSeq: 7, Limit: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(page) != 2 || page[0].Seq != 8 || page[1].Seq != 9 {
-		t.Fatalf("Records(7, 2) = %d records starting at %d", len(page), page[0].Seq)
-	}
-	if _, err := j.Records(ctx, 0, 0); err == nil {
-		t.Fatal("Records with limit 0 succeeded")
+		t.Fatalf("List(after 7, limit 2) = %d records starting at %d", len(page), page[0].Seq)
 	}
 
-	// Verify while the journal is open, then after Close.
-	for _, when := range []string{"open", "closed"} {
-		res, err := Verify(ctx, path, pub, testOrigin)
-		if err != nil {
-			t.Fatalf("verify (%s): %v", when, err)
-		}
-		want := VerifyResult{Records: 10, Head: recs[9].Hash, Checkpoints: 10}
-		if res != want {
-			t.Fatalf("verify (%s) = %+v, want %+v", when, res, want)
-		}
-		if err := j.Close(); err != nil {
-			t.Fatal(err)
-		}
+	// While open, checkpoints cover 3, 6 and 9 records (CheckpointEvery 3);
+	// record 10 is covered within CheckpointInterval or at Close.
+	res, err = Verify(ctx, path, pub, testOrigin)
+	if err != nil {
+		t.Fatalf("verify (open): %v", err)
+	}
+	if res.Records != 10 || res.Head != recs[9].Hash || res.Checkpoints+res.Uncovered != 4 || res.Uncovered > 1 {
+		t.Fatalf("verify (open) = %+v", res)
+	}
+	if err := j.Close(); err != nil {
+		t.Fatal(err)
+	}
+	res, err = Verify(ctx, path, pub, testOrigin)
+	if err != nil {
+		t.Fatalf("verify (closed): %v", err)
+	}
+	if want := (VerifyResult{Records: 10, Head: recs[9].Hash, Checkpoints: 4}); res != want {
+		t.Fatalf("verify (closed) = %+v, want %+v", res, want)
 	}
 }
 
@@ -87,12 +86,12 @@ func TestAppendKeepsGivenTime(t *testing.T) {
 	if !r.Time.Equal(given) || r.Time.Location() != time.UTC {
 		t.Fatalf("time = %v, want %v in UTC", r.Time, given)
 	}
-	got, err := j.Records(context.Background(), 0, 1)
+	got, err := j.Get(context.Background(), r.Seq)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got[0].Time != r.Time {
-		t.Fatalf("stored time %v, appended %v", got[0].Time, r.Time)
+	if got.Time != r.Time {
+		t.Fatalf("stored time %v, appended %v", got.Time, r.Time)
 	}
 }
 
@@ -103,8 +102,14 @@ func TestAppendCopiesPolicies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	e.Obligations = []string{"approval=required"}
+	r2, err := j.Append(context.Background(), e)
+	if err != nil {
+		t.Fatal(err)
+	}
 	e.Policies[0] = "changed-after-append"
-	if r.Policies[0] == "changed-after-append" {
+	e.Obligations[0] = "changed-after-append"
+	if r.Policies[0] == "changed-after-append" || r2.Obligations[0] == "changed-after-append" {
 		t.Fatal("Record shares the caller's policies slice")
 	}
 }
@@ -137,12 +142,8 @@ func TestConcurrentAppends(t *testing.T) {
 		seen[r.Seq] = r
 	}
 	for seq := int64(1); seq <= goroutines*each; seq++ {
-		r, ok := seen[seq]
-		if !ok {
+		if _, ok := seen[seq]; !ok {
 			t.Fatalf("seq %d missing", seq)
-		}
-		if seq > 1 && r.PrevHash != seen[seq-1].Hash {
-			t.Fatalf("seq %d does not link to %d", seq, seq-1)
 		}
 	}
 	res, err := Verify(ctx, path, pub, testOrigin)
@@ -152,7 +153,7 @@ func TestConcurrentAppends(t *testing.T) {
 	if res.Records != goroutines*each || res.Head != seen[goroutines*each].Hash {
 		t.Fatalf("verify = %+v", res)
 	}
-	t.Logf("%d appends committed in %d batches", res.Records, res.Checkpoints)
+	t.Logf("%d appends, %d checkpoints", res.Records, res.Checkpoints)
 }
 
 func TestReopenContinuesChain(t *testing.T) {
@@ -162,20 +163,24 @@ func TestReopenContinuesChain(t *testing.T) {
 	if err := j.Close(); err != nil {
 		t.Fatal(err)
 	}
-	j, err := Open(ctx, path, key, testOrigin)
+	j, err := Open(ctx, path, key, testOrigin, testOptions(t))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer j.Close()
+	if c, _, ok := j.Latest(); !ok || c.Count != 3 || c.Head != first[2].Hash {
+		t.Fatalf("after reopen: latest checkpoint %+v, %v", c, ok)
+	}
 	r, err := j.Append(ctx, sampleEntry(3))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.Seq != 4 || r.PrevHash != first[2].Hash {
-		t.Fatalf("after reopen: seq %d, prev links to record 3: %v", r.Seq, r.PrevHash == first[2].Hash)
+	if r.Seq != 4 {
+		t.Fatalf("after reopen: seq %d", r.Seq)
 	}
+	j.Close()
 	res, err := Verify(ctx, path, pub, testOrigin)
-	if err != nil || res.Records != 4 {
+	if err != nil || res.Records != 4 || res.Head != r.Hash {
 		t.Fatalf("verify = %+v, %v", res, err)
 	}
 }
@@ -195,12 +200,12 @@ func TestOpenRefusesBadArguments(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "audit.db")
 	for _, origin := range []string{"", "has space", "a+b", "line\nbreak", strings.Repeat("x", maxOriginBytes+1)} {
-		if j, err := Open(ctx, path, key, origin); err == nil {
+		if j, err := Open(ctx, path, key, origin, Options{}); err == nil {
 			j.Close()
 			t.Errorf("Open accepted origin %q", origin)
 		}
 	}
-	if j, err := Open(ctx, path, key[:32], testOrigin); err == nil {
+	if j, err := Open(ctx, path, key[:32], testOrigin, Options{}); err == nil {
 		j.Close()
 		t.Error("Open accepted a 32-byte signer")
 	}
@@ -211,11 +216,11 @@ func TestOpenRefusesAnotherKey(t *testing.T) {
 	j, path := openTemp(t)
 	appendN(t, j, 2)
 	j.Close()
-	if j, err := Open(ctx, path, testKey("another key"), testOrigin); err == nil {
+	if j, err := Open(ctx, path, testKey("another key"), testOrigin, Options{}); err == nil {
 		j.Close()
 		t.Fatal("Open accepted a journal signed by another key")
 	}
-	if j, err := Open(ctx, path, key, "palyra/another-origin"); err == nil {
+	if j, err := Open(ctx, path, key, "palyra/another-origin", Options{}); err == nil {
 		j.Close()
 		t.Fatal("Open accepted a journal of another origin")
 	}
@@ -225,22 +230,42 @@ func TestAppendRefusesInvalidEntries(t *testing.T) {
 	ctx := context.Background()
 	j, path := openTemp(t)
 	long := strings.Repeat("x", MaxFieldBytes+1)
+	outcome := func(e *Entry) { *e = Entry{Kind: KindOutcome, DecisionSeq: 1, Outcome: OutcomeOK} }
 	for name, mod := range map[string]func(*Entry){
-		"decision":            func(e *Entry) { e.Decision = "Allow" },
-		"empty decision":      func(e *Entry) { e.Decision = "" },
-		"transport":           func(e *Entry) { e.Transport = "http" },
-		"invalid utf-8":       func(e *Entry) { e.Principal = "\xff" },
-		"NUL":                 func(e *Entry) { e.Reason = "ok\x00" },
-		"long field":          func(e *Entry) { e.Resource = long },
-		"long policy":         func(e *Entry) { e.Policies = []string{long} },
-		"bad policy":          func(e *Entry) { e.Policies = []string{"ok", "\xc3"} },
-		"too many":            func(e *Entry) { e.Policies = make([]string, MaxPolicies+1) },
-		"year out of rfc3339": func(e *Entry) { e.Time = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC) },
+		"decision":              func(e *Entry) { e.Decision = "Allow" },
+		"empty decision":        func(e *Entry) { e.Decision = "" },
+		"transport":             func(e *Entry) { e.Transport = peer.QUIC + 1 },
+		"kind":                  func(e *Entry) { e.Kind = KindOutcome + 1 },
+		"invalid utf-8":         func(e *Entry) { e.Principal = "\xff" },
+		"NUL":                   func(e *Entry) { e.Reason = "ok\x00" },
+		"long field":            func(e *Entry) { e.Resource = long },
+		"long policy":           func(e *Entry) { e.Policies = []string{long} },
+		"bad policy":            func(e *Entry) { e.Policies = []string{"ok", "\xc3"} },
+		"empty policy":          func(e *Entry) { e.Policies = []string{""} },
+		"too many":              func(e *Entry) { e.Policies = make([]string, MaxPolicies+1) },
+		"too many obligations":  func(e *Entry) { e.Obligations = make([]string, MaxObligations+1) },
+		"bad obligation":        func(e *Entry) { e.Obligations = []string{"a\x00"} },
+		"time past int64":       func(e *Entry) { e.Time = time.Date(2300, 1, 1, 0, 0, 0, 0, time.UTC) },
+		"decision with outcome": func(e *Entry) { e.Outcome = OutcomeOK },
+		"decision with link":    func(e *Entry) { e.DecisionSeq = 1 },
+		"decision with version": func(e *Entry) { e.Version = 1 },
+		"outcome without link":  func(e *Entry) { outcome(e); e.DecisionSeq = 0 },
+		"outcome code":          func(e *Entry) { outcome(e); e.Outcome = "OK" },
+		"outcome empty code":    func(e *Entry) { outcome(e); e.Outcome = "" },
+		"negative version":      func(e *Entry) { outcome(e); e.Version = -1 },
+		"outcome principal":     func(e *Entry) { outcome(e); e.Principal = "x" },
+		"outcome decision":      func(e *Entry) { outcome(e); e.Decision = DecisionAllow },
+		"outcome transport":     func(e *Entry) { outcome(e); e.Transport = peer.Unix },
+		"outcome policies":      func(e *Entry) { outcome(e); e.Policies = []string{"p"} },
+		"outcome reason":        func(e *Entry) { outcome(e); e.Reason = "x" },
 	} {
 		e := sampleEntry(0)
 		mod(&e)
 		if _, err := j.Append(ctx, e); !errors.Is(err, ErrInvalidEntry) {
 			t.Errorf("%s: err = %v, want ErrInvalidEntry", name, err)
+		}
+		if err := j.AppendAsync(e); !errors.Is(err, ErrInvalidEntry) {
+			t.Errorf("%s: AppendAsync err = %v, want ErrInvalidEntry", name, err)
 		}
 	}
 	e := sampleEntry(0)
@@ -248,8 +273,26 @@ func TestAppendRefusesInvalidEntries(t *testing.T) {
 	if _, err := j.Append(ctx, e); err != nil {
 		t.Fatalf("field of exactly MaxFieldBytes: %v", err)
 	}
-	if res, err := Verify(ctx, path, pub, testOrigin); err != nil || res.Records != 1 {
-		t.Fatalf("verify = %+v, %v; want only the valid record", res, err)
+	// Outcomes must follow an earlier allowed decision record.
+	deny := sampleEntry(1)
+	rd, err := j.Append(ctx, deny)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, seq := range map[string]int64{"a deny": rd.Seq, "itself": rd.Seq + 1, "a later record": rd.Seq + 5} {
+		if _, err := j.Append(ctx, Entry{Kind: KindOutcome, DecisionSeq: seq, Outcome: OutcomeOK}); !errors.Is(err, ErrInvalidEntry) {
+			t.Errorf("outcome of %s: err = %v, want ErrInvalidEntry", name, err)
+		}
+	}
+	ro, err := j.Append(ctx, Entry{Kind: KindOutcome, DecisionSeq: 1, Outcome: OutcomeNotFound})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := j.Append(ctx, Entry{Kind: KindOutcome, DecisionSeq: ro.Seq, Outcome: OutcomeOK}); !errors.Is(err, ErrInvalidEntry) {
+		t.Errorf("outcome of an outcome: err = %v, want ErrInvalidEntry", err)
+	}
+	if res, err := Verify(ctx, path, pub, testOrigin); err != nil || res.Records != 3 {
+		t.Fatalf("verify = %+v, %v; want only the three valid records", res, err)
 	}
 }
 
@@ -270,7 +313,7 @@ func TestAppendCanceledContextWritesNothing(t *testing.T) {
 func TestCloseFinishesQueuedAppends(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "audit.db")
-	j, err := Open(ctx, path, key, testOrigin)
+	j, err := Open(ctx, path, key, testOrigin, testOptions(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -305,8 +348,14 @@ func TestCloseFinishesQueuedAppends(t *testing.T) {
 	if _, err := j.Append(ctx, sampleEntry(0)); !errors.Is(err, ErrClosed) {
 		t.Fatalf("Append after Close: %v", err)
 	}
-	if _, err := j.Records(ctx, 0, 1); !errors.Is(err, ErrClosed) {
-		t.Fatalf("Records after Close: %v", err)
+	if _, err := j.List(ctx, Filter{}); !errors.Is(err, ErrClosed) {
+		t.Fatalf("List after Close: %v", err)
+	}
+	if err := j.AppendAsync(sampleEntry(0)); !errors.Is(err, ErrClosed) {
+		t.Fatalf("AppendAsync after Close: %v", err)
+	}
+	if err := j.Wait(ctx, 1<<62); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Wait after Close: %v", err)
 	}
 	res, err := Verify(ctx, path, pub, testOrigin)
 	if err != nil {

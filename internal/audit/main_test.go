@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"go.uber.org/goleak"
+
+	"github.com/palyra/palyra/internal/peer"
 )
 
 // TestMain fails the run if any test leaves a goroutine behind (a writer
@@ -37,30 +39,41 @@ func sampleEntry(i int) Entry {
 		Resource:  `Secret::"global/openai_api_key"`,
 		Decision:  DecisionAllow,
 		Policies:  []string{"baseline-device-read"},
-		Transport: TransportTCP,
-		Reason:    "ok",
+		Transport: peer.TCP,
+		Reason:    "permitted",
 	}
 	if i%3 == 1 {
 		e.Principal = "anonymous"
 		e.Decision = DecisionDeny
 		e.Policies = nil
-		e.Transport = TransportQUIC
+		e.Transport = peer.QUIC
 		e.Reason = "no_client_certificate"
 	}
 	if i%3 == 2 {
 		e.Principal = `User::"admin"`
-		e.Transport = TransportUnix
+		e.Transport = peer.Unix
 		e.Policies = []string{"baseline-admin", "user-vault-read"}
 	}
 	return e
 }
 
-// openTemp opens a fresh journal in a temporary directory and closes it at
-// the end of the test.
+// testOptions checkpoints every 3 records, so that small test journals have
+// several checkpoints, and reports asynchronous errors to the test.
+func testOptions(t testing.TB) Options {
+	return Options{CheckpointEvery: 3, OnAsyncError: func(err error) { t.Errorf("async: %v", err) }}
+}
+
+// openTemp opens a fresh journal in a temporary directory with
+// testOptions and closes it at the end of the test.
 func openTemp(t testing.TB) (*Journal, string) {
 	t.Helper()
+	return openTempWith(t, testOptions(t))
+}
+
+func openTempWith(t testing.TB, opts Options) (*Journal, string) {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "audit.db")
-	j, err := Open(context.Background(), path, key, testOrigin)
+	j, err := Open(context.Background(), path, key, testOrigin, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,8 +81,7 @@ func openTemp(t testing.TB) (*Journal, string) {
 	return j, path
 }
 
-// appendN appends n sample entries one at a time (one batch, hence one
-// checkpoint, each).
+// appendN appends n sample entries one at a time (one batch each).
 func appendN(t testing.TB, j *Journal, n int) []Record {
 	t.Helper()
 	recs := make([]Record, n)

@@ -13,9 +13,10 @@ import (
 )
 
 // BrokenError reports tampering or corruption found in a journal: Seq is the
-// first record that is wrong, missing, or not covered by a valid signed
-// checkpoint (for a bad checkpoint, the record count it claims). Reason says
-// what is wrong, in words that never quote stored values.
+// first record that cannot be trusted — wrong, missing, out of place, or
+// among the records a signed checkpoint does not match (for a checkpoint
+// that is itself bad, the record count it is stored at). Reason says what is
+// wrong, in words that never quote stored values.
 type BrokenError struct {
 	Seq    int64
 	Reason string
@@ -28,34 +29,41 @@ func (e *BrokenError) Error() string {
 
 // VerifyResult summarises a journal that verified: Records is the number of
 // records (the last Seq), Head the last record's hash (all zeros when
-// empty), and Checkpoints the number of signed checkpoints checked.
+// empty), Checkpoints the number of signed checkpoints checked, and
+// Uncovered the number of records after the latest checkpoint. Uncovered
+// records chain correctly but no signature vouches for them yet: a running
+// daemon covers them within its checkpoint cadence, a closed journal has
+// none unless the daemon stopped without Close (a crash), and someone who
+// can write the file could have changed or added them.
 type VerifyResult struct {
 	Records     int64
 	Head        [32]byte
 	Checkpoints int64
+	Uncovered   int64
 }
-
-// verifyPage is how many records Verify holds in memory at a time.
-const verifyPage = 1000
 
 // Verify checks the journal at path against pub, the public half of the
 // checkpoint signer, and origin, the name the journal was opened with. It
 // opens the file read-only in one read transaction, so it sees a consistent
-// snapshot whether or not a daemon is appending.
+// snapshot whether or not a daemon is appending, and it accepts schema
+// version 1 (a format 1 journal not yet opened by this version) and 2.
 //
-// It recomputes every record's hash from record 1 and checks that the Seq
-// values run 1, 2, 3, … without gaps, that each record's PrevHash is the hash
-// of the one before, and that its stored Hash is the recomputed one. It checks
-// the signature and origin of every checkpoint and that the head it states
-// is the recomputed hash of that record. Finally the latest checkpoint must
-// cover exactly the records present: fewer records means the tail was
-// removed; more means records were added without the key.
+// It recomputes every record's hash from record 1, each under the rules of
+// its format, and checks that the Seq values run 1, 2, 3, … without gaps,
+// that each stored hash is the recomputed one (and, for format 1, that each
+// stored prev_hash is the hash before it), that format 2 records obey the
+// rules on Entry and that each outcome record follows an allowed decision
+// record. It checks the signature, origin and count of every checkpoint and
+// that the head it states is the recomputed hash of that record; no
+// checkpoint may claim more records than there are (the tail was removed).
+// Records after the latest checkpoint are reported in
+// VerifyResult.Uncovered, not as an error.
 //
 // On tampering or corruption the error is a *BrokenError (use errors.As)
-// naming the first bad record in Seq order; any other error is I/O, a
-// missing file, or a file that is not an audit journal. A journal with no
-// records and no checkpoints verifies. What Verify cannot detect is
-// described in the package documentation.
+// naming the first record that cannot be trusted in Seq order; any other
+// error is I/O, a missing file, or a file that is not an audit journal. A
+// journal with no records and no checkpoints verifies. What Verify cannot
+// detect is described in the package documentation.
 func Verify(ctx context.Context, path string, pub ed25519.PublicKey, origin string) (VerifyResult, error) {
 	v, err := newVerifier(pub, origin)
 	if err != nil {
@@ -87,133 +95,100 @@ type storedCheckpoint struct {
 }
 
 func verify(ctx context.Context, tx *sql.Tx, v note.Verifier, origin string) (VerifyResult, error) {
-	var version int
-	if err := tx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
+	t, err := schemaTables(ctx, tx)
+	if err != nil {
 		return VerifyResult{}, err
-	}
-	if version != len(migrations) {
-		return VerifyResult{}, fmt.Errorf("schema version %d, want %d: not an audit journal this binary knows", version, len(migrations))
 	}
 
 	// Rows outside the numbered sequence (seq or count below 1) can only be
-	// there if someone bypassed the schema's CHECK constraints; the page
-	// reads below would never see them, so look for them explicitly.
+	// there if someone bypassed the schema's CHECK constraints; the ordered
+	// reads below would see them first and report them less clearly, so
+	// look for them explicitly.
+	strayQuery := `SELECT (SELECT count(*) FROM ` + t.v1 + ` WHERE seq < 1) + (SELECT count(*) FROM checkpoints WHERE count < 1)`
+	if t.v2 != "" {
+		strayQuery += ` + (SELECT count(*) FROM ` + t.v2 + ` WHERE seq < 1)`
+	}
 	var stray int64
-	if err := tx.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM records WHERE seq < 1) + (SELECT count(*) FROM checkpoints WHERE count < 1)`).Scan(&stray); err != nil {
+	if err := tx.QueryRowContext(ctx, strayQuery).Scan(&stray); err != nil {
 		return VerifyResult{}, err
 	}
 	if stray > 0 {
 		return VerifyResult{}, &BrokenError{Seq: 0, Reason: fmt.Sprintf("%d row(s) outside the sequence (seq or count below 1): inserted around the schema", stray)}
 	}
 
+	// Checkpoints are read in count order beside the records.
+	cpRows, err := tx.QueryContext(ctx, `SELECT count, note FROM checkpoints ORDER BY count`)
+	if err != nil {
+		return VerifyResult{}, fmt.Errorf("read checkpoints: %w", err)
+	}
+	defer cpRows.Close()
 	var (
-		res  VerifyResult
-		prev [32]byte // the hash of record res.Records
-		buf  []byte
+		res     VerifyResult
+		cp      storedCheckpoint
+		haveCP  bool
+		cpErr   error
+		latest  int64 // the count of the latest checkpoint verified
+		records int64
 	)
-	// checkpoint checks one checkpoint row; head is the recomputed hash of
-	// record c.count, or nil when the journal ends before it.
-	checkpoint := func(c storedCheckpoint, head *[32]byte) error {
-		cp, err := parseCheckpoint([]byte(c.msg), v, origin)
+	nextCP := func() {
+		haveCP = cpRows.Next()
+		if haveCP {
+			cpErr = cpRows.Scan(&cp.count, &cp.msg)
+		} else {
+			cpErr = cpRows.Err()
+		}
+	}
+	// check checks one checkpoint; head is the recomputed hash of record
+	// c.count, or nil when the journal ends before it.
+	check := func(c storedCheckpoint, head *[32]byte) error {
+		parsed, err := parseCheckpoint([]byte(c.msg), v, origin)
 		switch {
 		case err != nil:
 			return &BrokenError{Seq: c.count, Reason: fmt.Sprintf("checkpoint: %v", err)}
-		case cp.Count != c.count:
-			return &BrokenError{Seq: c.count, Reason: fmt.Sprintf("checkpoint stored at %d claims %d records", c.count, cp.Count)}
+		case parsed.Count != c.count:
+			return &BrokenError{Seq: c.count, Reason: fmt.Sprintf("checkpoint stored at %d claims %d records", c.count, parsed.Count)}
 		case head == nil:
-			return &BrokenError{Seq: res.Records + 1, Reason: fmt.Sprintf("missing: a signed checkpoint covers %d records, the journal ends at %d", c.count, res.Records)}
-		case cp.Head != *head:
-			return &BrokenError{Seq: c.count, Reason: "hash does not match the signed checkpoint for it"}
+			return &BrokenError{Seq: records + 1, Reason: fmt.Sprintf("missing: a signed checkpoint covers %d records, the journal ends at %d", c.count, records)}
+		case parsed.Head != *head:
+			return &BrokenError{Seq: latest + 1, Reason: fmt.Sprintf("records %d to %d do not match the signed checkpoint for %d", latest+1, c.count, c.count)}
 		}
 		res.Checkpoints++
+		latest = c.count
 		return nil
 	}
-
-	var latest int64 // the largest checkpointed count seen so far
-	for {
-		page, err := readRecords(ctx, tx, res.Records, verifyPage)
-		if err != nil {
-			return VerifyResult{}, fmt.Errorf("read records after %d: %w", res.Records, err)
-		}
-		if len(page) == 0 {
-			break
-		}
-		// Without a gap the page holds exactly the next len(page) records;
-		// with one, Verify stops at the gap before needing more.
-		cps, err := readCheckpoints(ctx, tx, res.Records, res.Records+int64(len(page)))
-		if err != nil {
-			return VerifyResult{}, err
-		}
-		for _, r := range page {
-			want := res.Records + 1
-			switch {
-			case r.Seq > want:
-				return VerifyResult{}, &BrokenError{Seq: want, Reason: fmt.Sprintf("missing (the next stored record is %d)", r.Seq)}
-			case r.Seq < want:
-				return VerifyResult{}, &BrokenError{Seq: r.Seq, Reason: "seq out of range"}
-			case r.bad != "":
-				return VerifyResult{}, &BrokenError{Seq: r.Seq, Reason: r.bad}
-			case r.PrevHash != prev:
-				return VerifyResult{}, &BrokenError{Seq: r.Seq, Reason: "prev_hash is not the hash of the record before it"}
+	nextCP()
+	w := walker{next: 1, allowed: &bitset{}}
+	w.each = func(seq int64, h *[32]byte) error {
+		records = seq
+		// Counts are unique and seq has no gaps, so every checkpoint up to
+		// seq is reached here in order.
+		for cpErr == nil && haveCP && cp.count <= seq {
+			if cp.count < seq { // unreachable without a stray row; be safe
+				return &BrokenError{Seq: cp.count, Reason: "checkpoint out of sequence"}
 			}
-			var h [32]byte
-			h, buf = recordHash(buf, r.Seq, r.timeText, &r.Entry, &prev)
-			if h != r.Hash {
-				return VerifyResult{}, &BrokenError{Seq: r.Seq, Reason: "stored hash does not match the record's contents"}
+			if err := check(cp, h); err != nil {
+				return err
 			}
-			// Checkpoint counts are unique and, with no gap, every one in
-			// this page's range names a record of the page.
-			for len(cps) > 0 && cps[0].count == r.Seq {
-				if err := checkpoint(cps[0], &h); err != nil {
-					return VerifyResult{}, err
-				}
-				latest = r.Seq
-				cps = cps[1:]
-			}
-			prev, res.Records = h, r.Seq
+			nextCP()
 		}
+		return cpErr
+	}
+	if err := eachRecord(ctx, tx, t, 0, w.step); err != nil {
+		return VerifyResult{}, err
+	}
+	if cpErr != nil {
+		return VerifyResult{}, fmt.Errorf("read checkpoints: %w", cpErr)
 	}
 	// A checkpoint beyond the last record: validly signed, it proves records
 	// were removed; otherwise it is reported as bad. Either way the first
 	// one decides.
-	rest, err := readCheckpoints(ctx, tx, res.Records, -1)
-	if err != nil {
-		return VerifyResult{}, err
-	}
-	for _, c := range rest {
-		if err := checkpoint(c, nil); err != nil {
+	if haveCP {
+		if err := check(cp, nil); err != nil {
 			return VerifyResult{}, err
 		}
 	}
-	if latest < res.Records {
-		return VerifyResult{}, &BrokenError{Seq: latest + 1, Reason: "not covered by a signed checkpoint"}
-	}
-	res.Head = prev
+	res.Records = records
+	res.Head = w.prev
+	res.Uncovered = records - latest
 	return res, nil
-}
-
-// readCheckpoints returns the checkpoints with after < count <= upTo in
-// count order; upTo < 0 means only the first checkpoint after after.
-func readCheckpoints(ctx context.Context, tx *sql.Tx, after, upTo int64) ([]storedCheckpoint, error) {
-	q, args := `SELECT count, note FROM checkpoints WHERE count > ? AND count <= ? ORDER BY count`, []any{after, upTo}
-	if upTo < 0 {
-		q, args = `SELECT count, note FROM checkpoints WHERE count > ? ORDER BY count LIMIT 1`, []any{after}
-	}
-	rows, err := tx.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, fmt.Errorf("read checkpoints after %d: %w", after, err)
-	}
-	defer rows.Close()
-	var cps []storedCheckpoint
-	for rows.Next() {
-		var c storedCheckpoint
-		if err := rows.Scan(&c.count, &c.msg); err != nil {
-			return nil, fmt.Errorf("read checkpoints after %d: %w", after, err)
-		}
-		cps = append(cps, c)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read checkpoints after %d: %w", after, err)
-	}
-	return cps, nil
 }

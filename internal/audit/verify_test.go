@@ -28,22 +28,53 @@ func exec(t *testing.T, db *sql.DB, query string, args ...any) {
 	}
 }
 
-// rehash recomputes the stored hash and prev_hash of records from..to, as
-// an attacker without the signing key would after editing record from.
+// rehash recomputes the stored hashes of format 2 records from..to, as an
+// attacker without the signing key would after editing record from.
 func rehash(t *testing.T, db *sql.DB, from, to int64) {
 	t.Helper()
-	stored, err := readRecords(context.Background(), db, from-1, int(to-from+1))
+	ctx := context.Background()
+	prev, _, err := recordHashAt(ctx, db, tables{v1: "records_v1", v2: "records"}, from-1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	prev := stored[0].PrevHash
+	var stored []storedRecord
+	if err := eachRecord(ctx, db, tables{v2: "records"}, from-1, func(r *storedRecord) error {
+		if r.Seq <= to {
+			stored = append(stored, *r)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
 	var buf []byte
 	for _, r := range stored {
 		var h [32]byte
-		h, buf = recordHash(buf, r.Seq, r.timeText, &r.Entry, &prev)
-		exec(t, db, "UPDATE records SET prev_hash = ?, hash = ? WHERE seq = ?", prev[:], h[:], r.Seq)
+		h, buf = hashV2(buf, r.Seq, &r.Entry, &prev)
+		exec(t, db, "UPDATE records SET hash = ? WHERE seq = ?", h[:], r.Seq)
 		prev = h
 	}
+}
+
+// appendRaw inserts a format 2 record at the head, correctly hashed, as
+// someone with write access but without the key could.
+func appendRaw(t *testing.T, db *sql.DB, e Entry) {
+	t.Helper()
+	ctx := context.Background()
+	t2 := tables{v1: "records_v1", v2: "records"}
+	last, err := lastSeq(ctx, db, t2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prev, _, err := recordHashAt(ctx, db, t2, last)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.Time.IsZero() {
+		e.Time = vectorEntries[0].Time
+	}
+	h, _ := hashV2(nil, last+1, &e, &prev)
+	exec(t, db, insertRecord, last+1, e.Time.UnixNano(), int64(e.Kind), e.Principal, e.Action, e.Resource, e.Decision,
+		encodeList(e.Policies), encodeList(e.Obligations), e.Transport.String(), e.Reason, e.DecisionSeq, e.Outcome, e.Version, h[:])
 }
 
 const (
@@ -51,6 +82,9 @@ const (
 	dropCheckpointTriggers = "DROP TRIGGER checkpoints_no_update; DROP TRIGGER checkpoints_no_delete"
 )
 
+// The tamper tests run on a closed journal of 10 records appended one at a
+// time with CheckpointEvery 3: checkpoints cover 3, 6, 9 and (signed by
+// Close) 10 records.
 func TestVerifyDetectsTampering(t *testing.T) {
 	tests := []struct {
 		name    string
@@ -66,26 +100,38 @@ func TestVerifyDetectsTampering(t *testing.T) {
 		},
 		seq: 3, reason: "stored hash does not match",
 	}, {
+		// Without a stored prev_hash, a record edited and rehashed on its
+		// own shows as the next record's hash no longer matching.
 		name: "edit decision and recompute its hash",
 		tamper: func(t *testing.T, db *sql.DB) {
 			exec(t, db, dropRecordTriggers)
 			exec(t, db, `UPDATE records SET decision = 'allow' WHERE seq = 5`)
 			rehash(t, db, 5, 5)
 		},
-		seq: 5, reason: "signed checkpoint",
+		seq: 6, reason: "stored hash does not match the record's contents and the hash of the record before it",
 	}, {
+		// A rehashed chain is caught by the first checkpoint after the
+		// edit; the records it covers beyond the previous one are named.
 		name: "rewrite the chain from record 4 without the key",
 		tamper: func(t *testing.T, db *sql.DB) {
 			exec(t, db, dropRecordTriggers)
 			exec(t, db, `UPDATE records SET principal = 'User::"mallory"' WHERE seq = 4`)
 			rehash(t, db, 4, 10)
 		},
-		seq: 4, reason: "signed checkpoint", openErr: true,
+		seq: 4, reason: "records 4 to 6 do not match the signed checkpoint for 6", openErr: true,
+	}, {
+		name: "rewrite only the last record",
+		tamper: func(t *testing.T, db *sql.DB) {
+			exec(t, db, dropRecordTriggers)
+			exec(t, db, `UPDATE records SET reason = 'ok' WHERE seq = 10`)
+			rehash(t, db, 10, 10)
+		},
+		seq: 10, reason: "signed checkpoint", openErr: true,
 	}, {
 		name: "edit time",
 		tamper: func(t *testing.T, db *sql.DB) {
 			exec(t, db, dropRecordTriggers)
-			exec(t, db, `UPDATE records SET time = '2020-01-01T00:00:00.000000000Z' WHERE seq = 7`)
+			exec(t, db, `UPDATE records SET time = time + 1 WHERE seq = 7`)
 		},
 		seq: 7, reason: "stored hash does not match",
 	}, {
@@ -96,10 +142,24 @@ func TestVerifyDetectsTampering(t *testing.T) {
 		},
 		seq: 6, reason: "policies",
 	}, {
+		name: "unknown kind",
+		tamper: func(t *testing.T, db *sql.DB) {
+			exec(t, db, dropRecordTriggers)
+			exec(t, db, `UPDATE records SET kind = 7 WHERE seq = 2`)
+		},
+		seq: 2, reason: "kind",
+	}, {
+		name: "unknown transport",
+		tamper: func(t *testing.T, db *sql.DB) {
+			exec(t, db, dropRecordTriggers)
+			exec(t, db, `UPDATE records SET transport = 'http' WHERE seq = 2`)
+		},
+		seq: 2, reason: "transport",
+	}, {
 		name: "insert a row before the sequence, around the CHECK constraint",
 		tamper: func(t *testing.T, db *sql.DB) {
 			exec(t, db, `PRAGMA ignore_check_constraints = 1; DROP TRIGGER records_append_at_head`)
-			exec(t, db, `INSERT INTO records SELECT 0, time, 'User::"mallory"', action, resource, 'allow', policies, transport, reason, prev_hash, hash FROM records WHERE seq = 1`)
+			exec(t, db, `INSERT INTO records SELECT 0, time, kind, 'User::"mallory"', action, resource, 'allow', policies, obligations, transport, reason, decision_seq, outcome, version, hash FROM records WHERE seq = 1`)
 		},
 		seq: 0, reason: "outside the sequence",
 	}, {
@@ -130,6 +190,15 @@ func TestVerifyDetectsTampering(t *testing.T) {
 			exec(t, db, `DELETE FROM records WHERE seq >= 8`)
 		},
 		seq: 8, reason: "missing", openErr: true,
+	}, {
+		name: "delete the last records and the latest checkpoint",
+		tamper: func(t *testing.T, db *sql.DB) {
+			exec(t, db, dropRecordTriggers)
+			exec(t, db, dropCheckpointTriggers)
+			exec(t, db, `DELETE FROM records WHERE seq >= 8`)
+			exec(t, db, `DELETE FROM checkpoints WHERE count = 10`)
+		},
+		seq: 8, reason: "missing: a signed checkpoint covers 9 records, the journal ends at 7", openErr: true,
 	}, {
 		name: "forge a checkpoint signature",
 		tamper: func(t *testing.T, db *sql.DB) {
@@ -172,19 +241,26 @@ func TestVerifyDetectsTampering(t *testing.T) {
 		},
 		seq: 10, reason: "not signed by the given key", openErr: true,
 	}, {
-		name: "append a record without the key",
+		name: "append a record that does not chain",
 		tamper: func(t *testing.T, db *sql.DB) {
-			stored, err := readRecords(context.Background(), db, 9, 1)
-			if err != nil {
-				t.Fatal(err)
-			}
-			e := sampleEntry(0)
-			tt := formatTime(stored[0].Time)
-			h, _ := recordHash(nil, 11, tt, &e, &stored[0].Hash)
-			exec(t, db, insertRecord, 11, tt, e.Principal, e.Action, e.Resource, e.Decision,
-				encodePolicies(e.Policies), e.Transport, e.Reason, stored[0].Hash[:], h[:])
+			exec(t, db, `INSERT INTO records SELECT 11, time, kind, principal, action, resource, decision, policies, obligations, transport, reason, decision_seq, outcome, version, hash FROM records WHERE seq = 10`)
 		},
-		seq: 11, reason: "not covered by a signed checkpoint", openErr: true,
+		seq: 11, reason: "stored hash does not match", openErr: true,
+	}, {
+		name: "append an outcome of a denied request",
+		tamper: func(t *testing.T, db *sql.DB) {
+			// sampleEntry(1), record 2, is a deny.
+			appendRaw(t, db, Entry{Kind: KindOutcome, DecisionSeq: 2, Outcome: OutcomeOK})
+		},
+		seq: 11, reason: "outcome does not follow an allowed decision record", openErr: true,
+	}, {
+		name: "append a record that breaks the entry rules",
+		tamper: func(t *testing.T, db *sql.DB) {
+			e := sampleEntry(0)
+			e.Decision = "maybe"
+			appendRaw(t, db, e)
+		},
+		seq: 11, reason: "fields break the rules", openErr: true,
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -208,7 +284,7 @@ func TestVerifyDetectsTampering(t *testing.T) {
 				t.Fatalf("Error() = %q, want prefix %q", be.Error(), want)
 			}
 
-			j2, err := Open(ctx, path, key, testOrigin)
+			j2, err := Open(ctx, path, key, testOrigin, testOptions(t))
 			if err == nil {
 				j2.Close()
 			}
@@ -224,10 +300,47 @@ func TestVerifyDetectsTampering(t *testing.T) {
 	}
 }
 
+// TestUncoveredTail: records after the latest checkpoint (a crash before
+// the next one, or records added by someone without the key) are reported,
+// not refused; Open accepts them and the next checkpoint covers them.
+func TestUncoveredTail(t *testing.T) {
+	ctx := context.Background()
+	j, path := openTemp(t)
+	appendN(t, j, 10)
+	j.Close()
+	db := rawDB(t, path)
+	appendRaw(t, db, sampleEntry(0))
+	appendRaw(t, db, Entry{Kind: KindOutcome, DecisionSeq: 11, Outcome: OutcomeOK, Version: 3})
+	res, err := Verify(ctx, path, pub, testOrigin)
+	if err != nil || res.Records != 12 || res.Uncovered != 2 || res.Checkpoints != 4 {
+		t.Fatalf("verify = %+v, %v; want 12 records, 2 uncovered", res, err)
+	}
+	j, err = Open(ctx, path, key, testOrigin, testOptions(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, _, _ := j.Latest(); c.Count != 10 {
+		t.Fatalf("latest checkpoint covers %d, want 10", c.Count)
+	}
+	if _, err := j.Append(ctx, Entry{Kind: KindOutcome, DecisionSeq: 11, Outcome: OutcomeOK}); err != nil {
+		t.Fatal(err)
+	}
+	if err := j.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if c, _, _ := j.Latest(); c.Count != 13 {
+		t.Fatalf("latest checkpoint after Close covers %d, want 13", c.Count)
+	}
+	res, err = Verify(ctx, path, pub, testOrigin)
+	if err != nil || res.Records != 13 || res.Uncovered != 0 {
+		t.Fatalf("verify = %+v, %v", res, err)
+	}
+}
+
 func TestVerifyWrongKeyOrOrigin(t *testing.T) {
 	ctx := context.Background()
 	j, path := openTemp(t)
-	appendN(t, j, 3)
+	appendN(t, j, 3) // CheckpointEvery 3: the first checkpoint covers 3
 	for name, args := range map[string]struct {
 		pub    ed25519.PublicKey
 		origin string
@@ -237,8 +350,8 @@ func TestVerifyWrongKeyOrOrigin(t *testing.T) {
 	} {
 		_, err := Verify(ctx, path, args.pub, args.origin)
 		var be *BrokenError
-		if !errors.As(err, &be) || be.Seq != 1 {
-			t.Errorf("%s: %v, want a *BrokenError at record 1", name, err)
+		if !errors.As(err, &be) || be.Seq != 3 {
+			t.Errorf("%s: %v, want a *BrokenError at record 3", name, err)
 		}
 	}
 	if _, err := Verify(ctx, path, pub[:31], testOrigin); err == nil {
@@ -257,10 +370,10 @@ func TestResidualRollbackUndetected(t *testing.T) {
 	db := rawDB(t, path)
 	exec(t, db, dropRecordTriggers)
 	exec(t, db, dropCheckpointTriggers)
-	exec(t, db, `DELETE FROM records WHERE seq > 8`)
-	exec(t, db, `DELETE FROM checkpoints WHERE count > 8`)
+	exec(t, db, `DELETE FROM records WHERE seq > 6`)
+	exec(t, db, `DELETE FROM checkpoints WHERE count > 6`)
 	res, err := Verify(ctx, path, pub, testOrigin)
-	if err != nil || res.Records != 8 || res.Head != recs[7].Hash {
+	if err != nil || res.Records != 6 || res.Head != recs[5].Hash || res.Uncovered != 0 {
 		t.Fatalf("verify = %+v, %v; want the rolled-back journal to verify (documented limit)", res, err)
 	}
 }
@@ -270,15 +383,17 @@ func TestTriggersRefuseChanges(t *testing.T) {
 	j, path := openTemp(t)
 	appendN(t, j, 3)
 	db := rawDB(t, path)
+	const cols = `time, kind, principal, action, resource, decision, policies, obligations, transport, reason, decision_seq, outcome, version, hash`
 	for _, q := range []string{
 		`UPDATE records SET principal = 'x' WHERE seq = 2`,
 		`DELETE FROM records WHERE seq = 3`,
 		`DELETE FROM records`,
 		`INSERT OR REPLACE INTO records SELECT * FROM records WHERE seq = 2`,
-		`INSERT INTO records SELECT 5, time, principal, action, resource, decision, policies, transport, reason, prev_hash, hash FROM records WHERE seq = 3`,
-		`INSERT INTO records (seq, time, principal, action, resource, decision, policies, transport, reason, prev_hash, hash)
-		 SELECT 2, time, principal, action, resource, decision, policies, transport, reason, prev_hash, hash FROM records WHERE seq = 3
+		`INSERT INTO records SELECT 5, ` + cols + ` FROM records WHERE seq = 3`,
+		`INSERT INTO records (seq, ` + cols + `)
+		 SELECT 2, ` + cols + ` FROM records WHERE seq = 3
 		 ON CONFLICT (seq) DO UPDATE SET principal = 'x'`,
+		`INSERT INTO records_v1 VALUES (4, '', '', '', '', '', '[]', '', '', zeroblob(32), zeroblob(32))`,
 		`UPDATE checkpoints SET note = 'x' WHERE count = 3`,
 		`DELETE FROM checkpoints WHERE count = 3`,
 		`INSERT OR REPLACE INTO checkpoints (count, note) VALUES (3, 'x')`,
