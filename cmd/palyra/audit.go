@@ -8,10 +8,12 @@ import (
 	"strconv"
 	"time"
 
+	palyrav1 "github.com/palyra/palyra/api/palyra/v1"
+	"github.com/palyra/palyra/api/palyra/v1/palyrav1connect"
+
 	"connectrpc.com/connect"
 	"github.com/spf13/cobra"
 
-	"github.com/palyra/palyra/api/palyra/v1/palyrav1connect"
 	"github.com/palyra/palyra/internal/audit"
 	"github.com/palyra/palyra/internal/offline"
 )
@@ -42,9 +44,12 @@ func auditCmd(g *globals) *cobra.Command {
 				return err
 			}
 			if g.json {
-				return printJSON(map[string]any{"ok": true, "records": res.Records, "head": hex.EncodeToString(res.Head[:]), "checkpoints": res.Checkpoints})
+				return printJSON(map[string]any{"ok": true, "records": res.Records, "head": hex.EncodeToString(res.Head[:]), "checkpoints": res.Checkpoints, "uncovered": res.Uncovered})
 			}
 			fmt.Printf("audit journal intact: %d records, %d signed checkpoints, head %s\n", res.Records, res.Checkpoints, hex.EncodeToString(res.Head[:]))
+			if res.Uncovered > 0 {
+				fmt.Printf("%d records after the latest checkpoint (palyrad signs one within a second, and on stop)\n", res.Uncovered)
+			}
 			return nil
 		},
 	})

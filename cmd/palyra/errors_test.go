@@ -131,7 +131,7 @@ func callStatus(t *testing.T, transportName, addr string, cert *tls.Certificate,
 	defer conn.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	_, err := conn.Status(ctx, connect.NewRequest(&palyrav1.StatusRequest{}))
+	_, err := conn.Daemon.Status(ctx, connect.NewRequest(&palyrav1.StatusRequest{}))
 	if err == nil {
 		t.Fatalf("%s: call succeeded", transportName)
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/palyra/palyra/internal/client"
+	"github.com/palyra/palyra/internal/harden"
 	"github.com/palyra/palyra/internal/version"
 )
 
@@ -34,6 +35,11 @@ type globals struct {
 }
 
 func main() {
+	// Before any secret is read: no core dumps, no ptrace by peers.
+	if _, err := harden.Process(); err != nil {
+		fmt.Fprintln(os.Stderr, "palyra: "+err.Error()+" (set "+harden.EnvAllowCoreDumps+"=1 to run without this protection)")
+		os.Exit(1)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	g := &globals{}

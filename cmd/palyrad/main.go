@@ -17,11 +17,17 @@ import (
 
 	"github.com/palyra/palyra/internal/config"
 	"github.com/palyra/palyra/internal/daemon"
+	"github.com/palyra/palyra/internal/harden"
 	"github.com/palyra/palyra/internal/statedir"
 	"github.com/palyra/palyra/internal/version"
 )
 
 func main() {
+	// Before any secret is loaded: no core dumps, no ptrace by peers.
+	if _, err := harden.Process(); err != nil {
+		fmt.Fprintln(os.Stderr, "palyrad: "+err.Error()+" (set "+harden.EnvAllowCoreDumps+"=1 to run without this protection)")
+		os.Exit(1)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	var configPath, stateDir, listen string

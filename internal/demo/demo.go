@@ -20,6 +20,7 @@ import (
 
 	palyrav1 "github.com/palyra/palyra/api/palyra/v1"
 	"github.com/palyra/palyra/internal/client"
+	"github.com/palyra/palyra/internal/config"
 	"github.com/palyra/palyra/internal/daemon"
 	"github.com/palyra/palyra/internal/offline"
 	"github.com/palyra/palyra/internal/peer"
@@ -54,7 +55,11 @@ func Run(ctx context.Context, out io.Writer) (err error) {
 	runCtx, stop := context.WithCancel(ctx)
 	runErr := make(chan error, 1)
 	go func() { runErr <- d.Run(runCtx) }()
+	running := true
 	defer func() {
+		if !running {
+			return
+		}
 		stop()
 		if rerr := <-runErr; rerr != nil && err == nil {
 			err = rerr
@@ -154,11 +159,38 @@ func Run(ctx context.Context, out io.Writer) (err error) {
 	}
 	ok("revoked device refused in the TLS handshake on quic")
 
+	recs, err := admin.Audit.List(ctx, connect.NewRequest(&palyrav1.AuditListRequest{Principal: `Device::"` + b.Identity.DeviceID.String() + `"`, Action: "vault.read"}))
+	if err != nil {
+		return fmt.Errorf("audit list: %w", err)
+	}
+	var decisions, outcomes int
+	for _, r := range recs.Msg.Records {
+		switch {
+		case r.Kind == "decision" && r.Decision == "allow":
+			decisions++
+		case r.Kind == "outcome" && r.Outcome == "ok":
+			outcomes++
+		}
+	}
+	if decisions != 2 || outcomes != 2 {
+		return fmt.Errorf("audit list: the device's two reads show %d allow decisions and %d ok outcomes, want 2 and 2", decisions, outcomes)
+	}
+	ok("audit journal: each of the device's reads is an allow decision followed by its outcome")
+
+	stop()
+	running = false
+	if err := <-runErr; err != nil {
+		return fmt.Errorf("daemon stop: %w", err)
+	}
+	d.Close()
 	res, err := offline.VerifyAudit(ctx, d.Layout())
 	if err != nil {
 		return fmt.Errorf("audit verify: %w", err)
 	}
-	ok("audit journal verified: %d records, %d signed checkpoints, chain intact", res.Records, res.Checkpoints)
+	if res.Uncovered != 0 {
+		return fmt.Errorf("audit verify: %d records not covered by a signed checkpoint after a clean stop", res.Uncovered)
+	}
+	ok("daemon stopped; audit journal verified offline: %d records, chain intact, all covered by %d signed checkpoints", res.Records, res.Checkpoints)
 	fmt.Fprintln(out, "palyra demo: every step behaved")
 	return nil
 }
