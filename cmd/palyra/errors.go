@@ -163,6 +163,10 @@ func classify(err error) (code int, line string) {
 	if errors.Is(err, errIntegrity) {
 		return 6, err.Error()
 	}
+	var rb *client.RollbackError
+	if errors.As(err, &rb) {
+		return 6, "integrity failure: " + rb.Error() + "; investigate before trusting this daemon"
+	}
 	var ce *connect.Error
 	isConnect := errors.As(err, &ce)
 	if !isConnect || ce.Code() == connect.CodeUnavailable || ce.Code() == connect.CodeUnknown {
