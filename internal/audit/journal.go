@@ -28,6 +28,11 @@ var (
 	ErrNotFound = errors.New("audit: no such record")
 )
 
+// asyncDelay is how long an AppendAsync entry may wait for an Append to
+// share its commit. It bounds how late an outcome record is committed (it is
+// fsynced within the sync window after that).
+const asyncDelay = 2 * time.Millisecond
+
 // maxBatch bounds one group commit: a long batch holds the write lock and
 // delays its first caller, and a few hundred records already amortise the
 // commit.
@@ -60,6 +65,10 @@ type Journal struct {
 	quit      chan struct{} // closed by Close
 	done      chan struct{} // closed by the writer when it exits
 
+	// wmu is held by whoever commits (the writer goroutine, or an Append
+	// caller that found no commit running) and guards the writer's state
+	// below.
+	wmu sync.Mutex
 	// The writer's state. The head is kept in memory and re-read from the
 	// database only after a failed transaction (headOK false).
 	headOK         bool
@@ -69,6 +78,12 @@ type Journal struct {
 	cpTimer        *time.Timer
 	cpTimerArmed   bool
 	buf            []byte // scratch space for record encodings
+	// allowed holds the seqs of allowed decisions this writer committed
+	// whose outcome it has not written yet, so that linking an outcome
+	// needs no read of the database; order evicts the oldest beyond
+	// maxAllowedCache (an evicted one is checked in the database).
+	allowed map[int64]struct{}
+	order   []int64
 	writerRequests []*request
 
 	latest    atomic.Pointer[latestCheckpoint]
@@ -334,6 +349,20 @@ func (j *Journal) append(ctx context.Context, e Entry, durable bool) (Record, er
 		j.mu.RUnlock()
 		return Record{}, ErrClosed
 	}
+	// When no commit is running, the caller commits itself, with whatever
+	// else is queued: a lone request pays no hand-off to the writer
+	// goroutine and back. Otherwise the writer (or the caller committing
+	// now) takes it in the next batch.
+	if j.wmu.TryLock() {
+		batch := j.gather(append(make([]*request, 0, 8), r))
+		j.commit(batch, false)
+		j.wmu.Unlock()
+		j.mu.RUnlock()
+		if err := <-r.done; err != nil {
+			return Record{}, err
+		}
+		return r.rec, nil
+	}
 	select {
 	case j.reqs <- r:
 	case <-ctx.Done():
@@ -389,18 +418,42 @@ func (j *Journal) AppendAsync(e Entry) error {
 func (j *Journal) run() {
 	defer close(j.done)
 	batch := make([]*request, 0, maxBatch)
+	// Asynchronous entries (outcomes) wait up to asyncDelay for an Append to
+	// share its transaction: an outcome is queued as its response leaves,
+	// and the next request's decision usually follows within that time, so
+	// one commit carries both instead of two.
+	asyncTimer := time.NewTimer(time.Hour)
+	asyncTimer.Stop()
+	asyncArmed := false
+	defer asyncTimer.Stop()
 	for {
 		select {
 		case r := <-j.reqs:
 			batch = append(batch[:0], r)
 		case <-j.asyncKick:
+			j.asyncMu.Lock()
+			n := len(j.async)
+			j.asyncMu.Unlock()
+			if n < maxBatch {
+				if !asyncArmed {
+					asyncTimer.Reset(asyncDelay)
+					asyncArmed = true
+				}
+				continue
+			}
+			batch = batch[:0]
+		case <-asyncTimer.C:
+			asyncArmed = false
 			batch = batch[:0]
 		case <-j.cpTimer.C:
+			j.wmu.Lock()
 			j.cpTimerArmed = false
 			j.commit(nil, true)
+			j.wmu.Unlock()
 			continue
 		case <-j.quit:
 			// Close has stopped new sends; finish what is queued.
+			j.wmu.Lock()
 			for {
 				batch = j.gather(batch[:0])
 				if len(batch) == 0 {
@@ -410,9 +463,12 @@ func (j *Journal) run() {
 			}
 			j.cpTimer.Stop()
 			j.commit(nil, true)
+			j.wmu.Unlock()
 			return
 		}
+		j.wmu.Lock()
 		j.commit(j.gather(batch), false)
+		j.wmu.Unlock()
 	}
 }
 
@@ -537,8 +593,10 @@ func (j *Journal) write(batch []*request, forceCheckpoint bool) (err error) {
 		e := &r.entry
 		r.err = nil
 		if e.Kind == KindOutcome {
-			if r.err = j.checkLink(ctx, e.DecisionSeq, seq); r.err != nil {
-				continue
+			if _, ok := j.allowed[e.DecisionSeq]; !ok {
+				if r.err = j.checkLink(ctx, e.DecisionSeq, seq); r.err != nil {
+					continue
+				}
 			}
 		}
 		seq++
@@ -572,6 +630,7 @@ func (j *Journal) write(batch []*request, forceCheckpoint bool) (err error) {
 		return fmt.Errorf("audit: append: commit: %w", err)
 	}
 	j.seq, j.head = seq, prev
+	j.rememberAllowed(batch)
 	if lc != nil {
 		j.covered = seq
 		j.latest.Store(lc)
@@ -584,6 +643,36 @@ func (j *Journal) write(batch []*request, forceCheckpoint bool) (err error) {
 		j.cpTimerArmed = true
 	}
 	return nil
+}
+
+// maxAllowedCache bounds Journal.allowed.
+const maxAllowedCache = 4096
+
+// rememberAllowed updates the allowed cache after batch committed: its
+// allowed decisions become linkable, its outcomes' decisions are done.
+func (j *Journal) rememberAllowed(batch []*request) {
+	if j.allowed == nil {
+		j.allowed = make(map[int64]struct{}, maxAllowedCache)
+	}
+	for _, r := range batch {
+		if r.err != nil {
+			continue
+		}
+		switch e := &r.entry; {
+		case e.Kind == KindOutcome:
+			delete(j.allowed, e.DecisionSeq)
+		case e.Decision == DecisionAllow:
+			j.allowed[r.rec.Seq] = struct{}{}
+			j.order = append(j.order, r.rec.Seq)
+		}
+	}
+	for len(j.order) > maxAllowedCache {
+		delete(j.allowed, j.order[0])
+		j.order = j.order[1:]
+	}
+	if len(j.allowed) == 0 {
+		j.order = j.order[:0]
+	}
 }
 
 // checkLink refuses an outcome whose decisionSeq is not an earlier format 2

@@ -118,11 +118,13 @@ func DeviceIDFromURIs(uris []*url.URL) (DeviceID, error) {
 		if found != "" {
 			return "", errors.New("identity: more than one palyra URI SAN")
 		}
-		s := u.String()
-		if !strings.HasPrefix(s, uriPrefix) {
+		// Exactly palyra://device/<id>: read from the parsed fields rather
+		// than by formatting the URL again, as this runs on every request.
+		if u.Opaque != "" || u.User != nil || u.Host != "device" || u.RawPath != "" || u.ForceQuery ||
+			u.RawQuery != "" || u.Fragment != "" || u.RawFragment != "" || !strings.HasPrefix(u.Path, "/") {
 			return "", errors.New("identity: palyra URI SAN is not a device URI")
 		}
-		id, err := ParseDeviceID(strings.TrimPrefix(s, uriPrefix))
+		id, err := ParseDeviceID(u.Path[1:])
 		if err != nil {
 			return "", err
 		}

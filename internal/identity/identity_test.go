@@ -62,6 +62,15 @@ func TestDeviceURIs(t *testing.T) {
 		{"palyra://user/" + id.DeviceID.String()},
 		{"palyra://device/" + id.DeviceID.String(), "palyra://device/" + id.DeviceID.String()},
 		{"palyra://device/" + id.DeviceID.String() + "/x"},
+		{"palyra://DEVICE/" + id.DeviceID.String()},
+		{"palyra://device:1/" + id.DeviceID.String()},
+		{"palyra://u@device/" + id.DeviceID.String()},
+		{"palyra://device/" + id.DeviceID.String() + "?q"},
+		{"palyra://device/" + id.DeviceID.String() + "?"},
+		{"palyra://device/" + id.DeviceID.String() + "#f"},
+		{"palyra:device/" + id.DeviceID.String()},
+		{"palyra://device/%30" + id.DeviceID.String()[1:]},
+		{"palyra://device" + id.DeviceID.String()},
 	}
 	for _, uris := range bad {
 		var us []*url.URL
