@@ -71,19 +71,19 @@ type Journal struct {
 	wmu sync.Mutex
 	// The writer's state. The head is kept in memory and re-read from the
 	// database only after a failed transaction (headOK false).
-	headOK         bool
-	seq            int64    // the last record's Seq
-	head           [32]byte // its hash
-	covered        int64    // records covered by the latest checkpoint
-	cpTimer        *time.Timer
-	cpTimerArmed   bool
-	buf            []byte // scratch space for record encodings
+	headOK       bool
+	seq          int64    // the last record's Seq
+	head         [32]byte // its hash
+	covered      int64    // records covered by the latest checkpoint
+	cpTimer      *time.Timer
+	cpTimerArmed bool
+	buf          []byte // scratch space for record encodings
 	// allowed holds the seqs of allowed decisions this writer committed
 	// whose outcome it has not written yet, so that linking an outcome
 	// needs no read of the database; order evicts the oldest beyond
 	// maxAllowedCache (an evicted one is checked in the database).
-	allowed map[int64]struct{}
-	order   []int64
+	allowed        map[int64]struct{}
+	order          []int64
 	writerRequests []*request
 
 	latest    atomic.Pointer[latestCheckpoint]
