@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -121,6 +122,37 @@ func devicesCmd(g *globals) *cobra.Command {
 			return g.report(map[string]any{"device_id": b.Identity.DeviceID, "cert_not_after": until}, "renewed; valid until %s", until)
 		},
 	}
-	cmd.AddCommand(enroll, list, renew, revoke)
+	var keyOut string
+	exportKey := &cobra.Command{
+		Use:   "export-key --out FILE",
+		Short: "With --identity: write this device's private key as a 0600 PKCS#8 PEM, for grpcurl and other TLS tools",
+		Long: "Write the bundle's Ed25519 private key as an unencrypted PKCS#8 PEM file (created 0600, never\n" +
+			"overwritten), so that standard TLS tools can present the bundle's cert.pem. The file is the\n" +
+			"device: keep it where the bundle is and delete it when done.",
+		Example: "  palyra --identity ./laptop-bundle devices export-key --out ./laptop-bundle/key.pem\n" +
+			"  grpcurl -cacert ./laptop-bundle/ca.pem -cert ./laptop-bundle/cert.pem -key ./laptop-bundle/key.pem 127.0.0.1:7443 list",
+		Args: exactArgs(0),
+		RunE: func(c *cobra.Command, _ []string) error {
+			if g.identity == "" || g.stateDir != "" {
+				return usagef("devices export-key needs --identity BUNDLE_DIR (and no --state-dir)")
+			}
+			if keyOut == "" {
+				return usagef("devices export-key needs --out FILE")
+			}
+			b, err := client.LoadBundle(g.identity)
+			if err != nil {
+				return usageError{err}
+			}
+			if err := b.ExportKeyPEM(keyOut); err != nil {
+				if errors.Is(err, os.ErrExist) {
+					return usagef("%s exists; an export never overwrites a file", keyOut)
+				}
+				return err
+			}
+			return g.report(map[string]any{"key": keyOut}, "wrote %s (0600): it is this device's private key", keyOut)
+		},
+	}
+	exportKey.Flags().StringVar(&keyOut, "out", "", "file to create (0600; must not exist)")
+	cmd.AddCommand(enroll, list, renew, revoke, exportKey)
 	return cmd
 }

@@ -4,7 +4,11 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"crypto/tls"
+	"errors"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -20,6 +24,7 @@ import (
 	"github.com/palyra/palyra/internal/config"
 	"github.com/palyra/palyra/internal/guard"
 	"github.com/palyra/palyra/internal/peer"
+	"github.com/palyra/palyra/internal/pki"
 )
 
 // waitRecord waits until the journal holds a record with Seq > after that
@@ -145,7 +150,26 @@ func TestHealthIsOpenAndReflectionNeedsACertificate(t *testing.T) {
 		}
 		anon.Close()
 	}
-	hc, closeFn := client.TCPHTTPClient(&b.Cert, b.Roots())
+	// What grpcurl does with a bundle: cert.pem plus the exported key PEM.
+	keyPath := filepath.Join(t.TempDir(), "key.pem")
+	if err := b.ExportKeyPEM(keyPath); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(keyPath); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("exported key: %v %v", fi.Mode(), err)
+	}
+	if err := b.ExportKeyPEM(keyPath); !errors.Is(err, os.ErrExist) {
+		t.Fatalf("second export over the first: %v", err)
+	}
+	certPath := filepath.Join(t.TempDir(), "cert.pem")
+	if err := os.WriteFile(certPath, pki.EncodeCertPEM(b.Cert.Certificate[0]), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	pair, err := tls.LoadX509KeyPair(certPath, keyPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hc, closeFn := client.TCPHTTPClient(&pair, b.Roots())
 	defer closeFn()
 	rc := grpcreflect.NewClient(hc, "https://"+td.addrs.TCP, connect.WithGRPC())
 	stream := rc.NewStream(ctx)
