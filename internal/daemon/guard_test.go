@@ -191,12 +191,19 @@ func TestHealthIsOpenAndReflectionNeedsACertificate(t *testing.T) {
 
 	anonHC, anonClose := client.TCPHTTPClient(nil, b.Roots())
 	defer anonClose()
+	// Without a certificate, reflection knows the health service only.
 	as := grpcreflect.NewClient(anonHC, "https://"+td.addrs.TCP, connect.WithGRPC()).NewStream(ctx)
-	_, err = as.ListServices()
-	as.Close()
-	if connect.CodeOf(err) != connect.CodeUnauthenticated {
-		t.Fatalf("anonymous reflection: %v, want unauthenticated", err)
+	names, err = as.ListServices()
+	if err != nil || len(names) != 1 || names[0] != grpchealth.HealthV1ServiceName {
+		t.Fatalf("anonymous reflection lists %v, %v", names, err)
 	}
+	if _, err := as.FileContainingSymbol("grpc.health.v1.Health"); err != nil {
+		t.Fatalf("anonymous reflection of the health service: %v", err)
+	}
+	if _, err := as.FileContainingSymbol("palyra.v1.VaultService"); connect.CodeOf(err) != connect.CodeNotFound {
+		t.Fatalf("anonymous reflection of palyra.v1.VaultService: %v, want not found", err)
+	}
+	as.Close()
 	// Health's Watch stream is not served to anyone.
 	if _, err := anonPost(t, anonHC, "https://"+td.addrs.TCP+"/grpc.health.v1.Health/Watch", nil); err == nil {
 		t.Fatal("health watch answered")

@@ -71,7 +71,7 @@ func TestEveryProcedureHasAGuardedRoute(t *testing.T) {
 		t.Fatalf("only %d procedures found in the API descriptor", n)
 	}
 	// What is left is outside Palyra's services: exactly health (open)
-	// and reflection (authenticated, no decision).
+	// and reflection (no decision; authenticated, or health only).
 	want := map[string]bool{HealthCheckProcedure: true, ReflectionProcedure: false, ReflectionAlphaProcedure: false}
 	for path, r := range table {
 		anon, ok := want[path]

@@ -138,7 +138,15 @@ func (g *Guard) Handler(routes ...Route) (http.Handler, error) {
 			return
 		}
 		p, _ := peer.FromContext(r.Context())
-		if route.access == accessOpen {
+		anonymous := p.Transport != peer.Unix && p.Cert == nil
+		var open http.Handler
+		switch {
+		case route.access == accessOpen:
+			open = route.handler
+		case anonymous && route.anon != nil:
+			open = route.anon
+		}
+		if open != nil {
 			if compressed(r) {
 				g.errs.Write(w, r, connect.NewError(connect.CodeInvalidArgument, errCompressedAnonymous))
 				return
@@ -146,12 +154,12 @@ func (g *Guard) Handler(routes ...Route) (http.Handler, error) {
 			if route.maxBodyBytes > 0 {
 				r.Body = http.MaxBytesReader(w, r.Body, route.maxBodyBytes)
 			}
-			route.handler.ServeHTTP(w, r)
+			open.ServeHTTP(w, r)
 			return
 		}
 		// Everything else needs a caller, established before the body is
 		// read or decompressed.
-		if p.Transport != peer.Unix && p.Cert == nil {
+		if anonymous {
 			g.refuse(r, p, errCertificateRequired)
 			g.errs.Write(w, r, connect.NewError(connect.CodeUnauthenticated, errCertificateRequired))
 			return

@@ -52,6 +52,7 @@ type Route struct {
 	durability   Durability
 	maxBodyBytes int64
 	handler      http.Handler
+	anon         http.Handler // a Meta route's handler for anonymous callers
 }
 
 // Anonymous reports whether callers without a credential may reach the
@@ -71,8 +72,11 @@ func Open(procedure string, maxBodyBytes int64, h http.Handler) Route {
 
 // Meta is a route for authenticated callers that makes no decision, for
 // procedures that describe the API rather than touch data (reflection).
-func Meta(procedure string, h http.Handler) Route {
-	return Route{Procedure: procedure, access: accessMeta, handler: h}
+// anon, if not nil, answers callers without a credential instead of a
+// refusal (reflection limited to the health service), with the body limit
+// of an open route.
+func Meta(procedure string, h http.Handler, anon http.Handler, anonMaxBodyBytes int64) Route {
+	return Route{Procedure: procedure, access: accessMeta, handler: h, anon: anon, maxBodyBytes: anonMaxBodyBytes}
 }
 
 // Target is what a request acts on: the resource of its one decision and
