@@ -38,4 +38,3 @@ func (b *Bundle) ExportKeyPEM(path string) (err error) {
 	}
 	return nil
 }
-
