@@ -31,12 +31,16 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	var configPath, stateDir, listen string
+	var recreate []string
 	cmd := &cobra.Command{
 		Use:   "palyrad",
 		Short: "The Palyra security daemon",
 		Long: "The Palyra security daemon. Runs in the foreground; SIGINT or SIGTERM stop it gracefully.\n" +
 			"Writes STATE_DIR/palyrad.addr when ready. Environment: PALYRA_STATE_DIR, PALYRA_LISTEN,\n" +
 			"PALYRA_LOG_LEVEL override the config file; flags override both.\n\n" +
+			"The state directory knows what it holds (state.json): palyrad refuses to start when a part is\n" +
+			"missing or replaced, naming it, instead of re-creating it. --recreate begins a missing\n" +
+			"database empty, on purpose.\n\n" +
 			"Exit codes: 0 clean stop, 1 error, 3 another palyrad holds the state directory.",
 		Version:       version.Get().String(),
 		Args:          cobra.NoArgs,
@@ -59,12 +63,17 @@ func main() {
 				}
 			}
 			log := cfg.NewLogger(os.Stderr)
-			d, err := daemon.Open(cmd.Context(), cfg, log)
+			d, err := daemon.Open(cmd.Context(), cfg, log, daemon.Recreate(recreate...))
 			if err != nil {
 				return err
 			}
-			defer d.Close()
-			return d.Run(cmd.Context())
+			if err := d.Run(cmd.Context()); err != nil {
+				// A first start that never served leaves nothing behind.
+				d.Discard()
+				return err
+			}
+			d.Close()
+			return nil
 		},
 	}
 	cmd.SetVersionTemplate("palyrad {{.Version}}\n")
@@ -74,6 +83,7 @@ func main() {
 		Args:  cobra.NoArgs,
 		Run:   func(*cobra.Command, []string) { fmt.Println("palyrad " + version.Get().String()) },
 	})
+	cmd.Flags().StringSliceVar(&recreate, "recreate", nil, "recovery: begin these missing parts of the state directory empty (vault.db, audit.db, devices.db; comma-separated); their content is lost")
 	cmd.Flags().StringVar(&configPath, "config", "", "TOML configuration file (unknown keys are errors)")
 	cmd.Flags().StringVar(&stateDir, "state-dir", "", "state directory (default $PALYRA_STATE_DIR, $XDG_STATE_HOME/palyra or ~/.local/state/palyra)")
 	cmd.Flags().StringVar(&listen, "listen", config.DefaultListen, "TCP and QUIC (UDP) listen address; port 0 picks a free port")

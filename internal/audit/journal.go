@@ -82,9 +82,8 @@ type Journal struct {
 	// whose outcome it has not written yet, so that linking an outcome
 	// needs no read of the database; order evicts the oldest beyond
 	// maxAllowedCache (an evicted one is checked in the database).
-	allowed        map[int64]struct{}
-	order          []int64
-	writerRequests []*request
+	allowed map[int64]struct{}
+	order   []int64
 
 	latest    atomic.Pointer[latestCheckpoint]
 	committed atomic.Int64 // the last committed Seq, for Wait

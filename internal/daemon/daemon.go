@@ -18,6 +18,9 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/gofrs/flock"
@@ -63,7 +66,13 @@ type Daemon struct {
 	authz   *authz.Engine
 	guard   *guard.Guard
 	srv     *transport.Server
+	watch   *statedir.Watch
 	started time.Time
+	// created: Open made the state directory; unrecorded: it had no
+	// manifest; recreated: parts begun empty on the operator's request.
+	created    bool
+	unrecorded bool
+	recreated  []string
 	// now is the clock for certificate validity checks and issuance.
 	now func() time.Time
 	// ServerCertRenewed, if set before Run, is called after each renewal.
@@ -81,10 +90,42 @@ func (d *Daemon) Addrs() transport.Addrs { return d.srv.Addrs() }
 // Layout returns the state directory's layout.
 func (d *Daemon) Layout() statedir.Layout { return d.layout }
 
-// Open takes the state-directory lock and loads (creating on first start)
-// everything the daemon needs, component by component in dependency order.
-// Close releases them in reverse.
-func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Daemon, error) {
+// Option adjusts Open.
+type Option func(*openOptions)
+
+type openOptions struct {
+	recreate []string
+}
+
+// Recreate lets Open begin the named parts of the state directory empty
+// when they are missing (statedir.Recreatable: "vault.db", "audit.db",
+// "devices.db"): the operator's explicit recovery after losing one. Every
+// re-creation is logged. Parts that are present, or replaced by another
+// file, are never touched.
+func Recreate(names ...string) Option {
+	return func(o *openOptions) { o.recreate = append(o.recreate, names...) }
+}
+
+// Open takes the state-directory lock and loads everything the daemon
+// needs, component by component in dependency order; Close releases them in
+// reverse.
+//
+// The state directory knows what it holds (statedir.Manifest). A first
+// start (the directory absent or empty) creates every part in a temporary
+// directory beside it and renames that into place, so a state directory is
+// either complete or absent. A later start refuses, naming the file, when
+// any part is missing or is not the file the directory was created with,
+// unless Recreate names it; nothing is ever re-created silently.
+func Open(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...Option) (*Daemon, error) {
+	var o openOptions
+	for _, f := range opts {
+		f(&o)
+	}
+	for _, n := range o.recreate {
+		if !slices.Contains(statedir.Recreatable, n) {
+			return nil, fmt.Errorf("daemon: --recreate %q: only %s can be re-created empty; keys and the CA cannot", n, strings.Join(statedir.Recreatable, ", "))
+		}
+	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -92,48 +133,29 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Daemon, er
 	if err != nil {
 		return nil, err
 	}
-	if err := layout.Create(); err != nil {
+	d := &Daemon{cfg: cfg, layout: layout, log: log, now: time.Now, ready: make(chan struct{})}
+	in, err := layout.Inspect(ctx)
+	if err != nil {
 		return nil, err
 	}
-	d := &Daemon{cfg: cfg, layout: layout, log: log, now: time.Now, ready: make(chan struct{})}
-	var mk *masterkey.Key
+	if in.State == statedir.Fresh {
+		if err := d.createFresh(ctx); err != nil {
+			return nil, err
+		}
+		d.created = true
+	}
+	if err := layout.Check(); err != nil {
+		return nil, err
+	}
+	d.parts.Add(lifecycle.Component{Name: "lock", Start: d.takeLock, Stop: func() error { return d.lock.Unlock() }})
+	d.parts.Add(lifecycle.Component{Name: "state directory", Start: func(ctx context.Context) error {
+		return d.checkState(ctx, o.recreate)
+	}})
+	for _, c := range d.stateComponents(layout) {
+		d.parts.Add(c)
+	}
 	for _, c := range []lifecycle.Component{
-		{Name: "lock", Start: d.takeLock, Stop: func() error { return d.lock.Unlock() }},
-		{Name: "master key", Start: func(context.Context) error {
-			var created bool
-			mk, created, err = masterkey.LoadOrCreateFile(layout.MasterKey)
-			if created {
-				log.Warn("created a master key in a plain 0600 key file; it protects against other users, not against this one", "path", layout.MasterKey)
-			}
-			return err
-		}},
-		{Name: "identity", Start: func(context.Context) error {
-			var created bool
-			d.id, created, err = identity.LoadOrCreateSealed(layout.Identity, mk.Derive(masterkey.LabelIdentitySeal))
-			if created {
-				log.Info("created device identity", "device_id", d.id.DeviceID, "fingerprint", d.id.Fingerprint())
-			}
-			return err
-		}},
-		{Name: "certificate authority", Start: func(context.Context) error {
-			if d.ca, err = pki.LoadOrCreateCA(layout.CACert, layout.CAKey, mk.Derive(masterkey.LabelCASeal), "Palyra device CA "+d.id.DeviceID.String()); err != nil {
-				return err
-			}
-			d.server, err = pki.NewServerCert(d.ca, cfg.ServerNames, time.Duration(cfg.ServerCertTTL))
-			return err
-		}},
-		{Name: "vault", Start: func(ctx context.Context) error {
-			d.vault, err = vault.Open(ctx, layout.Vault, mk.Derive(masterkey.LabelVaultKEK), vaultKEKID)
-			return err
-		}, Stop: func() error { return d.vault.Close() }},
-		{Name: "audit journal", Start: func(ctx context.Context) error {
-			d.audit, err = audit.Open(ctx, layout.Audit, d.id.SigningKey, offline.AuditOrigin(d.id.DeviceID), d.auditOptions())
-			return err
-		}, Stop: func() error { return d.audit.Close() }},
-		{Name: "device registry", Start: func(ctx context.Context) error {
-			d.devices, err = devices.Open(ctx, layout.Devices)
-			return err
-		}, Stop: func() error { return d.devices.Close() }},
+		{Name: "state record", Start: d.recordState, Stop: d.stopWatch},
 		{Name: "authorization", Start: func(context.Context) error {
 			d.authz, err = authz.NewEngine()
 			return err
@@ -143,7 +165,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Daemon, er
 			if err != nil {
 				return err
 			}
-			d.guard, err = guard.New(guard.Config{Authz: d.authz, Journal: d.audit, Devices: d.devices, CheckpointKey: key, OwnerUID: os.Getuid(), MapError: d.mapError, Now: d.now, Log: log})
+			d.guard, err = guard.New(guard.Config{Authz: d.authz, Journal: d.audit, Devices: d.devices, CheckpointKey: key, OwnerUID: os.Getuid(), MapError: d.mapError, Ready: d.stateErr, Now: d.now, Log: log})
 			return err
 		}},
 	} {
@@ -153,9 +175,221 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Daemon, er
 		if errors.Is(err, ErrLocked) {
 			return nil, ErrLocked
 		}
+		var pe *statedir.ProblemError
+		if errors.As(err, &pe) {
+			return nil, pe
+		}
 		return nil, fmt.Errorf("daemon: %w", err)
 	}
 	return d, nil
+}
+
+// stateComponents are the parts of the state directory at l, loaded in
+// dependency order, created when absent (Open has made sure they may be).
+func (d *Daemon) stateComponents(l statedir.Layout) []lifecycle.Component {
+	var mk *masterkey.Key
+	var err error
+	return []lifecycle.Component{
+		{Name: "master key", Start: func(context.Context) error {
+			var created bool
+			mk, created, err = masterkey.LoadOrCreateFile(l.MasterKey)
+			if created {
+				d.log.Warn("created a master key in a plain 0600 key file; it protects against other users, not against this one", "path", l.MasterKey)
+			}
+			return err
+		}},
+		{Name: "identity", Start: func(context.Context) error {
+			var created bool
+			d.id, created, err = identity.LoadOrCreateSealed(l.Identity, mk.Derive(masterkey.LabelIdentitySeal))
+			if created {
+				d.log.Info("created device identity", "device_id", d.id.DeviceID, "fingerprint", d.id.Fingerprint())
+			}
+			return err
+		}},
+		{Name: "certificate authority", Start: func(context.Context) error {
+			if d.ca, err = pki.LoadOrCreateCA(l.CACert, l.CAKey, mk.Derive(masterkey.LabelCASeal), "Palyra device CA "+d.id.DeviceID.String()); err != nil {
+				return err
+			}
+			d.server, err = pki.NewServerCert(d.ca, d.cfg.ServerNames, time.Duration(d.cfg.ServerCertTTL))
+			return err
+		}},
+		{Name: "vault", Start: func(ctx context.Context) error {
+			d.vault, err = vault.Open(ctx, l.Vault, mk.Derive(masterkey.LabelVaultKEK), vaultKEKID)
+			return err
+		}, Stop: func() error { return d.vault.Close() }},
+		{Name: "audit journal", Start: func(ctx context.Context) error {
+			d.audit, err = audit.Open(ctx, l.Audit, d.id.SigningKey, offline.AuditOrigin(d.id.DeviceID), d.auditOptions())
+			return err
+		}, Stop: func() error { return d.audit.Close() }},
+		{Name: "device registry", Start: func(ctx context.Context) error {
+			d.devices, err = devices.Open(ctx, l.Devices)
+			return err
+		}, Stop: func() error { return d.devices.Close() }},
+	}
+}
+
+// createFresh creates a complete state directory in a temporary directory
+// beside the target and renames it into place, so that a failed or
+// interrupted first start leaves nothing behind, and records what it holds.
+func (d *Daemon) createFresh(ctx context.Context) error {
+	dir := d.layout.Dir
+	parent := filepath.Dir(dir)
+	if err := os.MkdirAll(parent, 0o700); err != nil {
+		return fmt.Errorf("daemon: create %s: %w", parent, err)
+	}
+	tmp, err := os.MkdirTemp(parent, "."+filepath.Base(dir)+".creating-")
+	if err != nil {
+		return fmt.Errorf("daemon: create state directory: %w", err)
+	}
+	defer os.RemoveAll(tmp) // gone after the rename; removes a failed attempt
+	tl, err := statedir.At(tmp)
+	if err != nil {
+		return err
+	}
+	var g lifecycle.Group
+	for _, c := range d.stateComponents(tl) {
+		g.Add(c)
+	}
+	if err := g.Start(ctx); err != nil {
+		return fmt.Errorf("daemon: create state directory: %w", err)
+	}
+	id := d.id.DeviceID.String()
+	if err := g.Stop(); err != nil {
+		return fmt.Errorf("daemon: create state directory: %w", err)
+	}
+	d.id, d.ca, d.server, d.vault, d.audit, d.devices = nil, nil, nil, nil, nil, nil
+	if _, err := tl.Record(ctx, id); err != nil {
+		return err
+	}
+	if err := syncDir(tmp); err != nil {
+		return err
+	}
+	// rename(2) replaces an empty directory and fails on a non-empty one,
+	// so of two first starts racing, one wins and the other is refused.
+	if err := os.Rename(tmp, dir); err != nil {
+		return fmt.Errorf("daemon: create state directory %s: %w", dir, err)
+	}
+	if err := syncDir(parent); err != nil {
+		return err
+	}
+	d.log.Info("created state directory", "dir", dir, "device_id", id, "files", strings.Join(statedir.PartNames(), ","))
+	return nil
+}
+
+// syncDir fsyncs a directory, so that entries created or renamed in it are
+// durable.
+func syncDir(dir string) error {
+	f, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("daemon: sync %s: %w", dir, err)
+	}
+	defer f.Close()
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("daemon: sync %s: %w", dir, err)
+	}
+	return nil
+}
+
+// checkState refuses a state directory with a part missing or replaced,
+// except missing parts the operator asked to re-create.
+func (d *Daemon) checkState(ctx context.Context, recreate []string) error {
+	in, err := d.layout.Inspect(ctx)
+	if err != nil {
+		return err
+	}
+	d.unrecorded = in.State == statedir.Unrecorded
+	var refused []statedir.Problem
+	for _, p := range in.Problems {
+		if p.Reason == "missing" && slices.Contains(recreate, p.Name) {
+			d.log.Warn("re-creating a missing part of the state directory, as asked with --recreate: it begins empty", "file", p.Name, "dir", d.layout.Dir)
+			d.recreated = append(d.recreated, p.Name)
+			continue
+		}
+		refused = append(refused, p)
+	}
+	if len(refused) > 0 {
+		return &statedir.ProblemError{Dir: d.layout.Dir, Problems: refused}
+	}
+	return nil
+}
+
+// recordState writes the manifest when the directory had none (it was
+// made by a version that kept none) or parts were re-created, and starts
+// watching the databases.
+func (d *Daemon) recordState(ctx context.Context) error {
+	if d.unrecorded || len(d.recreated) > 0 {
+		stamped, err := d.layout.Record(ctx, d.id.DeviceID.String())
+		if err != nil {
+			return err
+		}
+		d.log.Warn("recorded what the state directory holds", "manifest", statedir.ManifestFile, "instance_ids_for", strings.Join(stamped, ","))
+	}
+	w, err := d.layout.Watch()
+	if err != nil {
+		return err
+	}
+	d.watch = w
+	return nil
+}
+
+// stopWatch releases the files the watch holds.
+func (d *Daemon) stopWatch() error {
+	if d.watch != nil {
+		d.watch.Close()
+	}
+	return nil
+}
+
+// stateCheckInterval is how often the running daemon checks that its
+// databases are still the files it opened.
+const stateCheckInterval = 250 * time.Millisecond
+
+// watchState checks the databases until ctx ends, and logs the first
+// problem: from then on every request is refused (stateErr).
+func (d *Daemon) watchState(ctx context.Context) {
+	t := time.NewTicker(stateCheckInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if d.watch.Err() != nil {
+				continue
+			}
+			if err := d.watch.Check(); err != nil {
+				d.log.Error("refusing every request", "err", err)
+			}
+		}
+	}
+}
+
+// stateErr is nil while every database is the file opened at start.
+func (d *Daemon) stateErr() error {
+	if d.watch == nil {
+		return nil
+	}
+	return d.watch.Err()
+}
+
+// Created reports whether Open created the state directory (a first
+// start).
+func (d *Daemon) Created() bool { return d.created }
+
+// Discard closes the daemon and, if Open created the state directory and
+// the daemon never became ready, removes it: a first start that failed (a
+// port in use) leaves nothing behind. It does nothing to an existing
+// directory.
+func (d *Daemon) Discard() {
+	d.Close()
+	select {
+	case <-d.ready:
+		return
+	default:
+	}
+	if d.created {
+		os.RemoveAll(d.layout.Dir)
+	}
 }
 
 // takeLock takes the state directory's lock and removes the address file a
@@ -243,6 +477,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		d.server.Run(lctx, func(err error) { d.log.Error("server certificate renewal failed", "err", err) })
 	})
 	loops.Go("serve", func(context.Context) { serveErr <- srv.Serve(ctx) })
+	loops.Go("state directory watch", d.watchState)
 	defer loops.Stop()
 
 	addrs := srv.Addrs()

@@ -260,19 +260,32 @@ func (e *httpError) Error() string { return http.StatusText(e.code) }
 func TestResponsesCarryTheCheckpoint(t *testing.T) {
 	td := startDaemon(t, func(c *config.Config) { c.Audit.CheckpointEvery = 1 })
 	ctx := context.Background()
-	r, err := td.admin.Daemon.Status(ctx, connect.NewRequest(&palyrav1.StatusRequest{}))
-	if err != nil {
+	if _, err := td.admin.Daemon.Status(ctx, connect.NewRequest(&palyrav1.StatusRequest{})); err != nil {
 		t.Fatal(err)
 	}
 	// The first status's decision is checkpointed by the time the second
 	// answers (checkpoint_every = 1).
-	r, err = td.admin.Daemon.Status(ctx, connect.NewRequest(&palyrav1.StatusRequest{}))
+	r, err := td.admin.Daemon.Status(ctx, connect.NewRequest(&palyrav1.StatusRequest{}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	cp, key := r.Header().Get(guard.HeaderCheckpoint), r.Header().Get(guard.HeaderCheckpointKey)
 	if cp == "" || !strings.HasPrefix(key, "palyra/"+td.id.DeviceID.String()+"+") {
 		t.Fatalf("checkpoint %q key %q", cp, key)
+	}
+	// An anonymous health check is answered without it.
+	b := td.enroll(t, "laptop")
+	hc, closeFn := client.TCPHTTPClient(nil, b.Roots())
+	defer closeFn()
+	req, _ := http.NewRequest(http.MethodPost, "https://"+td.addrs.TCP+HealthCheckProcedure, strings.NewReader("{}"))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.Header.Get(guard.HeaderCheckpoint) != "" {
+		t.Fatalf("anonymous health: status %d, checkpoint header %q", resp.StatusCode, resp.Header.Get(guard.HeaderCheckpoint))
 	}
 	w := client.NewWitness(t.TempDir() + "/witness.json")
 	c := client.DialUnix(td.addrs.Socket, connect.WithInterceptors(w))

@@ -52,6 +52,11 @@ type Config struct {
 	// never values. It is the one place where package errors become API
 	// codes.
 	MapError func(err error, c authn.Caller) *connect.Error
+	// Ready, if set, is asked before every authenticated request; while it
+	// returns an error (the state directory's files were deleted or
+	// replaced under the daemon), requests are refused as Unavailable with
+	// that error's message. It must be cheap.
+	Ready func() error
 	// Now is the clock for certificate validity; nil means time.Now.
 	Now func() time.Time
 	// Log receives refusals and denials (rate limited) and journal
@@ -163,6 +168,12 @@ func (g *Guard) Handler(routes ...Route) (http.Handler, error) {
 			g.refuse(r, p, errCertificateRequired)
 			g.errs.Write(w, r, connect.NewError(connect.CodeUnauthenticated, errCertificateRequired))
 			return
+		}
+		if g.cfg.Ready != nil {
+			if err := g.cfg.Ready(); err != nil {
+				g.errs.Write(w, r, connect.NewError(connect.CodeUnavailable, err))
+				return
+			}
 		}
 		c, err := authn.Authenticate(p, g.cfg.Devices, g.cfg.OwnerUID, g.cfg.Now())
 		if err != nil {

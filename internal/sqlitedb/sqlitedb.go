@@ -12,6 +12,8 @@ package sqlitedb
 import (
 	"context"
 	"database/sql"
+	"encoding/binary"
+	"io"
 	"fmt"
 	"net/url"
 	"os"
@@ -31,6 +33,20 @@ const BusyTimeout = 5 * time.Second
 // len(migrations) is refused, so an old binary never writes a newer schema.
 // The returned *sql.DB is the only handle the caller should keep for path.
 func Open(ctx context.Context, path string, migrations []string) (*sql.DB, error) {
+	db, err := open(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := migrate(ctx, db, migrations); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("sqlitedb: migrate %s: %w", path, err)
+	}
+	return db, nil
+}
+
+// open opens path read-write with the durable settings, creating it 0600 if
+// absent, without touching its schema.
+func open(path string) (*sql.DB, error) {
 	// Create the file 0600 before the driver does, so it never exists with
 	// the process umask's looser mode.
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
@@ -53,10 +69,6 @@ func Open(ctx context.Context, path string, migrations []string) (*sql.DB, error
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("sqlitedb: open %s: %w", path, err)
-	}
-	if err := migrate(ctx, db, migrations); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("sqlitedb: migrate %s: %w", path, err)
 	}
 	return db, nil
 }
@@ -122,4 +134,46 @@ func migrate(ctx context.Context, db *sql.DB, migrations []string) error {
 		}
 	}
 	return nil
+}
+
+// InstanceID reads the database's application_id header field (a 32-bit
+// value SQLite keeps in the file header for the application's use), which
+// Palyra sets to a random value when it creates the file, so that a file
+// replaced by another database is told apart from the one it replaced. It
+// reads the header bytes directly (https://sqlite.org/fileformat.html,
+// offset 68), so it creates nothing beside the file (no -wal or -shm).
+func InstanceID(path string) (uint32, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	var h [100]byte
+	if _, err := io.ReadFull(f, h[:]); err != nil || string(h[:16]) != "SQLite format 3\x00" {
+		return 0, fmt.Errorf("sqlitedb: %s is not an SQLite database", path)
+	}
+	return binary.BigEndian.Uint32(h[68:72]), nil
+}
+
+// SetInstanceID writes id into the database's application_id header field
+// (see InstanceID) and checkpoints it into the main file, so that the
+// header read from disk holds it even if the process dies next. Write it
+// once, when the file is created.
+func SetInstanceID(ctx context.Context, path string, id uint32) error {
+	if _, err := os.Stat(path); err != nil {
+		return fmt.Errorf("sqlitedb: %w", err)
+	}
+	db, err := open(path)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if _, err := db.ExecContext(ctx, fmt.Sprintf("PRAGMA application_id = %d", int32(id))); err != nil {
+		return fmt.Errorf("sqlitedb: write %s: %w", path, err)
+	}
+	var busy, logFrames, done int
+	if err := db.QueryRowContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &logFrames, &done); err != nil || busy != 0 {
+		return fmt.Errorf("sqlitedb: checkpoint %s: busy=%d: %v", path, busy, err)
+	}
+	return db.Close()
 }

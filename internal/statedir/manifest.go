@@ -1,0 +1,266 @@
+package statedir
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/google/renameio/v2"
+
+	"github.com/palyra/palyra/internal/sqlitedb"
+)
+
+// ManifestFile is the name of the manifest in a state directory.
+const ManifestFile = "state.json"
+
+// manifestVersion is the manifest format this package writes and reads.
+const manifestVersion = 1
+
+// maxManifestBytes bounds the manifest read.
+const maxManifestBytes = 64 << 10
+
+// Part kinds: how the manifest recognises a file.
+const (
+	// kindKey files never change after creation; the manifest holds their
+	// SHA-256.
+	kindKey = "sha256"
+	// kindDB files are SQLite databases that change all the time; the
+	// manifest holds the random instance id written into their header
+	// (application_id) when they were created.
+	kindDB = "sqlite"
+)
+
+// Entry is what the manifest knows of one file.
+type Entry struct {
+	// SHA256 is the lowercase hex SHA-256 of a key file's content.
+	SHA256 string `json:"sha256,omitempty"`
+	// InstanceID is a database's random instance id (its application_id).
+	InstanceID uint32 `json:"instance_id,omitempty"`
+}
+
+// Manifest records what a state directory holds. palyrad writes it when it
+// creates the directory and checks it at every start, so that a missing or
+// replaced part is refused instead of silently re-created.
+type Manifest struct {
+	Version  int              `json:"version"`
+	Created  time.Time        `json:"created"`
+	DeviceID string           `json:"device_id"`
+	Files    map[string]Entry `json:"files"`
+}
+
+// parts lists, in start-up order, the files a state directory must hold
+// and how each is recognised.
+func (l Layout) parts() []struct{ name, path, kind string } {
+	return []struct{ name, path, kind string }{
+		{"master.key", l.MasterKey, kindKey},
+		{"identity.sealed", l.Identity, kindKey},
+		{"ca.crt", l.CACert, kindKey},
+		{"ca.key.sealed", l.CAKey, kindKey},
+		{"vault.db", l.Vault, kindDB},
+		{"audit.db", l.Audit, kindDB},
+		{"devices.db", l.Devices, kindDB},
+	}
+}
+
+// PartNames are the names of the files the manifest covers, in start-up
+// order.
+func PartNames() []string {
+	var names []string
+	for _, p := range (Layout{}).parts() {
+		names = append(names, p.name)
+	}
+	return names
+}
+
+// Recreatable are the parts an operator may ask palyrad to re-create empty
+// when they are missing (palyrad --recreate): losing one loses its content
+// but breaks nothing else. The keys and the CA cannot be: everything else
+// depends on them.
+var Recreatable = []string{"vault.db", "audit.db", "devices.db"}
+
+// State is what Inspect found.
+type State int
+
+const (
+	// Fresh: the directory does not exist or is empty; a first start
+	// creates everything.
+	Fresh State = iota
+	// Recorded: a manifest exists (Problems lists what does not match it).
+	Recorded
+	// Unrecorded: files exist but no manifest (a directory from a version
+	// that kept none). Problems lists missing parts.
+	Unrecorded
+)
+
+// Problem is one part of a state directory that is missing or not the file
+// the manifest recorded.
+type Problem struct {
+	Name   string // e.g. "audit.db"
+	Reason string // "missing", "replaced", ...
+}
+
+func (p Problem) String() string { return p.Name + " " + p.Reason }
+
+// Inspection is the result of Inspect.
+type Inspection struct {
+	State    State
+	Manifest *Manifest // nil unless Recorded
+	Problems []Problem
+}
+
+// ProblemError reports the problems of a state directory: the daemon refuses
+// to start on it.
+type ProblemError struct {
+	Dir      string
+	Problems []Problem
+}
+
+func (e *ProblemError) Error() string {
+	var names, parts []string
+	for _, p := range e.Problems {
+		parts = append(parts, p.String())
+		names = append(names, p.Name)
+	}
+	msg := fmt.Sprintf("statedir: %s: %s", e.Dir, strings.Join(parts, ", "))
+	var recreatable []string
+	for _, n := range names {
+		if slices.Contains(Recreatable, n) {
+			recreatable = append(recreatable, n)
+		}
+	}
+	if len(recreatable) == len(names) {
+		return msg + fmt.Sprintf("; restore it from a backup, or start with --recreate %s to begin it empty (its content is lost)", strings.Join(recreatable, ","))
+	}
+	return msg + "; restore the state directory from a backup (keys and the CA cannot be re-created without losing every secret and device), or start over with a new --state-dir"
+}
+
+// Inspect reads the state directory's manifest and checks every part
+// against it. It creates and changes nothing.
+func (l Layout) Inspect(ctx context.Context) (Inspection, error) {
+	entries, err := os.ReadDir(l.Dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return Inspection{State: Fresh}, nil
+	}
+	if err != nil {
+		return Inspection{}, fmt.Errorf("statedir: %w", err)
+	}
+	if len(entries) == 0 {
+		return Inspection{State: Fresh}, nil
+	}
+	m, err := l.readManifest()
+	if errors.Is(err, fs.ErrNotExist) {
+		var in Inspection
+		in.State = Unrecorded
+		for _, p := range l.parts() {
+			if _, err := os.Lstat(p.path); errors.Is(err, fs.ErrNotExist) {
+				in.Problems = append(in.Problems, Problem{p.name, "missing"})
+			}
+		}
+		return in, nil
+	}
+	if err != nil {
+		return Inspection{}, err
+	}
+	in := Inspection{State: Recorded, Manifest: m}
+	for _, p := range l.parts() {
+		want, ok := m.Files[p.name]
+		if !ok {
+			in.Problems = append(in.Problems, Problem{p.name, "not recorded in " + ManifestFile})
+			continue
+		}
+		got, err := l.entry(ctx, p.path, p.kind)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			in.Problems = append(in.Problems, Problem{p.name, "missing"})
+		case err != nil:
+			in.Problems = append(in.Problems, Problem{p.name, "unreadable (" + err.Error() + ")"})
+		case got != want:
+			in.Problems = append(in.Problems, Problem{p.name, "replaced (not the file this state directory was created with)"})
+		}
+	}
+	return in, nil
+}
+
+// entry computes a part's manifest entry from the file at path.
+func (l Layout) entry(ctx context.Context, path, kind string) (Entry, error) {
+	if _, err := os.Lstat(path); err != nil {
+		return Entry{}, err
+	}
+	if kind == kindDB {
+		id, err := sqlitedb.InstanceID(path)
+		return Entry{InstanceID: id}, err
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return Entry{}, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, io.LimitReader(f, 1<<20)); err != nil {
+		return Entry{}, err
+	}
+	return Entry{SHA256: hex.EncodeToString(h.Sum(nil))}, nil
+}
+
+func (l Layout) readManifest() (*Manifest, error) {
+	f, err := os.Open(filepath.Join(l.Dir, ManifestFile))
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	dec := json.NewDecoder(io.LimitReader(f, maxManifestBytes))
+	dec.DisallowUnknownFields()
+	var m Manifest
+	if err := dec.Decode(&m); err != nil || m.Version != manifestVersion || m.Files == nil {
+		return nil, fmt.Errorf("statedir: %s is not a version %d manifest; restore it from a backup", filepath.Join(l.Dir, ManifestFile), manifestVersion)
+	}
+	return &m, nil
+}
+
+// Record writes the manifest for the parts as they are now. Databases that
+// have no instance id yet (just created, or from a version that set none)
+// get a random one first. deviceID names the daemon the directory belongs
+// to. It returns the names of the databases it gave an instance id.
+func (l Layout) Record(ctx context.Context, deviceID string) ([]string, error) {
+	m := Manifest{Version: manifestVersion, Created: time.Now().UTC().Truncate(time.Second), DeviceID: deviceID, Files: map[string]Entry{}}
+	if old, err := l.readManifest(); err == nil {
+		m.Created = old.Created
+	}
+	var stamped []string
+	for _, p := range l.parts() {
+		e, err := l.entry(ctx, p.path, p.kind)
+		if err != nil {
+			return nil, fmt.Errorf("statedir: record %s: %w", p.name, err)
+		}
+		if p.kind == kindDB && e.InstanceID == 0 {
+			var b [4]byte
+			rand.Read(b[:])
+			e.InstanceID = binary.BigEndian.Uint32(b[:]) | 1 // never 0, which means unset
+			if err := sqlitedb.SetInstanceID(ctx, p.path, e.InstanceID); err != nil {
+				return nil, err
+			}
+			stamped = append(stamped, p.name)
+		}
+		m.Files[p.name] = e
+	}
+	b, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	if err := renameio.WriteFile(filepath.Join(l.Dir, ManifestFile), append(b, '\n'), 0o600); err != nil {
+		return nil, fmt.Errorf("statedir: write manifest: %w", err)
+	}
+	return stamped, nil
+}
