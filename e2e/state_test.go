@@ -196,4 +196,3 @@ func TestCoreDumpsAreOff(t *testing.T) {
 	}
 	t.Fatal("no core limit line")
 }
-
