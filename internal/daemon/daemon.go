@@ -67,7 +67,9 @@ type Daemon struct {
 	guard   *guard.Guard
 	srv     *transport.Server
 	watch   *statedir.Watch
-	started time.Time
+	// renewals limits certificate renewals per device.
+	renewals renewLimiter
+	started  time.Time
 	// created: Open made the state directory; unrecorded: it had no
 	// manifest; recreated: parts begun empty on the operator's request.
 	created    bool

@@ -19,6 +19,8 @@ var (
 	errBadDeviceName = fmt.Errorf("device name must be 1..%d printable characters, without surrounding spaces", maxDeviceNameLen)
 	errInternal      = errors.New("internal error")
 	errDaemonID      = errors.New("that device id is the daemon's own")
+	// errRenewRateLimited: a device renewed too often.
+	errRenewRateLimited = fmt.Errorf("certificate renewed %d times in the last %v; try again later", renewPerWin, renewWindow)
 )
 
 // mapError maps a package error to its API code: the one place where
@@ -39,6 +41,8 @@ func (d *Daemon) mapError(err error, c authn.Caller) *connect.Error {
 		return connect.NewError(connect.CodeDataLoss, err)
 	case errors.Is(err, devices.ErrRevoked), errors.Is(err, devices.ErrKeyMismatch):
 		return connect.NewError(connect.CodeFailedPrecondition, err)
+	case errors.Is(err, errRenewRateLimited):
+		return connect.NewError(connect.CodeResourceExhausted, err)
 	case errors.Is(err, context.Canceled):
 		return connect.NewError(connect.CodeCanceled, err)
 	case errors.Is(err, context.DeadlineExceeded):

@@ -149,6 +149,9 @@ func (d *Daemon) renewTarget(c authn.Caller, m *palyrav1.RenewCertificateRequest
 	if !dev.PublicKey.Equal(csr.PublicKey) {
 		return renewal{}, guard.Target{}, &guard.Refusal{Resource: res, Reason: "renewal_with_another_key", Message: errRenewSelfOnly}
 	}
+	if !d.renewals.allow(c.DeviceID, d.now()) {
+		return renewal{}, guard.Target{}, errRenewRateLimited
+	}
 	return renewal{dev, csr}, guard.Target{Resource: res}, nil
 }
 
