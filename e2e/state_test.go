@@ -101,14 +101,14 @@ func TestMissingOrReplacedStateIsRefused(t *testing.T) {
 			t.Fatalf("--recreate master.key: exit %d\n%s", code, out)
 		}
 		d := startDaemon(t, dir, "--recreate", "audit.db")
-		if !strings.Contains(d.logs.String(), "re-creating a missing part of the state directory") {
-			t.Fatalf("re-creation not logged:\n%s", d.logs.String())
-		}
 		r := must(t, nil, "--state-dir", dir, "vault", "get", "global/k")
 		if string(r.stdout) != "v" {
 			t.Fatalf("vault after recreating audit.db: %q", r.stdout)
 		}
-		d.stop(t)
+		d.stop(t) // the log buffer is the daemon's until it has exited
+		if !strings.Contains(d.logs.String(), "re-creating a missing part of the state directory") {
+			t.Fatalf("re-creation not logged:\n%s", d.logs.String())
+		}
 		// Recorded: the next start needs no flag.
 		startDaemon(t, dir).stop(t)
 	})
