@@ -169,17 +169,17 @@ func (g *Guard) Handler(routes ...Route) (http.Handler, error) {
 			g.errs.Write(w, r, connect.NewError(connect.CodeUnauthenticated, errCertificateRequired))
 			return
 		}
-		if g.cfg.Ready != nil {
-			if err := g.cfg.Ready(); err != nil {
-				g.errs.Write(w, r, connect.NewError(connect.CodeUnavailable, err))
-				return
-			}
-		}
 		c, err := authn.Authenticate(p, g.cfg.Devices, g.cfg.OwnerUID, g.cfg.Now())
 		if err != nil {
 			g.refuse(r, p, err)
 			g.errs.Write(w, r, connect.NewError(connect.CodeUnauthenticated, err))
 			return
+		}
+		if g.cfg.Ready != nil {
+			if err := g.cfg.Ready(); err != nil {
+				g.errs.Write(w, r, connect.NewError(connect.CodeUnavailable, err))
+				return
+			}
 		}
 		if v := g.checkpointHeader(); v != "" {
 			w.Header().Set(HeaderCheckpoint, v)
