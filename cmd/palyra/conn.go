@@ -40,7 +40,7 @@ type dialed struct {
 	layout statedir.Layout
 }
 
-// noState is the guidance for a state directory or socket with no daemon.
+// noDaemon is the guidance for a state directory or socket with no daemon.
 func noDaemon(what string, l statedir.Layout) unreachableError {
 	return unreachableError{fmt.Sprintf("%s (is palyrad running with --state-dir %s?)", what, l.Dir)}
 }

@@ -5,9 +5,10 @@
 // BUNDLE_DIR it talks to a daemon, possibly on another machine, over mutual
 // TLS as the enrolled device whose bundle that is.
 //
-// Exit codes: 0 success; 1 failure; 2 bad usage or input; 3 unauthenticated
-// or denied; 4 not found; 5 daemon unreachable; 6 integrity failure (a
-// tampered vault entry or audit journal).
+// Exit codes: 0 success; 1 failure; 2 bad usage or input; 3 unauthenticated,
+// denied or refused; 4 not found; 5 daemon unreachable; 6 integrity failure
+// (a tampered vault entry or audit journal). A failure prints one line on
+// stderr, with --json a JSON object: {"error", "code", "exit"}.
 package main
 
 import (
@@ -79,7 +80,8 @@ func newRoot(g *globals) *cobra.Command {
 			"--identity BUNDLE_DIR: act as that enrolled device over mTLS (--transport tcp|quic).\n\n" +
 			"Secret references are SCOPE/KEY; scopes: global, user:<name>, device:<id>, connector:<name>, tool:<name>.\n\n" +
 			"Exit codes: 0 success, 1 failure, 2 bad usage or input, 3 unauthenticated/denied/refused,\n" +
-			"4 not found, 5 daemon unreachable, 6 integrity failure.",
+			"4 not found, 5 daemon unreachable, 6 integrity failure. A failure prints one line on stderr; with --json,\n" +
+			"the line is {\"error\": \"...\", \"code\": \"...\", \"exit\": N} and stdout stays empty.",
 		Example: "  palyra --state-dir ~/.local/state/palyra status\n" +
 			"  printf %s \"$OPENAI_API_KEY\" | palyra vault put global/openai_api_key\n" +
 			"  palyra --identity ./laptop-bundle --transport quic vault get global/openai_api_key",
@@ -91,7 +93,7 @@ func newRoot(g *globals) *cobra.Command {
 	root.PersistentFlags().StringVar(&g.stateDir, "state-dir", "", "palyrad state directory, for local admin over the Unix socket (default $PALYRA_STATE_DIR, $XDG_STATE_HOME/palyra or ~/.local/state/palyra)")
 	root.PersistentFlags().StringVar(&g.identity, "identity", "", "client bundle directory: act as that enrolled device over mTLS")
 	root.PersistentFlags().StringVar(&g.transport, "transport", "tcp", "with --identity: tcp (gRPC over TLS 1.3) or quic (HTTP/3)")
-	root.PersistentFlags().BoolVar(&g.json, "json", false, "print machine-readable JSON")
+	root.PersistentFlags().BoolVar(&g.json, "json", false, "print machine-readable JSON (a failure: one JSON object on stderr)")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.PersistentPreRunE = func(c *cobra.Command, _ []string) error {
 		if f := c.Flag("transport"); f != nil && f.Changed && g.identity == "" {
