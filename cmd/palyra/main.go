@@ -78,7 +78,7 @@ func newRoot(g *globals) *cobra.Command {
 		Long: "Client for palyrad, the Palyra security daemon.\n\n" +
 			"--state-dir: act as the machine's owner over the local admin socket.\n" +
 			"--identity BUNDLE_DIR: act as that enrolled device over mTLS (--transport tcp|quic).\n\n" +
-			"Secret references are SCOPE/KEY; scopes: global, user:<name>, device:<id>, connector:<name>, tool:<name>.\n\n" +
+			"Secret references are SCOPE/KEY; scopes: global, user:<name>, device:<ULID>, connector:<name>, tool:<name>.\n\n" +
 			"Exit codes: 0 success, 1 failure, 2 bad usage or input, 3 unauthenticated/denied/refused,\n" +
 			"4 not found, 5 daemon unreachable, 6 integrity failure. A failure prints one line on stderr; with --json,\n" +
 			"the line is {\"error\": \"...\", \"code\": \"...\", \"exit\": N} and stdout stays empty.",
