@@ -19,25 +19,26 @@ import (
 )
 
 func auditCmd(g *globals) *cobra.Command {
-	cmd := asGroup(&cobra.Command{Use: "audit", Short: "Inspect the tamper-evident audit journal"})
+	cmd := asGroup(&cobra.Command{Use: "audit", Short: "Inspect the tamper-evident audit journal",
+		Example: "  palyra audit verify\n  palyra audit list --action vault.read --since 1h\n  palyra audit tail -f"})
 	cmd.AddCommand(auditListCmd(g), auditShowCmd(g), auditTailCmd(g), &cobra.Command{
-		Use:   "verify",
-		Short: "Recompute the journal's hash chain and check its signed checkpoints (works with the daemon running or stopped)",
-		Args:  exactArgs(0),
+		Use:     "verify",
+		Short:   "Recompute the journal's hash chain and check its signed checkpoints (works with the daemon running or stopped)",
+		Example: "  palyra --state-dir ~/.local/state/palyra audit verify\n  palyra audit verify --json",
+		Args:    exactArgs(0),
 		RunE: func(c *cobra.Command, _ []string) error {
 			if g.identity != "" {
 				return usagef("audit verify reads the local journal: use --state-dir, not --identity")
 			}
-			l, err := g.layout()
+			l, err := g.localLayout()
 			if err != nil {
 				return err
 			}
 			res, err := offline.VerifyAudit(c.Context(), l)
 			var broken *audit.BrokenError
 			if errors.As(err, &broken) {
-				if g.json {
-					printJSON(map[string]any{"ok": false, "first_bad_record": broken.Seq, "error": err.Error()})
-				}
+				// With --json too, a failure is the error object on stderr
+				// alone; the message names the first bad record.
 				return fmt.Errorf("%w: %v", errIntegrity, err)
 			}
 			if err != nil {

@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"time"
@@ -28,6 +30,37 @@ func (g *globals) layout() (statedir.Layout, error) {
 	return statedir.At(dir)
 }
 
+// dialed is what g.dial connected to, kept to explain a failed call.
+type dialed struct {
+	// As a device: the bundle, its directory and the transport.
+	bundleDir string
+	bundle    *client.Bundle
+	transport peer.Transport
+	// As the owner: the state directory.
+	layout statedir.Layout
+}
+
+// noDaemon is the guidance for a state directory or socket with no daemon.
+func noDaemon(what string, l statedir.Layout) unreachableError {
+	return unreachableError{fmt.Sprintf("%s (is palyrad running with --state-dir %s?)", what, l.Dir)}
+}
+
+// localLayout is the state directory of a command that works on it
+// locally: it must exist (else the same guidance as a missing socket);
+// other problems (permissions) are reported as they are.
+func (g *globals) localLayout() (statedir.Layout, error) {
+	l, err := g.layout()
+	if err != nil {
+		return l, err
+	}
+	if _, err := os.Stat(l.Dir); errors.Is(err, fs.ErrNotExist) {
+		return l, noDaemon("no palyrad state at "+l.Dir, l)
+	} else if err != nil {
+		return l, fmt.Errorf("state directory: %w", err)
+	}
+	return l, nil
+}
+
 // dial connects as the bundle's device (--identity) or as the local owner
 // over the admin socket.
 func (g *globals) dial(ctx context.Context) (*client.Conn, error) {
@@ -43,6 +76,7 @@ func (g *globals) dial(ctx context.Context) (*client.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
+		g.dialed = &dialed{bundleDir: g.identity, bundle: b, transport: t}
 		wopt := connect.WithInterceptors(client.NewWitness(filepath.Join(g.identity, client.WitnessFile)))
 		c, err := client.DialBundle(b, t, wopt)
 		if err != nil {
@@ -53,7 +87,7 @@ func (g *globals) dial(ctx context.Context) (*client.Conn, error) {
 		// renewal is not fatal while the current certificate is valid.
 		if b.RenewDue(time.Now()) && time.Now().Before(b.Cert.Leaf.NotAfter) {
 			if err := client.Renew(ctx, c, b, g.identity); err != nil {
-				fmt.Fprintf(os.Stderr, "palyra: warning: certificate renewal failed (%s); it expires %s\n", describe(err), b.Cert.Leaf.NotAfter.UTC().Format(time.RFC3339))
+				fmt.Fprintf(os.Stderr, "palyra: warning: certificate renewal failed (%s); it expires %s\n", describe(g.diagnose(ctx, err)), b.Cert.Leaf.NotAfter.UTC().Format(time.RFC3339))
 			} else {
 				c.Close()
 				return client.DialBundle(b, t, wopt)
@@ -61,14 +95,71 @@ func (g *globals) dial(ctx context.Context) (*client.Conn, error) {
 		}
 		return c, nil
 	}
-	l, err := g.layout()
+	l, err := g.localLayout()
 	if err != nil {
 		return nil, err
 	}
-	if _, err := os.Stat(l.Socket); err != nil {
-		return nil, unreachableError{fmt.Sprintf("no admin socket at %s (is palyrad running with --state-dir %s?)", l.Socket, l.Dir)}
+	g.dialed = &dialed{layout: l}
+	if _, err := os.Stat(l.Socket); errors.Is(err, fs.ErrNotExist) {
+		return nil, noDaemon("no admin socket at "+l.Socket, l)
+	} else if err != nil {
+		return nil, fmt.Errorf("admin socket: %w (the state directory must be this user's, mode 0700)", err)
 	}
 	return client.DialUnix(l.Socket, connect.WithInterceptors(client.NewWitness(filepath.Join(l.Dir, client.WitnessFile)))), nil
+}
+
+// diagnose explains a failed call by what was dialed: a device refused in
+// the handshake (expired or revoked), a bundle whose daemon is not at its
+// address any more, a socket nobody listens on. Other errors are returned
+// as they are.
+func (g *globals) diagnose(ctx context.Context, err error) error {
+	d := g.dialed
+	if d == nil || err == nil {
+		return err
+	}
+	o := classify(err)
+	if d.bundle == nil {
+		if o.exit == 5 && unreachable(err) {
+			// The socket file is there (dial checked), but nobody listens:
+			// a palyrad that did not stop cleanly left it behind.
+			return noDaemon("no daemon listens on the admin socket "+d.layout.Socket, d.layout)
+		}
+		return err
+	}
+	refusal := o.code == "refused"
+	if !refusal && o.exit == 5 && d.transport == peer.TCP && !unreachable(err) {
+		// In TLS 1.3 over TCP, HTTP/2 may report only a failed connection
+		// where the daemon sent an alert: a bare handshake reads it.
+		refusal = errors.Is(client.ProbeTCP(ctx, d.bundle.Daemon.TCP, &d.bundle.Cert, d.bundle.Roots()), client.ErrHandshakeRefused)
+	}
+	if refusal {
+		return d.refusal(time.Now())
+	}
+	if o.exit == 5 && unreachable(err) {
+		addr := d.bundle.Daemon.TCP
+		if d.transport == peer.QUIC {
+			addr = d.bundle.Daemon.QUIC
+		}
+		return unreachableError{fmt.Sprintf("no daemon at %s from %s (palyrad is stopped, or restarted on another port: then point the bundle at it with palyra --identity %s devices set-address --tcp HOST:PORT, or --from-state-dir DIR on the daemon's machine)",
+			addr, filepath.Join(d.bundleDir, client.DaemonFile), d.bundleDir)}
+	}
+	return err
+}
+
+// refusal explains the daemon's refusal of the bundle's certificate at now.
+// A refusal comes after this side verified the daemon's certificate against
+// the bundle's pinned CA (a failure there is an untrusted daemon instead):
+// so the daemon is the one the device was enrolled with, and if the
+// certificate is valid by this clock, the daemon refuses the device itself.
+func (d *dialed) refusal(now time.Time) error {
+	leaf := d.bundle.Cert.Leaf
+	switch {
+	case now.After(leaf.NotAfter):
+		return certExpiredError{bundle: d.bundleDir, notAfter: leaf.NotAfter}
+	case now.Before(leaf.NotBefore):
+		return certExpiredError{bundle: d.bundleDir, notYet: true, when: leaf.NotBefore}
+	}
+	return revokedError{bundle: d.bundleDir, device: d.bundle.Identity.DeviceID.String()}
 }
 
 // bundleTransport is the --transport flag as a peer.Transport.

@@ -1,13 +1,16 @@
 package main
 
 import (
+	"bytes"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
 	"slices"
 	"strings"
+	"time"
 
 	"connectrpc.com/connect"
 	"github.com/quic-go/quic-go"
@@ -81,10 +84,47 @@ type unreachableError struct{ detail string }
 
 func (e unreachableError) Error() string { return "daemon unreachable: " + e.detail }
 
-// refusedError means the daemon rejected the device's certificate.
+// refusedError means the daemon rejected the device's certificate, for a
+// reason this client could not tell.
 type refusedError struct{}
 
 func (refusedError) Error() string { return "refused: " + client.ErrHandshakeRefused.Error() }
+
+// certExpiredError means the daemon refused the device's certificate and
+// this machine's clock puts it outside its validity.
+type certExpiredError struct {
+	bundle   string
+	notAfter time.Time
+	notYet   bool // before its NotBefore: a clock problem, not an expiry
+	when     time.Time
+}
+
+func (e certExpiredError) Error() string {
+	if e.notYet {
+		return fmt.Sprintf("refused: this device's certificate (bundle %s) is not valid before %s; check this machine's clock",
+			e.bundle, e.when.UTC().Format(time.RFC3339))
+	}
+	return fmt.Sprintf("refused: this device's certificate (bundle %s) expired at %s; enroll the device again: on the daemon's machine, palyra --state-dir DIR devices enroll --name NAME --out NEW_BUNDLE_DIR",
+		e.bundle, e.notAfter.UTC().Format(time.RFC3339))
+}
+
+// revokedError means a daemon that proved itself with the CA pinned in the
+// bundle refused the device's unexpired certificate: it is revoked.
+type revokedError struct {
+	bundle string
+	device string
+}
+
+func (e revokedError) Error() string {
+	return fmt.Sprintf("refused: this device (%s, bundle %s) is revoked: the daemon, verified by the bundle's pinned CA, refused its valid certificate; only a new enrollment on the daemon's machine gives it access again",
+		e.device, e.bundle)
+}
+
+// deniedError is a denial the CLI words itself, in place of the daemon's
+// message (which may name a resource the user never chose).
+type deniedError struct{ msg string }
+
+func (e deniedError) Error() string { return "denied: " + e.msg }
 
 // errIntegrity marks a tampered vault entry or audit journal (exit code 6).
 var errIntegrity = errors.New("integrity failure")
@@ -136,72 +176,99 @@ func unreachable(err error) bool {
 }
 
 // describe renders err as the one line palyra prints on stderr.
-func describe(err error) string {
-	_, line := classify(err)
-	return line
-}
+func describe(err error) string { return classify(err).line }
 
 // exitCode maps err to palyra's documented exit codes.
-func exitCode(err error) int {
-	code, _ := classify(err)
-	return code
+func exitCode(err error) int { return classify(err).exit }
+
+// outcome is how palyra reports a failure: its exit code, a short stable
+// word for scripts (--json), and the line that explains it.
+type outcome struct {
+	exit int
+	code string
+	line string
 }
 
-// classify gives err's exit code and the line that explains it. The order
-// matters: a transport failure (connect's Unavailable or Unknown, or no
-// connect.Error at all) is looked into for its cause before it is taken as
-// an unreachable daemon.
-func classify(err error) (code int, line string) {
+// classify gives err's outcome. The order matters: a transport failure
+// (connect's Unavailable or Unknown, or no connect.Error at all) is looked
+// into for its cause before it is taken as an unreachable daemon.
+func classify(err error) outcome {
 	var uc *unknownCommandError
 	if errors.As(err, &uc) {
-		return 2, uc.Error()
+		return outcome{2, "usage", uc.Error()}
 	}
 	var ue usageError
 	if errors.As(err, &ue) {
-		return 2, "bad input: " + ue.Error()
+		return outcome{2, "usage", "bad input: " + ue.Error()}
 	}
 	if errors.Is(err, errIntegrity) {
-		return 6, err.Error()
+		return outcome{6, "integrity", err.Error()}
 	}
 	var rb *client.RollbackError
 	if errors.As(err, &rb) {
-		return 6, "integrity failure: " + rb.Error() + "; investigate before trusting this daemon"
+		return outcome{6, "integrity", "integrity failure: " + rb.Error() + "; investigate before trusting this daemon"}
+	}
+	var ee certExpiredError
+	if errors.As(err, &ee) {
+		return outcome{3, "expired", ee.Error()}
+	}
+	var re revokedError
+	if errors.As(err, &re) {
+		return outcome{3, "revoked", re.Error()}
+	}
+	var de deniedError
+	if errors.As(err, &de) {
+		return outcome{3, "denied", de.Error()}
 	}
 	var ce *connect.Error
 	isConnect := errors.As(err, &ce)
 	if !isConnect || ce.Code() == connect.CodeUnavailable || ce.Code() == connect.CodeUnknown {
 		if why, ok := untrustedServer(err); ok {
-			return 3, "untrusted daemon: " + why
+			return outcome{3, "untrusted", "untrusted daemon: " + why}
 		}
 		if refused(err) {
-			return 3, "refused: " + client.ErrHandshakeRefused.Error()
+			return outcome{3, "refused", "refused: " + client.ErrHandshakeRefused.Error()}
 		}
 		var ur unreachableError
 		switch {
 		case errors.As(err, &ur):
-			return 5, ur.Error()
+			return outcome{5, "unreachable", ur.Error()}
 		case !isConnect && unreachable(err):
-			return 5, "daemon unreachable: " + err.Error()
+			return outcome{5, "unreachable", "daemon unreachable: " + err.Error()}
 		}
 	}
 	if !isConnect {
-		return 1, err.Error()
+		return outcome{1, "failure", err.Error()}
 	}
 	msg := ce.Message()
 	switch ce.Code() {
 	case connect.CodeUnauthenticated:
-		return 3, "unauthenticated: " + strings.TrimPrefix(msg, "unauthenticated: ")
+		return outcome{3, "unauthenticated", "unauthenticated: " + strings.TrimPrefix(msg, "unauthenticated: ")}
 	case connect.CodePermissionDenied:
-		return 3, msg
+		return outcome{3, "denied", msg}
 	case connect.CodeNotFound:
-		return 4, "not found: " + msg
+		return outcome{4, "not_found", "not found: " + msg}
 	case connect.CodeInvalidArgument:
-		return 2, "bad input: " + msg
+		return outcome{2, "usage", "bad input: " + msg}
 	case connect.CodeDataLoss:
-		return 6, "integrity failure: " + msg
+		return outcome{6, "integrity", "integrity failure: " + msg}
 	case connect.CodeUnavailable, connect.CodeUnknown:
-		return 5, "daemon unreachable: " + msg
+		return outcome{5, "unreachable", "daemon unreachable: " + msg}
 	default:
-		return 1, ce.Code().String() + ": " + msg
+		return outcome{1, "failure", ce.Code().String() + ": " + msg}
 	}
+}
+
+// errorJSON is a failure as palyra --json reports it on stderr: one line,
+// {"error": LINE, "code": WORD, "exit": N}.
+func errorJSON(o outcome) []byte {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	enc.Encode(struct {
+		Error string `json:"error"`
+		Code  string `json:"code"`
+		Exit  int    `json:"exit"`
+	}{o.line, o.code, o.exit})
+	return b.Bytes()
 }

@@ -5,24 +5,22 @@
 // BUNDLE_DIR it talks to a daemon, possibly on another machine, over mutual
 // TLS as the enrolled device whose bundle that is.
 //
-// Exit codes: 0 success; 1 failure; 2 bad usage or input; 3 unauthenticated
-// or denied; 4 not found; 5 daemon unreachable; 6 integrity failure (a
-// tampered vault entry or audit journal).
+// Exit codes: 0 success; 1 failure; 2 bad usage or input; 3 unauthenticated,
+// denied or refused; 4 not found; 5 daemon unreachable; 6 integrity failure
+// (a tampered vault entry or audit journal). A failure prints one line on
+// stderr, with --json a JSON object: {"error", "code", "exit"}.
 package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
 
-	"connectrpc.com/connect"
 	"github.com/spf13/cobra"
 
-	"github.com/palyra/palyra/internal/client"
 	"github.com/palyra/palyra/internal/harden"
 	"github.com/palyra/palyra/internal/version"
 )
@@ -32,6 +30,8 @@ type globals struct {
 	identity  string
 	transport string
 	json      bool
+	// dialed is set by dial: what a failed call was made to.
+	dialed *dialed
 }
 
 func main() {
@@ -44,15 +44,31 @@ func main() {
 	defer stop()
 	g := &globals{}
 	root := newRoot(g)
-	err := root.ExecuteContext(ctx)
-	if err != nil && g.identity != "" && connect.CodeOf(err) == connect.CodeUnavailable {
-		err = g.diagnoseUnavailable(ctx, err)
-	}
+	err := g.diagnose(ctx, root.ExecuteContext(ctx))
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "palyra: "+describe(err))
+		o := classify(err)
+		if g.json || wantsJSON(os.Args[1:]) {
+			os.Stderr.Write(errorJSON(o))
+		} else {
+			fmt.Fprintln(os.Stderr, "palyra: "+o.line)
+		}
 		stop()
-		os.Exit(exitCode(err))
+		os.Exit(o.exit)
 	}
+}
+
+// wantsJSON reports whether args ask for --json, for an error raised
+// before the flags were parsed (an unknown flag before --json).
+func wantsJSON(args []string) bool {
+	for _, a := range args {
+		switch a {
+		case "--":
+			return false
+		case "--json", "--json=true", "--json=1":
+			return true
+		}
+	}
+	return false
 }
 
 func newRoot(g *globals) *cobra.Command {
@@ -62,9 +78,13 @@ func newRoot(g *globals) *cobra.Command {
 		Long: "Client for palyrad, the Palyra security daemon.\n\n" +
 			"--state-dir: act as the machine's owner over the local admin socket.\n" +
 			"--identity BUNDLE_DIR: act as that enrolled device over mTLS (--transport tcp|quic).\n\n" +
-			"Secret references are SCOPE/KEY; scopes: global, user:<name>, device:<id>, connector:<name>, tool:<name>.\n\n" +
+			"Secret references are SCOPE/KEY; scopes: global, user:<name>, device:<ULID>, connector:<name>, tool:<name>.\n\n" +
 			"Exit codes: 0 success, 1 failure, 2 bad usage or input, 3 unauthenticated/denied/refused,\n" +
-			"4 not found, 5 daemon unreachable, 6 integrity failure.",
+			"4 not found, 5 daemon unreachable, 6 integrity failure. A failure prints one line on stderr; with --json,\n" +
+			"the line is {\"error\": \"...\", \"code\": \"...\", \"exit\": N} and stdout stays empty.",
+		Example: "  palyra --state-dir ~/.local/state/palyra status\n" +
+			"  printf %s \"$OPENAI_API_KEY\" | palyra vault put global/openai_api_key\n" +
+			"  palyra --identity ./laptop-bundle --transport quic vault get global/openai_api_key",
 		Version:       version.Get().String(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
@@ -73,19 +93,52 @@ func newRoot(g *globals) *cobra.Command {
 	root.PersistentFlags().StringVar(&g.stateDir, "state-dir", "", "palyrad state directory, for local admin over the Unix socket (default $PALYRA_STATE_DIR, $XDG_STATE_HOME/palyra or ~/.local/state/palyra)")
 	root.PersistentFlags().StringVar(&g.identity, "identity", "", "client bundle directory: act as that enrolled device over mTLS")
 	root.PersistentFlags().StringVar(&g.transport, "transport", "tcp", "with --identity: tcp (gRPC over TLS 1.3) or quic (HTTP/3)")
-	root.PersistentFlags().BoolVar(&g.json, "json", false, "print machine-readable JSON")
+	root.PersistentFlags().BoolVar(&g.json, "json", false, "print machine-readable JSON (a failure: one JSON object on stderr)")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.PersistentPreRunE = func(c *cobra.Command, _ []string) error {
+		if f := c.Flag("transport"); f != nil && f.Changed && g.identity == "" {
+			return usagef("--transport applies with --identity BUNDLE_DIR only (the owner's admin socket has no transport to choose)")
+		}
+		return nil
+	}
 	root.AddCommand(statusCmd(g), vaultCmd(g), devicesCmd(g), auditCmd(g), demoCmd(g), versionCmd(g))
+	root.SetHelpCommand(helpCmd())
 	// Cobra's completion group, made now rather than at Execute, so that it
 	// too refuses an unknown shell.
 	root.InitDefaultCompletionCmd()
 	if c, _, err := root.Find([]string{"completion"}); err == nil && c != root {
 		asGroup(c)
+		c.Example = "  source <(palyra completion bash)"
+		for _, sh := range c.Commands() {
+			sh.Example = "  palyra completion " + sh.Name() + " > palyra-completion." + sh.Name()
+		}
 	}
 	// Groups are runnable only to refuse unknown subcommands (asGroup):
 	// their usage shows "palyra vault [command]", not a use line of their own.
 	root.SetUsageTemplate(strings.Replace(root.UsageTemplate(), "{{if .Runnable}}", "{{if and .Runnable (not .HasAvailableSubCommands)}}", 1))
 	return asGroup(root)
+}
+
+// helpCmd replaces cobra's help command, which prints the root's help and
+// exits 0 for a topic it does not know: here an unknown topic is an unknown
+// command (exit 2), as it is without "help".
+func helpCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:     "help [command]",
+		Short:   "Help about any command",
+		Example: "  palyra help\n  palyra help vault put",
+		RunE: func(c *cobra.Command, args []string) error {
+			cmd, rest, err := c.Root().Find(args)
+			if err != nil {
+				return err
+			}
+			if len(rest) > 0 {
+				return groupArgs(cmd, rest)
+			}
+			cmd.InitDefaultHelpFlag()
+			return cmd.Help()
+		},
+	}
 }
 
 // exactArgs is cobra.ExactArgs reporting a usage error.
@@ -96,17 +149,4 @@ func exactArgs(n int) cobra.PositionalArgs {
 		}
 		return nil
 	}
-}
-
-// diagnoseUnavailable turns a failed TCP call by a device into a clear
-// refusal when the daemon rejected the device's certificate.
-func (g *globals) diagnoseUnavailable(ctx context.Context, err error) error {
-	b, lerr := client.LoadBundle(g.identity)
-	if lerr != nil || (g.transport != "tcp" && g.transport != "") {
-		return err
-	}
-	if errors.Is(client.ProbeTCP(ctx, b.Daemon.TCP, &b.Cert, b.Roots()), client.ErrHandshakeRefused) {
-		return refusedError{}
-	}
-	return err
 }

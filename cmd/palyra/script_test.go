@@ -2,8 +2,10 @@ package main
 
 import (
 	"bytes"
+	"crypto/x509"
 	"database/sql"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"net"
@@ -57,12 +59,16 @@ func TestMain(m *testing.M) {
 //	palyrad-kill DIR             kill it (SIGKILL), leaving its socket and lock behind
 //	exitcode N PROG [ARG...]     run PROG, require exit code N exactly; for palyra
 //	                             failing, also require exactly one stderr line
-//	                             starting "palyra: "
-//	jsonvar VAR KEY              set $VAR to the string KEY of the JSON object
-//	                             on the last command's stdout
+//	                             starting "palyra: ", or with --json the object
+//	                             {"error", "code", "exit": N} and an empty stdout
+//	jsonvar VAR KEY              set $VAR to the string at KEY (a.0.b: object
+//	                             keys and array indices) in the JSON on the
+//	                             last command's stdout
 //	freeport VAR                 set $VAR to a loopback port free on TCP and UDP
 //	sqlite DB SQL                run one statement on a database, as an
 //	                             attacker with access to the files would
+//	certexpired BUNDLE_DIR       wait (polling, at most 30s) until the bundle's
+//	                             certificate has expired
 func TestScripts(t *testing.T) {
 	testscript.Run(t, testscript.Params{
 		Dir:                 "testdata",
@@ -80,6 +86,7 @@ func TestScripts(t *testing.T) {
 			"jsonvar":       cmdJSONVar,
 			"freeport":      cmdFreeport,
 			"sqlite":        cmdSQLite,
+			"certexpired":   cmdCertExpired,
 		},
 	})
 }
@@ -257,10 +264,34 @@ func cmdExitcode(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("%s exited %d, want %d", args[1], got, want)
 	}
 	if want != 0 && filepath.Base(args[1]) == "palyra" {
-		// README: every failure prints one line on stderr.
+		// README: every failure prints one line on stderr; with --json
+		// that line is {"error": ..., "code": ..., "exit": N} and stdout
+		// stays empty.
 		stderr := ts.ReadFile("stderr")
-		if !strings.HasPrefix(stderr, "palyra: ") || strings.Count(stderr, "\n") != 1 || !strings.HasSuffix(stderr, "\n") {
-			ts.Fatalf("stderr is not one line starting with \"palyra: \": %q", stderr)
+		if strings.Count(stderr, "\n") != 1 || !strings.HasSuffix(stderr, "\n") {
+			ts.Fatalf("stderr is not one line: %q", stderr)
+		}
+		if !wantsJSON(args[2:]) {
+			if !strings.HasPrefix(stderr, "palyra: ") {
+				ts.Fatalf("stderr does not start with \"palyra: \": %q", stderr)
+			}
+			return
+		}
+		var e struct {
+			Error *string
+			Code  *string
+			Exit  *int
+		}
+		dec := json.NewDecoder(strings.NewReader(stderr))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&e); err != nil || e.Error == nil || *e.Error == "" || e.Code == nil || *e.Code == "" || e.Exit == nil {
+			ts.Fatalf("--json: stderr is not {\"error\", \"code\", \"exit\"}: %q (%v)", stderr, err)
+		}
+		if *e.Exit != want {
+			ts.Fatalf("--json: stderr says exit %d, the process exited %d", *e.Exit, want)
+		}
+		if out := ts.ReadFile("stdout"); out != "" {
+			ts.Fatalf("--json: a failure wrote to stdout: %q", out)
 		}
 	}
 }
@@ -269,15 +300,30 @@ func cmdJSONVar(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) != 2 {
 		ts.Fatalf("usage: jsonvar VAR KEY")
 	}
-	var obj map[string]any
-	if err := json.Unmarshal([]byte(ts.ReadFile("stdout")), &obj); err != nil {
-		ts.Fatalf("stdout is not a JSON object: %v", err)
+	var v any
+	if err := json.Unmarshal([]byte(ts.ReadFile("stdout")), &v); err != nil {
+		ts.Fatalf("stdout is not JSON: %v", err)
 	}
-	v, ok := obj[args[1]].(string)
-	if !ok || v == "" {
-		ts.Fatalf("no string %q in %v", args[1], obj)
+	// KEY is a path: object keys and array indices, joined by dots.
+	for _, k := range strings.Split(args[1], ".") {
+		switch x := v.(type) {
+		case map[string]any:
+			v = x[k]
+		case []any:
+			i, err := strconv.Atoi(k)
+			if err != nil || i < 0 || i >= len(x) {
+				ts.Fatalf("no element %q in %v", k, x)
+			}
+			v = x[i]
+		default:
+			ts.Fatalf("no %q in %v", k, x)
+		}
 	}
-	ts.Setenv(args[0], v)
+	s, ok := v.(string)
+	if !ok || s == "" {
+		ts.Fatalf("%q is not a non-empty string: %v", args[1], v)
+	}
+	ts.Setenv(args[0], s)
 }
 
 func cmdFreeport(ts *testscript.TestScript, neg bool, args []string) {
@@ -314,5 +360,23 @@ func cmdSQLite(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("sqlite: statement succeeded")
 	case err != nil:
 		ts.Logf("sqlite: %v", err)
+	}
+}
+
+func cmdCertExpired(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: certexpired BUNDLE_DIR")
+	}
+	block, _ := pem.Decode([]byte(ts.ReadFile(filepath.Join(args[0], "cert.pem"))))
+	if block == nil {
+		ts.Fatalf("no PEM certificate in %s/cert.pem", args[0])
+	}
+	cert, err := x509.ParseCertificate(block.Bytes)
+	ts.Check(err)
+	if cert.NotAfter.Sub(time.Now()) > 30*time.Second {
+		ts.Fatalf("%s/cert.pem is valid until %v: too long to wait", args[0], cert.NotAfter)
+	}
+	for !time.Now().After(cert.NotAfter) {
+		time.Sleep(100 * time.Millisecond)
 	}
 }

@@ -16,13 +16,29 @@ import (
 )
 
 func vaultCmd(g *globals) *cobra.Command {
-	cmd := asGroup(&cobra.Command{Use: "vault", Short: "Store and use secrets in the encrypted vault"})
+	cmd := asGroup(&cobra.Command{Use: "vault", Short: "Store and use secrets in the encrypted vault",
+		Example: "  printf %s \"$OPENAI_API_KEY\" | palyra vault put global/openai_api_key\n  palyra vault get global/openai_api_key\n  palyra vault list"})
 	cmd.AddCommand(
 		&cobra.Command{
 			Use:        "put SCOPE/KEY",
 			SuggestFor: []string{"set", "add", "store"},
 			Short:      "Store a new version of a secret, read from stdin (never from arguments)",
-			Args:       exactArgs(1),
+			Long: "Store a new version of the secret SCOPE/KEY. The value is read from stdin, never from an\n" +
+				"argument (arguments end up in shell history and in every process listing).\n\n" +
+				"From a pipe or a file the bytes are stored exactly as read, up to EOF (at most 64 KiB): nothing\n" +
+				"is trimmed, so `printf %s \"$KEY\"` stores the key alone while `echo \"$KEY\"` stores it with a\n" +
+				"trailing newline. From a terminal the value is read without echo up to Enter, and the newline\n" +
+				"is not stored. An empty value is refused.",
+			Example: "  printf %s \"$OPENAI_API_KEY\" | palyra vault put global/openai_api_key\n" +
+				"  palyra vault put user:alice/gh_token < token.txt\n" +
+				"  palyra vault put global/openai_api_key        # on a terminal: prompts, without echo",
+			Args: func(cmd *cobra.Command, args []string) error {
+				if len(args) > 1 {
+					// Never echo the extra arguments: they are likely the value.
+					return usagef("%s takes the value from stdin, not as an argument (it would be in shell history and process listings): printf %%s \"$VALUE\" | %s SCOPE/KEY", cmd.CommandPath(), cmd.CommandPath())
+				}
+				return exactArgs(1)(cmd, args)
+			},
 			RunE: func(c *cobra.Command, args []string) error {
 				if _, err := vault.ParseRef(args[0]); err != nil {
 					return usageError{err}
@@ -42,7 +58,13 @@ func vaultCmd(g *globals) *cobra.Command {
 		&cobra.Command{
 			Use:   "get SCOPE/KEY",
 			Short: "Write a secret's value to stdout, byte for byte (with --json: base64 in a JSON object)",
-			Args:  exactArgs(1),
+			Long: "Write the latest version of the secret SCOPE/KEY to stdout. Piped or redirected, the bytes are\n" +
+				"exactly those stored, nothing added; on a terminal a newline is added after a value that does\n" +
+				"not end with one, so the prompt starts on its own line.",
+			Example: "  palyra vault get global/openai_api_key\n" +
+				"  OPENAI_API_KEY=$(palyra vault get global/openai_api_key)\n" +
+				"  palyra vault get user:alice/gh_token --json",
+			Args: exactArgs(1),
 			RunE: func(c *cobra.Command, args []string) error {
 				r, err := call(c.Context(), g, vaultSvc, palyrav1connect.VaultServiceClient.Get, &palyrav1.VaultGetRequest{Ref: args[0]})
 				if err != nil {
@@ -51,8 +73,7 @@ func vaultCmd(g *globals) *cobra.Command {
 				if g.json {
 					return printJSON(map[string]any{"ref": args[0], "value_base64": r.Value})
 				}
-				_, err = os.Stdout.Write(r.Value)
-				return err
+				return writeValue(os.Stdout, term.IsTerminal(int(os.Stdout.Fd())), r.Value)
 			},
 		},
 		vaultListCmd(g),
@@ -60,6 +81,7 @@ func vaultCmd(g *globals) *cobra.Command {
 			Use:        "rm SCOPE/KEY",
 			SuggestFor: []string{"delete", "del", "remove"},
 			Short:      "Delete every version of a secret",
+			Example:    "  palyra vault rm global/openai_api_key",
 			Args:       exactArgs(1),
 			RunE: func(c *cobra.Command, args []string) error {
 				if _, err := call(c.Context(), g, vaultSvc, palyrav1connect.VaultServiceClient.Delete, &palyrav1.VaultDeleteRequest{Ref: args[0]}); err != nil {
@@ -70,6 +92,19 @@ func vaultCmd(g *globals) *cobra.Command {
 		},
 	)
 	return cmd
+}
+
+// writeValue writes a secret's value to w: byte for byte, plus a newline
+// when w is a terminal and the value does not end with one.
+func writeValue(w io.Writer, terminal bool, v []byte) error {
+	if _, err := w.Write(v); err != nil {
+		return err
+	}
+	if terminal && (len(v) == 0 || v[len(v)-1] != '\n') {
+		_, err := w.Write([]byte{'\n'})
+		return err
+	}
+	return nil
 }
 
 // readSecret reads the value from stdin: without echo from a terminal, else

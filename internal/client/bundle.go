@@ -15,6 +15,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net"
 	"os"
@@ -202,4 +203,51 @@ func validAddr(addr string) error {
 		return fmt.Errorf("address %q: bad host", addr)
 	}
 	return nil
+}
+
+// SetDaemonAddrs points the bundle in dir at new daemon addresses (a
+// daemon restarted on another port), replacing daemon.json atomically
+// (0600, in the bundle's directory, so the bundle's permission rules hold).
+// The bundle must load (its files this user's, the CA matching its pin),
+// and the pinned CA is kept: the daemon at the new address must still prove
+// itself with it when next dialed. It returns the new daemon.json.
+func SetDaemonAddrs(dir, tcp, quic string) (DaemonInfo, error) {
+	b, err := LoadBundle(dir)
+	if err != nil {
+		return DaemonInfo{}, err
+	}
+	for _, addr := range []string{tcp, quic} {
+		if err := validAddr(addr); err != nil {
+			return DaemonInfo{}, fmt.Errorf("%w: %w", ErrBadAddr, err)
+		}
+	}
+	d := DaemonInfo{TCP: tcp, QUIC: quic, CAFingerprint: b.Daemon.CAFingerprint}
+	dj, _ := json.MarshalIndent(d, "", "  ")
+	if err := renameio.WriteFile(filepath.Join(dir, DaemonFile), append(dj, '\n'), 0o600); err != nil {
+		return DaemonInfo{}, fmt.Errorf("client: write %s: %w", DaemonFile, err)
+	}
+	return d, nil
+}
+
+// ErrBadAddr marks an address that is not host:port.
+var ErrBadAddr = errors.New("client: bad daemon address")
+
+// ListenAddrs reads a running daemon's address file (palyrad.addr in its
+// state directory) and returns the TCP and QUIC addresses to dial it at:
+// host, if not empty, replaces the listen host (as for enrollment);
+// otherwise an unspecified listen address becomes loopback.
+func ListenAddrs(addrFile, host string) (tcp, quic string, err error) {
+	f, err := os.Open(addrFile)
+	if err != nil {
+		return "", "", fmt.Errorf("client: daemon address file: %w", err)
+	}
+	defer f.Close()
+	var a struct{ TCP, QUIC string }
+	if err := json.NewDecoder(io.LimitReader(f, maxBundleFileBytes)).Decode(&a); err != nil {
+		return "", "", fmt.Errorf("client: daemon address file %s: %w", addrFile, err)
+	}
+	if a.TCP == "" || a.QUIC == "" {
+		return "", "", fmt.Errorf("client: daemon address file %s: no tcp or quic address", addrFile)
+	}
+	return dialAddr(a.TCP, host), dialAddr(a.QUIC, host), nil
 }

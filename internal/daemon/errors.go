@@ -34,12 +34,13 @@ func (d *Daemon) mapError(err error, c authn.Caller) *connect.Error {
 	case errors.Is(err, vault.ErrNotFound), errors.Is(err, devices.ErrNotFound), errors.Is(err, audit.ErrNotFound):
 		return connect.NewError(connect.CodeNotFound, err)
 	case errors.Is(err, vault.ErrInvalidRef), errors.Is(err, vault.ErrValueTooLarge), errors.Is(err, vault.ErrInvalidLimit), errors.Is(err, errBadDeviceName),
-		errors.Is(err, errDaemonID), errors.Is(err, pki.ErrInvalidCSR), errors.Is(err, identity.ErrInvalidDeviceID):
+		errors.Is(err, errDaemonID), errors.Is(err, pki.ErrInvalidCSR), errors.Is(err, identity.ErrInvalidDeviceID),
+		errors.Is(err, devices.ErrNameTaken):
 		return connect.NewError(connect.CodeInvalidArgument, err)
 	case errors.Is(err, vault.ErrIntegrity):
 		d.log.Error("vault integrity failure", "err", err, "principal", c.Principal.String())
 		return connect.NewError(connect.CodeDataLoss, err)
-	case errors.Is(err, devices.ErrRevoked), errors.Is(err, devices.ErrKeyMismatch):
+	case errors.Is(err, devices.ErrRevoked), errors.Is(err, devices.ErrKeyMismatch), errors.Is(err, devices.ErrAlreadyRevoked):
 		return connect.NewError(connect.CodeFailedPrecondition, err)
 	case errors.Is(err, errRenewRateLimited):
 		return connect.NewError(connect.CodeResourceExhausted, err)

@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -29,6 +30,13 @@ var (
 	ErrNotFound    = errors.New("devices: no such device")
 	ErrRevoked     = errors.New("devices: device is revoked")
 	ErrKeyMismatch = errors.New("devices: device id is bound to another key")
+	// ErrAlreadyRevoked is Revoke's answer for a device revoked before:
+	// nothing changed, the first revocation time stands.
+	ErrAlreadyRevoked = errors.New("devices: device was already revoked")
+	// ErrNameTaken means an active device has the name already (names are
+	// unique among active devices, ignoring case; a revoked device's name
+	// may be reused).
+	ErrNameTaken = errors.New("devices: name taken")
 )
 
 // Device is one enrolled device.
@@ -114,10 +122,14 @@ func (r *Registry) Close() error { return r.db.Close() }
 // Record stores the issuance of cert to device d (ID, Name, Owner,
 // PublicKey set). A new id is inserted; a known id must have the same key
 // and not be revoked, and gets its name and certificate fields updated.
-// It returns ErrKeyMismatch or ErrRevoked otherwise, changing nothing.
+// It returns ErrKeyMismatch or ErrRevoked otherwise, and ErrNameTaken when
+// another active device has d's name, changing nothing.
 func (r *Registry) Record(ctx context.Context, d Device, cert *x509.Certificate) (Device, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if other, ok := r.activeNamed(d.Name, d.ID); ok {
+		return Device{}, fmt.Errorf("%w: active device %s is named %q; choose another name, or revoke that device first", ErrNameTaken, other.ID, other.Name)
+	}
 	d.CertSerial = cert.SerialNumber.Text(16)
 	d.CertNotAfter = cert.NotAfter.Truncate(time.Second)
 	if old, ok := r.m[d.ID]; ok {
@@ -145,8 +157,20 @@ func (r *Registry) Record(ctx context.Context, d Device, cert *x509.Certificate)
 	return d, nil
 }
 
+// activeNamed returns an active device other than except whose name is
+// name, ignoring case. r.mu must be held.
+func (r *Registry) activeNamed(name string, except identity.DeviceID) (Device, bool) {
+	for _, o := range r.m {
+		if o.ID != except && !o.Revoked() && strings.EqualFold(o.Name, name) {
+			return o, true
+		}
+	}
+	return Device{}, false
+}
+
 // Revoke marks the device revoked, durably, before returning. Revoking an
-// already revoked device is not an error.
+// already revoked device changes nothing (its revocation time stands) and
+// returns an error wrapping ErrAlreadyRevoked that says when.
 func (r *Registry) Revoke(ctx context.Context, id identity.DeviceID) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -155,7 +179,7 @@ func (r *Registry) Revoke(ctx context.Context, id identity.DeviceID) error {
 		return ErrNotFound
 	}
 	if d.Revoked() {
-		return nil
+		return fmt.Errorf("%w at %s", ErrAlreadyRevoked, d.RevokedAt.UTC().Format(time.RFC3339))
 	}
 	now := time.Now().Truncate(time.Second)
 	if _, err := r.db.ExecContext(ctx, `UPDATE devices SET revoked_at = ? WHERE device_id = ?`, now.Unix(), id); err != nil {

@@ -62,6 +62,14 @@ func TestEnrollCheckRevokePersist(t *testing.T) {
 	if _, err := r.Check(cert); !errors.Is(err, ErrRevoked) {
 		t.Fatalf("check after revoke: %v", err)
 	}
+	// A second revocation says so and leaves the first one's time.
+	first, _ := r.Get(id.DeviceID)
+	if err := r.Revoke(ctx, id.DeviceID); !errors.Is(err, ErrAlreadyRevoked) {
+		t.Fatalf("second revoke: %v", err)
+	}
+	if again, _ := r.Get(id.DeviceID); !again.RevokedAt.Equal(first.RevokedAt) {
+		t.Fatalf("second revoke moved the revocation time: %v -> %v", first.RevokedAt, again.RevokedAt)
+	}
 	if _, err := r.Record(ctx, d, cert); !errors.Is(err, ErrRevoked) {
 		t.Fatalf("re-enroll after revoke: %v", err)
 	}
@@ -84,5 +92,45 @@ func TestEnrollCheckRevokePersist(t *testing.T) {
 	}
 	if n := len(r2.List()); n != 1 {
 		t.Fatalf("list: %d devices", n)
+	}
+}
+
+// Names are unique among active devices, ignoring case; a revoked device's
+// name is free again, and a device keeps its own name on renewal.
+func TestNamesUniqueAmongActive(t *testing.T) {
+	ctx := context.Background()
+	r, ca, _ := setup(t)
+	enroll := func(name string) (Device, *identity.Identity, error) {
+		id, _ := identity.Generate()
+		der, _ := pki.CreateDeviceCSR(id, name)
+		req, _ := pki.ParseDeviceCSR(der)
+		cert, _ := ca.IssueClient(req, name, time.Now(), time.Hour)
+		d, err := r.Record(ctx, Device{ID: id.DeviceID, Name: name, Owner: "admin", PublicKey: id.PublicKey()}, cert)
+		return d, id, err
+	}
+	first, id, err := enroll("laptop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"laptop", "Laptop"} {
+		if _, _, err := enroll(name); !errors.Is(err, ErrNameTaken) {
+			t.Fatalf("second %q: %v", name, err)
+		}
+	}
+	if n := len(r.List()); n != 1 {
+		t.Fatalf("a refused name was recorded: %d devices", n)
+	}
+	// Renewal of the device itself, under its own name.
+	der, _ := pki.CreateDeviceCSR(id, "laptop")
+	req, _ := pki.ParseDeviceCSR(der)
+	cert, _ := ca.IssueClient(req, "laptop", time.Now(), time.Hour)
+	if _, err := r.Record(ctx, first, cert); err != nil {
+		t.Fatalf("renewal: %v", err)
+	}
+	if err := r.Revoke(ctx, first.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := enroll("laptop"); err != nil {
+		t.Fatalf("the name of a revoked device: %v", err)
 	}
 }

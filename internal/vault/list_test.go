@@ -95,7 +95,7 @@ func TestListPaging(t *testing.T) {
 	v, _, _ := openTestVault(t)
 	names := []string{
 		"user:bob/b", "global/z", "user:alice/a", "global/A", "tool:x/k", "global/a",
-		"connector:slack/bot", "device:01J/k", "user:alice/B", "user:alice/c", "user:alice/d",
+		"connector:slack/bot", "device:01JABCDEFGHJKMNPQRSTVWXYZ0/k", "user:alice/B", "user:alice/c", "user:alice/d",
 		"user:alice/e", "user:alice.x/a", "user:bo/z", "global/m", "global/n",
 	}
 	var want []Ref
@@ -140,7 +140,7 @@ func TestListPaging(t *testing.T) {
 		{ListOptions{After: Ref{"global", "a"}, Limit: 2}, []string{"global/m", "global/n"}},
 		{ListOptions{After: Ref{"global", "b"}, Limit: 2}, []string{"global/m", "global/n"}},
 		{ListOptions{After: Ref{"global", "z"}, Limit: 1}, []string{"tool:x/k"}},
-		{ListOptions{After: Ref{"device:00", "zzz"}, Limit: 1}, []string{"device:01J/k"}},
+		{ListOptions{After: Ref{"device:00000000000000000000000000", "zzz"}, Limit: 1}, []string{"device:01JABCDEFGHJKMNPQRSTVWXYZ0/k"}},
 		{ListOptions{After: Ref{"user:bob", "b"}}, []string{}},
 		{ListOptions{After: Ref{"user:zzz", "a"}}, []string{}},
 		{ListOptions{Scope: "user:alice", After: Ref{"user:alice", "c"}}, []string{"user:alice/d", "user:alice/e"}},

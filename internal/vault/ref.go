@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/palyra/palyra/internal/identity"
 )
 
 // MaxNameBytes bounds a secret key and the name part of a scope
@@ -99,9 +101,11 @@ func (r Ref) Validate() error {
 }
 
 // ValidScope reports whether s is a scope: exactly "global", or one of
-// "user:", "device:", "connector:", "tool:" (lower case) followed by a name of
-// 1..MaxNameBytes bytes of [A-Za-z0-9._-] without "..". Errors wrap
-// ErrInvalidRef.
+// "user:", "connector:", "tool:" (lower case) followed by a name of
+// 1..MaxNameBytes bytes of [A-Za-z0-9._-] without "..", or "device:"
+// followed by a device id in its canonical form (identity.ParseDeviceID: 26
+// upper-case Crockford base32 characters), so that one device has exactly
+// one scope. Errors wrap ErrInvalidRef.
 func ValidScope(s string) error {
 	if s == "global" {
 		return nil
@@ -119,6 +123,12 @@ func ValidScope(s string) error {
 	}
 	if err := validName(name); err != nil {
 		return fmt.Errorf("%w: %s scope name: %s", ErrInvalidRef, kind, err)
+	}
+	if kind == "device" {
+		// The id's own error quotes it; this one describes it only.
+		if _, err := identity.ParseDeviceID(name); err != nil {
+			return fmt.Errorf("%w: device scope: want the device's id, a 26-character upper-case ULID (palyra devices list)", ErrInvalidRef)
+		}
 	}
 	return nil
 }

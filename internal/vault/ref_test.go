@@ -116,7 +116,7 @@ func TestParseRefErrorDoesNotEchoInput(t *testing.T) {
 }
 
 func TestValidScope(t *testing.T) {
-	for _, s := range []string{"global", "user:alice", "device:01J9Z", "connector:slack", "tool:http.fetch", "user:" + strings.Repeat("a", MaxNameBytes)} {
+	for _, s := range []string{"global", "user:alice", "device:01JABCDEFGHJKMNPQRSTVWXYZ0", "connector:slack", "tool:http.fetch", "user:" + strings.Repeat("a", MaxNameBytes)} {
 		if err := ValidScope(s); err != nil {
 			t.Errorf("ValidScope(%q) = %v", s, err)
 		}
@@ -124,6 +124,31 @@ func TestValidScope(t *testing.T) {
 	for _, s := range []string{"", "Global", "global ", "global:", "user", "user:", "user:a/b", "user:a:b", "users:a", "tool:..", "device:a..b", "user:" + strings.Repeat("a", MaxNameBytes+1), "user:a\x00", "user: a"} {
 		if err := ValidScope(s); !errors.Is(err, ErrInvalidRef) {
 			t.Errorf("ValidScope(%q) = %v, want ErrInvalidRef", s, err)
+		}
+	}
+}
+
+// A device scope names a device by its canonical id only: one device, one
+// scope. The error describes the id, never quotes it.
+func TestValidScopeDeviceIDCanonical(t *testing.T) {
+	for _, s := range []string{
+		"device:01jabcdefghjkmnpqrstvwxyz0", // lower case
+		"device:01JABCDEFGHJKMNPQRSTVWXYz0", // one lower-case letter
+		"device:01J9Z",                      // too short
+		"device:laptop",                     // a name, not an id
+		"device:81JABCDEFGHJKMNPQRSTVWXYZ0", // overflows 128 bits
+		"device:01JABCDEFGHJKMNPQRSTVWXYZU", // U is not Crockford base32
+	} {
+		err := ValidScope(s)
+		if !errors.Is(err, ErrInvalidRef) {
+			t.Errorf("ValidScope(%q) = %v, want ErrInvalidRef", s, err)
+			continue
+		}
+		if name := strings.TrimPrefix(s, "device:"); strings.Contains(err.Error(), name) {
+			t.Errorf("ValidScope(%q): error quotes the input: %v", s, err)
+		}
+		if _, err := ParseRef(s + "/k"); !errors.Is(err, ErrInvalidRef) {
+			t.Errorf("ParseRef(%q) = %v, want ErrInvalidRef", s+"/k", err)
 		}
 	}
 }
@@ -165,7 +190,7 @@ func TestDirectlyBuiltRefIsValidated(t *testing.T) {
 // that what it rejects is ErrInvalidRef.
 func FuzzParseRef(f *testing.F) {
 	for _, s := range []string{
-		"global/openai_api_key", "vault://user:alice/gh_token", "device:01J/k", "connector:slack/bot",
+		"global/openai_api_key", "vault://user:alice/gh_token", "device:01JABCDEFGHJKMNPQRSTVWXYZ0/k", "connector:slack/bot",
 		"tool:http.fetch/key", "global//k", "User:a/k", "global/a..b", "global/k#1", "vault://vault://global/k",
 	} {
 		f.Add(s)

@@ -507,7 +507,7 @@ func TestList(t *testing.T) {
 	// Insert out of order; expect byte order of scope, then key.
 	puts := []string{
 		"user:bob/b", "global/z", "user:alice/a", "global/A", "tool:x/k", "global/a",
-		"connector:slack/bot", "user:alice/a", "device:01J/k", "user:alice/B", "global/z", "global/z",
+		"connector:slack/bot", "user:alice/a", "device:01JABCDEFGHJKMNPQRSTVWXYZ0/k", "user:alice/B", "global/z", "global/z",
 	}
 	for _, s := range puts {
 		mustPut(t, v, mustRef(t, s), "v")
@@ -518,7 +518,7 @@ func TestList(t *testing.T) {
 	}
 	want := []row{
 		{"connector:slack/bot", 1},
-		{"device:01J/k", 1},
+		{"device:01JABCDEFGHJKMNPQRSTVWXYZ0/k", 1},
 		{"global/A", 1},
 		{"global/a", 1},
 		{"global/z", 3},
@@ -605,7 +605,7 @@ func TestOversizeValueStoresNothing(t *testing.T) {
 func TestReopenKeepsData(t *testing.T) {
 	ctx := context.Background()
 	v, path, kek := openTestVault(t)
-	ref := mustRef(t, "device:01JDEVICE/ssh_key")
+	ref := mustRef(t, "device:01JABCDEFGHJKMNPQRSTVWXYZ0/ssh_key")
 	mustPut(t, v, ref, "first")
 	mustPut(t, v, ref, "second")
 	if err := v.Close(); err != nil {
