@@ -41,7 +41,7 @@ func TestCLIFlow(t *testing.T) {
 		t.Errorf("fingerprint %v", st["fingerprint"])
 	}
 	text := string(must(t, nil, args("status")...).stdout)
-	if !strings.Contains(text, d.addrs.TCP) || !strings.Contains(text, "CA fingerprint") {
+	if !strings.Contains(text, d.addrs.TCP) || !strings.Contains(text, "CA:  ") {
 		t.Errorf("status text:\n%s", text)
 	}
 
