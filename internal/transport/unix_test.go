@@ -25,6 +25,9 @@ func TestMain(m *testing.M) {
 	if path := os.Getenv(unixClientEnv); path != "" {
 		os.Exit(unixClient(path))
 	}
+	if dir := os.Getenv(childServerEnv); dir != "" {
+		os.Exit(childServer(dir, os.Getenv(childModeEnv)))
+	}
 	os.Exit(m.Run())
 }
 

@@ -1,0 +1,188 @@
+package transport
+
+import (
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+)
+
+// Limits bound what connections can hold before and after the TLS
+// handshake. A zero field takes the default shown in DefaultLimits; the
+// zero Limits is therefore the defaults.
+//
+// "Anonymous" means a TLS connection whose handshake presented no client
+// certificate: it can only reach Health, so it gets tight limits. Device
+// connections (a verified client certificate) get the generous ones.
+type Limits struct {
+	// MaxHandshakes caps TLS handshakes in progress, per transport (TCP
+	// and QUIC each). Beyond it a new TCP connection is closed at once and
+	// a new QUIC connection attempt is refused.
+	MaxHandshakes int
+	// MaxHandshakesPerSource caps handshakes in progress from one source
+	// IP (on QUIC, only counted once the address is validated).
+	MaxHandshakesPerSource int
+	// HandshakeTimeout bounds a TCP TLS handshake; on QUIC it is the
+	// handshake idle timeout (the handshake itself may take twice that).
+	HandshakeTimeout time.Duration
+	// QUICRetryHandshakes is the number of QUIC handshakes in flight from
+	// which a connection attempt without an address-validation token gets
+	// a Retry (RFC 9000 §8.1.2) instead of connection state. Negative:
+	// always demand Retry.
+	QUICRetryHandshakes int
+
+	// MaxAnonConns caps established anonymous connections, per transport.
+	MaxAnonConns int
+	// MaxAnonConnsPerSource caps established anonymous connections from
+	// one source IP, per transport.
+	MaxAnonConnsPerSource int
+	// AnonConnLifetime is how long an anonymous connection may stay open
+	// at all; it is closed then even if busy.
+	AnonConnLifetime time.Duration
+	// AnonIdleTimeout closes an anonymous HTTP/2 connection without an
+	// open stream.
+	AnonIdleTimeout time.Duration
+	// AnonRequestsPerSecond is how many requests (HEADERS frames on
+	// HTTP/2, requests on HTTP/3) an anonymous connection may start in one
+	// second; one more closes the connection.
+	AnonRequestsPerSecond int
+	// MaxResetsPerSecond is how many RST_STREAM frames a device's HTTP/2
+	// connection may send in one second; one more closes the connection.
+	// (Anonymous connections are already bounded by AnonRequestsPerSecond.)
+	MaxResetsPerSecond int
+
+	// MaxStreams is the concurrent stream limit of a device connection
+	// (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS, QUIC bidirectional
+	// streams). QUIC announces it before the client certificate is known,
+	// so anonymous QUIC connections get it too.
+	MaxStreams int
+	// BodyReadTimeout bounds reading a request body (HTTP/2: per stream;
+	// applies to device requests; anonymous ones get AnonIdleTimeout).
+	BodyReadTimeout time.Duration
+	// IdleTimeout closes a device connection without activity.
+	IdleTimeout time.Duration
+}
+
+// DefaultLimits are the limits used for zero fields of Config.Limits.
+var DefaultLimits = Limits{
+	MaxHandshakes:          256,
+	MaxHandshakesPerSource: 32,
+	HandshakeTimeout:       5 * time.Second,
+	QUICRetryHandshakes:    32,
+	MaxAnonConns:           128,
+	MaxAnonConnsPerSource:  8,
+	AnonConnLifetime:       10 * time.Second,
+	AnonIdleTimeout:        5 * time.Second,
+	AnonRequestsPerSecond:  10,
+	MaxResetsPerSecond:     100,
+	MaxStreams:             100,
+	BodyReadTimeout:        30 * time.Second,
+	IdleTimeout:            5 * time.Minute,
+}
+
+// withDefaults returns l with zero fields replaced by DefaultLimits'.
+func (l Limits) withDefaults() Limits {
+	d := DefaultLimits
+	setInt := func(v *int, def int) {
+		if *v == 0 {
+			*v = def
+		}
+	}
+	setDur := func(v *time.Duration, def time.Duration) {
+		if *v <= 0 {
+			*v = def
+		}
+	}
+	setInt(&l.MaxHandshakes, d.MaxHandshakes)
+	setInt(&l.MaxHandshakesPerSource, d.MaxHandshakesPerSource)
+	setDur(&l.HandshakeTimeout, d.HandshakeTimeout)
+	setInt(&l.QUICRetryHandshakes, d.QUICRetryHandshakes)
+	setInt(&l.MaxAnonConns, d.MaxAnonConns)
+	setInt(&l.MaxAnonConnsPerSource, d.MaxAnonConnsPerSource)
+	setDur(&l.AnonConnLifetime, d.AnonConnLifetime)
+	setDur(&l.AnonIdleTimeout, d.AnonIdleTimeout)
+	setInt(&l.AnonRequestsPerSecond, d.AnonRequestsPerSecond)
+	setInt(&l.MaxResetsPerSecond, d.MaxResetsPerSecond)
+	setInt(&l.MaxStreams, d.MaxStreams)
+	setDur(&l.BodyReadTimeout, d.BodyReadTimeout)
+	setDur(&l.IdleTimeout, d.IdleTimeout)
+	return l
+}
+
+// sourceCounter counts things (handshakes, connections) in total and per
+// source IP, refusing past either cap.
+type sourceCounter struct {
+	mu       sync.Mutex
+	total    int
+	bySource map[netip.Addr]int
+	max      int
+	perSrc   int
+}
+
+func newSourceCounter(max, perSource int) *sourceCounter {
+	return &sourceCounter{max: max, perSrc: perSource, bySource: map[netip.Addr]int{}}
+}
+
+// acquire counts one for ip unless a cap is reached.
+func (c *sourceCounter) acquire(ip netip.Addr) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.total >= c.max || c.bySource[ip] >= c.perSrc {
+		return false
+	}
+	c.total++
+	c.bySource[ip]++
+	return true
+}
+
+func (c *sourceCounter) release(ip netip.Addr) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.total--
+	if n := c.bySource[ip] - 1; n > 0 {
+		c.bySource[ip] = n
+	} else {
+		delete(c.bySource, ip)
+	}
+}
+
+func (c *sourceCounter) count() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.total
+}
+
+// sourceIP is the IP of a TCP or UDP address (IPv4-mapped IPv6 unmapped);
+// the zero Addr for anything else.
+func sourceIP(a net.Addr) netip.Addr {
+	switch a := a.(type) {
+	case *net.TCPAddr:
+		ip, _ := netip.AddrFromSlice(a.IP)
+		return ip.Unmap()
+	case *net.UDPAddr:
+		ip, _ := netip.AddrFromSlice(a.IP)
+		return ip.Unmap()
+	}
+	if ap, err := netip.ParseAddrPort(a.String()); err == nil {
+		return ap.Addr().Unmap()
+	}
+	return netip.Addr{}
+}
+
+// rateWindow counts events in one-second windows.
+type rateWindow struct {
+	mu    sync.Mutex
+	start time.Time
+	n     int
+}
+
+// add counts k events now and returns the count in the current window.
+func (w *rateWindow) add(now time.Time, k int) int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if now.Sub(w.start) >= time.Second {
+		w.start, w.n = now, 0
+	}
+	w.n += k
+	return w.n
+}

@@ -1,0 +1,218 @@
+package transport
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+	"golang.org/x/net/http2"
+
+	"github.com/palyra/palyra/internal/transport/flood"
+)
+
+// TestTCPServesHTTP2Only: gRPC over h2 works for a device and Health for
+// anyone; HTTP/1.1 over TLS is refused, both when the client offers only
+// http/1.1 by ALPN (the handshake fails) and when it offers no ALPN (the
+// connection is closed before a request is read).
+func TestTCPServesHTTP2Only(t *testing.T) {
+	p := newTestPKI(t)
+	s := startServer(t, p, Limits{})
+	base := "https://" + s.Addrs().TCP
+	ctx := context.Background()
+
+	dev := h2Client(p, &p.device)
+	defer closeClient(dev)
+	got, err := echo(ctx, dev, base, true)
+	if err != nil || got != "tcp "+p.id.String()+" hi" {
+		t.Fatalf("device gRPC over h2: %q %v", got, err)
+	}
+	anon := h2Client(p, nil)
+	defer closeClient(anon)
+	if got, err := health(ctx, anon, base, true); err != nil || got != "SERVING" {
+		t.Fatalf("anonymous Health: %q %v", got, err)
+	}
+	if _, err := echo(ctx, anon, base, true); connect.CodeOf(err) != connect.CodeUnauthenticated {
+		t.Fatalf("anonymous Echo: %v, want unauthenticated", err)
+	}
+
+	// ALPN http/1.1 only (crypto/tls completes such a handshake with no
+	// protocol, as a fallback for h2 servers) and no ALPN at all: the
+	// connection is closed after the handshake without an answer.
+	for _, protos := range [][]string{{"http/1.1"}, nil} {
+		tc := ClientTLSConfig(&p.device, p.ca.Pool())
+		tc.NextProtos = protos
+		c, err := tls.Dial("tcp", s.Addrs().TCP, tc)
+		if err != nil {
+			t.Logf("ALPN %q: handshake failed: %v", protos, err)
+			continue
+		}
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		io.WriteString(c, "GET "+healthProc+" HTTP/1.1\r\nHost: x\r\n\r\n")
+		b, rerr := io.ReadAll(c)
+		c.Close()
+		if len(b) > 0 || isTimeout(rerr) {
+			t.Fatalf("ALPN %q: HTTP/1.1 request answered: %q %v", protos, b, rerr)
+		}
+		t.Logf("ALPN %q: closed after the handshake (%v)", protos, rerr)
+	}
+
+	// The standard client speaking HTTP/1.1 over TLS gets nothing either.
+	var h1 http.Protocols
+	h1.SetHTTP1(true)
+	hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: ClientTLSConfig(&p.device, p.ca.Pool()), Protocols: &h1}}
+	if resp, err := hc.Get(base + healthProc); err == nil {
+		resp.Body.Close()
+		t.Fatalf("HTTP/1.1 client got %s", resp.Status)
+	} else {
+		t.Logf("HTTP/1.1 client: %v", err)
+	}
+	if s.Stats().HandshakesFailed.Load() == 0 {
+		t.Error("no refused handshake counted")
+	}
+}
+
+// TestQUICServes: a device and an anonymous Health over HTTP/3, with Retry
+// demanded for every connection (QUICRetryHandshakes < 0).
+func TestQUICServes(t *testing.T) {
+	p := newTestPKI(t)
+	s := startServer(t, p, Limits{QUICRetryHandshakes: -1})
+	base := "https://" + s.Addrs().QUIC
+	ctx := context.Background()
+	dev := h3Client(p, &p.device)
+	defer closeClient(dev)
+	if got, err := echo(ctx, dev, base, false); err != nil || got != "quic "+p.id.String()+" hi" {
+		t.Fatalf("device over h3: %q %v", got, err)
+	}
+	anon := h3Client(p, nil)
+	defer closeClient(anon)
+	if got, err := health(ctx, anon, base, false); err != nil || got != "SERVING" {
+		t.Fatalf("anonymous Health over h3: %q %v", got, err)
+	}
+	if _, err := echo(ctx, anon, base, false); connect.CodeOf(err) != connect.CodeUnauthenticated {
+		t.Fatalf("anonymous Echo over h3: %v", err)
+	}
+	if n := s.Stats().QUICRetries.Load(); n < 2 {
+		t.Errorf("%d Retries, want one per connection", n)
+	}
+}
+
+// TestAnonymousConnectionCaps: past MaxAnonConnsPerSource, an anonymous
+// TLS connection is closed right after its handshake; a device from the
+// same source is still served.
+func TestAnonymousConnectionCaps(t *testing.T) {
+	p := newTestPKI(t)
+	s := startServer(t, p, Limits{MaxAnonConnsPerSource: 2, AnonConnLifetime: time.Minute})
+	addr := s.Addrs().TCP
+	var open []net.Conn
+	defer func() {
+		for _, c := range open {
+			c.Close()
+		}
+	}()
+	tc := ClientTLSConfig(nil, p.ca.Pool())
+	tc.NextProtos = []string{"h2"}
+	for range 2 {
+		c, err := tls.Dial("tcp", addr, tc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		open = append(open, c)
+	}
+	// Give the gate time to count both.
+	waitFor(t, func() bool { return s.gateAnonCount() == 2 })
+	c, err := tls.Dial("tcp", addr, tc)
+	if err == nil {
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		_, err = c.Read(make([]byte, 1))
+		c.Close()
+	}
+	if err == nil || isTimeout(err) {
+		t.Fatalf("third anonymous connection not closed: %v", err)
+	}
+	if s.Stats().AnonRefused.Load() != 1 {
+		t.Errorf("AnonRefused = %d", s.Stats().AnonRefused.Load())
+	}
+	dev := h2Client(p, &p.device)
+	defer closeClient(dev)
+	if _, err := echo(context.Background(), dev, "https://"+addr, true); err != nil {
+		t.Fatalf("device while anonymous cap reached: %v", err)
+	}
+}
+
+// TestAnonymousLifetime: an anonymous connection is closed at
+// AnonConnLifetime even when it keeps sending.
+func TestAnonymousLifetime(t *testing.T) {
+	p := newTestPKI(t)
+	s := startServer(t, p, Limits{AnonConnLifetime: 300 * time.Millisecond})
+	tc := ClientTLSConfig(nil, p.ca.Pool())
+	tc.NextProtos = []string{"h2"}
+	c, err := tls.Dial("tcp", s.Addrs().TCP, tc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, http2.ClientPreface)
+	fr := http2.NewFramer(c, c)
+	fr.WriteSettings()
+	start := time.Now()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	for {
+		if _, err := fr.ReadFrame(); err != nil {
+			if isTimeout(err) {
+				t.Fatal("anonymous connection outlived its lifetime")
+			}
+			break
+		}
+		fr.WritePing(false, [8]byte{})
+	}
+	if d := time.Since(start); d < 250*time.Millisecond {
+		t.Fatalf("closed after %s, before its lifetime", d)
+	}
+}
+
+// TestRapidResetClosesAnonymousConnection: HEADERS+RST_STREAM in a loop on
+// an anonymous connection gets it closed after AnonRequestsPerSecond
+// streams, and a device keeps being served meanwhile.
+func TestRapidResetClosesAnonymousConnection(t *testing.T) {
+	p := newTestPKI(t)
+	s := startServer(t, p, Limits{})
+	st, err := flood.H2RapidReset{
+		Target: s.Addrs().TCP, TLS: ClientTLSConfig(nil, p.ca.Pool()),
+		Conns: 4, Duration: 500 * time.Millisecond, Path: echoProc,
+	}.Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("flood: %s; server: abusive closed %d, anonymous refused %d", st, s.Stats().AbusiveClosed.Load(), s.Stats().AnonRefused.Load())
+	if st.Closed == 0 || s.Stats().AbusiveClosed.Load() == 0 {
+		t.Fatal("no rapid-reset connection was closed by the server")
+	}
+	dev := h2Client(p, &p.device)
+	defer closeClient(dev)
+	if _, err := echo(context.Background(), dev, "https://"+s.Addrs().TCP, true); err != nil {
+		t.Fatalf("device after flood: %v", err)
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); !cond(); {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not reached in 5s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+func (s *Server) gateAnonCount() int { return s.gate.anonConns.count() }
