@@ -69,17 +69,29 @@ func testAPI() http.Handler {
 
 // memStats is what the test server reports about its own memory.
 type memStats struct {
-	HeapLive   uint64 `json:"heap_live"`   // live heap as of the last GC
-	HeapInuse  uint64 `json:"heap_inuse"`  // bytes in in-use spans
-	Goroutines uint64 `json:"goroutines"`
+	HeapLive   uint64          `json:"heap_live"`   // live heap as of the last GC
+	HeapInuse  uint64          `json:"heap_inuse"`  // bytes in in-use spans
+	Goroutines uint64          `json:"goroutines"`
+	Limits     json.RawMessage `json:"limits,omitempty"` // the Server's Stats, if any
 }
+
+// childStats is the child server's Stats ("palyra" mode).
+var childStats *Stats
 
 func readMem() memStats {
 	s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}, {Name: "/sched/goroutines:goroutines"}}
 	metrics.Read(s)
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	return memStats{HeapLive: s[0].Value.Uint64(), HeapInuse: ms.HeapInuse, Goroutines: s[1].Value.Uint64()}
+	m := memStats{HeapLive: s[0].Value.Uint64(), HeapInuse: ms.HeapInuse, Goroutines: s[1].Value.Uint64()}
+	if st := childStats; st != nil {
+		m.Limits, _ = json.Marshal(map[string]int64{
+			"handshakes_refused": st.HandshakesRefused.Load(), "handshakes_failed": st.HandshakesFailed.Load(),
+			"anon_refused": st.AnonRefused.Load(), "abusive_closed": st.AbusiveClosed.Load(),
+			"lifetime_closed": st.LifetimeClosed.Load(), "quic_retries": st.QUICRetries.Load(), "quic_refused": st.QUICRefused.Load(),
+		})
+	}
+	return m
 }
 
 // testPKI is a CA in dir and one device certificate.
@@ -210,8 +222,8 @@ const (
 )
 
 // childServer serves until stdin closes. "palyra" is this package's Server;
-// "bare" is a plain net/http TLS server with the same handler and TLS
-// configuration (h2 and http/1.1, library defaults), for comparison.
+// "bare" is a plain net/http TLS server and a plain http3.Server (quic-go
+// defaults) with the same handler and TLS configuration, for comparison.
 func childServer(dir, mode string) int {
 	ca, err := loadTestCA(dir)
 	if err != nil {
@@ -235,6 +247,7 @@ func childServer(dir, mode string) int {
 			return 1
 		}
 		addrs = s.Addrs()
+		childStats = s.Stats()
 		go func() { done <- s.Serve(ctx) }()
 	case "bare":
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -242,10 +255,17 @@ func childServer(dir, mode string) int {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
 		}
-		addrs.TCP = ln.Addr().String()
+		udp, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		addrs.TCP, addrs.QUIC = ln.Addr().String(), udp.LocalAddr().String()
 		hs := &http.Server{Handler: withPeer(peer.TCP, testAPI()), TLSConfig: tc, ErrorLog: log0()}
+		h3 := &http3.Server{Handler: withPeer(peer.QUIC, testAPI()), TLSConfig: http3.ConfigureTLSConfig(tc)}
 		go func() { done <- hs.ServeTLS(ln, "", "") }()
-		go func() { <-ctx.Done(); hs.Close() }()
+		go h3.Serve(udp)
+		go func() { <-ctx.Done(); hs.Close(); h3.Close(); udp.Close() }()
 	default:
 		fmt.Fprintln(os.Stderr, "unknown mode", mode)
 		return 1

@@ -25,6 +25,9 @@ func TestMain(m *testing.M) {
 	if path := os.Getenv(unixClientEnv); path != "" {
 		os.Exit(unixClient(path))
 	}
+	if spec := os.Getenv(floodClientEnv); spec != "" {
+		os.Exit(floodClient(spec))
+	}
 	if dir := os.Getenv(childServerEnv); dir != "" {
 		os.Exit(childServer(dir, os.Getenv(childModeEnv)))
 	}
