@@ -69,8 +69,8 @@ func testAPI() http.Handler {
 
 // memStats is what the test server reports about its own memory.
 type memStats struct {
-	HeapLive   uint64          `json:"heap_live"`   // live heap as of the last GC
-	HeapInuse  uint64          `json:"heap_inuse"`  // bytes in in-use spans
+	HeapLive   uint64          `json:"heap_live"`  // live heap as of the last GC
+	HeapInuse  uint64          `json:"heap_inuse"` // bytes in in-use spans
 	Goroutines uint64          `json:"goroutines"`
 	Limits     json.RawMessage `json:"limits,omitempty"` // the Server's Stats, if any
 }

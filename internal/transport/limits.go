@@ -20,8 +20,14 @@ type Limits struct {
 	// a new QUIC connection attempt is refused.
 	MaxHandshakes int
 	// MaxHandshakesPerSource caps handshakes in progress from one source
-	// IP (on QUIC, only counted once the address is validated).
+	// (an IPv4 address or an IPv6 /64; on QUIC, only counted once the
+	// address is validated). A source with fewer than
+	// ReservedHandshakesPerSource in progress is admitted even when
+	// MaxHandshakes is reached, so that a flood from other sources does not
+	// lock a device out.
 	MaxHandshakesPerSource int
+	// ReservedHandshakesPerSource: see MaxHandshakesPerSource.
+	ReservedHandshakesPerSource int
 	// HandshakeTimeout bounds a TCP TLS handshake; on QUIC it is the
 	// handshake idle timeout (the handshake itself may take twice that).
 	HandshakeTimeout time.Duration
@@ -65,19 +71,20 @@ type Limits struct {
 
 // DefaultLimits are the limits used for zero fields of Config.Limits.
 var DefaultLimits = Limits{
-	MaxHandshakes:          256,
-	MaxHandshakesPerSource: 32,
-	HandshakeTimeout:       5 * time.Second,
-	QUICRetryHandshakes:    32,
-	MaxAnonConns:           128,
-	MaxAnonConnsPerSource:  8,
-	AnonConnLifetime:       10 * time.Second,
-	AnonIdleTimeout:        5 * time.Second,
-	AnonRequestsPerSecond:  10,
-	MaxResetsPerSecond:     100,
-	MaxStreams:             100,
-	BodyReadTimeout:        30 * time.Second,
-	IdleTimeout:            5 * time.Minute,
+	MaxHandshakes:               256,
+	MaxHandshakesPerSource:      32,
+	ReservedHandshakesPerSource: 2,
+	HandshakeTimeout:            5 * time.Second,
+	QUICRetryHandshakes:         32,
+	MaxAnonConns:                128,
+	MaxAnonConnsPerSource:       8,
+	AnonConnLifetime:            10 * time.Second,
+	AnonIdleTimeout:             5 * time.Second,
+	AnonRequestsPerSecond:       10,
+	MaxResetsPerSecond:          100,
+	MaxStreams:                  100,
+	BodyReadTimeout:             30 * time.Second,
+	IdleTimeout:                 5 * time.Minute,
 }
 
 // withDefaults returns l with zero fields replaced by DefaultLimits'.
@@ -95,6 +102,7 @@ func (l Limits) withDefaults() Limits {
 	}
 	setInt(&l.MaxHandshakes, d.MaxHandshakes)
 	setInt(&l.MaxHandshakesPerSource, d.MaxHandshakesPerSource)
+	setInt(&l.ReservedHandshakesPerSource, d.ReservedHandshakesPerSource)
 	setDur(&l.HandshakeTimeout, d.HandshakeTimeout)
 	setInt(&l.QUICRetryHandshakes, d.QUICRetryHandshakes)
 	setInt(&l.MaxAnonConns, d.MaxAnonConns)
@@ -110,39 +118,44 @@ func (l Limits) withDefaults() Limits {
 }
 
 // sourceCounter counts things (handshakes, connections) in total and per
-// source IP, refusing past either cap.
+// source, refusing past either cap. A source with fewer than reserved in
+// use is not refused by the total cap, so that a flood from other sources
+// cannot lock a quiet source out: the total can then exceed max by at most
+// reserved per source.
 type sourceCounter struct {
 	mu       sync.Mutex
 	total    int
 	bySource map[netip.Addr]int
 	max      int
 	perSrc   int
+	reserved int
 }
 
-func newSourceCounter(max, perSource int) *sourceCounter {
-	return &sourceCounter{max: max, perSrc: perSource, bySource: map[netip.Addr]int{}}
+func newSourceCounter(max, perSource, reserved int) *sourceCounter {
+	return &sourceCounter{max: max, perSrc: perSource, reserved: min(reserved, perSource), bySource: map[netip.Addr]int{}}
 }
 
-// acquire counts one for ip unless a cap is reached.
-func (c *sourceCounter) acquire(ip netip.Addr) bool {
+// acquire counts one for src unless a cap is reached.
+func (c *sourceCounter) acquire(src netip.Addr) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.total >= c.max || c.bySource[ip] >= c.perSrc {
+	n := c.bySource[src]
+	if n >= c.perSrc || c.total >= c.max && n >= c.reserved {
 		return false
 	}
 	c.total++
-	c.bySource[ip]++
+	c.bySource[src] = n + 1
 	return true
 }
 
-func (c *sourceCounter) release(ip netip.Addr) {
+func (c *sourceCounter) release(src netip.Addr) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.total--
-	if n := c.bySource[ip] - 1; n > 0 {
-		c.bySource[ip] = n
+	if n := c.bySource[src] - 1; n > 0 {
+		c.bySource[src] = n
 	} else {
-		delete(c.bySource, ip)
+		delete(c.bySource, src)
 	}
 }
 
@@ -152,21 +165,27 @@ func (c *sourceCounter) count() int {
 	return c.total
 }
 
-// sourceIP is the IP of a TCP or UDP address (IPv4-mapped IPv6 unmapped);
-// the zero Addr for anything else.
+// sourceIP is the source that per-source limits count for a TCP or UDP
+// address: the IPv4 address, or the /64 prefix of an IPv6 one (a host
+// usually holds a whole /64). The zero Addr for anything else.
 func sourceIP(a net.Addr) netip.Addr {
+	var ip netip.Addr
 	switch a := a.(type) {
 	case *net.TCPAddr:
-		ip, _ := netip.AddrFromSlice(a.IP)
-		return ip.Unmap()
+		ip, _ = netip.AddrFromSlice(a.IP)
 	case *net.UDPAddr:
-		ip, _ := netip.AddrFromSlice(a.IP)
-		return ip.Unmap()
+		ip, _ = netip.AddrFromSlice(a.IP)
+	default:
+		if ap, err := netip.ParseAddrPort(a.String()); err == nil {
+			ip = ap.Addr()
+		}
 	}
-	if ap, err := netip.ParseAddrPort(a.String()); err == nil {
-		return ap.Addr().Unmap()
+	ip = ip.Unmap()
+	if ip.Is6() {
+		p, _ := ip.Prefix(64)
+		ip = p.Addr()
 	}
-	return netip.Addr{}
+	return ip
 }
 
 // rateWindow counts events in one-second windows.

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"testing"
 	"time"
 
@@ -216,3 +217,36 @@ func isTimeout(err error) bool {
 }
 
 func (s *Server) gateAnonCount() int { return s.gate.anonConns.count() }
+
+func TestSourceCounterReservesForQuietSources(t *testing.T) {
+	a, b, q := netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("192.0.2.2"), netip.MustParseAddr("192.0.2.3")
+	c := newSourceCounter(4, 3, 1)
+	for range 3 {
+		if !c.acquire(a) {
+			t.Fatal("a refused under its per-source cap")
+		}
+	}
+	if c.acquire(a) {
+		t.Fatal("a admitted past its per-source cap")
+	}
+	if !c.acquire(b) || c.acquire(b) {
+		t.Fatal("b: want one admitted (total cap reached), then refused")
+	}
+	if !c.acquire(q) {
+		t.Fatal("a quiet source was locked out by the total cap")
+	}
+	c.release(a)
+	c.release(q)
+	if c.count() != 3 {
+		t.Fatalf("count %d", c.count())
+	}
+	// IPv6 sources count per /64.
+	x := sourceIP(&net.TCPAddr{IP: net.ParseIP("2001:db8:1:2:aaaa::1")})
+	y := sourceIP(&net.UDPAddr{IP: net.ParseIP("2001:db8:1:2:bbbb::2")})
+	if x != y || x.String() != "2001:db8:1:2::" {
+		t.Fatalf("IPv6 sources %v %v", x, y)
+	}
+	if v4 := sourceIP(&net.TCPAddr{IP: net.ParseIP("::ffff:192.0.2.9")}); v4.String() != "192.0.2.9" {
+		t.Fatalf("mapped IPv4 source %v", v4)
+	}
+}

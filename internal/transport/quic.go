@@ -73,8 +73,8 @@ func quicConfig(lim Limits) *quic.Config {
 func listenQUIC(udp net.PacketConn, tlsConf *tls.Config, lim Limits, stats *Stats) (*quicGate, error) {
 	g := &quicGate{
 		lim:        lim,
-		handshakes: newSourceCounter(lim.MaxHandshakes, lim.MaxHandshakesPerSource),
-		anonConns:  newSourceCounter(lim.MaxAnonConns, lim.MaxAnonConnsPerSource),
+		handshakes: newSourceCounter(lim.MaxHandshakes, lim.MaxHandshakesPerSource, lim.ReservedHandshakesPerSource),
+		anonConns:  newSourceCounter(lim.MaxAnonConns, lim.MaxAnonConnsPerSource, 0),
 		stats:      stats,
 	}
 	g.tr = &quic.Transport{
