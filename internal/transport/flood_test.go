@@ -38,8 +38,9 @@ type scenario struct {
 }
 
 type result struct {
-	idle, peak, after, afterMin int64
-	heapAfter                   memStats
+	idle, peak, rss10, after, afterMin int64
+	afterDur                           time.Duration
+	heapAfter, heapAfterGC             memStats
 	base, baseFresh             latencies
 	during, duringFresh         latencies
 	flood                       flood.Stats
@@ -48,11 +49,11 @@ type result struct {
 func mb(n int64) string { return fmt.Sprintf("%.1f MB", float64(n)/(1<<20)) }
 
 func (r *result) String() string {
-	return fmt.Sprintf("RSS idle %s, peak %s, at the end %s (lowest since the flood %s); live heap then %s, goroutines %d, limits %s\n"+
+	return fmt.Sprintf("RSS idle %s, peak %s, 10s after %s, %s after %s (lowest since the flood %s); live heap as of last GC %s, after a forced GC %s; goroutines %d; limits %s\n"+
 		"\tdevice kept conn:  no flood %s | flood %s\n"+
 		"\tdevice fresh conn: no flood %s | flood %s\n"+
 		"\tflood: %s",
-		mb(r.idle), mb(r.peak), mb(r.after), mb(r.afterMin), mb(int64(r.heapAfter.HeapLive)), r.heapAfter.Goroutines, r.heapAfter.Limits,
+		mb(r.idle), mb(r.peak), mb(r.rss10), r.afterDur, mb(r.after), mb(r.afterMin), mb(int64(r.heapAfter.HeapLive)), mb(int64(r.heapAfterGC.HeapLive)), r.heapAfter.Goroutines, r.heapAfter.Limits,
 		&r.base, &r.during, &r.baseFresh, &r.duringFresh, r.flood)
 }
 
@@ -124,16 +125,22 @@ func runScenario(t *testing.T, sc scenario) *result {
 	}
 	// Keep sampling the peak until the after point; note the lowest too.
 	r.afterMin = 1 << 62
+	r.rss10 = -1
 	for time.Since(end) < sc.after {
 		time.Sleep(100 * time.Millisecond)
-		if v := c.rss(); v < r.afterMin {
+		v := c.rss()
+		if v < r.afterMin {
 			r.afterMin = v
 		}
+		if r.rss10 < 0 && time.Since(end) >= 10*time.Second {
+			r.rss10 = v
+		}
 	}
-	r.after = c.rss()
+	r.after, r.afterDur = c.rss(), sc.after
 	close(sampling)
 	swg.Wait()
-	r.heapAfter = c.mem(dev, base)
+	r.heapAfter = c.mem(dev, base, false)
+	r.heapAfterGC = c.mem(dev, base, true)
 	t.Logf("%s:\n\t%s", sc.name, r)
 	return r
 }
@@ -265,6 +272,9 @@ func TestFloodsLong(t *testing.T) {
 		}
 		t.Run(sc.name, func(t *testing.T) {
 			sc.baseline, sc.after = 10*time.Second, 10*time.Second
+			if d, err := time.ParseDuration(os.Getenv("PALYRA_LONG_AFTER")); err == nil {
+				sc.after = d
+			}
 			r := runScenario(t, sc)
 			if sc.mode == "palyra" && (r.during.errs > 0 || r.duringFresh.errs > 0) {
 				t.Errorf("device calls failed: kept %d (%v), fresh %d (%v)", r.during.errs, r.during.last, r.duringFresh.errs, r.duringFresh.last)

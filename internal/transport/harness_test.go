@@ -54,6 +54,9 @@ func testAPI() http.Handler {
 		return connect.NewResponse(wrapperspb.String(p.Transport.String() + " " + id.String() + " " + r.Msg.GetValue())), nil
 	}))
 	mux.HandleFunc(memPath, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("gc") != "" {
+			runtime.GC()
+		}
 		json.NewEncoder(w).Encode(readMem())
 	})
 	ew := connect.NewErrorWriter()
@@ -338,9 +341,13 @@ func (c *child) rss() int64 {
 }
 
 // mem asks the child for its heap figures (a device-only procedure).
-func (c *child) mem(hc *http.Client, base string) memStats {
+func (c *child) mem(hc *http.Client, base string, gc bool) memStats {
 	var m memStats
-	resp, err := hc.Get(base + memPath)
+	u := base + memPath
+	if gc {
+		u += "?gc=1"
+	}
+	resp, err := hc.Get(u)
 	if err != nil {
 		return m
 	}
