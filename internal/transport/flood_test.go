@@ -41,9 +41,9 @@ type result struct {
 	idle, peak, rss10, after, afterMin int64
 	afterDur                           time.Duration
 	heapAfter, heapAfterGC             memStats
-	base, baseFresh             latencies
-	during, duringFresh         latencies
-	flood                       flood.Stats
+	base, baseFresh                    latencies
+	during, duringFresh                latencies
+	flood                              flood.Stats
 }
 
 func mb(n int64) string { return fmt.Sprintf("%.1f MB", float64(n)/(1<<20)) }

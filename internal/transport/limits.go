@@ -46,7 +46,8 @@ type Limits struct {
 	// at all; it is closed then even if busy.
 	AnonConnLifetime time.Duration
 	// AnonIdleTimeout closes an anonymous HTTP/2 connection without an
-	// open stream.
+	// open stream, and bounds reading an anonymous request's headers and
+	// body.
 	AnonIdleTimeout time.Duration
 	// AnonRequestsPerSecond is how many requests (HEADERS frames on
 	// HTTP/2, requests on HTTP/3) an anonymous connection may start in one
@@ -62,8 +63,8 @@ type Limits struct {
 	// streams). QUIC announces it before the client certificate is known,
 	// so anonymous QUIC connections get it too.
 	MaxStreams int
-	// BodyReadTimeout bounds reading a request body (HTTP/2: per stream;
-	// applies to device requests; anonymous ones get AnonIdleTimeout).
+	// BodyReadTimeout bounds reading a device's request body, per request
+	// (HTTP/2 and HTTP/3); anonymous requests get AnonIdleTimeout.
 	BodyReadTimeout time.Duration
 	// IdleTimeout closes a device connection without activity.
 	IdleTimeout time.Duration

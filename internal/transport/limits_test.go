@@ -250,3 +250,113 @@ func TestSourceCounterReservesForQuietSources(t *testing.T) {
 		t.Fatalf("mapped IPv4 source %v", v4)
 	}
 }
+
+// TestDeviceBodyReadDeadline: a device request whose body stalls is cut at
+// BodyReadTimeout, on TCP and on QUIC.
+func TestDeviceBodyReadDeadline(t *testing.T) {
+	p := newTestPKI(t)
+	s := startServer(t, p, Limits{BodyReadTimeout: 300 * time.Millisecond})
+	for _, tr := range []struct {
+		name string
+		hc   *http.Client
+		addr string
+	}{
+		{"tcp", h2Client(p, &p.device), s.Addrs().TCP},
+		{"quic", h3Client(p, &p.device), s.Addrs().QUIC},
+	} {
+		t.Run(tr.name, func(t *testing.T) {
+			defer closeClient(tr.hc)
+			pr, pw := io.Pipe()
+			defer pw.Close()
+			go pw.Write([]byte{0, 0, 0, 0, 10}) // a gRPC-ish prefix, then nothing
+			req, _ := http.NewRequest("POST", "https://"+tr.addr+echoProc, pr)
+			req.Header.Set("Content-Type", "application/proto")
+			start := time.Now()
+			resp, err := tr.hc.Do(req)
+			if err == nil {
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+			d := time.Since(start)
+			if d > 5*time.Second || d < 250*time.Millisecond {
+				t.Fatalf("stalled body answered after %s (%v)", d, err)
+			}
+			if err == nil && resp.StatusCode == http.StatusOK {
+				t.Fatalf("stalled body got 200")
+			}
+			t.Logf("stalled body ended after %s: %v %v", d.Round(time.Millisecond), err, func() any {
+				if resp != nil {
+					return resp.Status
+				}
+				return nil
+			}())
+		})
+	}
+}
+
+// TestQUICJunkInitialsBounded: junk Initials hold connection state only up
+// to QUICRetryHandshakes; the rest get a Retry; the state is gone after the
+// handshake timeout.
+func TestQUICJunkInitialsBounded(t *testing.T) {
+	p := newTestPKI(t)
+	s := startServer(t, p, Limits{QUICRetryHandshakes: 10, HandshakeTimeout: 300 * time.Millisecond})
+	var peak int64
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for end := time.Now().Add(600 * time.Millisecond); time.Now().Before(end); time.Sleep(time.Millisecond) {
+			peak = max(peak, s.quic.inFlight.Load())
+		}
+	}()
+	st, err := flood.QUICInitials{Target: s.Addrs().QUIC, Rate: 1000, Duration: 500 * time.Millisecond}.Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-done
+	if peak > 11 {
+		t.Errorf("%d handshakes in flight, want at most 10 (+1 being created)", peak)
+	}
+	if r := s.Stats().QUICRetries.Load(); r < st.Datagrams/2 {
+		t.Errorf("%d Retries for %d junk Initials", r, st.Datagrams)
+	}
+	waitFor(t, func() bool { return s.quic.inFlight.Load() == 0 })
+	dev := h3Client(p, &p.device)
+	defer closeClient(dev)
+	if _, err := echo(context.Background(), dev, "https://"+s.Addrs().QUIC, false); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestQUICAnonymousLimits: the per-source anonymous cap and the anonymous
+// request rate close QUIC connections; a device is unaffected.
+func TestQUICAnonymousLimits(t *testing.T) {
+	p := newTestPKI(t)
+	s := startServer(t, p, Limits{MaxAnonConnsPerSource: 1, AnonRequestsPerSecond: 3})
+	base := "https://" + s.Addrs().QUIC
+	ctx := context.Background()
+	a1 := h3Client(p, nil)
+	defer closeClient(a1)
+	for i := range 3 {
+		if _, err := health(ctx, a1, base, false); err != nil {
+			t.Fatalf("anonymous Health %d: %v", i, err)
+		}
+	}
+	a2 := h3Client(p, nil)
+	defer closeClient(a2)
+	if _, err := health(ctx, a2, base, false); err == nil {
+		t.Fatal("second anonymous QUIC connection from the source served")
+	}
+	if _, err := health(ctx, a1, base, false); err == nil {
+		t.Fatal("fourth anonymous request in a second served")
+	}
+	if s.Stats().AnonRefused.Load() == 0 || s.Stats().AbusiveClosed.Load() == 0 {
+		t.Errorf("stats: anon refused %d, abusive closed %d", s.Stats().AnonRefused.Load(), s.Stats().AbusiveClosed.Load())
+	}
+	dev := h3Client(p, &p.device)
+	defer closeClient(dev)
+	for range 10 {
+		if _, err := echo(ctx, dev, base, false); err != nil {
+			t.Fatalf("device: %v", err)
+		}
+	}
+}

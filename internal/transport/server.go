@@ -161,9 +161,16 @@ func (s *Server) Serve(ctx context.Context) error {
 	h3handler := withPeer(peer.QUIC, s.cfg.Handler)
 	s.h3 = &http3.Server{
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if c, ok := r.Context().Value(quicConnOfKey{}).(*quic.Conn); ok && !s.quic.allowRequest(c) {
+			c, _ := r.Context().Value(quicConnOfKey{}).(*quic.Conn)
+			if c != nil && !s.quic.allowRequest(c) {
 				return
 			}
+			// Request bodies get a read deadline, as on TCP.
+			d := s.lim.BodyReadTimeout
+			if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
+				d = s.lim.AnonIdleTimeout
+			}
+			http.NewResponseController(w).SetReadDeadline(time.Now().Add(d))
 			h3handler.ServeHTTP(w, r)
 		}),
 		TLSConfig:      s.cfg.TLS,

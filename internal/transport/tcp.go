@@ -42,7 +42,7 @@ type Stats struct {
 	AnonRefused       atomic.Int64 // over MaxAnonConns / MaxAnonConnsPerSource
 	AbusiveClosed     atomic.Int64 // closed for request or reset rate
 	LifetimeClosed    atomic.Int64 // anonymous connections closed at AnonConnLifetime
-	QUICRetries       atomic.Int64 // connection attempts answered with a Retry
+	QUICRetries       atomic.Int64 // connection attempts for which a Retry was demanded
 	QUICRefused       atomic.Int64 // QUIC connection attempts refused
 }
 
