@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/quic-go/quic-go"
+
 	"github.com/palyra/palyra/internal/pki"
 	"github.com/palyra/palyra/internal/transport/flood"
 )
@@ -41,8 +43,8 @@ type result struct {
 	idle, peak, rss10, after, afterMin int64
 	afterDur                           time.Duration
 	heapAfter, heapAfterGC             memStats
-	base, baseFresh                    latencies
-	during, duringFresh                latencies
+	base, baseFresh, baseTok           latencies
+	during, duringFresh, duringTok     latencies
 	flood                              flood.Stats
 }
 
@@ -52,9 +54,17 @@ func (r *result) String() string {
 	return fmt.Sprintf("RSS idle %s, peak %s, 10s after %s, %s after %s (lowest since the flood %s); live heap as of last GC %s, after a forced GC %s; goroutines %d; limits %s\n"+
 		"\tdevice kept conn:  no flood %s | flood %s\n"+
 		"\tdevice fresh conn: no flood %s | flood %s\n"+
+		"%s"+
 		"\tflood: %s",
 		mb(r.idle), mb(r.peak), mb(r.rss10), r.afterDur, mb(r.after), mb(r.afterMin), mb(int64(r.heapAfter.HeapLive)), mb(int64(r.heapAfterGC.HeapLive)), r.heapAfter.Goroutines, r.heapAfter.Limits,
-		&r.base, &r.during, &r.baseFresh, &r.duringFresh, r.flood)
+		&r.base, &r.during, &r.baseFresh, &r.duringFresh, r.tokLine(), r.flood)
+}
+
+func (r *result) tokLine() string {
+	if len(r.baseTok.d)+r.baseTok.errs == 0 {
+		return ""
+	}
+	return fmt.Sprintf("\tdevice fresh conn with NEW_TOKEN: no flood %s | flood %s\n", &r.baseTok, &r.duringTok)
 }
 
 func runScenario(t *testing.T, sc scenario) *result {
@@ -79,11 +89,18 @@ func runScenario(t *testing.T, sc scenario) *result {
 			t.Fatalf("warm-up: %v", err)
 		}
 	}
-	probes := func(d time.Duration, kept, fresh *latencies, stop <-chan struct{}) func() {
+	// On QUIC, a third device makes a fresh connection every 100 ms too,
+	// but keeps the tokens the server sends (NEW_TOKEN), as a client with a
+	// quic.TokenStore does: its connections skip the Retry.
+	ts := quic.NewLRUTokenStore(4, 4)
+	probes := func(d time.Duration, kept, fresh, tok *latencies, stop <-chan struct{}) func() {
 		pctx, cancel := context.WithCancel(ctx)
 		var wg sync.WaitGroup
-		wg.Go(func() { probe(pctx, p, sc.quic, base, 20*time.Millisecond, false, kept) })
-		wg.Go(func() { probe(pctx, p, sc.quic, base, 100*time.Millisecond, true, fresh) })
+		wg.Go(func() { probe(pctx, p, sc.quic, base, 20*time.Millisecond, false, nil, kept) })
+		wg.Go(func() { probe(pctx, p, sc.quic, base, 100*time.Millisecond, true, nil, fresh) })
+		if sc.quic {
+			wg.Go(func() { probe(pctx, p, sc.quic, base, 100*time.Millisecond, true, ts, tok) })
+		}
 		if stop == nil {
 			time.Sleep(d)
 			cancel()
@@ -92,7 +109,7 @@ func runScenario(t *testing.T, sc scenario) *result {
 		}
 		return func() { cancel(); wg.Wait() }
 	}
-	probes(sc.baseline, &r.base, &r.baseFresh, nil)
+	probes(sc.baseline, &r.base, &r.baseFresh, &r.baseTok, nil)
 	time.Sleep(time.Second)
 	r.idle = c.rss()
 
@@ -113,7 +130,7 @@ func runScenario(t *testing.T, sc scenario) *result {
 			}
 		}
 	})
-	stopProbes := probes(0, &r.during, &r.duringFresh, sampling)
+	stopProbes := probes(0, &r.during, &r.duringFresh, &r.duringTok, sampling)
 	var err error
 	r.flood, err = sc.flood(ctx, p, c)
 	stopProbes()
@@ -227,9 +244,9 @@ const (
 
 func checkShort(t *testing.T, r *result) {
 	t.Helper()
-	if r.during.errs > 0 || r.duringFresh.errs > 0 {
-		t.Errorf("device calls failed during the flood: kept %d (last %v), fresh %d (last %v)",
-			r.during.errs, r.during.last, r.duringFresh.errs, r.duringFresh.last)
+	if r.during.errs > 0 || r.duringFresh.errs > 0 || r.duringTok.errs > 0 {
+		t.Errorf("device calls failed during the flood: kept %d (last %v), fresh %d (last %v), fresh with token %d (last %v)",
+			r.during.errs, r.during.last, r.duringFresh.errs, r.duringFresh.last, r.duringTok.errs, r.duringTok.last)
 	}
 	if len(r.during.d) == 0 || len(r.duringFresh.d) == 0 {
 		t.Error("no device call completed during the flood")
@@ -276,7 +293,7 @@ func TestFloodsLong(t *testing.T) {
 				sc.after = d
 			}
 			r := runScenario(t, sc)
-			if sc.mode == "palyra" && (r.during.errs > 0 || r.duringFresh.errs > 0) {
+			if sc.mode == "palyra" && (r.during.errs > 0 || r.duringFresh.errs > 0 || r.duringTok.errs > 0) {
 				t.Errorf("device calls failed: kept %d (%v), fresh %d (%v)", r.during.errs, r.during.last, r.duringFresh.errs, r.duringFresh.last)
 			}
 		})

@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+	"github.com/quic-go/quic-go"
 	"github.com/quic-go/quic-go/http3"
 	"google.golang.org/protobuf/types/known/emptypb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
@@ -178,7 +179,17 @@ func h2Client(p *testPKI, cert *tls.Certificate) *http.Client {
 }
 
 func h3Client(p *testPKI, cert *tls.Certificate) *http.Client {
-	return &http.Client{Timeout: 10 * time.Second, Transport: &http3.Transport{TLSClientConfig: ClientTLSConfig(cert, p.ca.Pool())}}
+	return h3ClientTokens(p, cert, nil)
+}
+
+// h3ClientTokens keeps the address-validation tokens the server sends
+// (NEW_TOKEN) in ts, so that a later connection skips the Retry.
+func h3ClientTokens(p *testPKI, cert *tls.Certificate, ts quic.TokenStore) *http.Client {
+	tr := &http3.Transport{TLSClientConfig: ClientTLSConfig(cert, p.ca.Pool())}
+	if ts != nil {
+		tr.QUICConfig = &quic.Config{TokenStore: ts}
+	}
+	return &http.Client{Timeout: 10 * time.Second, Transport: tr}
 }
 
 func closeClient(c *http.Client) {
@@ -394,11 +405,12 @@ func (l *latencies) String() string {
 }
 
 // probe calls Echo every interval until ctx ends; fresh makes a new client
-// (so a new connection and handshake) for every call.
-func probe(ctx context.Context, p *testPKI, quic bool, base string, interval time.Duration, fresh bool, l *latencies) {
+// (so a new connection and handshake) for every call; ts (QUIC only) keeps
+// the server's address-validation tokens across those connections.
+func probe(ctx context.Context, p *testPKI, quic bool, base string, interval time.Duration, fresh bool, ts quic.TokenStore, l *latencies) {
 	mk := func() *http.Client {
 		if quic {
-			return h3Client(p, &p.device)
+			return h3ClientTokens(p, &p.device, ts)
 		}
 		return h2Client(p, &p.device)
 	}
