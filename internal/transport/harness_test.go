@@ -82,12 +82,23 @@ type memStats struct {
 // childStats is the child server's Stats ("palyra" mode).
 var childStats *Stats
 
+// bareErrs counts net/http's HTTP/2 errors by type ("bare" mode).
+var (
+	bareErrMu sync.Mutex
+	bareErrs  = map[string]int{}
+)
+
 func readMem() memStats {
 	s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}, {Name: "/sched/goroutines:goroutines"}}
 	metrics.Read(s)
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	m := memStats{HeapLive: s[0].Value.Uint64(), HeapInuse: ms.HeapInuse, Goroutines: s[1].Value.Uint64()}
+	bareErrMu.Lock()
+	if len(bareErrs) > 0 {
+		m.Limits, _ = json.Marshal(map[string]any{"h2_count_error": bareErrs})
+	}
+	bareErrMu.Unlock()
 	if st := childStats; st != nil {
 		m.Limits, _ = json.Marshal(map[string]int64{
 			"handshakes_refused": st.HandshakesRefused.Load(), "handshakes_failed": st.HandshakesFailed.Load(),
@@ -275,7 +286,14 @@ func childServer(dir, mode string) int {
 			return 1
 		}
 		addrs.TCP, addrs.QUIC = ln.Addr().String(), udp.LocalAddr().String()
-		hs := &http.Server{Handler: withPeer(peer.TCP, testAPI()), TLSConfig: tc, ErrorLog: log0()}
+		// Library defaults, except for CountError, a metrics hook that
+		// shows which of net/http's own HTTP/2 guards fired.
+		hs := &http.Server{Handler: withPeer(peer.TCP, testAPI()), TLSConfig: tc, ErrorLog: log0(),
+			HTTP2: &http.HTTP2Config{CountError: func(e string) {
+				bareErrMu.Lock()
+				bareErrs[e]++
+				bareErrMu.Unlock()
+			}}}
 		h3 := &http3.Server{Handler: withPeer(peer.QUIC, testAPI()), TLSConfig: http3.ConfigureTLSConfig(tc)}
 		go func() { done <- hs.ServeTLS(ln, "", "") }()
 		go h3.Serve(udp)
