@@ -4,6 +4,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -116,6 +117,17 @@ func (l Limits) withDefaults() Limits {
 	setDur(&l.BodyReadTimeout, d.BodyReadTimeout)
 	setDur(&l.IdleTimeout, d.IdleTimeout)
 	return l
+}
+
+// Stats counts what the limits refused; the numbers only grow.
+type Stats struct {
+	HandshakesRefused atomic.Int64 // over MaxHandshakes / MaxHandshakesPerSource
+	HandshakesFailed  atomic.Int64 // TLS failure, timeout, or not h2
+	AnonRefused       atomic.Int64 // over MaxAnonConns / MaxAnonConnsPerSource
+	AbusiveClosed     atomic.Int64 // closed for request or reset rate
+	LifetimeClosed    atomic.Int64 // anonymous connections closed at AnonConnLifetime
+	QUICRetries       atomic.Int64 // connection attempts for which a Retry was demanded
+	QUICRefused       atomic.Int64 // QUIC connection attempts refused
 }
 
 // sourceCounter counts things (handshakes, connections) in total and per

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/netip"
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -33,17 +32,6 @@ type tcpGate struct {
 	cancel     context.CancelFunc
 	wg         sync.WaitGroup
 	stats      *Stats
-}
-
-// Stats counts what the limits refused; the numbers only grow.
-type Stats struct {
-	HandshakesRefused atomic.Int64 // over MaxHandshakes / MaxHandshakesPerSource
-	HandshakesFailed  atomic.Int64 // TLS failure, timeout, or not h2
-	AnonRefused       atomic.Int64 // over MaxAnonConns / MaxAnonConnsPerSource
-	AbusiveClosed     atomic.Int64 // closed for request or reset rate
-	LifetimeClosed    atomic.Int64 // anonymous connections closed at AnonConnLifetime
-	QUICRetries       atomic.Int64 // connection attempts for which a Retry was demanded
-	QUICRefused       atomic.Int64 // QUIC connection attempts refused
 }
 
 // h2TLSConfig is the TCP port's TLS configuration: HTTP/2 only.
