@@ -360,3 +360,70 @@ func TestQUICAnonymousLimits(t *testing.T) {
 		}
 	}
 }
+
+// TestHandshakeCaps: connections that never finish their TLS handshake
+// are capped per source, and a quiet source still gets its reserved share
+// when the total cap is reached.
+func TestHandshakeCaps(t *testing.T) {
+	p := newTestPKI(t)
+	s := startServer(t, p, Limits{MaxHandshakes: 3, MaxHandshakesPerSource: 3, ReservedHandshakesPerSource: 1, HandshakeTimeout: 10 * time.Second})
+	addr := s.Addrs().TCP
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}}
+	var stalled []net.Conn
+	defer func() {
+		for _, c := range stalled {
+			c.Close()
+		}
+	}()
+	for range 3 {
+		c, err := d.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stalled = append(stalled, c) // sends no ClientHello
+	}
+	waitFor(t, func() bool { return s.gate.handshakes.count() == 3 })
+	c, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, err = c.Read(make([]byte, 1))
+	c.Close()
+	if err == nil || isTimeout(err) {
+		t.Fatalf("fourth stalled handshake from one source not refused: %v", err)
+	}
+	dev := h2Client(p, &p.device)
+	defer closeClient(dev)
+	if _, err := echo(context.Background(), dev, "https://"+addr, true); err != nil {
+		t.Fatalf("device from another source at the total cap: %v", err)
+	}
+	if s.Stats().HandshakesRefused.Load() != 1 {
+		t.Errorf("HandshakesRefused = %d", s.Stats().HandshakesRefused.Load())
+	}
+}
+
+// TestCloseDeviceThroughTheGates: revocation still finds and closes the
+// device's TCP and QUIC connections.
+func TestCloseDeviceThroughTheGates(t *testing.T) {
+	p := newTestPKI(t)
+	s := startServer(t, p, Limits{})
+	ctx := context.Background()
+	h2, h3 := h2Client(p, &p.device), h3Client(p, &p.device)
+	defer closeClient(h2)
+	defer closeClient(h3)
+	if _, err := echo(ctx, h2, "https://"+s.Addrs().TCP, true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := echo(ctx, h3, "https://"+s.Addrs().QUIC, false); err != nil {
+		t.Fatal(err)
+	}
+	if n := s.CloseDevice(p.id); n != 2 {
+		t.Fatalf("CloseDevice closed %d connections, want 2", n)
+	}
+	waitFor(t, func() bool {
+		s.conns.mu.Lock()
+		defer s.conns.mu.Unlock()
+		return len(s.conns.m) == 0
+	})
+}
