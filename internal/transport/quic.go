@@ -185,7 +185,7 @@ const (
 	quicErrLifetime = 0x1003 // an anonymous connection's lifetime is over
 )
 
-// closeQUIC shuts the transport (and every connection on it) down.
+// close shuts the QUIC transport (and every connection on it) down.
 func (g *quicGate) close() {
 	g.ln.Close()
 	g.tr.Close()
