@@ -8,11 +8,13 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
 	"connectrpc.com/connect"
 	"golang.org/x/net/http2"
+	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/palyra/palyra/internal/transport/flood"
 )
@@ -426,4 +428,32 @@ func TestCloseDeviceThroughTheGates(t *testing.T) {
 		defer s.conns.mu.Unlock()
 		return len(s.conns.m) == 0
 	})
+}
+
+// TestDeviceLargeBody: a device's 3 MiB request goes through on both
+// transports (its windows grow; only anonymous ones are held).
+func TestDeviceLargeBody(t *testing.T) {
+	p := newTestPKI(t)
+	s := startServer(t, p, Limits{})
+	big := strings.Repeat("x", 3<<20)
+	for _, tr := range []struct {
+		hc   *http.Client
+		base string
+		grpc bool
+	}{
+		{h2Client(p, &p.device), "https://" + s.Addrs().TCP, true},
+		{h3Client(p, &p.device), "https://" + s.Addrs().QUIC, false},
+	} {
+		c := connect.NewClient[wrapperspb.StringValue, wrapperspb.StringValue](tr.hc, tr.base+echoProc, func() []connect.ClientOption {
+			if tr.grpc {
+				return []connect.ClientOption{connect.WithGRPC()}
+			}
+			return nil
+		}()...)
+		resp, err := c.CallUnary(context.Background(), connect.NewRequest(wrapperspb.String(big)))
+		closeClient(tr.hc)
+		if err != nil || len(resp.Msg.GetValue()) < len(big) {
+			t.Fatalf("%s: %v", tr.base, err)
+		}
+	}
 }

@@ -25,8 +25,9 @@ import (
 //     total (Limits.MaxHandshakes*), past which the attempt is refused;
 //   - the handshake idle timeout is short (Limits.HandshakeTimeout);
 //   - once established, a connection without a client certificate counts
-//     against the anonymous caps, lives at most AnonConnLifetime and may
-//     start at most AnonRequestsPerSecond requests a second.
+//     against the anonymous caps, lives at most AnonConnLifetime, may
+//     start at most AnonRequestsPerSecond requests a second, and its
+//     connection receive window does not grow past the initial 128 KiB.
 type quicGate struct {
 	tr         *quic.Transport
 	ln         *quic.Listener
@@ -45,7 +46,7 @@ type quicConnState struct {
 	verified bool
 	done     atomic.Bool // handshake over (accepted, failed or closed)
 	release  func()
-	anon     bool
+	anon     atomic.Bool // established without a client certificate
 	rate     rateWindow
 }
 
@@ -67,6 +68,11 @@ func quicConfig(lim Limits) *quic.Config {
 		MaxStreamReceiveWindow:         1 << 20,
 		InitialConnectionReceiveWindow: 128 << 10,
 		MaxConnectionReceiveWindow:     4 << 20,
+		// An anonymous connection's window stays at its initial size.
+		AllowConnectionWindowIncrease: func(c *quic.Conn, _ uint64) bool {
+			st, _ := c.Context().Value(quicConnKey{}).(*quicConnState)
+			return st == nil || !st.anon.Load()
+		},
 	}
 }
 
@@ -150,7 +156,7 @@ func (g *quicGate) Accept(ctx context.Context) (*quic.Conn, error) {
 			c.CloseWithError(quicErrBusy, "too many anonymous connections")
 			continue
 		}
-		st.anon = true
+		st.anon.Store(true)
 		t := time.AfterFunc(g.lim.AnonConnLifetime, func() {
 			g.stats.LifetimeClosed.Add(1)
 			c.CloseWithError(quicErrLifetime, "anonymous connection lifetime over")
@@ -167,7 +173,7 @@ func (g *quicGate) Close() error   { return g.ln.Close() }
 // anonymous connection past AnonRequestsPerSecond and reports false.
 func (g *quicGate) allowRequest(c *quic.Conn) bool {
 	st, _ := c.Context().Value(quicConnKey{}).(*quicConnState)
-	if st == nil || !st.anon {
+	if st == nil || !st.anon.Load() {
 		return true
 	}
 	if st.rate.add(time.Now(), 1) <= g.lim.AnonRequestsPerSecond {
