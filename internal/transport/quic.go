@@ -42,12 +42,11 @@ type quicGate struct {
 type quicConnKey struct{}
 
 type quicConnState struct {
-	ip       netip.Addr
-	verified bool
-	done     atomic.Bool // handshake over (accepted, failed or closed)
-	release  func()
-	anon     atomic.Bool // established without a client certificate
-	rate     rateWindow
+	ip      netip.Addr
+	done    atomic.Bool // handshake over (accepted, failed or closed)
+	release func()
+	anon    atomic.Bool // established without a client certificate
+	rate    rateWindow
 }
 
 // handshakeOver drops the connection from the in-flight count, once.
@@ -113,7 +112,7 @@ var errQUICRefused = errors.New("transport: too many QUIC handshakes")
 // connContext runs before any state is created for a connection attempt.
 // Both callbacks run on quic-go's one packet-handling goroutine.
 func (g *quicGate) connContext(ctx context.Context, ci *quic.ClientInfo) (context.Context, error) {
-	st := &quicConnState{ip: sourceIP(ci.RemoteAddr), verified: ci.AddrVerified}
+	st := &quicConnState{ip: sourceIP(ci.RemoteAddr)}
 	if ci.AddrVerified {
 		// A validated address is not spoofed: count it per source.
 		if !g.handshakes.acquire(st.ip) {
