@@ -32,6 +32,9 @@ type Config struct {
 	SocketPath string       // Unix socket path; "" for none
 	OwnerUID   int          // the only uid the Unix socket accepts
 	Logger     *slog.Logger
+	// Limits bound handshakes, anonymous connections and abusive
+	// connections on TCP and QUIC; zero fields take DefaultLimits.
+	Limits Limits
 }
 
 // Addrs are the addresses a Server actually listens on.
@@ -43,16 +46,20 @@ type Addrs struct {
 
 // Server is the set of bound listeners. Create with Listen, run with Serve.
 type Server struct {
-	cfg   Config
-	tcp   net.Listener
-	udp   net.PacketConn
-	ql    *quic.Listener
-	unix  net.Listener
-	h2    *http.Server
-	h3    *http3.Server
-	local *http.Server
-	conns conns
-	log   *slog.Logger
+	cfg    Config
+	lim    Limits
+	tcp    net.Listener
+	gate   *tcpGate
+	udp    net.PacketConn
+	quic   *quicGate
+	unix   net.Listener
+	h2     *http.Server // device connections on TCP
+	h2anon *http.Server // anonymous connections on TCP
+	h3     *http3.Server
+	local  *http.Server
+	conns  conns
+	log    *slog.Logger
+	stats  Stats
 }
 
 // Listen binds the TCP, UDP (QUIC) and Unix listeners without serving yet.
@@ -62,7 +69,7 @@ func Listen(cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger}
+	s := &Server{cfg: cfg, log: cfg.Logger, lim: cfg.Limits.withDefaults()}
 	host, port, err := net.SplitHostPort(cfg.ListenAddr)
 	if err != nil {
 		return nil, fmt.Errorf("transport: listen address %q: %w", cfg.ListenAddr, err)
@@ -83,16 +90,15 @@ func Listen(cfg Config) (*Server, error) {
 			return nil, fmt.Errorf("transport: %w", err)
 		}
 	}
-	// The QUIC listener accepts a connection only once its handshake,
-	// client certificate check included, has completed (no 0.5-RTT data).
-	if s.ql, err = quic.Listen(s.udp, http3.ConfigureTLSConfig(cfg.TLS), quicConfig()); err != nil {
+	s.gate = newTCPGate(s.tcp, cfg.TLS, s.lim, &s.stats)
+	if s.quic, err = listenQUIC(s.udp, cfg.TLS, s.lim, &s.stats); err != nil {
 		s.tcp.Close()
 		s.udp.Close()
 		return nil, fmt.Errorf("transport: quic listen: %w", err)
 	}
 	if cfg.SocketPath != "" {
 		if err := s.listenUnix(); err != nil {
-			s.ql.Close()
+			s.quic.close()
 			s.tcp.Close()
 			s.udp.Close()
 			return nil, err
@@ -133,12 +139,9 @@ func (s *Server) Serve(ctx context.Context) error {
 			h.ServeHTTP(w, r)
 		})
 	}
-	s.h2 = &http.Server{
-		Handler:           trackTLS(withPeer(peer.TCP, s.cfg.Handler)),
-		TLSConfig:         s.cfg.TLS,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       5 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	gate := s.gate
+	s.h2, s.h2anon = h2Servers(trackTLS(withPeer(peer.TCP, s.cfg.Handler)), gate.tlsConf, s.lim, h2Hooks{
+		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
 			t := &connTrack{closer: c}
 			tracked.Store(c, t)
@@ -154,20 +157,35 @@ func (s *Server) Serve(ctx context.Context) error {
 				}
 			}
 		},
-	}
+	})
+	h3handler := withPeer(peer.QUIC, s.cfg.Handler)
 	s.h3 = &http3.Server{
-		Handler:   withPeer(peer.QUIC, s.cfg.Handler),
-		TLSConfig: s.cfg.TLS,
-		Logger:    s.log,
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			c, _ := r.Context().Value(quicConnOfKey{}).(*quic.Conn)
+			if c != nil && !s.quic.allowRequest(c) {
+				return
+			}
+			// Request bodies get a read deadline, as on TCP.
+			d := s.lim.BodyReadTimeout
+			if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
+				d = s.lim.AnonIdleTimeout
+			}
+			http.NewResponseController(w).SetReadDeadline(time.Now().Add(d))
+			h3handler.ServeHTTP(w, r)
+		}),
+		TLSConfig:      s.cfg.TLS,
+		Logger:         s.log,
+		IdleTimeout:    s.lim.IdleTimeout,
+		MaxHeaderBytes: 64 << 10,
 		ConnContext: func(ctx context.Context, c *quic.Conn) context.Context {
 			if pc := c.ConnectionState().TLS.PeerCertificates; len(pc) > 0 {
 				remove := s.conns.add(pc[0], quicCloser{c})
-				go func() { <-c.Context().Done(); remove() }()
+				context.AfterFunc(c.Context(), remove)
 			}
-			return ctx
+			return context.WithValue(ctx, quicConnOfKey{}, c)
 		},
 	}
-	errc := make(chan error, 3)
+	errc := make(chan error, 5)
 	var wg sync.WaitGroup
 	serve := func(name string, f func() error) {
 		wg.Add(1)
@@ -178,8 +196,10 @@ func (s *Server) Serve(ctx context.Context) error {
 			}
 		}()
 	}
-	serve("tcp", func() error { return s.h2.ServeTLS(s.tcp, "", "") })
-	serve("quic", func() error { return s.h3.ServeListener(s.ql) })
+	serve("tcp", gate.run)
+	serve("tcp devices", func() error { return s.h2.Serve(gate.dev) })
+	serve("tcp anonymous", func() error { return s.h2anon.Serve(gate.anon) })
+	serve("quic", func() error { return s.h3.ServeListener(s.quic) })
 	if s.unix != nil {
 		s.local = &http.Server{
 			Handler:           withPeer(peer.Unix, s.cfg.Handler),
@@ -201,43 +221,43 @@ func (s *Server) Serve(ctx context.Context) error {
 	}
 	// Graceful first; whatever is still running when the timeout ends is
 	// closed, so Serve's return means no connection is left open.
+	gate.close()
 	sctx, cancel := context.WithTimeout(context.Background(), ShutdownTimeout)
 	defer cancel()
-	if s.h2.Shutdown(sctx) != nil {
-		s.h2.Close()
+	var swg sync.WaitGroup
+	for _, hs := range []*http.Server{s.h2, s.h2anon, s.local} {
+		if hs == nil {
+			continue
+		}
+		swg.Go(func() {
+			if hs.Shutdown(sctx) != nil {
+				hs.Close()
+			}
+		})
 	}
-	if s.h3.Shutdown(sctx) != nil {
-		s.h3.Close()
-	}
-	s.ql.Close()
+	swg.Go(func() {
+		if s.h3.Shutdown(sctx) != nil {
+			s.h3.Close()
+		}
+	})
+	swg.Wait()
+	s.quic.close()
 	s.udp.Close()
 	if s.local != nil {
-		if s.local.Shutdown(sctx) != nil {
-			s.local.Close()
-		}
 		os.Remove(s.cfg.SocketPath)
 	}
 	wg.Wait()
 	return runErr
 }
 
+// Stats returns the counters of what the limits refused or closed.
+func (s *Server) Stats() *Stats { return &s.stats }
+
 // CloseDevice closes every live TCP and QUIC connection authenticated with
 // a certificate for deviceID, returning how many it closed. Revocation calls
 // it after the registry refuses the device, so a reconnect fails too.
 func (s *Server) CloseDevice(deviceID identity.DeviceID) int { return s.conns.closeDevice(deviceID) }
 
-func quicConfig() *quic.Config {
-	return &quic.Config{
-		HandshakeIdleTimeout: 10 * time.Second,
-		MaxIdleTimeout:       5 * time.Minute,
-		Allow0RTT:            false, // 0-RTT data is replayable
-	}
-}
-
 type quicCloser struct{ c *quic.Conn }
-
-// quicErrRevoked is the application error code sent when closing a
-// connection because its device was revoked.
-const quicErrRevoked = 0x1001
 
 func (q quicCloser) Close() error { return q.c.CloseWithError(quicErrRevoked, "device revoked") }

@@ -25,6 +25,12 @@ func TestMain(m *testing.M) {
 	if path := os.Getenv(unixClientEnv); path != "" {
 		os.Exit(unixClient(path))
 	}
+	if spec := os.Getenv(floodClientEnv); spec != "" {
+		os.Exit(floodClient(spec))
+	}
+	if dir := os.Getenv(childServerEnv); dir != "" {
+		os.Exit(childServer(dir, os.Getenv(childModeEnv)))
+	}
 	os.Exit(m.Run())
 }
 
