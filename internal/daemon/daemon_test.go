@@ -86,22 +86,54 @@ func (td *testDaemon) enroll(t testing.TB, name string) *client.Bundle {
 	return b
 }
 
-// callAll calls every RPC but Health and returns the errors by name.
-func callAll(ctx context.Context, c *client.Conn) map[string]error {
+// callAll calls every RPC but Health and returns the errors by name. Each
+// call gets a connection of its own from dial: a connection without a
+// certificate may start only a few requests a second before the transport
+// closes it (transport.Limits), and this test is about the refusal of each
+// procedure, not that limit.
+func callAll(ctx context.Context, dial func() *client.Conn) map[string]error {
+	c := &perCall{dial: dial}
+	defer c.close()
+	return callEach(ctx, c)
+}
+
+// perCall hands out a fresh connection for each call.
+type perCall struct {
+	dial  func() *client.Conn
+	conns []*client.Conn
+}
+
+// next closes the previous connection (a source may hold only a few
+// connections without a certificate) and dials a new one.
+func (p *perCall) next() *client.Conn {
+	p.close()
+	c := p.dial()
+	p.conns = []*client.Conn{c}
+	return c
+}
+
+func (p *perCall) close() {
+	for _, c := range p.conns {
+		c.Close()
+	}
+}
+
+func callEach(ctx context.Context, p *perCall) map[string]error {
+	c := p.next()
 	ref := "global/k"
 	_, e1 := c.Daemon.Status(ctx, connect.NewRequest(&palyrav1.StatusRequest{}))
-	_, e2 := c.Vault.Put(ctx, connect.NewRequest(&palyrav1.VaultPutRequest{Ref: ref, Value: []byte("v")}))
-	_, e3 := c.Vault.Get(ctx, connect.NewRequest(&palyrav1.VaultGetRequest{Ref: ref}))
-	_, e4 := c.Vault.List(ctx, connect.NewRequest(&palyrav1.VaultListRequest{}))
-	_, e5 := c.Vault.Delete(ctx, connect.NewRequest(&palyrav1.VaultDeleteRequest{Ref: ref}))
-	_, e6 := c.Devices.Enroll(ctx, connect.NewRequest(&palyrav1.EnrollDeviceRequest{Name: "x", Csr: []byte{1}}))
-	_, e7 := c.Devices.List(ctx, connect.NewRequest(&palyrav1.ListDevicesRequest{}))
-	_, e8 := c.Devices.Revoke(ctx, connect.NewRequest(&palyrav1.RevokeDeviceRequest{DeviceId: "01M8MMX996AQ31R449QHSCKBW7"}))
-	_, e9 := c.Devices.Renew(ctx, connect.NewRequest(&palyrav1.RenewCertificateRequest{Csr: []byte{1}}))
-	_, e10 := c.Audit.List(ctx, connect.NewRequest(&palyrav1.AuditListRequest{}))
-	_, e11 := c.Audit.Get(ctx, connect.NewRequest(&palyrav1.AuditGetRequest{Seq: 1}))
+	_, e2 := p.next().Vault.Put(ctx, connect.NewRequest(&palyrav1.VaultPutRequest{Ref: ref, Value: []byte("v")}))
+	_, e3 := p.next().Vault.Get(ctx, connect.NewRequest(&palyrav1.VaultGetRequest{Ref: ref}))
+	_, e4 := p.next().Vault.List(ctx, connect.NewRequest(&palyrav1.VaultListRequest{}))
+	_, e5 := p.next().Vault.Delete(ctx, connect.NewRequest(&palyrav1.VaultDeleteRequest{Ref: ref}))
+	_, e6 := p.next().Devices.Enroll(ctx, connect.NewRequest(&palyrav1.EnrollDeviceRequest{Name: "x", Csr: []byte{1}}))
+	_, e7 := p.next().Devices.List(ctx, connect.NewRequest(&palyrav1.ListDevicesRequest{}))
+	_, e8 := p.next().Devices.Revoke(ctx, connect.NewRequest(&palyrav1.RevokeDeviceRequest{DeviceId: "01M8MMX996AQ31R449QHSCKBW7"}))
+	_, e9 := p.next().Devices.Renew(ctx, connect.NewRequest(&palyrav1.RenewCertificateRequest{Csr: []byte{1}}))
+	_, e10 := p.next().Audit.List(ctx, connect.NewRequest(&palyrav1.AuditListRequest{}))
+	_, e11 := p.next().Audit.Get(ctx, connect.NewRequest(&palyrav1.AuditGetRequest{Seq: 1}))
 	var e12 error
-	if st, err := c.Audit.Tail(ctx, connect.NewRequest(&palyrav1.AuditTailRequest{})); err != nil {
+	if st, err := p.next().Audit.Tail(ctx, connect.NewRequest(&palyrav1.AuditTailRequest{})); err != nil {
 		e12 = err
 	} else {
 		st.Receive()
@@ -240,7 +272,7 @@ func TestRefusedClients(t *testing.T) {
 				if tc.healthOK && herr != nil {
 					t.Fatalf("health: %v", herr)
 				}
-				for rpc, err := range callAll(ctx, c) {
+				for rpc, err := range callAll(ctx, func() *client.Conn { return dialForcing(tr, td.addrs, tc.cert, good.Roots()) }) {
 					switch {
 					case err == nil:
 						t.Errorf("%s succeeded", rpc)
