@@ -34,6 +34,7 @@ import (
 	"github.com/palyra/palyra/internal/guard"
 	"github.com/palyra/palyra/internal/identity"
 	"github.com/palyra/palyra/internal/lifecycle"
+	"github.com/palyra/palyra/internal/loglimit"
 	"github.com/palyra/palyra/internal/masterkey"
 	"github.com/palyra/palyra/internal/offline"
 	"github.com/palyra/palyra/internal/pki"
@@ -69,7 +70,9 @@ type Daemon struct {
 	watch   *statedir.Watch
 	// renewals limits certificate renewals per device.
 	renewals renewLimiter
-	started  time.Time
+	// handshakeLog rate-limits the log line for refused handshakes.
+	handshakeLog loglimit.Limiter
+	started      time.Time
 	// created: Open made the state directory; unrecorded: it had no
 	// manifest; recreated: parts begun empty on the operator's request.
 	created    bool
@@ -437,6 +440,12 @@ func (d *Daemon) Close() { d.parts.Stop() }
 func (d *Daemon) tlsConfig() *tls.Config {
 	return transport.ServerTLSConfig(d.server.GetCertificate, d.ca.Pool(), func(leaf *x509.Certificate) error {
 		_, err := d.devices.Check(leaf)
+		if err != nil {
+			if n, ok := d.handshakeLog.Allow(d.now()); ok {
+				id, _ := pki.DeviceIDFromCert(leaf)
+				d.log.Warn("refused a client certificate in the TLS handshake", "device_id", id, "serial", leaf.SerialNumber.Text(16), "reason", err.Error(), "suppressed_before", n)
+			}
+		}
 		return err
 	})
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/palyra/palyra/internal/authn"
 	"github.com/palyra/palyra/internal/authz"
 	"github.com/palyra/palyra/internal/devices"
+	"github.com/palyra/palyra/internal/loglimit"
 	"github.com/palyra/palyra/internal/peer"
 )
 
@@ -70,8 +71,8 @@ type Guard struct {
 	cfg        Config
 	opts       []connect.HandlerOption
 	errs       *connect.ErrorWriter
-	refusalLog logLimiter
-	denialLog  logLimiter
+	refusalLog loglimit.Limiter
+	denialLog  loglimit.Limiter
 	// checkpoint caches the base64 header value of the journal's latest
 	// checkpoint, keyed by its record count.
 	checkpoint atomic.Pointer[cachedCheckpoint]
@@ -204,7 +205,7 @@ func compressed(r *http.Request) bool {
 // journaled: an anonymous network peer must not be able to make the daemon
 // write durable records at will.
 func (g *Guard) refuse(r *http.Request, p peer.Peer, err error) {
-	if n, ok := g.refusalLog.allow(g.cfg.Now()); ok {
+	if n, ok := g.refusalLog.Allow(g.cfg.Now()); ok {
 		g.cfg.Log.Warn("unauthenticated call refused", "procedure", r.URL.Path, "transport", p.Transport, "remote", p.Remote, "reason", err.Error(), "suppressed_before", n)
 	}
 }

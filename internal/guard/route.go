@@ -185,7 +185,7 @@ func authorize[Req, Arg any](ctx context.Context, g *Guard, action authz.Action,
 		if len(dec.Errors) > 0 {
 			g.cfg.Log.Warn("authorization errors", "action", action, "resource", t.Resource.String(), "errors", dec.Errors)
 		}
-		if n, ok := g.denialLog.allow(g.cfg.Now()); ok {
+		if n, ok := g.denialLog.Allow(g.cfg.Now()); ok {
 			g.cfg.Log.Info("denied", "principal", e.Principal, "action", action, "resource", e.Resource, "policies", dec.Policies, "suppressed_before", n)
 		}
 		return c, zero, 0, connect.NewError(connect.CodePermissionDenied, &DeniedError{Principal: e.Principal, Action: string(action), Resource: e.Resource})

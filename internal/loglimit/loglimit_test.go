@@ -1,4 +1,4 @@
-package guard
+package loglimit
 
 import (
 	"testing"
@@ -6,19 +6,19 @@ import (
 )
 
 func TestLogLimiter(t *testing.T) {
-	var l logLimiter
+	var l Limiter
 	t0 := time.Unix(100, 0)
 	allowed := 0
-	for range 3 * logLimitPerSecond {
-		if _, ok := l.allow(t0); ok {
+	for range 3 * PerSecond {
+		if _, ok := l.Allow(t0); ok {
 			allowed++
 		}
 	}
-	if allowed != logLimitPerSecond {
+	if allowed != PerSecond {
 		t.Fatalf("allowed %d in one second", allowed)
 	}
-	n, ok := l.allow(t0.Add(time.Second))
-	if !ok || n != 2*logLimitPerSecond {
+	n, ok := l.Allow(t0.Add(time.Second))
+	if !ok || n != 2*PerSecond {
 		t.Fatalf("next window: ok=%v suppressed=%d", ok, n)
 	}
 }
