@@ -163,13 +163,20 @@ func Open(ctx context.Context, path string, signer ed25519.PrivateKey, origin st
 	j.syncer = newSyncer(abs+"-wal", opts.SyncWindow, opts.OnAsyncError)
 	j.cpTimer = time.NewTimer(time.Hour)
 	j.cpTimer.Stop()
-	if j.seq > j.covered {
-		// A tail left uncovered by a crash is covered within the interval,
-		// even if nothing is appended.
-		j.cpTimer.Reset(opts.CheckpointInterval)
-		j.cpTimerArmed = true
-	}
 	go j.syncer.run()
+	if j.seq > j.covered {
+		// A tail left uncovered by a crash is covered before anything is
+		// served, so that the first response already carries a checkpoint
+		// for every record.
+		j.wmu.Lock()
+		j.commit(nil, true)
+		j.wmu.Unlock()
+		if j.seq > j.covered {
+			j.syncer.stop()
+			j.closeDB()
+			return nil, fmt.Errorf("audit: open %s: could not sign a checkpoint over the tail left by a crash", path)
+		}
+	}
 	go j.run()
 	return j, nil
 }
@@ -243,13 +250,32 @@ func (j *Journal) checkHead(ctx context.Context, q queryer) error {
 		prev = h
 		lc = &latestCheckpoint{c: c, note: []byte(msg)}
 	}
-	// The records after the checkpoint must chain from it and obey the
-	// rules, as Verify will check, before the writer extends them.
+	// The record the checkpoint covers must hash to its stored hash from
+	// its contents (an edit of the newest covered record is the likeliest),
+	// and the records after it must chain from it and obey the rules, as
+	// Verify will check, before the writer extends them.
 	w := walker{next: count + 1, prev: prev, lookup: func(seq int64) (bool, error) {
 		return allowedDecision(ctx, q, t, seq)
 	}}
-	if err := eachRecord(ctx, q, t, count, w.step); err != nil {
+	from := count
+	if count > 0 {
+		before, ok, err := recordHashAt(ctx, q, t, count-1)
+		if err != nil {
+			return err
+		}
+		if !ok && count > 1 {
+			return &BrokenError{Seq: count - 1, Reason: "missing"}
+		}
+		w.next, w.prev, from = count, before, count-1
+	}
+	if err := eachRecord(ctx, q, t, from, w.step); err != nil {
 		return err
+	}
+	if w.next-1 < count {
+		return &BrokenError{Seq: count, Reason: "missing"}
+	}
+	if uncovered := w.next - 1 - count; uncovered > MaxUncovered {
+		return &BrokenError{Seq: count + 1, Reason: fmt.Sprintf("%d records after the latest checkpoint, more than a crash can leave (%d): checkpoints were removed", uncovered, MaxUncovered)}
 	}
 	j.seq, j.head, j.headOK = w.next-1, w.prev, true
 	j.covered = count

@@ -34,6 +34,17 @@ func (m SyncMode) String() string {
 	return fmt.Sprintf("syncmode(%d)", uint8(m))
 }
 
+// MaxCheckpointEvery is the largest CheckpointEvery. It bounds how many
+// records a crash can leave after the latest checkpoint, and so lets Open
+// and Verify tell such a tail from checkpoints that were removed.
+const MaxCheckpointEvery = 4096
+
+// MaxUncovered is the most records that may follow the latest checkpoint
+// in a journal at rest: at most MaxCheckpointEvery records are committed
+// uncovered, plus one batch. A longer tail means checkpoints were removed,
+// and is reported as broken.
+const MaxUncovered = MaxCheckpointEvery + maxBatch
+
 // Defaults for the zero fields of Options.
 const (
 	DefaultSyncWindow         = 10 * time.Millisecond
@@ -76,6 +87,9 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.SyncWindow < 0 || o.CheckpointEvery < 0 || o.CheckpointInterval < 0 {
 		return o, fmt.Errorf("audit: negative option")
+	}
+	if o.CheckpointEvery > MaxCheckpointEvery {
+		return o, fmt.Errorf("audit: CheckpointEvery %d is more than %d", o.CheckpointEvery, MaxCheckpointEvery)
 	}
 	if o.SyncWindow == 0 {
 		o.SyncWindow = DefaultSyncWindow

@@ -57,7 +57,8 @@ type VerifyResult struct {
 // that the head it states is the recomputed hash of that record; no
 // checkpoint may claim more records than there are (the tail was removed).
 // Records after the latest checkpoint are reported in
-// VerifyResult.Uncovered, not as an error.
+// VerifyResult.Uncovered, not as an error, up to MaxUncovered (what a crash
+// can leave); more means checkpoints were removed, and is an error.
 //
 // On tampering or corruption the error is a *BrokenError (use errors.As)
 // naming the first record that cannot be trusted in Seq order; any other
@@ -190,5 +191,8 @@ func verify(ctx context.Context, tx *sql.Tx, v note.Verifier, origin string) (Ve
 	res.Records = records
 	res.Head = w.prev
 	res.Uncovered = records - latest
+	if res.Uncovered > MaxUncovered {
+		return VerifyResult{}, &BrokenError{Seq: latest + 1, Reason: fmt.Sprintf("%d records after the latest checkpoint, more than a crash can leave (%d): checkpoints were removed", res.Uncovered, MaxUncovered)}
+	}
 	return res, nil
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 )
 
 // rawDB opens the journal file with no triggers bypassed yet, as an attacker
@@ -319,8 +320,9 @@ func TestUncoveredTail(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c, _, _ := j.Latest(); c.Count != 10 {
-		t.Fatalf("latest checkpoint covers %d, want 10", c.Count)
+	// Open covers the tail before anything is served.
+	if c, _, _ := j.Latest(); c.Count != 12 {
+		t.Fatalf("latest checkpoint covers %d, want 12", c.Count)
 	}
 	if _, err := j.Append(ctx, Entry{Kind: KindOutcome, DecisionSeq: 11, Outcome: OutcomeOK}); err != nil {
 		t.Fatal(err)
@@ -410,5 +412,57 @@ func TestTriggersRefuseChanges(t *testing.T) {
 	res, err := Verify(ctx, path, pub, testOrigin)
 	if err != nil || res.Records != 4 {
 		t.Fatalf("verify = %+v, %v", res, err)
+	}
+}
+
+// TestRemovedCheckpointsAreDetected: a tail after the latest checkpoint
+// longer than a crash can leave means checkpoints were removed (and the
+// records after them may have been rewritten without the key): Verify and
+// Open refuse it.
+func TestRemovedCheckpointsAreDetected(t *testing.T) {
+	ctx := context.Background()
+	opts := Options{CheckpointEvery: MaxCheckpointEvery, CheckpointInterval: time.Hour, OnAsyncError: func(err error) { t.Errorf("async: %v", err) }}
+	j, path := openTempWith(t, opts)
+	n := MaxUncovered + 10
+	for i := range n {
+		if _, err := j.Append(ctx, sampleEntry(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := j.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := Verify(ctx, path, pub, testOrigin); err != nil || res.Uncovered != 0 {
+		t.Fatalf("intact journal: %+v %v", res, err)
+	}
+	db := rawDB(t, path)
+	exec(t, db, "DROP TRIGGER checkpoints_no_delete")
+	exec(t, db, "DELETE FROM checkpoints")
+	db.Close()
+	var be *BrokenError
+	if _, err := Verify(ctx, path, pub, testOrigin); !errors.As(err, &be) || be.Seq != 1 || !strings.Contains(be.Reason, "checkpoints were removed") {
+		t.Fatalf("verify: %v", err)
+	}
+	if _, err := Open(ctx, path, key, testOrigin, opts); !errors.As(err, &be) || !strings.Contains(be.Reason, "checkpoints were removed") {
+		t.Fatalf("open: %v", err)
+	}
+}
+
+// TestOpenRehashesTheCoveredHead: an edit of the newest covered record,
+// without a rehash, is refused at Open, not only by Verify.
+func TestOpenRehashesTheCoveredHead(t *testing.T) {
+	ctx := context.Background()
+	j, path := openTemp(t)
+	appendN(t, j, 6) // CheckpointEvery 3: the latest checkpoint covers 6
+	if err := j.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db := rawDB(t, path)
+	exec(t, db, dropRecordTriggers)
+	exec(t, db, "UPDATE records SET principal = 'User::\"eve\"' WHERE seq = 6")
+	db.Close()
+	var be *BrokenError
+	if _, err := Open(ctx, path, key, testOrigin, testOptions(t)); !errors.As(err, &be) || be.Seq != 6 {
+		t.Fatalf("open: %v", err)
 	}
 }

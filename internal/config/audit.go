@@ -42,7 +42,7 @@ const (
 	// MinCheckpointEvery is the smallest audit.checkpoint_every.
 	MinCheckpointEvery = 1
 	// MaxCheckpointEvery is the largest audit.checkpoint_every.
-	MaxCheckpointEvery = 1_000_000
+	MaxCheckpointEvery = 4096 // audit.MaxCheckpointEvery: a longer uncovered tail is read as removed checkpoints
 )
 
 // Audit is the [audit] table: how the audit journal trades commit latency
@@ -53,7 +53,7 @@ const (
 //	sync                = "window"  # or "always"
 //	sync_window         = "10ms"    # 1ms..1s
 //	checkpoint_interval = "1s"      # 100ms..1h
-//	checkpoint_every    = 1024      # 1..1000000
+//	checkpoint_every    = 1024      # 1..4096
 type Audit struct {
 	// Sync (sync) is SyncWindow (default) or SyncAlways.
 	Sync SyncMode `toml:"sync"`
