@@ -58,6 +58,12 @@ func (g *globals) localLayout() (statedir.Layout, error) {
 	} else if err != nil {
 		return l, fmt.Errorf("state directory: %w", err)
 	}
+	// Like ssh with ~/.ssh: a state directory that is not this user's, or
+	// that others may write, could hold anyone's socket; secrets are never
+	// sent to it.
+	if err := l.Check(); err != nil {
+		return l, err
+	}
 	return l, nil
 }
 

@@ -208,6 +208,10 @@ func classify(err error) outcome {
 	if errors.As(err, &rb) {
 		return outcome{6, "integrity", "integrity failure: " + rb.Error() + "; investigate before trusting this daemon"}
 	}
+	var sp *client.SocketPeerError
+	if errors.As(err, &sp) {
+		return outcome{3, "untrusted", "untrusted daemon: " + sp.Error()}
+	}
 	var ee certExpiredError
 	if errors.As(err, &ee) {
 		return outcome{3, "expired", ee.Error()}

@@ -59,7 +59,15 @@ func DialUnix(path string, opts ...connect.ClientOption) *Conn {
 	tr := &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			var d net.Dialer
-			return d.DialContext(ctx, "unix", path)
+			c, err := d.DialContext(ctx, "unix", path)
+			if err != nil {
+				return nil, err
+			}
+			if err := checkSocketPeer(c, path); err != nil {
+				c.Close()
+				return nil, err
+			}
+			return c, nil
 		},
 	}
 	hc := &http.Client{Transport: tr, Timeout: DefaultTimeout}

@@ -1,13 +1,13 @@
 package client
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"strings"
@@ -18,6 +18,7 @@ import (
 	"github.com/google/renameio/v2"
 
 	"github.com/palyra/palyra/internal/audit"
+	"github.com/palyra/palyra/internal/fileperm"
 	"github.com/palyra/palyra/internal/guard"
 )
 
@@ -79,15 +80,15 @@ func NewWitness(path string) *Witness { return &Witness{path: path} }
 func (w *Witness) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
 	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
 		res, err := next(ctx, req)
-		var h http.Header
+		var werr error
 		var ce *connect.Error
 		switch {
 		case err == nil:
-			h = res.Header()
+			werr = w.check(res.Header(), true)
 		case errors.As(err, &ce):
-			h = ce.Meta()
+			werr = w.check(ce.Meta(), false)
 		}
-		if werr := w.check(h); werr != nil {
+		if werr != nil {
 			return nil, werr
 		}
 		return res, err
@@ -117,21 +118,33 @@ func (c *witnessConn) Receive(m any) error {
 	err := c.StreamingClientConn.Receive(m)
 	if !c.checked {
 		c.checked = true
-		if werr := c.w.check(c.ResponseHeader()); werr != nil {
+		if werr := c.w.check(c.ResponseHeader(), err == nil); werr != nil {
 			return werr
 		}
 	}
 	return err
 }
 
-// check verifies the checkpoint in h (if any) and records it if it is the
-// highest seen.
-func (w *Witness) check(h http.Header) error {
-	if h == nil {
-		return nil
-	}
+// check verifies the checkpoint in h and records it if it is the highest
+// seen. A successful response (ok) without one is refused once a key is
+// pinned: the daemon signs a checkpoint before it serves anything, so only
+// an emptied journal, or a server that is not palyrad, sends none. Error
+// responses may lack one (a refusal before the request path).
+func (w *Witness) check(h http.Header, ok bool) error {
 	enc, key := h.Get(guard.HeaderCheckpoint), h.Get(guard.HeaderCheckpointKey)
 	if enc == "" || key == "" {
+		if !ok {
+			return nil
+		}
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		old, err := w.load()
+		if err != nil {
+			return err
+		}
+		if old != nil {
+			return &RollbackError{Witness: w.path, Seen: old.Count, Presented: 0}
+		}
 		return nil
 	}
 	msg, err := base64.StdEncoding.DecodeString(enc)
@@ -166,30 +179,37 @@ func (w *Witness) check(h http.Header) error {
 			return nil
 		}
 	}
-	b, _ := json.Marshal(witnessState{Version: 1, Key: key, Count: cp.Count, Head: head, Seen: time.Now().UTC().Format(time.RFC3339)})
-	if err := renameio.WriteFile(w.path, append(b, '\n'), 0o600); err != nil {
+	st := witnessState{Version: 1, Key: key, Count: cp.Count, Head: head, Seen: time.Now().UTC().Format(time.RFC3339)}
+	if err := renameio.WriteFile(w.path, st.encode(), 0o600); err != nil {
 		return fmt.Errorf("client: write witness %s: %w", w.path, err)
 	}
 	return nil
 }
 
-// load reads the witness file; nil when there is none yet.
+// load reads the witness file; nil when there is none yet. Like the
+// bundle's other trust files it must be a regular file of this user's that
+// others cannot write (whoever can write it can reset rollback detection),
+// and it must be exactly what this package writes.
 func (w *Witness) load() (*witnessState, error) {
-	f, err := os.Open(w.path)
+	b, err := fileperm.ReadFile(w.path, fileperm.Trusted, maxWitnessBytes)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("client: witness: %w", err)
 	}
-	defer f.Close()
 	var s witnessState
-	dec := json.NewDecoder(io.LimitReader(f, maxWitnessBytes))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&s); err != nil || s.Version != 1 || s.Count < 1 {
+	if json.Unmarshal(b, &s) != nil || s.Version != 1 || s.Count < 1 || !bytes.Equal(b, s.encode()) {
 		return nil, fmt.Errorf("client: witness %s is malformed; remove it only if you trust the daemon's journal", w.path)
 	}
 	return &s, nil
+}
+
+// encode is the one form a witness file has (so a hand-edited file, with
+// other spellings of the keys or duplicates, is refused).
+func (s witnessState) encode() []byte {
+	b, _ := json.Marshal(s)
+	return append(b, '\n')
 }
 
 // parseVerifierKey splits a signed-note Ed25519 verifier key

@@ -46,7 +46,9 @@ func Check(fi fs.FileInfo, kind Kind) error {
 // ReadFile opens path, checks it with Check, and reads at most maxBytes
 // (more is an error).
 func ReadFile(path string, kind Kind, maxBytes int64) ([]byte, error) {
-	f, err := os.Open(path)
+	// O_NONBLOCK: opening a FIFO planted at path must not hang; anything
+	// but a regular file is refused below.
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, err
 	}
