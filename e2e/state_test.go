@@ -196,3 +196,27 @@ func TestCoreDumpsAreOff(t *testing.T) {
 	}
 	t.Fatal("no core limit line")
 }
+
+// TestDeletedJournalLogWhileRunningIsRefused: deleting audit.db-wal (which
+// holds the latest commits) under a running daemon is refused like deleting
+// the journal itself.
+func TestDeletedJournalLogWhileRunningIsRefused(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "state")
+	startDaemon(t, dir)
+	must(t, []byte("v"), "--state-dir", dir, "vault", "put", "global/k")
+	os.Remove(filepath.Join(dir, "audit.db-wal"))
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		r := palyra(t, []byte("w"), "--state-dir", dir, "vault", "put", "global/k2")
+		if r.code != 0 {
+			if r.code != 5 || !strings.Contains(string(r.stderr), "audit.db-wal was deleted") {
+				t.Fatalf("exit %d stderr %q", r.code, r.stderr)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("still answering 10 s after its journal's log was deleted")
+		}
+		time.Sleep(50 * time.Millisecond) // the daemon checks every 250 ms
+	}
+}

@@ -70,6 +70,12 @@ func open(path string) (*sql.DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sqlitedb: open %s: %w", path, err)
 	}
+	// Keep idle connections for good: SQLite deletes the write-ahead log
+	// when the last connection closes, and the daemon's state watch reads a
+	// log that vanishes under a running daemon as tampering.
+	db.SetMaxIdleConns(4)
+	db.SetConnMaxIdleTime(0)
+	db.SetConnMaxLifetime(0)
 	return db, nil
 }
 

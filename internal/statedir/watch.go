@@ -24,14 +24,25 @@ type watched struct {
 	dev, ino   uint64
 }
 
-// Watch records the identity (device and inode) of every database now and
-// holds each open (read-only) until Close.
+// Watch records the identity (device and inode) of every database, and of
+// its write-ahead log when there is one, now and holds each open
+// (read-only) until Close.
 func (l Layout) Watch() (*Watch, error) {
 	w := &Watch{}
+	var files []struct{ name, path string }
 	for _, p := range l.parts() {
 		if p.kind != kindDB {
 			continue
 		}
+		files = append(files, struct{ name, path string }{p.name, p.path})
+		// The write-ahead log holds the latest commits until they are
+		// checkpointed into the database: deleting it loses them. It exists
+		// as long as the daemon holds the database open.
+		if _, err := os.Stat(p.path + "-wal"); err == nil {
+			files = append(files, struct{ name, path string }{p.name + "-wal", p.path + "-wal"})
+		}
+	}
+	for _, p := range files {
 		f, err := os.Open(p.path)
 		if err != nil {
 			w.Close()
