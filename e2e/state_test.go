@@ -220,3 +220,21 @@ func TestDeletedJournalLogWhileRunningIsRefused(t *testing.T) {
 		time.Sleep(50 * time.Millisecond) // the daemon checks every 250 ms
 	}
 }
+
+// TestDeletedManifestIsRefused: deleting state.json does not switch the
+// checks off: the start is refused until the operator records the state on
+// purpose.
+func TestDeletedManifestIsRefused(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "state")
+	startDaemon(t, dir).stop(t)
+	os.Remove(filepath.Join(dir, "state.json"))
+	code, out := runDaemonToExit(t, "--state-dir", dir, "--listen", "127.0.0.1:0")
+	if code != 1 || !strings.Contains(out, "state.json missing") || !strings.Contains(out, "--record-state") {
+		t.Fatalf("exit %d\n%s", code, out)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "state.json")); err == nil {
+		t.Fatal("the refused start wrote state.json")
+	}
+	startDaemon(t, dir, "--record-state").stop(t)
+	startDaemon(t, dir).stop(t)
+}

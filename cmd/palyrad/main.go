@@ -32,6 +32,7 @@ func main() {
 	defer stop()
 	var configPath, stateDir, listen string
 	var recreate []string
+	var recordState bool
 	cmd := &cobra.Command{
 		Use:   "palyrad",
 		Short: "The Palyra security daemon",
@@ -63,7 +64,11 @@ func main() {
 				}
 			}
 			log := cfg.NewLogger(os.Stderr)
-			d, err := daemon.Open(cmd.Context(), cfg, log, daemon.Recreate(recreate...))
+			opts := []daemon.Option{daemon.Recreate(recreate...)}
+			if recordState {
+				opts = append(opts, daemon.RecordState())
+			}
+			d, err := daemon.Open(cmd.Context(), cfg, log, opts...)
 			if err != nil {
 				return err
 			}
@@ -84,6 +89,7 @@ func main() {
 		Run:   func(*cobra.Command, []string) { fmt.Println("palyrad " + version.Get().String()) },
 	})
 	cmd.Flags().StringSliceVar(&recreate, "recreate", nil, "recovery: begin these missing parts of the state directory empty (vault.db, audit.db, devices.db; comma-separated); their content is lost")
+	cmd.Flags().BoolVar(&recordState, "record-state", false, "recovery: accept a state directory without state.json (made by palyrad 0.1, or its record deleted) and record what it holds now")
 	cmd.Flags().StringVar(&configPath, "config", "", "TOML configuration file (unknown keys are errors)")
 	cmd.Flags().StringVar(&stateDir, "state-dir", "", "state directory (default $PALYRA_STATE_DIR, $XDG_STATE_HOME/palyra or ~/.local/state/palyra)")
 	cmd.Flags().StringVar(&listen, "listen", config.DefaultListen, "TCP and QUIC (UDP) listen address; port 0 picks a free port")

@@ -100,6 +100,15 @@ type Option func(*openOptions)
 
 type openOptions struct {
 	recreate []string
+	record   bool
+}
+
+// RecordState lets Open accept a state directory that has no manifest (made
+// before palyrad kept one, or whose state.json was deleted) and record what
+// it holds now. Without it such a directory is refused: deleting state.json
+// must not be a way to switch its checks off.
+func RecordState() Option {
+	return func(o *openOptions) { o.record = true }
 }
 
 // Recreate lets Open begin the named parts of the state directory empty
@@ -154,7 +163,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...Opti
 	}
 	d.parts.Add(lifecycle.Component{Name: "lock", Start: d.takeLock, Stop: func() error { return d.lock.Unlock() }})
 	d.parts.Add(lifecycle.Component{Name: "state directory", Start: func(ctx context.Context) error {
-		return d.checkState(ctx, o.recreate)
+		return d.checkState(ctx, o)
 	}})
 	for _, c := range d.stateComponents(layout) {
 		d.parts.Add(c)
@@ -297,12 +306,16 @@ func syncDir(dir string) error {
 
 // checkState refuses a state directory with a part missing or replaced,
 // except missing parts the operator asked to re-create.
-func (d *Daemon) checkState(ctx context.Context, recreate []string) error {
+func (d *Daemon) checkState(ctx context.Context, o openOptions) error {
+	recreate := o.recreate
 	in, err := d.layout.Inspect(ctx)
 	if err != nil {
 		return err
 	}
 	d.unrecorded = in.State == statedir.Unrecorded
+	if d.unrecorded && !o.record {
+		return &statedir.ProblemError{Dir: d.layout.Dir, Problems: []statedir.Problem{{Name: statedir.ManifestFile, Reason: "missing"}}}
+	}
 	var refused []statedir.Problem
 	for _, p := range in.Problems {
 		if p.Reason == "missing" && slices.Contains(recreate, p.Name) {

@@ -128,6 +128,9 @@ type ProblemError struct {
 }
 
 func (e *ProblemError) Error() string {
+	if len(e.Problems) == 1 && e.Problems[0].Name == ManifestFile {
+		return fmt.Sprintf("statedir: %s: %s %s: it was made by a palyrad that kept no record, or the record was deleted; check that every file in it is the one you expect, then start once with --record-state", e.Dir, ManifestFile, e.Problems[0].Reason)
+	}
 	var names, parts []string
 	for _, p := range e.Problems {
 		parts = append(parts, p.String())
