@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -379,6 +380,9 @@ func (j *Journal) append(ctx context.Context, e Entry, durable bool) (Record, er
 	// goroutine and back. Otherwise the writer (or the caller committing
 	// now) takes it in the next batch.
 	if j.wmu.TryLock() {
+		// Let requests that are about to be queued join this commit: idle,
+		// this returns at once; under load it grows the batch.
+		runtime.Gosched()
 		batch := j.gather(append(make([]*request, 0, 8), r))
 		j.commit(batch, false)
 		j.wmu.Unlock()
