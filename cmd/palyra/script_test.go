@@ -373,7 +373,7 @@ func cmdCertExpired(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	cert, err := x509.ParseCertificate(block.Bytes)
 	ts.Check(err)
-	if cert.NotAfter.Sub(time.Now()) > 30*time.Second {
+	if time.Until(cert.NotAfter) > 30*time.Second {
 		ts.Fatalf("%s/cert.pem is valid until %v: too long to wait", args[0], cert.NotAfter)
 	}
 	for !time.Now().After(cert.NotAfter) {
