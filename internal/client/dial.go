@@ -33,6 +33,9 @@ type Conn struct {
 // NewConn returns a Conn whose services are reached through hc at baseURL
 // with opts, and closeFn, which releases hc's transport.
 func NewConn(hc connect.HTTPClient, baseURL string, closeFn func(), opts ...connect.ClientOption) *Conn {
+	// Bound what a response may make the client hold: a vault value is at
+	// most 64 KiB and a page of audit records well under this.
+	opts = append([]connect.ClientOption{connect.WithReadMaxBytes(maxResponseBytes)}, opts...)
 	return &Conn{
 		Daemon:  palyrav1connect.NewDaemonServiceClient(hc, baseURL, opts...),
 		Vault:   palyrav1connect.NewVaultServiceClient(hc, baseURL, opts...),
@@ -45,6 +48,9 @@ func NewConn(hc connect.HTTPClient, baseURL string, closeFn func(), opts ...conn
 
 // Close releases the connection's idle network resources.
 func (c *Conn) Close() { c.close() }
+
+// maxResponseBytes bounds one response message.
+const maxResponseBytes = 4 << 20
 
 // DefaultTimeout bounds a whole call, connection set-up included.
 const DefaultTimeout = 30 * time.Second
