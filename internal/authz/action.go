@@ -19,6 +19,12 @@ const (
 	ActionVaultList Action = "vault.list"
 	// ActionVaultDelete deletes one secret (resource Secret).
 	ActionVaultDelete Action = "vault.delete"
+	// ActionVaultHistory lists one secret's versions and their metadata,
+	// never a value (resource Secret).
+	ActionVaultHistory Action = "vault.history"
+	// ActionVaultAdmin reads the vault's status and rotates its KEK
+	// (resource Vault::"*").
+	ActionVaultAdmin Action = "vault.admin"
 
 	// ActionDeviceEnroll enrolls (pairs) a new device (resource Device).
 	ActionDeviceEnroll Action = "device.enroll"
@@ -41,7 +47,7 @@ const (
 // actions lists every requestable action. A test checks that it is exactly
 // the set of requestable actions in the schema.
 var actions = [...]Action{
-	ActionVaultRead, ActionVaultWrite, ActionVaultList, ActionVaultDelete,
+	ActionVaultRead, ActionVaultWrite, ActionVaultList, ActionVaultDelete, ActionVaultHistory, ActionVaultAdmin,
 	ActionDeviceEnroll, ActionDeviceList, ActionDeviceRenew, ActionDeviceRevoke,
 	ActionDaemonStatus,
 	ActionAuditRead,

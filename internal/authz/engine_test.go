@@ -37,6 +37,8 @@ var resourceFor = map[Action]Resource{
 	ActionVaultWrite:   openAIKey,
 	ActionVaultDelete:  openAIKey,
 	ActionVaultList:    {Type: ResourceVault, ID: "global"},
+	ActionVaultHistory: openAIKey,
+	ActionVaultAdmin:   {Type: ResourceVault, ID: AllScopes},
 	ActionDeviceEnroll: {Type: ResourceDevice, ID: bobDevice},
 	ActionDeviceList:   devices,
 	ActionDeviceRevoke: {Type: ResourceDevice, ID: bobDevice},
@@ -51,7 +53,7 @@ var contextFor = map[Action]map[string]types.Value{
 }
 
 var allActions = []Action{
-	ActionVaultRead, ActionVaultWrite, ActionVaultList, ActionVaultDelete,
+	ActionVaultRead, ActionVaultWrite, ActionVaultList, ActionVaultDelete, ActionVaultHistory, ActionVaultAdmin,
 	ActionDeviceEnroll, ActionDeviceList, ActionDeviceRevoke, ActionDaemonStatus,
 	ActionAuditRead,
 }
