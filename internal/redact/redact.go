@@ -1,0 +1,266 @@
+// Package redact masks secrets in text: exact known values (the secrets
+// palyra itself handed out, each replaced by a label such as
+// "[vault://global/openai_api_key]") and, optionally, the shapes of common
+// credentials (replaced by "[redacted:KIND]").
+//
+// # Known values
+//
+// A Redactor is built once from a map of values to labels and is then safe
+// for concurrent use. Matching is leftmost-longest and non-overlapping: at
+// each position of the input, the longest value that starts there is
+// replaced by its label and scanning resumes after it; where none starts,
+// the byte is passed through. Values are bucketed by their first byte, with
+// a table of the first two bytes as a filter, so bytes that cannot start a
+// value cost one table lookup.
+//
+// Writer streams: a value split across any number of writes is still
+// masked, and the output of a sequence of writes is byte-for-byte the output
+// of one write of their concatenation (which is also String of it). A write
+// passes its bytes on at once, except a tail that is still a proper prefix
+// of some value: that tail — at most maxLen-1 bytes, where maxLen is the
+// longest value — is held back until the next write decides it, or Close
+// flushes it. Interactive output therefore stalls only while what it ends
+// with could still be the start of a secret.
+//
+// Labels are not scanned again. A value that is a substring of a label
+// (say "vault") can therefore appear in the output, inside labels; very
+// short values (one or two bytes) also mask every ordinary occurrence of
+// those bytes. Both are the caller's choice of values.
+//
+// # Patterns
+//
+// With patterns on, String (and so Handler) also replaces the shapes of
+// common credentials: OpenAI keys (sk-...), GitHub tokens (ghp_..., gho_,
+// ghu_, ghs_, ghr_, github_pat_...), Slack tokens (xox[abprs]-...), AWS
+// access key ids (AKIA..., ASIA...), bearer tokens (the token after
+// "Bearer "), JWTs (eyJ... three dot-separated base64url parts) and PEM
+// private key blocks. Patterns are matched on whole strings only; Writer
+// masks known values only, so that a stream passes through unchanged except
+// for the secrets it was told about (a pattern has no bounded length to hold
+// back on, and would rewrite ordinary output such as documentation of key
+// formats).
+//
+// # Logs
+//
+// Handler wraps a slog.Handler: the message, string attributes, errors and
+// other values whose text form contains a secret are redacted; a value with
+// nothing to redact keeps its type.
+package redact
+
+import (
+	"bytes"
+	"io"
+	"slices"
+)
+
+// Redactor masks known values and, if enabled, credential patterns.
+type Redactor struct {
+	entries  []entry
+	first    [256][]int32 // entries by first byte, longest first
+	start    [256]bool    // some value starts with this byte
+	single   [256]bool    // a one-byte value is this byte
+	pair     []uint64     // bitset over the first two bytes of values of 2+ bytes
+	maxLen   int
+	patterns bool
+}
+
+type entry struct {
+	value []byte
+	label []byte
+}
+
+// New returns a Redactor for values, a map from each secret value to the
+// label that replaces it (for example "[vault://global/k]"), and with
+// credential patterns if patterns is true. Empty values are ignored. The
+// Redactor keeps copies of the values; Zero overwrites them.
+func New(values map[string]string, patterns bool) *Redactor {
+	r := &Redactor{patterns: patterns, pair: make([]uint64, 65536/64)}
+	for v, label := range values {
+		if v == "" {
+			continue
+		}
+		r.entries = append(r.entries, entry{value: []byte(v), label: []byte(label)})
+	}
+	// Longest first within a bucket; ties by value, for a deterministic order.
+	slices.SortFunc(r.entries, func(a, b entry) int {
+		if len(a.value) != len(b.value) {
+			return len(b.value) - len(a.value)
+		}
+		return bytes.Compare(a.value, b.value)
+	})
+	for i, e := range r.entries {
+		c := e.value[0]
+		r.first[c] = append(r.first[c], int32(i))
+		r.start[c] = true
+		if len(e.value) == 1 {
+			r.single[c] = true
+		} else {
+			p := int(c)<<8 | int(e.value[1])
+			r.pair[p/64] |= 1 << (p % 64)
+		}
+		r.maxLen = max(r.maxLen, len(e.value))
+	}
+	return r
+}
+
+// Patterns returns a Redactor with credential patterns and no known values.
+func Patterns() *Redactor { return New(nil, true) }
+
+// MaxHoldback is the most bytes Writer holds back between writes: the
+// longest value's length minus one (0 without values).
+func (r *Redactor) MaxHoldback() int { return max(r.maxLen-1, 0) }
+
+// Zero overwrites the Redactor's copies of the values. It must not be used
+// afterwards.
+func (r *Redactor) Zero() {
+	for _, e := range r.entries {
+		clear(e.value)
+	}
+	r.entries = nil
+	r.first = [256][]int32{}
+	r.start = [256]bool{}
+	r.maxLen = 0
+}
+
+// match looks for a value at the start of rem. It returns the longest
+// value that matches, or undecided when a value longer than rem starts with
+// rem and more input could still complete it (final is false).
+func (r *Redactor) match(rem []byte, final bool) (e *entry, undecided bool) {
+	for _, i := range r.first[rem[0]] {
+		v := r.entries[i].value
+		if len(v) <= len(rem) {
+			if bytes.Equal(rem[:len(v)], v) {
+				return &r.entries[i], false
+			}
+		} else if !final && bytes.Equal(v[:len(rem)], rem) {
+			return nil, true
+		}
+	}
+	return nil, false
+}
+
+// scan appends buf, values replaced by labels, to dst. Unless final, it
+// stops before the first position whose outcome depends on bytes after
+// buf, and reports how much of buf it consumed.
+func (r *Redactor) scan(dst, buf []byte, final bool) ([]byte, int) {
+	last, n := 0, len(buf)
+	for i := 0; i < n; {
+		c := buf[i]
+		if !r.start[c] {
+			i++
+			continue
+		}
+		if i+1 < n && !r.single[c] {
+			p := int(c)<<8 | int(buf[i+1])
+			if r.pair[p/64]&(1<<(p%64)) == 0 {
+				i++
+				continue
+			}
+		}
+		e, undecided := r.match(buf[i:], final)
+		if undecided {
+			return append(dst, buf[last:i]...), i
+		}
+		if e == nil {
+			i++
+			continue
+		}
+		dst = append(dst, buf[last:i]...)
+		dst = append(dst, e.label...)
+		i += len(e.value)
+		last = i
+	}
+	return append(dst, buf[last:]...), n
+}
+
+// Bytes returns b with known values (and patterns, if enabled) replaced.
+func (r *Redactor) Bytes(b []byte) []byte {
+	out := b
+	if len(r.entries) > 0 {
+		out, _ = r.scan(make([]byte, 0, len(b)), b, true)
+	}
+	if r.patterns {
+		out = replacePatterns(out)
+	}
+	return out
+}
+
+// String returns s with known values (and patterns, if enabled) replaced.
+func (r *Redactor) String(s string) string {
+	if len(r.entries) == 0 && !r.patterns {
+		return s
+	}
+	return string(r.Bytes([]byte(s)))
+}
+
+// Writer returns a writer that masks known values in what is written to it
+// and writes the result to w (see the package documentation for what is
+// held back). Close flushes what is held back; it does not close w. The
+// writer is not safe for concurrent use.
+func (r *Redactor) Writer(w io.Writer) io.WriteCloser { return &writer{r: r, w: w} }
+
+type writer struct {
+	r       *Redactor
+	w       io.Writer
+	pending []byte // held back: a proper prefix of a value
+	out     []byte
+	err     error
+	closed  bool
+}
+
+func (w *writer) Write(p []byte) (int, error) {
+	if w.err != nil {
+		return 0, w.err
+	}
+	if w.closed {
+		return 0, io.ErrClosedPipe
+	}
+	if len(w.r.entries) == 0 {
+		n, err := w.w.Write(p)
+		w.err = err
+		return n, err
+	}
+	buf := p
+	if len(w.pending) > 0 {
+		w.pending = append(w.pending, p...)
+		buf = w.pending
+	}
+	var k int
+	w.out, k = w.r.scan(w.out[:0], buf, false)
+	if len(w.out) > 0 {
+		if _, err := w.w.Write(w.out); err != nil {
+			w.err = err
+			w.zero()
+			return 0, err
+		}
+	}
+	tail := buf[k:]
+	if len(w.pending) > 0 {
+		m := copy(w.pending, tail)
+		clear(w.pending[m:])
+		w.pending = w.pending[:m]
+	} else {
+		w.pending = append(w.pending, tail...)
+	}
+	return len(p), nil
+}
+
+// Close writes what is held back, its values masked, and zeroes the
+// writer's buffers. It does not close the underlying writer.
+func (w *writer) Close() error {
+	if w.closed {
+		return w.err
+	}
+	w.closed = true
+	if w.err == nil && len(w.pending) > 0 {
+		w.out, _ = w.r.scan(w.out[:0], w.pending, true)
+		_, w.err = w.w.Write(w.out)
+	}
+	w.zero()
+	return w.err
+}
+
+func (w *writer) zero() {
+	clear(w.pending[:cap(w.pending)])
+	w.pending = w.pending[:0]
+}
