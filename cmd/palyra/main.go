@@ -13,6 +13,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -45,8 +46,14 @@ func main() {
 	g := &globals{}
 	root := newRoot(g)
 	err := g.diagnose(ctx, root.ExecuteContext(ctx))
+	var status exitStatus
+	if errors.As(err, &status) { // palyra run: the child's exit status, already reported by the child
+		stop()
+		os.Exit(int(status))
+	}
 	if err != nil {
 		o := classify(err)
+		o.line = cliRedactor.String(o.line)
 		if g.json || wantsJSON(os.Args[1:]) {
 			os.Stderr.Write(errorJSON(o))
 		} else {
@@ -101,7 +108,7 @@ func newRoot(g *globals) *cobra.Command {
 		}
 		return nil
 	}
-	root.AddCommand(statusCmd(g), vaultCmd(g), devicesCmd(g), auditCmd(g), demoCmd(g), versionCmd(g))
+	root.AddCommand(statusCmd(g), vaultCmd(g), devicesCmd(g), auditCmd(g), demoCmd(g), versionCmd(g), runCmd(g))
 	root.SetHelpCommand(helpCmd())
 	// Cobra's completion group, made now rather than at Execute, so that it
 	// too refuses an unknown shell.
