@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
@@ -18,6 +19,7 @@ import (
 	"github.com/palyra/palyra/internal/config"
 	"github.com/palyra/palyra/internal/daemon"
 	"github.com/palyra/palyra/internal/harden"
+	"github.com/palyra/palyra/internal/redact"
 	"github.com/palyra/palyra/internal/statedir"
 	"github.com/palyra/palyra/internal/version"
 )
@@ -63,7 +65,9 @@ func main() {
 					return err
 				}
 			}
-			log := cfg.NewLogger(os.Stderr)
+			// The logger does not know the vault's values; it masks the shapes
+			// of common credentials (internal/redact) in every record.
+			log := slog.New(redact.Handler(cfg.NewLogger(os.Stderr).Handler(), redact.Patterns()))
 			opts := []daemon.Option{daemon.Recreate(recreate...)}
 			if recordState {
 				opts = append(opts, daemon.RecordState())
