@@ -60,6 +60,8 @@ type Redactor struct {
 	start    [256]bool    // some value starts with this byte
 	single   [256]bool    // a one-byte value is this byte
 	pair     []uint64     // bitset over the first two bytes of values of 2+ bytes
+	anchors  [][]byte     // with few values: the distinct first alen bytes of the values
+	alen     int
 	maxLen   int
 	patterns bool
 }
@@ -100,8 +102,37 @@ func New(values map[string]string, patterns bool) *Redactor {
 		}
 		r.maxLen = max(r.maxLen, len(e.value))
 	}
+	// With few distinct beginnings, scan for them with bytes.Index
+	// (vectorized) instead of looking at every byte.
+	// The longest anchor length (at most maxAnchor) that gives at most
+	// maxAnchors distinct anchors wins.
+	if len(r.entries) > 0 {
+		for alen := min(len(r.entries[len(r.entries)-1].value), maxAnchor); alen > 0 && r.anchors == nil; alen-- {
+			var anchors [][]byte
+			for _, e := range r.entries {
+				a := e.value[:alen]
+				if !slices.ContainsFunc(anchors, func(b []byte) bool { return bytes.Equal(a, b) }) {
+					anchors = append(anchors, a)
+				}
+				if len(anchors) > maxAnchors {
+					break
+				}
+			}
+			if len(anchors) <= maxAnchors {
+				r.anchors, r.alen = anchors, alen
+			}
+		}
+	}
 	return r
 }
+
+// Up to maxAnchors distinct beginnings of values (their first alen bytes,
+// alen at most maxAnchor and the shortest value's length) are searched for
+// with bytes.Index; with more, every byte is looked at.
+const (
+	maxAnchors = 8
+	maxAnchor  = 8
+)
 
 // Patterns returns a Redactor with credential patterns and no known values.
 func Patterns() *Redactor { return New(nil, true) }
@@ -117,6 +148,7 @@ func (r *Redactor) Zero() {
 		clear(e.value)
 	}
 	r.entries = nil
+	r.anchors = nil
 	r.first = [256][]int32{}
 	r.start = [256]bool{}
 	r.maxLen = 0
@@ -143,6 +175,9 @@ func (r *Redactor) match(rem []byte, final bool) (e *entry, undecided bool) {
 // stops before the first position whose outcome depends on bytes after
 // buf, and reports how much of buf it consumed.
 func (r *Redactor) scan(dst, buf []byte, final bool) ([]byte, int) {
+	if r.anchors != nil {
+		return r.scanAnchors(dst, buf, final)
+	}
 	last, n := 0, len(buf)
 	for i := 0; i < n; {
 		c := buf[i]
@@ -169,6 +204,56 @@ func (r *Redactor) scan(dst, buf []byte, final bool) ([]byte, int) {
 		dst = append(dst, e.label...)
 		i += len(e.value)
 		last = i
+	}
+	return append(dst, buf[last:]...), n
+}
+
+// scanAnchors is scan for few values: every value begins with one of the
+// anchors, so values can start only where an anchor occurs in full, or in
+// the last alen-1 bytes, where a value can only be undecided.
+func (r *Redactor) scanAnchors(dst, buf []byte, final bool) ([]byte, int) {
+	var next [maxAnchors]int // next occurrence of each anchor at or after i; n: none
+	for k := range next {
+		next[k] = -1
+	}
+	last, n, i := 0, len(buf), 0
+	for {
+		best := n
+		for k, a := range r.anchors {
+			if next[k] < i {
+				if j := bytes.Index(buf[i:], a); j >= 0 {
+					next[k] = i + j
+				} else {
+					next[k] = n
+				}
+			}
+			best = min(best, next[k])
+		}
+		if best == n {
+			break
+		}
+		e, undecided := r.match(buf[best:], final)
+		if undecided {
+			return append(dst, buf[last:best]...), best
+		}
+		if e == nil {
+			i = best + 1
+			continue
+		}
+		dst = append(dst, buf[last:best]...)
+		dst = append(dst, e.label...)
+		i = best + len(e.value)
+		last = i
+	}
+	if !final {
+		for p := max(i, n-r.alen+1); p < n; p++ {
+			if !r.start[buf[p]] {
+				continue
+			}
+			if _, undecided := r.match(buf[p:], false); undecided {
+				return append(dst, buf[last:p]...), p
+			}
+		}
 	}
 	return append(dst, buf[last:]...), n
 }

@@ -135,10 +135,14 @@ func TestWriterRandom(t *testing.T) {
 	}
 	for iter := 0; iter < 2000; iter++ {
 		values := map[string]string{}
-		for range 1 + rng.IntN(5) {
+		for range 1 + rng.IntN(8) {
 			values[word(1+rng.IntN(6))] = fmt.Sprintf("<%d>", len(values))
 		}
 		r := New(values, false)
+		// Half the time, the byte-by-byte scan that many values take.
+		if iter%2 == 1 {
+			r.anchors = nil
+		}
 		in := []byte(word(rng.IntN(60)))
 		want := naive(values, in)
 		if got := r.Bytes(in); !bytes.Equal(got, want) {
@@ -299,8 +303,14 @@ func FuzzString(f *testing.F) {
 
 // BenchmarkWriter streams 1 MiB writes of text (base64-like, with values'
 // first bytes common in it) through a Writer that knows 16 values of 40
-// bytes.
+// bytes (and with 1 and 100 values).
 func BenchmarkWriter(b *testing.B) {
+	b.Run("values=16", func(b *testing.B) { benchWriter(b, 16) })
+	b.Run("values=1", func(b *testing.B) { benchWriter(b, 1) })
+	b.Run("values=100", func(b *testing.B) { benchWriter(b, 100) })
+}
+
+func benchWriter(b *testing.B, nvalues int) {
 	values := map[string]string{}
 	rng := rand.New(rand.NewPCG(3, 4))
 	const alpha = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/\n "
@@ -311,7 +321,7 @@ func BenchmarkWriter(b *testing.B) {
 		}
 		return p
 	}
-	for i := range 16 {
+	for i := range nvalues {
 		values["sk-"+string(text(37))] = fmt.Sprintf("[vault://global/k%d]", i)
 	}
 	chunk := text(1 << 20)
