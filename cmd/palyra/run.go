@@ -235,6 +235,7 @@ func runChild(path string, args []string, refs []envRef, values [][]byte) error 
 func pump(r *os.File, w io.WriteCloser) error {
 	defer r.Close()
 	buf := make([]byte, 256<<10)
+	defer clear(buf) // it held the child's output, secrets included
 	for {
 		n, err := r.Read(buf)
 		if n > 0 {

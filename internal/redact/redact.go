@@ -307,6 +307,13 @@ func (w *writer) Write(p []byte) (int, error) {
 	}
 	buf := p
 	if len(w.pending) > 0 {
+		if cap(w.pending)-len(w.pending) < len(p) {
+			// Grow by hand, so that the old array is zeroed.
+			grown := make([]byte, len(w.pending), 2*cap(w.pending)+len(p))
+			copy(grown, w.pending)
+			w.zero()
+			w.pending = grown
+		}
 		w.pending = append(w.pending, p...)
 		buf = w.pending
 	}
