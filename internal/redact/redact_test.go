@@ -308,6 +308,7 @@ func BenchmarkWriter(b *testing.B) {
 	b.Run("values=16", func(b *testing.B) { benchWriter(b, 16) })
 	b.Run("values=1", func(b *testing.B) { benchWriter(b, 1) })
 	b.Run("values=100", func(b *testing.B) { benchWriter(b, 100) })
+	b.Run("values=100,distinct", func(b *testing.B) { benchWriter(b, -100) })
 }
 
 func benchWriter(b *testing.B, nvalues int) {
@@ -321,8 +322,13 @@ func benchWriter(b *testing.B, nvalues int) {
 		}
 		return p
 	}
+	// nvalues < 0: values with distinct beginnings, beyond the anchored scan.
+	prefix := "sk-"
+	if nvalues < 0 {
+		nvalues, prefix = -nvalues, ""
+	}
 	for i := range nvalues {
-		values["sk-"+string(text(37))] = fmt.Sprintf("[vault://global/k%d]", i)
+		values[prefix+string(text(40-len(prefix)))] = fmt.Sprintf("[vault://global/k%d]", i)
 	}
 	chunk := text(1 << 20)
 	r := New(values, false)
