@@ -49,6 +49,7 @@ package redact
 
 import (
 	"bytes"
+	"encoding/binary"
 	"io"
 	"slices"
 )
@@ -61,6 +62,7 @@ type Redactor struct {
 	single   [256]bool    // a one-byte value is this byte
 	pair     []uint64     // bitset over the first two bytes of values of 2+ bytes
 	anchors  [][]byte     // with few values: the distinct first alen bytes of the values
+	quads    []uint64     // with many values of 4+ bytes: bitset over hashes of their first 4 bytes
 	alen     int
 	maxLen   int
 	patterns bool
@@ -123,8 +125,21 @@ func New(values map[string]string, patterns bool) *Redactor {
 			}
 		}
 	}
+	// Many values (no anchors), none shorter than 4 bytes: a hash of the 4
+	// bytes at each position filters candidates.
+	if len(r.entries) > 0 && len(r.entries[len(r.entries)-1].value) >= 4 {
+		r.quads = make([]uint64, 1<<quadBits/64)
+		for _, e := range r.entries {
+			h := quadHash(binary.LittleEndian.Uint32(e.value))
+			r.quads[h/64] |= 1 << (h % 64)
+		}
+	}
 	return r
 }
+
+const quadBits = 16
+
+func quadHash(x uint32) uint32 { return (x * 0x9E3779B1) >> (32 - quadBits) }
 
 // Up to maxAnchors distinct beginnings of values (their first alen bytes,
 // alen at most maxAnchor and the shortest value's length) are searched for
@@ -149,6 +164,7 @@ func (r *Redactor) Zero() {
 	}
 	r.entries = nil
 	r.anchors = nil
+	r.quads = nil
 	r.first = [256][]int32{}
 	r.start = [256]bool{}
 	r.maxLen = 0
@@ -177,6 +193,9 @@ func (r *Redactor) match(rem []byte, final bool) (e *entry, undecided bool) {
 func (r *Redactor) scan(dst, buf []byte, final bool) ([]byte, int) {
 	if r.anchors != nil {
 		return r.scanAnchors(dst, buf, final)
+	}
+	if r.quads != nil {
+		return r.scanQuads(dst, buf, final)
 	}
 	last, n := 0, len(buf)
 	for i := 0; i < n; {
@@ -245,8 +264,42 @@ func (r *Redactor) scanAnchors(dst, buf []byte, final bool) ([]byte, int) {
 		i = best + len(e.value)
 		last = i
 	}
+	return r.scanTail(dst, buf, last, max(i, n-r.alen+1), final)
+}
+
+// scanQuads is scan for many values of at least 4 bytes: a value can
+// start only where the hash of the next 4 bytes is one of theirs, or in the
+// last 3 bytes, where a value can only be undecided.
+func (r *Redactor) scanQuads(dst, buf []byte, final bool) ([]byte, int) {
+	last, n, i := 0, len(buf), 0
+	for i+4 <= n {
+		h := quadHash(binary.LittleEndian.Uint32(buf[i:]))
+		if r.quads[h/64]&(1<<(h%64)) == 0 {
+			i++
+			continue
+		}
+		e, undecided := r.match(buf[i:], final)
+		if undecided {
+			return append(dst, buf[last:i]...), i
+		}
+		if e == nil {
+			i++
+			continue
+		}
+		dst = append(dst, buf[last:i]...)
+		dst = append(dst, e.label...)
+		i += len(e.value)
+		last = i
+	}
+	return r.scanTail(dst, buf, last, i, final)
+}
+
+// scanTail finishes scanAnchors and scanQuads: from i on, no value fits
+// in buf, so unless final the first position where one is undecided ends
+// what is consumed.
+func (r *Redactor) scanTail(dst, buf []byte, last, i int, final bool) ([]byte, int) {
 	if !final {
-		for p := max(i, n-r.alen+1); p < n; p++ {
+		for p := i; p < len(buf); p++ {
 			if !r.start[buf[p]] {
 				continue
 			}
@@ -255,7 +308,7 @@ func (r *Redactor) scanAnchors(dst, buf []byte, final bool) ([]byte, int) {
 			}
 		}
 	}
-	return append(dst, buf[last:]...), n
+	return append(dst, buf[last:]...), len(buf)
 }
 
 // Bytes returns b with known values (and patterns, if enabled) replaced.

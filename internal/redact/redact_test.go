@@ -139,9 +139,14 @@ func TestWriterRandom(t *testing.T) {
 			values[word(1+rng.IntN(6))] = fmt.Sprintf("<%d>", len(values))
 		}
 		r := New(values, false)
-		// Half the time, the byte-by-byte scan that many values take.
-		if iter%2 == 1 {
+		// Also the scans that many values take: by 4-byte hashes (values
+		// of 4+ bytes) and byte by byte.
+		switch iter % 3 {
+		case 1:
 			r.anchors = nil
+		case 2:
+			r.anchors = nil
+			r.quads = nil
 		}
 		in := []byte(word(rng.IntN(60)))
 		want := naive(values, in)
@@ -343,3 +348,27 @@ func benchWriter(b *testing.B, nvalues int) {
 type discard struct{}
 
 func (discard) Write(p []byte) (int, error) { return len(p), nil }
+
+// Each scan is the reference on values that take it by themselves too.
+func TestScanChoice(t *testing.T) {
+	few := New(map[string]string{"sk-aaaa": "1", "sk-bbbb": "2"}, false)
+	if few.anchors == nil {
+		t.Error("few values: no anchors")
+	}
+	many := map[string]string{}
+	for i := range 50 {
+		many[fmt.Sprintf("%c%c-value", 'A'+i%26, 'a'+i/26)] = fmt.Sprint(i)
+	}
+	r := New(many, false)
+	if r.anchors != nil || r.quads == nil {
+		t.Errorf("many values: anchors %d, quads %v", len(r.anchors), r.quads != nil)
+	}
+	in := []byte("xxAa-valueBa-valuBb-value\nZa-value Ab-valu")
+	if got, want := chunked(t, r, in, []int{3, 11, 12, 40}), naive(many, in); !bytes.Equal(got, want) {
+		t.Errorf("got %q, want %q", got, want)
+	}
+	many["Q"] = "q"
+	if r := New(many, false); r.anchors != nil || r.quads != nil {
+		t.Error("a one-byte value among many: want the byte-by-byte scan")
+	}
+}
