@@ -9,9 +9,10 @@
 // for concurrent use. Matching is leftmost-longest and non-overlapping: at
 // each position of the input, the longest value that starts there is
 // replaced by its label and scanning resumes after it; where none starts,
-// the byte is passed through. Values are bucketed by their first byte, with
-// a table of the first two bytes as a filter, so bytes that cannot start a
-// value cost one table lookup.
+// the byte is passed through. Candidates are found with bytes.Index when
+// the values have few distinct beginnings, else by a hash of 4 bytes, else
+// by tables of first bytes and byte pairs; values are bucketed by first
+// byte, longest first.
 //
 // Writer streams: a value split across any number of writes is still
 // masked, and the output of a sequence of writes is byte-for-byte the output
