@@ -251,4 +251,3 @@ func BenchmarkRotateKEK(b *testing.B) {
 		})
 	}
 }
-

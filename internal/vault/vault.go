@@ -317,33 +317,43 @@ func (v *Vault) PutAs(ctx context.Context, ref Ref, value []byte, principal stri
 // ErrIntegrity (the stored envelope does not open as this secret's latest
 // version; no value is returned) or ErrClosed.
 func (v *Vault) Get(ctx context.Context, ref Ref) ([]byte, error) {
+	val, _, err := v.GetLatest(ctx, ref)
+	return val, err
+}
+
+// GetLatest is Get returning the latest version's number too.
+func (v *Vault) GetLatest(ctx context.Context, ref Ref) ([]byte, int64, error) {
 	if err := ref.Validate(); err != nil {
-		return nil, fmt.Errorf("vault: get: %w", err)
+		return nil, 0, fmt.Errorf("vault: get: %w", err)
 	}
 	v.mu.RLock()
 	defer v.mu.RUnlock()
 	if v.db == nil {
-		return nil, fmt.Errorf("vault: get %s: %w", ref, ErrClosed)
+		return nil, 0, fmt.Errorf("vault: get %s: %w", ref, ErrClosed)
 	}
 	rows, err := v.stmts.latest.QueryContext(ctx, ref.Scope, ref.Key)
 	if err != nil {
-		return nil, fmt.Errorf("vault: get %s: %w", ref, err)
+		return nil, 0, fmt.Errorf("vault: get %s: %w", ref, err)
 	}
 	defer rows.Close()
 	if !rows.Next() {
 		if err := rows.Err(); err != nil {
-			return nil, fmt.Errorf("vault: get %s: %w", ref, err)
+			return nil, 0, fmt.Errorf("vault: get %s: %w", ref, err)
 		}
-		return nil, fmt.Errorf("vault: get %s: %w", ref, ErrNotFound)
+		return nil, 0, fmt.Errorf("vault: get %s: %w", ref, ErrNotFound)
 	}
 	// env is the driver's buffer, valid until rows moves on or closes;
 	// open only reads it, so it is not copied first.
 	var version int64
 	var env sql.RawBytes
 	if err := rows.Scan(&version, &env); err != nil {
-		return nil, fmt.Errorf("vault: get %s: %w", ref, err)
+		return nil, 0, fmt.Errorf("vault: get %s: %w", ref, err)
 	}
-	return v.open(ref, version, env)
+	val, err := v.open(ref, version, env)
+	if err != nil {
+		return nil, 0, err
+	}
+	return val, version, nil
 }
 
 // GetVersion returns the value of one version (>= 1) of ref. The slice is
