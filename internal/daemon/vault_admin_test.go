@@ -71,4 +71,3 @@ func TestRetentionBoundsAgree(t *testing.T) {
 		t.Fatal("config and vault retention bounds differ")
 	}
 }
-
