@@ -74,6 +74,7 @@ func vaultCmd(g *globals) *cobra.Command {
 				if err != nil {
 					return err
 				}
+				defer clear(r.Value)
 				if g.json {
 					return printJSON(map[string]any{"ref": args[0], "version": r.Version, "value_base64": r.Value})
 				}

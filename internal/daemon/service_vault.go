@@ -27,6 +27,7 @@ func (d *Daemon) vaultRoutes(g *guard.Guard) []guard.Route {
 			},
 			func(ctx context.Context, c authn.Caller, p vaultPut) (*palyrav1.VaultPutResponse, error) {
 				v, err := d.vault.PutAs(ctx, p.ref, p.value, c.Principal.String())
+				clear(p.value) // the request's copy of the value (the decision saw only its size)
 				if err != nil {
 					return nil, err
 				}
