@@ -5,8 +5,10 @@
 //
 // A secret is named by a [Ref]: a scope ("global", "user:alice",
 // "device:<id>", "connector:slack", "tool:http.fetch") and a key inside it.
-// Every [Vault.Put] adds a new version (1, 2, 3, …) and keeps the older ones;
-// [Vault.Get] reads the latest and [Vault.GetVersion] any kept one.
+// Every [Vault.Put] adds a new version (1, 2, 3, …) and keeps the older ones
+// (the last Options.Retention of them, when set);
+// [Vault.Get] reads the latest and [Vault.GetVersion] any kept one, and
+// [Vault.History] lists them (with their writer) without values.
 // [Vault.Delete] removes a secret with all its versions; after a delete,
 // numbering starts again at 1. [Vault.List] returns names and metadata,
 // never values, one bounded page at a time.
@@ -39,8 +41,14 @@
 // write the database file can delete secrets or roll the whole file back to
 // an older copy; they cannot make Get return a value that was never stored
 // under that name and version. Delete zeroes the freed cells and checkpoints
-// the write-ahead log, but copies left in backups, snapshots or pages SQLite
-// rewrote earlier may survive; they are ciphertext that only the KEK opens.
+// the write-ahead log (TRUNCATE), so removed envelopes leave vault.db and its
+// WAL (docs/vault-format.md, section 3.2); copies left in backups or
+// snapshots may survive; they are ciphertext that only the KEK opens.
+//
+// KEKs come in generations ([OpenWith], [Vault.RotateKEK]): a rotation
+// records a new generation, re-wraps every DEK under it in batches without
+// decrypting values, and retires the old KEK once no envelope names it; an
+// interrupted rotation is finished by the next Open.
 //
 // Go cannot guarantee that key or value bytes are erased from memory (the
 // garbage collector copies and the AEAD keeps a private key copy). The vault
