@@ -251,3 +251,32 @@ func BenchmarkRotateKEK(b *testing.B) {
 		})
 	}
 }
+
+// TestUpgradeFromSchema1: a vault whose rows predate KEK generations (no
+// keks row, empty kek_id and principal) is adopted as generation 1 by the
+// first Open, reads, and rotates.
+func TestUpgradeFromSchema1(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "vault.db")
+	v := openRotating(t, path, Options{})
+	refs := manyRefs(20)
+	bulkPut(t, v, refs)
+	v.Close()
+	if _, err := rawDB(t, path).Exec(`DELETE FROM keks; UPDATE secret_versions SET kek_id = ''`); err != nil {
+		t.Fatal(err)
+	}
+	v = openRotating(t, path, Options{})
+	defer v.Close()
+	readAll(t, v, refs)
+	st, err := v.Status(ctx)
+	if err != nil || len(st.KEKs) != 1 || st.KEKs[0] != (KEKStatus{ID: testBaseID, Envelopes: 20, Active: true}) {
+		t.Fatalf("Status = (%+v, %v)", st, err)
+	}
+	if h, err := v.History(ctx, refs[0]); err != nil || h[0].Principal != "" {
+		t.Fatalf("History = (%+v, %v)", h, err)
+	}
+	if res, err := v.RotateKEK(ctx); err != nil || res.Rewrapped != 20 {
+		t.Fatalf("RotateKEK = (%+v, %v)", res, err)
+	}
+	readAll(t, v, refs)
+}
