@@ -280,3 +280,42 @@ func TestUpgradeFromSchema1(t *testing.T) {
 	}
 	readAll(t, v, refs)
 }
+
+// TestRotateKEKConcurrentWrites: puts and gets interleave with the re-wrap
+// batches; afterwards every secret, old or new, reads and only the new KEK
+// remains.
+func TestRotateKEKConcurrentWrites(t *testing.T) {
+	ctx := context.Background()
+	v := openRotating(t, filepath.Join(t.TempDir(), "vault.db"), Options{RewrapBatch: 50})
+	defer v.Close()
+	refs := manyRefs(1000)
+	bulkPut(t, v, refs)
+	done := make(chan error)
+	var added []Ref
+	go func() {
+		for i := range 100 {
+			ref := Ref{Scope: "global", Key: "new" + strconv.Itoa(i)}
+			if _, err := v.Put(ctx, ref, []byte(ref.String())); err != nil {
+				done <- err
+				return
+			}
+			added = append(added, ref)
+			if _, err := v.Get(ctx, refs[i*7]); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	if _, err := v.RotateKEK(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	readAll(t, v, append(refs, added...))
+	st, err := v.Status(ctx)
+	if err != nil || len(st.KEKs) != 1 || st.KEKs[0].Envelopes != 1100 || st.RotationInProgress {
+		t.Fatalf("Status = (%+v, %v)", st, err)
+	}
+}
