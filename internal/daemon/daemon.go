@@ -20,6 +20,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -47,6 +48,17 @@ import (
 // vaultKEKID names the KEK inside vault envelopes: the HKDF sub-key of the
 // version-1 master key.
 const vaultKEKID = "mk1:" + masterkey.LabelVaultKEK
+
+// vaultKEKLabel is the HKDF label of a vault KEK generation: "vault-kek"
+// for generation 1 (id mk1:vault-kek), "vault-kek/N" for generation N > 1
+// (id mk1:vault-kek:N, vault.KEKID). The master key stays in memory while
+// the daemon runs so that a rotation can derive the next generation.
+func vaultKEKLabel(gen int64) string {
+	if gen == 1 {
+		return masterkey.LabelVaultKEK
+	}
+	return masterkey.LabelVaultKEK + "/" + strconv.FormatInt(gen, 10)
+}
 
 // ErrLocked means another palyrad is running on this state directory.
 var ErrLocked = errors.New("daemon: another palyrad is running on this state directory")
@@ -228,7 +240,10 @@ func (d *Daemon) stateComponents(l statedir.Layout) []lifecycle.Component {
 			return err
 		}},
 		{Name: "vault", Start: func(ctx context.Context) error {
-			d.vault, err = vault.Open(ctx, l.Vault, mk.Derive(masterkey.LabelVaultKEK), vaultKEKID)
+			d.vault, err = vault.OpenWith(ctx, l.Vault, vaultKEKID, vault.Options{
+				Derive:    func(gen int64) ([]byte, error) { return mk.Derive(vaultKEKLabel(gen)), nil },
+				Retention: d.cfg.Vault.Retention,
+			})
 			return err
 		}, Stop: func() error { return d.vault.Close() }},
 		{Name: "audit journal", Start: func(ctx context.Context) error {

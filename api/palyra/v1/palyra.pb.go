@@ -339,7 +339,7 @@ func (x *VaultPutResponse) GetVersion() int64 {
 
 type VaultGetRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Ref           string                 `protobuf:"bytes,1,opt,name=ref,proto3" json:"ref,omitempty"`
+	Ref           string                 `protobuf:"bytes,1,opt,name=ref,proto3" json:"ref,omitempty"` // "scope/key" for the latest version, "scope/key#N" for version N
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -384,6 +384,7 @@ func (x *VaultGetRequest) GetRef() string {
 type VaultGetResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Value         []byte                 `protobuf:"bytes,1,opt,name=value,proto3" json:"value,omitempty"`
+	Version       int64                  `protobuf:"varint,2,opt,name=version,proto3" json:"version,omitempty"` // the version returned
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -423,6 +424,13 @@ func (x *VaultGetResponse) GetValue() []byte {
 		return x.Value
 	}
 	return nil
+}
+
+func (x *VaultGetResponse) GetVersion() int64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
 }
 
 type VaultListRequest struct {
@@ -608,6 +616,7 @@ func (x *VaultListResponse) GetNextAfter() string {
 type VaultDeleteRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Ref           string                 `protobuf:"bytes,1,opt,name=ref,proto3" json:"ref,omitempty"`
+	Version       int64                  `protobuf:"varint,2,opt,name=version,proto3" json:"version,omitempty"` // 0: every version; N: only version N
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -649,8 +658,16 @@ func (x *VaultDeleteRequest) GetRef() string {
 	return ""
 }
 
+func (x *VaultDeleteRequest) GetVersion() int64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
 type VaultDeleteResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
+	Removed       int64                  `protobuf:"varint,1,opt,name=removed,proto3" json:"removed,omitempty"` // versions removed
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -685,6 +702,445 @@ func (*VaultDeleteResponse) Descriptor() ([]byte, []int) {
 	return file_palyra_v1_palyra_proto_rawDescGZIP(), []int{11}
 }
 
+func (x *VaultDeleteResponse) GetRemoved() int64 {
+	if x != nil {
+		return x.Removed
+	}
+	return 0
+}
+
+type VaultHistoryRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Ref           string                 `protobuf:"bytes,1,opt,name=ref,proto3" json:"ref,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VaultHistoryRequest) Reset() {
+	*x = VaultHistoryRequest{}
+	mi := &file_palyra_v1_palyra_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VaultHistoryRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VaultHistoryRequest) ProtoMessage() {}
+
+func (x *VaultHistoryRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_palyra_v1_palyra_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VaultHistoryRequest.ProtoReflect.Descriptor instead.
+func (*VaultHistoryRequest) Descriptor() ([]byte, []int) {
+	return file_palyra_v1_palyra_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *VaultHistoryRequest) GetRef() string {
+	if x != nil {
+		return x.Ref
+	}
+	return ""
+}
+
+type SecretVersion struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Version       int64                  `protobuf:"varint,1,opt,name=version,proto3" json:"version,omitempty"`
+	CreatedUnix   int64                  `protobuf:"varint,2,opt,name=created_unix,json=createdUnix,proto3" json:"created_unix,omitempty"`
+	Size          int64                  `protobuf:"varint,3,opt,name=size,proto3" json:"size,omitempty"`          // bytes of the value
+	Principal     string                 `protobuf:"bytes,4,opt,name=principal,proto3" json:"principal,omitempty"` // who wrote it, as a Cedar UID ("" for versions written before this was kept)
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SecretVersion) Reset() {
+	*x = SecretVersion{}
+	mi := &file_palyra_v1_palyra_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SecretVersion) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SecretVersion) ProtoMessage() {}
+
+func (x *SecretVersion) ProtoReflect() protoreflect.Message {
+	mi := &file_palyra_v1_palyra_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SecretVersion.ProtoReflect.Descriptor instead.
+func (*SecretVersion) Descriptor() ([]byte, []int) {
+	return file_palyra_v1_palyra_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *SecretVersion) GetVersion() int64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *SecretVersion) GetCreatedUnix() int64 {
+	if x != nil {
+		return x.CreatedUnix
+	}
+	return 0
+}
+
+func (x *SecretVersion) GetSize() int64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+func (x *SecretVersion) GetPrincipal() string {
+	if x != nil {
+		return x.Principal
+	}
+	return ""
+}
+
+type VaultHistoryResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Versions      []*SecretVersion       `protobuf:"bytes,1,rep,name=versions,proto3" json:"versions,omitempty"` // oldest first
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VaultHistoryResponse) Reset() {
+	*x = VaultHistoryResponse{}
+	mi := &file_palyra_v1_palyra_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VaultHistoryResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VaultHistoryResponse) ProtoMessage() {}
+
+func (x *VaultHistoryResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_palyra_v1_palyra_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VaultHistoryResponse.ProtoReflect.Descriptor instead.
+func (*VaultHistoryResponse) Descriptor() ([]byte, []int) {
+	return file_palyra_v1_palyra_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *VaultHistoryResponse) GetVersions() []*SecretVersion {
+	if x != nil {
+		return x.Versions
+	}
+	return nil
+}
+
+type VaultStatusRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VaultStatusRequest) Reset() {
+	*x = VaultStatusRequest{}
+	mi := &file_palyra_v1_palyra_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VaultStatusRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VaultStatusRequest) ProtoMessage() {}
+
+func (x *VaultStatusRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_palyra_v1_palyra_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VaultStatusRequest.ProtoReflect.Descriptor instead.
+func (*VaultStatusRequest) Descriptor() ([]byte, []int) {
+	return file_palyra_v1_palyra_proto_rawDescGZIP(), []int{15}
+}
+
+type KEKStatus struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	KekId         string                 `protobuf:"bytes,1,opt,name=kek_id,json=kekId,proto3" json:"kek_id,omitempty"`
+	Envelopes     int64                  `protobuf:"varint,2,opt,name=envelopes,proto3" json:"envelopes,omitempty"` // envelopes (secret versions) wrapped under it
+	Active        bool                   `protobuf:"varint,3,opt,name=active,proto3" json:"active,omitempty"`       // new writes use it
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KEKStatus) Reset() {
+	*x = KEKStatus{}
+	mi := &file_palyra_v1_palyra_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KEKStatus) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KEKStatus) ProtoMessage() {}
+
+func (x *KEKStatus) ProtoReflect() protoreflect.Message {
+	mi := &file_palyra_v1_palyra_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KEKStatus.ProtoReflect.Descriptor instead.
+func (*KEKStatus) Descriptor() ([]byte, []int) {
+	return file_palyra_v1_palyra_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *KEKStatus) GetKekId() string {
+	if x != nil {
+		return x.KekId
+	}
+	return ""
+}
+
+func (x *KEKStatus) GetEnvelopes() int64 {
+	if x != nil {
+		return x.Envelopes
+	}
+	return 0
+}
+
+func (x *KEKStatus) GetActive() bool {
+	if x != nil {
+		return x.Active
+	}
+	return false
+}
+
+type VaultStatusResponse struct {
+	state              protoimpl.MessageState `protogen:"open.v1"`
+	Provider           string                 `protobuf:"bytes,1,opt,name=provider,proto3" json:"provider,omitempty"` // master-key provider: file, passphrase, keyring, env
+	Keks               []*KEKStatus           `protobuf:"bytes,2,rep,name=keks,proto3" json:"keks,omitempty"`
+	Retention          int32                  `protobuf:"varint,3,opt,name=retention,proto3" json:"retention,omitempty"` // versions kept per secret
+	Secrets            int64                  `protobuf:"varint,4,opt,name=secrets,proto3" json:"secrets,omitempty"`
+	Versions           int64                  `protobuf:"varint,5,opt,name=versions,proto3" json:"versions,omitempty"`
+	RotationInProgress bool                   `protobuf:"varint,6,opt,name=rotation_in_progress,json=rotationInProgress,proto3" json:"rotation_in_progress,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
+}
+
+func (x *VaultStatusResponse) Reset() {
+	*x = VaultStatusResponse{}
+	mi := &file_palyra_v1_palyra_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VaultStatusResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VaultStatusResponse) ProtoMessage() {}
+
+func (x *VaultStatusResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_palyra_v1_palyra_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VaultStatusResponse.ProtoReflect.Descriptor instead.
+func (*VaultStatusResponse) Descriptor() ([]byte, []int) {
+	return file_palyra_v1_palyra_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *VaultStatusResponse) GetProvider() string {
+	if x != nil {
+		return x.Provider
+	}
+	return ""
+}
+
+func (x *VaultStatusResponse) GetKeks() []*KEKStatus {
+	if x != nil {
+		return x.Keks
+	}
+	return nil
+}
+
+func (x *VaultStatusResponse) GetRetention() int32 {
+	if x != nil {
+		return x.Retention
+	}
+	return 0
+}
+
+func (x *VaultStatusResponse) GetSecrets() int64 {
+	if x != nil {
+		return x.Secrets
+	}
+	return 0
+}
+
+func (x *VaultStatusResponse) GetVersions() int64 {
+	if x != nil {
+		return x.Versions
+	}
+	return 0
+}
+
+func (x *VaultStatusResponse) GetRotationInProgress() bool {
+	if x != nil {
+		return x.RotationInProgress
+	}
+	return false
+}
+
+type VaultRotateKEKRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VaultRotateKEKRequest) Reset() {
+	*x = VaultRotateKEKRequest{}
+	mi := &file_palyra_v1_palyra_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VaultRotateKEKRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VaultRotateKEKRequest) ProtoMessage() {}
+
+func (x *VaultRotateKEKRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_palyra_v1_palyra_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VaultRotateKEKRequest.ProtoReflect.Descriptor instead.
+func (*VaultRotateKEKRequest) Descriptor() ([]byte, []int) {
+	return file_palyra_v1_palyra_proto_rawDescGZIP(), []int{18}
+}
+
+type VaultRotateKEKResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	KekId         string                 `protobuf:"bytes,1,opt,name=kek_id,json=kekId,proto3" json:"kek_id,omitempty"` // the active KEK after the rotation
+	Rewrapped     int64                  `protobuf:"varint,2,opt,name=rewrapped,proto3" json:"rewrapped,omitempty"`     // DEKs re-wrapped by this call
+	Retired       []string               `protobuf:"bytes,3,rep,name=retired,proto3" json:"retired,omitempty"`          // KEK ids no envelope uses any more
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VaultRotateKEKResponse) Reset() {
+	*x = VaultRotateKEKResponse{}
+	mi := &file_palyra_v1_palyra_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VaultRotateKEKResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VaultRotateKEKResponse) ProtoMessage() {}
+
+func (x *VaultRotateKEKResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_palyra_v1_palyra_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VaultRotateKEKResponse.ProtoReflect.Descriptor instead.
+func (*VaultRotateKEKResponse) Descriptor() ([]byte, []int) {
+	return file_palyra_v1_palyra_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *VaultRotateKEKResponse) GetKekId() string {
+	if x != nil {
+		return x.KekId
+	}
+	return ""
+}
+
+func (x *VaultRotateKEKResponse) GetRewrapped() int64 {
+	if x != nil {
+		return x.Rewrapped
+	}
+	return 0
+}
+
+func (x *VaultRotateKEKResponse) GetRetired() []string {
+	if x != nil {
+		return x.Retired
+	}
+	return nil
+}
+
 type EnrollDeviceRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"` // human-readable device name, 1..64 printable characters
@@ -695,7 +1151,7 @@ type EnrollDeviceRequest struct {
 
 func (x *EnrollDeviceRequest) Reset() {
 	*x = EnrollDeviceRequest{}
-	mi := &file_palyra_v1_palyra_proto_msgTypes[12]
+	mi := &file_palyra_v1_palyra_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -707,7 +1163,7 @@ func (x *EnrollDeviceRequest) String() string {
 func (*EnrollDeviceRequest) ProtoMessage() {}
 
 func (x *EnrollDeviceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_palyra_v1_palyra_proto_msgTypes[12]
+	mi := &file_palyra_v1_palyra_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -720,7 +1176,7 @@ func (x *EnrollDeviceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EnrollDeviceRequest.ProtoReflect.Descriptor instead.
 func (*EnrollDeviceRequest) Descriptor() ([]byte, []int) {
-	return file_palyra_v1_palyra_proto_rawDescGZIP(), []int{12}
+	return file_palyra_v1_palyra_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *EnrollDeviceRequest) GetName() string {
@@ -748,7 +1204,7 @@ type EnrollDeviceResponse struct {
 
 func (x *EnrollDeviceResponse) Reset() {
 	*x = EnrollDeviceResponse{}
-	mi := &file_palyra_v1_palyra_proto_msgTypes[13]
+	mi := &file_palyra_v1_palyra_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -760,7 +1216,7 @@ func (x *EnrollDeviceResponse) String() string {
 func (*EnrollDeviceResponse) ProtoMessage() {}
 
 func (x *EnrollDeviceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_palyra_v1_palyra_proto_msgTypes[13]
+	mi := &file_palyra_v1_palyra_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -773,7 +1229,7 @@ func (x *EnrollDeviceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EnrollDeviceResponse.ProtoReflect.Descriptor instead.
 func (*EnrollDeviceResponse) Descriptor() ([]byte, []int) {
-	return file_palyra_v1_palyra_proto_rawDescGZIP(), []int{13}
+	return file_palyra_v1_palyra_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *EnrollDeviceResponse) GetDeviceId() string {
@@ -805,7 +1261,7 @@ type ListDevicesRequest struct {
 
 func (x *ListDevicesRequest) Reset() {
 	*x = ListDevicesRequest{}
-	mi := &file_palyra_v1_palyra_proto_msgTypes[14]
+	mi := &file_palyra_v1_palyra_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -817,7 +1273,7 @@ func (x *ListDevicesRequest) String() string {
 func (*ListDevicesRequest) ProtoMessage() {}
 
 func (x *ListDevicesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_palyra_v1_palyra_proto_msgTypes[14]
+	mi := &file_palyra_v1_palyra_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -830,7 +1286,7 @@ func (x *ListDevicesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDevicesRequest.ProtoReflect.Descriptor instead.
 func (*ListDevicesRequest) Descriptor() ([]byte, []int) {
-	return file_palyra_v1_palyra_proto_rawDescGZIP(), []int{14}
+	return file_palyra_v1_palyra_proto_rawDescGZIP(), []int{22}
 }
 
 type Device struct {
@@ -849,7 +1305,7 @@ type Device struct {
 
 func (x *Device) Reset() {
 	*x = Device{}
-	mi := &file_palyra_v1_palyra_proto_msgTypes[15]
+	mi := &file_palyra_v1_palyra_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -861,7 +1317,7 @@ func (x *Device) String() string {
 func (*Device) ProtoMessage() {}
 
 func (x *Device) ProtoReflect() protoreflect.Message {
-	mi := &file_palyra_v1_palyra_proto_msgTypes[15]
+	mi := &file_palyra_v1_palyra_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -874,7 +1330,7 @@ func (x *Device) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Device.ProtoReflect.Descriptor instead.
 func (*Device) Descriptor() ([]byte, []int) {
-	return file_palyra_v1_palyra_proto_rawDescGZIP(), []int{15}
+	return file_palyra_v1_palyra_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *Device) GetDeviceId() string {
@@ -942,7 +1398,7 @@ type ListDevicesResponse struct {
 
 func (x *ListDevicesResponse) Reset() {
 	*x = ListDevicesResponse{}
-	mi := &file_palyra_v1_palyra_proto_msgTypes[16]
+	mi := &file_palyra_v1_palyra_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -954,7 +1410,7 @@ func (x *ListDevicesResponse) String() string {
 func (*ListDevicesResponse) ProtoMessage() {}
 
 func (x *ListDevicesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_palyra_v1_palyra_proto_msgTypes[16]
+	mi := &file_palyra_v1_palyra_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -967,7 +1423,7 @@ func (x *ListDevicesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDevicesResponse.ProtoReflect.Descriptor instead.
 func (*ListDevicesResponse) Descriptor() ([]byte, []int) {
-	return file_palyra_v1_palyra_proto_rawDescGZIP(), []int{16}
+	return file_palyra_v1_palyra_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ListDevicesResponse) GetDevices() []*Device {
@@ -986,7 +1442,7 @@ type RenewCertificateRequest struct {
 
 func (x *RenewCertificateRequest) Reset() {
 	*x = RenewCertificateRequest{}
-	mi := &file_palyra_v1_palyra_proto_msgTypes[17]
+	mi := &file_palyra_v1_palyra_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -998,7 +1454,7 @@ func (x *RenewCertificateRequest) String() string {
 func (*RenewCertificateRequest) ProtoMessage() {}
 
 func (x *RenewCertificateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_palyra_v1_palyra_proto_msgTypes[17]
+	mi := &file_palyra_v1_palyra_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1011,7 +1467,7 @@ func (x *RenewCertificateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenewCertificateRequest.ProtoReflect.Descriptor instead.
 func (*RenewCertificateRequest) Descriptor() ([]byte, []int) {
-	return file_palyra_v1_palyra_proto_rawDescGZIP(), []int{17}
+	return file_palyra_v1_palyra_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *RenewCertificateRequest) GetCsr() []byte {
@@ -1030,7 +1486,7 @@ type RenewCertificateResponse struct {
 
 func (x *RenewCertificateResponse) Reset() {
 	*x = RenewCertificateResponse{}
-	mi := &file_palyra_v1_palyra_proto_msgTypes[18]
+	mi := &file_palyra_v1_palyra_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1042,7 +1498,7 @@ func (x *RenewCertificateResponse) String() string {
 func (*RenewCertificateResponse) ProtoMessage() {}
 
 func (x *RenewCertificateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_palyra_v1_palyra_proto_msgTypes[18]
+	mi := &file_palyra_v1_palyra_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1055,7 +1511,7 @@ func (x *RenewCertificateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenewCertificateResponse.ProtoReflect.Descriptor instead.
 func (*RenewCertificateResponse) Descriptor() ([]byte, []int) {
-	return file_palyra_v1_palyra_proto_rawDescGZIP(), []int{18}
+	return file_palyra_v1_palyra_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *RenewCertificateResponse) GetCertificate() []byte {
@@ -1074,7 +1530,7 @@ type RevokeDeviceRequest struct {
 
 func (x *RevokeDeviceRequest) Reset() {
 	*x = RevokeDeviceRequest{}
-	mi := &file_palyra_v1_palyra_proto_msgTypes[19]
+	mi := &file_palyra_v1_palyra_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1086,7 +1542,7 @@ func (x *RevokeDeviceRequest) String() string {
 func (*RevokeDeviceRequest) ProtoMessage() {}
 
 func (x *RevokeDeviceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_palyra_v1_palyra_proto_msgTypes[19]
+	mi := &file_palyra_v1_palyra_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1099,7 +1555,7 @@ func (x *RevokeDeviceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeDeviceRequest.ProtoReflect.Descriptor instead.
 func (*RevokeDeviceRequest) Descriptor() ([]byte, []int) {
-	return file_palyra_v1_palyra_proto_rawDescGZIP(), []int{19}
+	return file_palyra_v1_palyra_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *RevokeDeviceRequest) GetDeviceId() string {
@@ -1117,7 +1573,7 @@ type RevokeDeviceResponse struct {
 
 func (x *RevokeDeviceResponse) Reset() {
 	*x = RevokeDeviceResponse{}
-	mi := &file_palyra_v1_palyra_proto_msgTypes[20]
+	mi := &file_palyra_v1_palyra_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1129,7 +1585,7 @@ func (x *RevokeDeviceResponse) String() string {
 func (*RevokeDeviceResponse) ProtoMessage() {}
 
 func (x *RevokeDeviceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_palyra_v1_palyra_proto_msgTypes[20]
+	mi := &file_palyra_v1_palyra_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1142,7 +1598,7 @@ func (x *RevokeDeviceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeDeviceResponse.ProtoReflect.Descriptor instead.
 func (*RevokeDeviceResponse) Descriptor() ([]byte, []int) {
-	return file_palyra_v1_palyra_proto_rawDescGZIP(), []int{20}
+	return file_palyra_v1_palyra_proto_rawDescGZIP(), []int{28}
 }
 
 // AuditRecord is one journal record: a decision, or the outcome of the
@@ -1169,7 +1625,7 @@ type AuditRecord struct {
 
 func (x *AuditRecord) Reset() {
 	*x = AuditRecord{}
-	mi := &file_palyra_v1_palyra_proto_msgTypes[21]
+	mi := &file_palyra_v1_palyra_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1181,7 +1637,7 @@ func (x *AuditRecord) String() string {
 func (*AuditRecord) ProtoMessage() {}
 
 func (x *AuditRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_palyra_v1_palyra_proto_msgTypes[21]
+	mi := &file_palyra_v1_palyra_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1194,7 +1650,7 @@ func (x *AuditRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditRecord.ProtoReflect.Descriptor instead.
 func (*AuditRecord) Descriptor() ([]byte, []int) {
-	return file_palyra_v1_palyra_proto_rawDescGZIP(), []int{21}
+	return file_palyra_v1_palyra_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *AuditRecord) GetSeq() int64 {
@@ -1309,7 +1765,7 @@ type AuditListRequest struct {
 
 func (x *AuditListRequest) Reset() {
 	*x = AuditListRequest{}
-	mi := &file_palyra_v1_palyra_proto_msgTypes[22]
+	mi := &file_palyra_v1_palyra_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1321,7 +1777,7 @@ func (x *AuditListRequest) String() string {
 func (*AuditListRequest) ProtoMessage() {}
 
 func (x *AuditListRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_palyra_v1_palyra_proto_msgTypes[22]
+	mi := &file_palyra_v1_palyra_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1334,7 +1790,7 @@ func (x *AuditListRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditListRequest.ProtoReflect.Descriptor instead.
 func (*AuditListRequest) Descriptor() ([]byte, []int) {
-	return file_palyra_v1_palyra_proto_rawDescGZIP(), []int{22}
+	return file_palyra_v1_palyra_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *AuditListRequest) GetAfterSeq() int64 {
@@ -1388,7 +1844,7 @@ type AuditListResponse struct {
 
 func (x *AuditListResponse) Reset() {
 	*x = AuditListResponse{}
-	mi := &file_palyra_v1_palyra_proto_msgTypes[23]
+	mi := &file_palyra_v1_palyra_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1400,7 +1856,7 @@ func (x *AuditListResponse) String() string {
 func (*AuditListResponse) ProtoMessage() {}
 
 func (x *AuditListResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_palyra_v1_palyra_proto_msgTypes[23]
+	mi := &file_palyra_v1_palyra_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1413,7 +1869,7 @@ func (x *AuditListResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditListResponse.ProtoReflect.Descriptor instead.
 func (*AuditListResponse) Descriptor() ([]byte, []int) {
-	return file_palyra_v1_palyra_proto_rawDescGZIP(), []int{23}
+	return file_palyra_v1_palyra_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *AuditListResponse) GetRecords() []*AuditRecord {
@@ -1432,7 +1888,7 @@ type AuditGetRequest struct {
 
 func (x *AuditGetRequest) Reset() {
 	*x = AuditGetRequest{}
-	mi := &file_palyra_v1_palyra_proto_msgTypes[24]
+	mi := &file_palyra_v1_palyra_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1444,7 +1900,7 @@ func (x *AuditGetRequest) String() string {
 func (*AuditGetRequest) ProtoMessage() {}
 
 func (x *AuditGetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_palyra_v1_palyra_proto_msgTypes[24]
+	mi := &file_palyra_v1_palyra_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1457,7 +1913,7 @@ func (x *AuditGetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditGetRequest.ProtoReflect.Descriptor instead.
 func (*AuditGetRequest) Descriptor() ([]byte, []int) {
-	return file_palyra_v1_palyra_proto_rawDescGZIP(), []int{24}
+	return file_palyra_v1_palyra_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *AuditGetRequest) GetSeq() int64 {
@@ -1477,7 +1933,7 @@ type AuditGetResponse struct {
 
 func (x *AuditGetResponse) Reset() {
 	*x = AuditGetResponse{}
-	mi := &file_palyra_v1_palyra_proto_msgTypes[25]
+	mi := &file_palyra_v1_palyra_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1489,7 +1945,7 @@ func (x *AuditGetResponse) String() string {
 func (*AuditGetResponse) ProtoMessage() {}
 
 func (x *AuditGetResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_palyra_v1_palyra_proto_msgTypes[25]
+	mi := &file_palyra_v1_palyra_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1502,7 +1958,7 @@ func (x *AuditGetResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditGetResponse.ProtoReflect.Descriptor instead.
 func (*AuditGetResponse) Descriptor() ([]byte, []int) {
-	return file_palyra_v1_palyra_proto_rawDescGZIP(), []int{25}
+	return file_palyra_v1_palyra_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *AuditGetResponse) GetRecord() *AuditRecord {
@@ -1528,7 +1984,7 @@ type AuditTailRequest struct {
 
 func (x *AuditTailRequest) Reset() {
 	*x = AuditTailRequest{}
-	mi := &file_palyra_v1_palyra_proto_msgTypes[26]
+	mi := &file_palyra_v1_palyra_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1540,7 +1996,7 @@ func (x *AuditTailRequest) String() string {
 func (*AuditTailRequest) ProtoMessage() {}
 
 func (x *AuditTailRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_palyra_v1_palyra_proto_msgTypes[26]
+	mi := &file_palyra_v1_palyra_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1553,7 +2009,7 @@ func (x *AuditTailRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditTailRequest.ProtoReflect.Descriptor instead.
 func (*AuditTailRequest) Descriptor() ([]byte, []int) {
-	return file_palyra_v1_palyra_proto_rawDescGZIP(), []int{26}
+	return file_palyra_v1_palyra_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *AuditTailRequest) GetAfterSeq() int64 {
@@ -1589,9 +2045,10 @@ const file_palyra_v1_palyra_proto_rawDesc = "" +
 	"\x10VaultPutResponse\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\x03R\aversion\"#\n" +
 	"\x0fVaultGetRequest\x12\x10\n" +
-	"\x03ref\x18\x01 \x01(\tR\x03ref\"(\n" +
+	"\x03ref\x18\x01 \x01(\tR\x03ref\"B\n" +
 	"\x10VaultGetResponse\x12\x14\n" +
-	"\x05value\x18\x01 \x01(\fR\x05value\"T\n" +
+	"\x05value\x18\x01 \x01(\fR\x05value\x12\x18\n" +
+	"\aversion\x18\x02 \x01(\x03R\aversion\"T\n" +
 	"\x10VaultListRequest\x12\x14\n" +
 	"\x05scope\x18\x01 \x01(\tR\x05scope\x12\x14\n" +
 	"\x05after\x18\x02 \x01(\tR\x05after\x12\x14\n" +
@@ -1604,10 +2061,38 @@ const file_palyra_v1_palyra_proto_rawDesc = "" +
 	"\x11VaultListResponse\x120\n" +
 	"\asecrets\x18\x01 \x03(\v2\x16.palyra.v1.SecretEntryR\asecrets\x12\x1d\n" +
 	"\n" +
-	"next_after\x18\x02 \x01(\tR\tnextAfter\"&\n" +
+	"next_after\x18\x02 \x01(\tR\tnextAfter\"@\n" +
 	"\x12VaultDeleteRequest\x12\x10\n" +
-	"\x03ref\x18\x01 \x01(\tR\x03ref\"\x15\n" +
-	"\x13VaultDeleteResponse\";\n" +
+	"\x03ref\x18\x01 \x01(\tR\x03ref\x12\x18\n" +
+	"\aversion\x18\x02 \x01(\x03R\aversion\"/\n" +
+	"\x13VaultDeleteResponse\x12\x18\n" +
+	"\aremoved\x18\x01 \x01(\x03R\aremoved\"'\n" +
+	"\x13VaultHistoryRequest\x12\x10\n" +
+	"\x03ref\x18\x01 \x01(\tR\x03ref\"~\n" +
+	"\rSecretVersion\x12\x18\n" +
+	"\aversion\x18\x01 \x01(\x03R\aversion\x12!\n" +
+	"\fcreated_unix\x18\x02 \x01(\x03R\vcreatedUnix\x12\x12\n" +
+	"\x04size\x18\x03 \x01(\x03R\x04size\x12\x1c\n" +
+	"\tprincipal\x18\x04 \x01(\tR\tprincipal\"L\n" +
+	"\x14VaultHistoryResponse\x124\n" +
+	"\bversions\x18\x01 \x03(\v2\x18.palyra.v1.SecretVersionR\bversions\"\x14\n" +
+	"\x12VaultStatusRequest\"X\n" +
+	"\tKEKStatus\x12\x15\n" +
+	"\x06kek_id\x18\x01 \x01(\tR\x05kekId\x12\x1c\n" +
+	"\tenvelopes\x18\x02 \x01(\x03R\tenvelopes\x12\x16\n" +
+	"\x06active\x18\x03 \x01(\bR\x06active\"\xe1\x01\n" +
+	"\x13VaultStatusResponse\x12\x1a\n" +
+	"\bprovider\x18\x01 \x01(\tR\bprovider\x12(\n" +
+	"\x04keks\x18\x02 \x03(\v2\x14.palyra.v1.KEKStatusR\x04keks\x12\x1c\n" +
+	"\tretention\x18\x03 \x01(\x05R\tretention\x12\x18\n" +
+	"\asecrets\x18\x04 \x01(\x03R\asecrets\x12\x1a\n" +
+	"\bversions\x18\x05 \x01(\x03R\bversions\x120\n" +
+	"\x14rotation_in_progress\x18\x06 \x01(\bR\x12rotationInProgress\"\x17\n" +
+	"\x15VaultRotateKEKRequest\"g\n" +
+	"\x16VaultRotateKEKResponse\x12\x15\n" +
+	"\x06kek_id\x18\x01 \x01(\tR\x05kekId\x12\x1c\n" +
+	"\trewrapped\x18\x02 \x01(\x03R\trewrapped\x12\x18\n" +
+	"\aretired\x18\x03 \x03(\tR\aretired\";\n" +
 	"\x13EnrollDeviceRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x10\n" +
 	"\x03csr\x18\x02 \x01(\fR\x03csr\"|\n" +
@@ -1669,12 +2154,15 @@ const file_palyra_v1_palyra_proto_rawDesc = "" +
 	"\x10AuditTailRequest\x12\x1b\n" +
 	"\tafter_seq\x18\x01 \x01(\x03R\bafterSeq2N\n" +
 	"\rDaemonService\x12=\n" +
-	"\x06Status\x12\x18.palyra.v1.StatusRequest\x1a\x19.palyra.v1.StatusResponse2\x9a\x02\n" +
+	"\x06Status\x12\x18.palyra.v1.StatusRequest\x1a\x19.palyra.v1.StatusResponse2\x81\x04\n" +
 	"\fVaultService\x12>\n" +
 	"\x03Put\x12\x1a.palyra.v1.VaultPutRequest\x1a\x1b.palyra.v1.VaultPutResponse\x12>\n" +
 	"\x03Get\x12\x1a.palyra.v1.VaultGetRequest\x1a\x1b.palyra.v1.VaultGetResponse\x12A\n" +
 	"\x04List\x12\x1b.palyra.v1.VaultListRequest\x1a\x1c.palyra.v1.VaultListResponse\x12G\n" +
-	"\x06Delete\x12\x1d.palyra.v1.VaultDeleteRequest\x1a\x1e.palyra.v1.VaultDeleteResponse2\xbe\x02\n" +
+	"\x06Delete\x12\x1d.palyra.v1.VaultDeleteRequest\x1a\x1e.palyra.v1.VaultDeleteResponse\x12J\n" +
+	"\aHistory\x12\x1e.palyra.v1.VaultHistoryRequest\x1a\x1f.palyra.v1.VaultHistoryResponse\x12G\n" +
+	"\x06Status\x12\x1d.palyra.v1.VaultStatusRequest\x1a\x1e.palyra.v1.VaultStatusResponse\x12P\n" +
+	"\tRotateKEK\x12 .palyra.v1.VaultRotateKEKRequest\x1a!.palyra.v1.VaultRotateKEKResponse2\xbe\x02\n" +
 	"\rDeviceService\x12I\n" +
 	"\x06Enroll\x12\x1e.palyra.v1.EnrollDeviceRequest\x1a\x1f.palyra.v1.EnrollDeviceResponse\x12E\n" +
 	"\x04List\x12\x1d.palyra.v1.ListDevicesRequest\x1a\x1e.palyra.v1.ListDevicesResponse\x12P\n" +
@@ -1697,7 +2185,7 @@ func file_palyra_v1_palyra_proto_rawDescGZIP() []byte {
 	return file_palyra_v1_palyra_proto_rawDescData
 }
 
-var file_palyra_v1_palyra_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
+var file_palyra_v1_palyra_proto_msgTypes = make([]protoimpl.MessageInfo, 35)
 var file_palyra_v1_palyra_proto_goTypes = []any{
 	(*StatusRequest)(nil),            // 0: palyra.v1.StatusRequest
 	(*StatusResponse)(nil),           // 1: palyra.v1.StatusResponse
@@ -1711,58 +2199,74 @@ var file_palyra_v1_palyra_proto_goTypes = []any{
 	(*VaultListResponse)(nil),        // 9: palyra.v1.VaultListResponse
 	(*VaultDeleteRequest)(nil),       // 10: palyra.v1.VaultDeleteRequest
 	(*VaultDeleteResponse)(nil),      // 11: palyra.v1.VaultDeleteResponse
-	(*EnrollDeviceRequest)(nil),      // 12: palyra.v1.EnrollDeviceRequest
-	(*EnrollDeviceResponse)(nil),     // 13: palyra.v1.EnrollDeviceResponse
-	(*ListDevicesRequest)(nil),       // 14: palyra.v1.ListDevicesRequest
-	(*Device)(nil),                   // 15: palyra.v1.Device
-	(*ListDevicesResponse)(nil),      // 16: palyra.v1.ListDevicesResponse
-	(*RenewCertificateRequest)(nil),  // 17: palyra.v1.RenewCertificateRequest
-	(*RenewCertificateResponse)(nil), // 18: palyra.v1.RenewCertificateResponse
-	(*RevokeDeviceRequest)(nil),      // 19: palyra.v1.RevokeDeviceRequest
-	(*RevokeDeviceResponse)(nil),     // 20: palyra.v1.RevokeDeviceResponse
-	(*AuditRecord)(nil),              // 21: palyra.v1.AuditRecord
-	(*AuditListRequest)(nil),         // 22: palyra.v1.AuditListRequest
-	(*AuditListResponse)(nil),        // 23: palyra.v1.AuditListResponse
-	(*AuditGetRequest)(nil),          // 24: palyra.v1.AuditGetRequest
-	(*AuditGetResponse)(nil),         // 25: palyra.v1.AuditGetResponse
-	(*AuditTailRequest)(nil),         // 26: palyra.v1.AuditTailRequest
+	(*VaultHistoryRequest)(nil),      // 12: palyra.v1.VaultHistoryRequest
+	(*SecretVersion)(nil),            // 13: palyra.v1.SecretVersion
+	(*VaultHistoryResponse)(nil),     // 14: palyra.v1.VaultHistoryResponse
+	(*VaultStatusRequest)(nil),       // 15: palyra.v1.VaultStatusRequest
+	(*KEKStatus)(nil),                // 16: palyra.v1.KEKStatus
+	(*VaultStatusResponse)(nil),      // 17: palyra.v1.VaultStatusResponse
+	(*VaultRotateKEKRequest)(nil),    // 18: palyra.v1.VaultRotateKEKRequest
+	(*VaultRotateKEKResponse)(nil),   // 19: palyra.v1.VaultRotateKEKResponse
+	(*EnrollDeviceRequest)(nil),      // 20: palyra.v1.EnrollDeviceRequest
+	(*EnrollDeviceResponse)(nil),     // 21: palyra.v1.EnrollDeviceResponse
+	(*ListDevicesRequest)(nil),       // 22: palyra.v1.ListDevicesRequest
+	(*Device)(nil),                   // 23: palyra.v1.Device
+	(*ListDevicesResponse)(nil),      // 24: palyra.v1.ListDevicesResponse
+	(*RenewCertificateRequest)(nil),  // 25: palyra.v1.RenewCertificateRequest
+	(*RenewCertificateResponse)(nil), // 26: palyra.v1.RenewCertificateResponse
+	(*RevokeDeviceRequest)(nil),      // 27: palyra.v1.RevokeDeviceRequest
+	(*RevokeDeviceResponse)(nil),     // 28: palyra.v1.RevokeDeviceResponse
+	(*AuditRecord)(nil),              // 29: palyra.v1.AuditRecord
+	(*AuditListRequest)(nil),         // 30: palyra.v1.AuditListRequest
+	(*AuditListResponse)(nil),        // 31: palyra.v1.AuditListResponse
+	(*AuditGetRequest)(nil),          // 32: palyra.v1.AuditGetRequest
+	(*AuditGetResponse)(nil),         // 33: palyra.v1.AuditGetResponse
+	(*AuditTailRequest)(nil),         // 34: palyra.v1.AuditTailRequest
 }
 var file_palyra_v1_palyra_proto_depIdxs = []int32{
 	2,  // 0: palyra.v1.StatusResponse.listeners:type_name -> palyra.v1.Listeners
 	8,  // 1: palyra.v1.VaultListResponse.secrets:type_name -> palyra.v1.SecretEntry
-	15, // 2: palyra.v1.ListDevicesResponse.devices:type_name -> palyra.v1.Device
-	21, // 3: palyra.v1.AuditListResponse.records:type_name -> palyra.v1.AuditRecord
-	21, // 4: palyra.v1.AuditGetResponse.record:type_name -> palyra.v1.AuditRecord
-	21, // 5: palyra.v1.AuditGetResponse.outcome:type_name -> palyra.v1.AuditRecord
-	0,  // 6: palyra.v1.DaemonService.Status:input_type -> palyra.v1.StatusRequest
-	3,  // 7: palyra.v1.VaultService.Put:input_type -> palyra.v1.VaultPutRequest
-	5,  // 8: palyra.v1.VaultService.Get:input_type -> palyra.v1.VaultGetRequest
-	7,  // 9: palyra.v1.VaultService.List:input_type -> palyra.v1.VaultListRequest
-	10, // 10: palyra.v1.VaultService.Delete:input_type -> palyra.v1.VaultDeleteRequest
-	12, // 11: palyra.v1.DeviceService.Enroll:input_type -> palyra.v1.EnrollDeviceRequest
-	14, // 12: palyra.v1.DeviceService.List:input_type -> palyra.v1.ListDevicesRequest
-	17, // 13: palyra.v1.DeviceService.Renew:input_type -> palyra.v1.RenewCertificateRequest
-	19, // 14: palyra.v1.DeviceService.Revoke:input_type -> palyra.v1.RevokeDeviceRequest
-	22, // 15: palyra.v1.AuditService.List:input_type -> palyra.v1.AuditListRequest
-	24, // 16: palyra.v1.AuditService.Get:input_type -> palyra.v1.AuditGetRequest
-	26, // 17: palyra.v1.AuditService.Tail:input_type -> palyra.v1.AuditTailRequest
-	1,  // 18: palyra.v1.DaemonService.Status:output_type -> palyra.v1.StatusResponse
-	4,  // 19: palyra.v1.VaultService.Put:output_type -> palyra.v1.VaultPutResponse
-	6,  // 20: palyra.v1.VaultService.Get:output_type -> palyra.v1.VaultGetResponse
-	9,  // 21: palyra.v1.VaultService.List:output_type -> palyra.v1.VaultListResponse
-	11, // 22: palyra.v1.VaultService.Delete:output_type -> palyra.v1.VaultDeleteResponse
-	13, // 23: palyra.v1.DeviceService.Enroll:output_type -> palyra.v1.EnrollDeviceResponse
-	16, // 24: palyra.v1.DeviceService.List:output_type -> palyra.v1.ListDevicesResponse
-	18, // 25: palyra.v1.DeviceService.Renew:output_type -> palyra.v1.RenewCertificateResponse
-	20, // 26: palyra.v1.DeviceService.Revoke:output_type -> palyra.v1.RevokeDeviceResponse
-	23, // 27: palyra.v1.AuditService.List:output_type -> palyra.v1.AuditListResponse
-	25, // 28: palyra.v1.AuditService.Get:output_type -> palyra.v1.AuditGetResponse
-	21, // 29: palyra.v1.AuditService.Tail:output_type -> palyra.v1.AuditRecord
-	18, // [18:30] is the sub-list for method output_type
-	6,  // [6:18] is the sub-list for method input_type
-	6,  // [6:6] is the sub-list for extension type_name
-	6,  // [6:6] is the sub-list for extension extendee
-	0,  // [0:6] is the sub-list for field type_name
+	13, // 2: palyra.v1.VaultHistoryResponse.versions:type_name -> palyra.v1.SecretVersion
+	16, // 3: palyra.v1.VaultStatusResponse.keks:type_name -> palyra.v1.KEKStatus
+	23, // 4: palyra.v1.ListDevicesResponse.devices:type_name -> palyra.v1.Device
+	29, // 5: palyra.v1.AuditListResponse.records:type_name -> palyra.v1.AuditRecord
+	29, // 6: palyra.v1.AuditGetResponse.record:type_name -> palyra.v1.AuditRecord
+	29, // 7: palyra.v1.AuditGetResponse.outcome:type_name -> palyra.v1.AuditRecord
+	0,  // 8: palyra.v1.DaemonService.Status:input_type -> palyra.v1.StatusRequest
+	3,  // 9: palyra.v1.VaultService.Put:input_type -> palyra.v1.VaultPutRequest
+	5,  // 10: palyra.v1.VaultService.Get:input_type -> palyra.v1.VaultGetRequest
+	7,  // 11: palyra.v1.VaultService.List:input_type -> palyra.v1.VaultListRequest
+	10, // 12: palyra.v1.VaultService.Delete:input_type -> palyra.v1.VaultDeleteRequest
+	12, // 13: palyra.v1.VaultService.History:input_type -> palyra.v1.VaultHistoryRequest
+	15, // 14: palyra.v1.VaultService.Status:input_type -> palyra.v1.VaultStatusRequest
+	18, // 15: palyra.v1.VaultService.RotateKEK:input_type -> palyra.v1.VaultRotateKEKRequest
+	20, // 16: palyra.v1.DeviceService.Enroll:input_type -> palyra.v1.EnrollDeviceRequest
+	22, // 17: palyra.v1.DeviceService.List:input_type -> palyra.v1.ListDevicesRequest
+	25, // 18: palyra.v1.DeviceService.Renew:input_type -> palyra.v1.RenewCertificateRequest
+	27, // 19: palyra.v1.DeviceService.Revoke:input_type -> palyra.v1.RevokeDeviceRequest
+	30, // 20: palyra.v1.AuditService.List:input_type -> palyra.v1.AuditListRequest
+	32, // 21: palyra.v1.AuditService.Get:input_type -> palyra.v1.AuditGetRequest
+	34, // 22: palyra.v1.AuditService.Tail:input_type -> palyra.v1.AuditTailRequest
+	1,  // 23: palyra.v1.DaemonService.Status:output_type -> palyra.v1.StatusResponse
+	4,  // 24: palyra.v1.VaultService.Put:output_type -> palyra.v1.VaultPutResponse
+	6,  // 25: palyra.v1.VaultService.Get:output_type -> palyra.v1.VaultGetResponse
+	9,  // 26: palyra.v1.VaultService.List:output_type -> palyra.v1.VaultListResponse
+	11, // 27: palyra.v1.VaultService.Delete:output_type -> palyra.v1.VaultDeleteResponse
+	14, // 28: palyra.v1.VaultService.History:output_type -> palyra.v1.VaultHistoryResponse
+	17, // 29: palyra.v1.VaultService.Status:output_type -> palyra.v1.VaultStatusResponse
+	19, // 30: palyra.v1.VaultService.RotateKEK:output_type -> palyra.v1.VaultRotateKEKResponse
+	21, // 31: palyra.v1.DeviceService.Enroll:output_type -> palyra.v1.EnrollDeviceResponse
+	24, // 32: palyra.v1.DeviceService.List:output_type -> palyra.v1.ListDevicesResponse
+	26, // 33: palyra.v1.DeviceService.Renew:output_type -> palyra.v1.RenewCertificateResponse
+	28, // 34: palyra.v1.DeviceService.Revoke:output_type -> palyra.v1.RevokeDeviceResponse
+	31, // 35: palyra.v1.AuditService.List:output_type -> palyra.v1.AuditListResponse
+	33, // 36: palyra.v1.AuditService.Get:output_type -> palyra.v1.AuditGetResponse
+	29, // 37: palyra.v1.AuditService.Tail:output_type -> palyra.v1.AuditRecord
+	23, // [23:38] is the sub-list for method output_type
+	8,  // [8:23] is the sub-list for method input_type
+	8,  // [8:8] is the sub-list for extension type_name
+	8,  // [8:8] is the sub-list for extension extendee
+	0,  // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_palyra_v1_palyra_proto_init() }
@@ -1776,7 +2280,7 @@ func file_palyra_v1_palyra_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_palyra_v1_palyra_proto_rawDesc), len(file_palyra_v1_palyra_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   27,
+			NumMessages:   35,
 			NumExtensions: 0,
 			NumServices:   4,
 		},

@@ -65,6 +65,12 @@ const (
 	VaultServiceListProcedure = "/palyra.v1.VaultService/List"
 	// VaultServiceDeleteProcedure is the fully-qualified name of the VaultService's Delete RPC.
 	VaultServiceDeleteProcedure = "/palyra.v1.VaultService/Delete"
+	// VaultServiceHistoryProcedure is the fully-qualified name of the VaultService's History RPC.
+	VaultServiceHistoryProcedure = "/palyra.v1.VaultService/History"
+	// VaultServiceStatusProcedure is the fully-qualified name of the VaultService's Status RPC.
+	VaultServiceStatusProcedure = "/palyra.v1.VaultService/Status"
+	// VaultServiceRotateKEKProcedure is the fully-qualified name of the VaultService's RotateKEK RPC.
+	VaultServiceRotateKEKProcedure = "/palyra.v1.VaultService/RotateKEK"
 	// DeviceServiceEnrollProcedure is the fully-qualified name of the DeviceService's Enroll RPC.
 	DeviceServiceEnrollProcedure = "/palyra.v1.DeviceService/Enroll"
 	// DeviceServiceListProcedure is the fully-qualified name of the DeviceService's List RPC.
@@ -164,8 +170,18 @@ type VaultServiceClient interface {
 	// List returns one page of secret names and metadata, never values
 	// (vault.list on Vault).
 	List(context.Context, *connect.Request[v1.VaultListRequest]) (*connect.Response[v1.VaultListResponse], error)
-	// Delete removes every version of a secret (vault.delete on Secret).
+	// Delete removes every version of a secret, or one (vault.delete on
+	// Secret).
 	Delete(context.Context, *connect.Request[v1.VaultDeleteRequest]) (*connect.Response[v1.VaultDeleteResponse], error)
+	// History lists a secret's kept versions: number, time, size and who
+	// wrote it, never a value (vault.history on Secret).
+	History(context.Context, *connect.Request[v1.VaultHistoryRequest]) (*connect.Response[v1.VaultHistoryResponse], error)
+	// Status describes the vault: master-key provider, KEKs and how many
+	// envelopes each protects, retention (vault.admin on Vault::"*").
+	Status(context.Context, *connect.Request[v1.VaultStatusRequest]) (*connect.Response[v1.VaultStatusResponse], error)
+	// RotateKEK creates a new KEK and re-wraps every DEK under it (never the
+	// values), resuming an interrupted rotation (vault.admin on Vault::"*").
+	RotateKEK(context.Context, *connect.Request[v1.VaultRotateKEKRequest]) (*connect.Response[v1.VaultRotateKEKResponse], error)
 }
 
 // NewVaultServiceClient constructs a client for the palyra.v1.VaultService service. By default, it
@@ -203,15 +219,36 @@ func NewVaultServiceClient(httpClient connect.HTTPClient, baseURL string, opts .
 			connect.WithSchema(vaultServiceMethods.ByName("Delete")),
 			connect.WithClientOptions(opts...),
 		),
+		history: connect.NewClient[v1.VaultHistoryRequest, v1.VaultHistoryResponse](
+			httpClient,
+			baseURL+VaultServiceHistoryProcedure,
+			connect.WithSchema(vaultServiceMethods.ByName("History")),
+			connect.WithClientOptions(opts...),
+		),
+		status: connect.NewClient[v1.VaultStatusRequest, v1.VaultStatusResponse](
+			httpClient,
+			baseURL+VaultServiceStatusProcedure,
+			connect.WithSchema(vaultServiceMethods.ByName("Status")),
+			connect.WithClientOptions(opts...),
+		),
+		rotateKEK: connect.NewClient[v1.VaultRotateKEKRequest, v1.VaultRotateKEKResponse](
+			httpClient,
+			baseURL+VaultServiceRotateKEKProcedure,
+			connect.WithSchema(vaultServiceMethods.ByName("RotateKEK")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
 // vaultServiceClient implements VaultServiceClient.
 type vaultServiceClient struct {
-	put    *connect.Client[v1.VaultPutRequest, v1.VaultPutResponse]
-	get    *connect.Client[v1.VaultGetRequest, v1.VaultGetResponse]
-	list   *connect.Client[v1.VaultListRequest, v1.VaultListResponse]
-	delete *connect.Client[v1.VaultDeleteRequest, v1.VaultDeleteResponse]
+	put       *connect.Client[v1.VaultPutRequest, v1.VaultPutResponse]
+	get       *connect.Client[v1.VaultGetRequest, v1.VaultGetResponse]
+	list      *connect.Client[v1.VaultListRequest, v1.VaultListResponse]
+	delete    *connect.Client[v1.VaultDeleteRequest, v1.VaultDeleteResponse]
+	history   *connect.Client[v1.VaultHistoryRequest, v1.VaultHistoryResponse]
+	status    *connect.Client[v1.VaultStatusRequest, v1.VaultStatusResponse]
+	rotateKEK *connect.Client[v1.VaultRotateKEKRequest, v1.VaultRotateKEKResponse]
 }
 
 // Put calls palyra.v1.VaultService.Put.
@@ -234,6 +271,21 @@ func (c *vaultServiceClient) Delete(ctx context.Context, req *connect.Request[v1
 	return c.delete.CallUnary(ctx, req)
 }
 
+// History calls palyra.v1.VaultService.History.
+func (c *vaultServiceClient) History(ctx context.Context, req *connect.Request[v1.VaultHistoryRequest]) (*connect.Response[v1.VaultHistoryResponse], error) {
+	return c.history.CallUnary(ctx, req)
+}
+
+// Status calls palyra.v1.VaultService.Status.
+func (c *vaultServiceClient) Status(ctx context.Context, req *connect.Request[v1.VaultStatusRequest]) (*connect.Response[v1.VaultStatusResponse], error) {
+	return c.status.CallUnary(ctx, req)
+}
+
+// RotateKEK calls palyra.v1.VaultService.RotateKEK.
+func (c *vaultServiceClient) RotateKEK(ctx context.Context, req *connect.Request[v1.VaultRotateKEKRequest]) (*connect.Response[v1.VaultRotateKEKResponse], error) {
+	return c.rotateKEK.CallUnary(ctx, req)
+}
+
 // VaultServiceHandler is an implementation of the palyra.v1.VaultService service.
 type VaultServiceHandler interface {
 	// Put stores a new version of a secret (vault.write on Secret).
@@ -243,8 +295,18 @@ type VaultServiceHandler interface {
 	// List returns one page of secret names and metadata, never values
 	// (vault.list on Vault).
 	List(context.Context, *connect.Request[v1.VaultListRequest]) (*connect.Response[v1.VaultListResponse], error)
-	// Delete removes every version of a secret (vault.delete on Secret).
+	// Delete removes every version of a secret, or one (vault.delete on
+	// Secret).
 	Delete(context.Context, *connect.Request[v1.VaultDeleteRequest]) (*connect.Response[v1.VaultDeleteResponse], error)
+	// History lists a secret's kept versions: number, time, size and who
+	// wrote it, never a value (vault.history on Secret).
+	History(context.Context, *connect.Request[v1.VaultHistoryRequest]) (*connect.Response[v1.VaultHistoryResponse], error)
+	// Status describes the vault: master-key provider, KEKs and how many
+	// envelopes each protects, retention (vault.admin on Vault::"*").
+	Status(context.Context, *connect.Request[v1.VaultStatusRequest]) (*connect.Response[v1.VaultStatusResponse], error)
+	// RotateKEK creates a new KEK and re-wraps every DEK under it (never the
+	// values), resuming an interrupted rotation (vault.admin on Vault::"*").
+	RotateKEK(context.Context, *connect.Request[v1.VaultRotateKEKRequest]) (*connect.Response[v1.VaultRotateKEKResponse], error)
 }
 
 // NewVaultServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -278,6 +340,24 @@ func NewVaultServiceHandler(svc VaultServiceHandler, opts ...connect.HandlerOpti
 		connect.WithSchema(vaultServiceMethods.ByName("Delete")),
 		connect.WithHandlerOptions(opts...),
 	)
+	vaultServiceHistoryHandler := connect.NewUnaryHandler(
+		VaultServiceHistoryProcedure,
+		svc.History,
+		connect.WithSchema(vaultServiceMethods.ByName("History")),
+		connect.WithHandlerOptions(opts...),
+	)
+	vaultServiceStatusHandler := connect.NewUnaryHandler(
+		VaultServiceStatusProcedure,
+		svc.Status,
+		connect.WithSchema(vaultServiceMethods.ByName("Status")),
+		connect.WithHandlerOptions(opts...),
+	)
+	vaultServiceRotateKEKHandler := connect.NewUnaryHandler(
+		VaultServiceRotateKEKProcedure,
+		svc.RotateKEK,
+		connect.WithSchema(vaultServiceMethods.ByName("RotateKEK")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/palyra.v1.VaultService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case VaultServicePutProcedure:
@@ -288,6 +368,12 @@ func NewVaultServiceHandler(svc VaultServiceHandler, opts ...connect.HandlerOpti
 			vaultServiceListHandler.ServeHTTP(w, r)
 		case VaultServiceDeleteProcedure:
 			vaultServiceDeleteHandler.ServeHTTP(w, r)
+		case VaultServiceHistoryProcedure:
+			vaultServiceHistoryHandler.ServeHTTP(w, r)
+		case VaultServiceStatusProcedure:
+			vaultServiceStatusHandler.ServeHTTP(w, r)
+		case VaultServiceRotateKEKProcedure:
+			vaultServiceRotateKEKHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -311,6 +397,18 @@ func (UnimplementedVaultServiceHandler) List(context.Context, *connect.Request[v
 
 func (UnimplementedVaultServiceHandler) Delete(context.Context, *connect.Request[v1.VaultDeleteRequest]) (*connect.Response[v1.VaultDeleteResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("palyra.v1.VaultService.Delete is not implemented"))
+}
+
+func (UnimplementedVaultServiceHandler) History(context.Context, *connect.Request[v1.VaultHistoryRequest]) (*connect.Response[v1.VaultHistoryResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("palyra.v1.VaultService.History is not implemented"))
+}
+
+func (UnimplementedVaultServiceHandler) Status(context.Context, *connect.Request[v1.VaultStatusRequest]) (*connect.Response[v1.VaultStatusResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("palyra.v1.VaultService.Status is not implemented"))
+}
+
+func (UnimplementedVaultServiceHandler) RotateKEK(context.Context, *connect.Request[v1.VaultRotateKEKRequest]) (*connect.Response[v1.VaultRotateKEKResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("palyra.v1.VaultService.RotateKEK is not implemented"))
 }
 
 // DeviceServiceClient is a client for the palyra.v1.DeviceService service.
