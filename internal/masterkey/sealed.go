@@ -201,4 +201,3 @@ func (s Source) passphrase(name string, confirm bool) ([]byte, error) {
 	}
 	return p, nil
 }
-
