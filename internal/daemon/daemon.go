@@ -71,9 +71,9 @@ type Daemon struct {
 	mk       *masterkey.Key
 	keyCheck string
 	authz    *authz.Engine
-	guard   *guard.Guard
-	srv     *transport.Server
-	watch   *statedir.Watch
+	guard    *guard.Guard
+	srv      *transport.Server
+	watch    *statedir.Watch
 	// renewals limits certificate renewals per device.
 	renewals renewLimiter
 	// handshakeLog rate-limits the log line for refused handshakes.
