@@ -91,6 +91,7 @@ func vaultCmd(g *globals) *cobra.Command {
 			},
 		},
 	)
+	cmd.AddCommand(vaultProviderCmd(g))
 	return cmd
 }
 

@@ -201,3 +201,23 @@ func (s Source) passphrase(name string, confirm bool) ([]byte, error) {
 	}
 	return p, nil
 }
+
+// Remember returns a Source that obtains the passphrase once (as s would)
+// and gives the same one on every later call: a move to the passphrase
+// provider seals and then re-opens with one prompt.
+func (s Source) Remember() Source {
+	inner := s
+	var saved []byte
+	s.Passphrase = func(confirm bool) ([]byte, error) {
+		if saved != nil {
+			return bytes.Clone(saved), nil
+		}
+		p, err := inner.passphrase(SealedName, confirm)
+		if err != nil {
+			return nil, err
+		}
+		saved = bytes.Clone(p)
+		return p, nil
+	}
+	return s
+}
