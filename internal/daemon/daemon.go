@@ -271,6 +271,9 @@ func (d *Daemon) createFresh(ctx context.Context) error {
 		g.Add(c)
 	}
 	if err := g.Start(ctx); err != nil {
+		if d.mk != nil {
+			d.discardKey()
+		}
 		return fmt.Errorf("daemon: create state directory: %w", err)
 	}
 	id := d.id.DeviceID.String()
@@ -420,6 +423,7 @@ func (d *Daemon) Discard() {
 	}
 	if d.created {
 		os.RemoveAll(d.layout.Dir)
+		d.discardKey()
 	}
 }
 

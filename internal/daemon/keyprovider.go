@@ -20,6 +20,17 @@ func (d *Daemon) keyProvider() string {
 	return d.cfg.MasterKey.Provider
 }
 
+// discardKey removes the keyring entry a failed first start made: the
+// state directory it belonged to is gone. Key files went with the
+// directory; env keeps nothing.
+func (d *Daemon) discardKey() {
+	if d.keyProvider() == masterkey.ProviderKeyring {
+		if err := masterkey.Remove(masterkey.ProviderKeyring, d.layout.Dir, masterkey.Source{}); err != nil {
+			d.log.Warn("could not remove the keyring entry of the discarded state directory", "err", err)
+		}
+	}
+}
+
 // masterKey makes (create) or loads the master key of the state directory
 // at l with the configured provider. A loaded key must have the check
 // value state.json records: another key (a wrong PALYRA_MASTER_KEY, another

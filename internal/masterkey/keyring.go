@@ -94,7 +94,7 @@ func keyringStore(account string, k *Key) error {
 	var existing string
 	err := withTimeout(func() (err error) { existing, err = keyring.Get(keyringService, account); return })
 	if err == nil && existing != "" {
-		return fmt.Errorf("masterkey: provider keyring: an entry for %q already exists", account)
+		return fmt.Errorf("masterkey: provider keyring: the OS keyring already holds a master key (service %q, account %q); if its state directory is gone for good, delete that entry first", keyringService, account)
 	}
 	if err := withTimeout(func() error { return keyring.Set(keyringService, account, k.Base64()) }); err != nil {
 		return fmt.Errorf("masterkey: provider keyring: %w", err)
