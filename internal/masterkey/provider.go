@@ -199,11 +199,21 @@ func Store(k *Key, provider, storeDir, dir string, src Source) error {
 	return fmt.Errorf("masterkey: unknown provider %q", provider)
 }
 
-// Remove deletes the key kept with provider (nothing for env).
+// Remove deletes the key kept with provider (nothing for env). A key file
+// is overwritten with zeros and synced before it is unlinked: best effort,
+// since a journaling or copy-on-write file system may keep old blocks.
 func Remove(provider, dir string, src Source) error {
 	switch provider {
 	case ProviderFile, ProviderPassphrase:
-		err := os.Remove(filepath.Join(dir, KeyFile(provider)))
+		path := filepath.Join(dir, KeyFile(provider))
+		if f, err := os.OpenFile(path, os.O_WRONLY, 0); err == nil {
+			if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() {
+				f.Write(make([]byte, fi.Size()))
+				f.Sync()
+			}
+			f.Close()
+		}
+		err := os.Remove(path)
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("masterkey: %w", err)
 		}

@@ -201,3 +201,23 @@ func BenchmarkUnlock(b *testing.B) {
 	}
 	b.ReportMetric(float64(time.Since(start).Milliseconds())/float64(b.N), "ms/unlock")
 }
+
+func TestRemoveKeyFile(t *testing.T) {
+	dir := t.TempDir()
+	k, _ := New()
+	if err := k.WriteFile(filepath.Join(dir, FileName)); err != nil {
+		t.Fatal(err)
+	}
+	if err := k.WriteFile(filepath.Join(dir, FileName)); err == nil {
+		t.Fatal("WriteFile replaced an existing key file")
+	}
+	if err := Remove(ProviderFile, dir, Source{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, FileName)); !os.IsNotExist(err) {
+		t.Fatalf("key file still there: %v", err)
+	}
+	if err := Remove(ProviderFile, dir, Source{}); err != nil {
+		t.Fatalf("removing an absent key file: %v", err)
+	}
+}
