@@ -97,3 +97,45 @@ func TestManifestWithoutKeyRecord(t *testing.T) {
 		t.Fatalf("mismatch: %v", err)
 	}
 }
+
+// TestPassphraseProviderFirstStart: a first start with provider passphrase
+// seals a new key in master.key.sealed (no master.key) and a second start
+// opens it with the same passphrase file.
+func TestPassphraseProviderFirstStart(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "state")
+	pw := filepath.Join(t.TempDir(), "pw")
+	os.WriteFile(pw, []byte("s3cret\n"), 0o600)
+	t.Setenv(masterkey.EnvPassphraseFile, pw)
+	d, err := openFor(t, dir, config.KeyProviderPassphrase)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+	if _, err := os.Stat(filepath.Join(dir, masterkey.SealedName)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, masterkey.FileName)); err == nil {
+		t.Fatal("provider passphrase wrote master.key")
+	}
+	d, err = openFor(t, dir, config.KeyProviderPassphrase)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+}
+
+// TestKeyringProviderWithoutKeyring: where no OS keyring is usable, a
+// first start with provider keyring fails clearly and leaves nothing.
+func TestKeyringProviderWithoutKeyring(t *testing.T) {
+	if masterkey.ProbeKeyring() == nil {
+		t.Skip("an OS keyring works here; masterkey.TestKeyring covers the round trip")
+	}
+	parent := t.TempDir()
+	dir := filepath.Join(parent, "state")
+	if _, err := openFor(t, dir, config.KeyProviderKeyring); err == nil || !strings.Contains(err.Error(), "no usable OS keyring") {
+		t.Fatalf("keyring: %v", err)
+	}
+	if ents, _ := os.ReadDir(parent); len(ents) != 0 {
+		t.Fatalf("a failed first start left %v", ents)
+	}
+}
