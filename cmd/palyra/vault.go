@@ -87,6 +87,7 @@ func vaultCmd(g *globals) *cobra.Command {
 		vaultStatusCmd(g),
 		vaultRotateCmd(g),
 	)
+	cmd.AddCommand(vaultProviderCmd(g))
 	return cmd
 }
 

@@ -47,7 +47,8 @@ func TestDefaults(t *testing.T) {
 			CheckpointInterval: Duration(time.Second),
 			CheckpointEvery:    1024,
 		},
-		Vault: Vault{ListPageDefault: 100, Retention: 10},
+		Vault:     Vault{ListPageDefault: 100, Retention: 10},
+		MasterKey: MasterKey{Provider: KeyProviderFile},
 	}
 	if !reflect.DeepEqual(d, want) {
 		t.Fatalf("Defaults() =\n%+v\nwant\n%+v", d, want)
@@ -81,7 +82,8 @@ func TestParseFull(t *testing.T) {
 			CheckpointInterval: Duration(30 * time.Second),
 			CheckpointEvery:    10,
 		},
-		Vault: Vault{ListPageDefault: 50, Retention: 10},
+		Vault:     Vault{ListPageDefault: 50, Retention: 10},
+		MasterKey: MasterKey{Provider: KeyProviderFile},
 	}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Fatalf("Parse =\n%+v\nwant\n%+v", cfg, want)

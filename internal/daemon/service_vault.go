@@ -165,9 +165,6 @@ type versionedRef struct {
 	version int64
 }
 
-// keyProvider names the master-key provider that Status reports.
-func (d *Daemon) keyProvider() string { return "file" }
-
 // vaultPut is a validated VaultService.Put request.
 type vaultPut struct {
 	ref   vault.Ref
