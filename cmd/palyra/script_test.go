@@ -67,6 +67,7 @@ func TestMain(m *testing.M) {
 //	freeport VAR                 set $VAR to a loopback port free on TCP and UDP
 //	sqlite DB SQL                run one statement on a database, as an
 //	                             attacker with access to the files would
+//	filevar VAR FILE             set $VAR to FILE's content, without its final newline
 //	certexpired BUNDLE_DIR       wait (polling, at most 30s) until the bundle's
 //	                             certificate has expired
 func TestScripts(t *testing.T) {
@@ -87,6 +88,7 @@ func TestScripts(t *testing.T) {
 			"freeport":      cmdFreeport,
 			"sqlite":        cmdSQLite,
 			"certexpired":   cmdCertExpired,
+			"filevar":       cmdFileVar,
 		},
 	})
 }
@@ -151,6 +153,12 @@ func cmdPalyradStart(ts *testscript.TestScript, neg bool, args []string) {
 	// Nothing from the environment running the tests (PALYRA_LISTEN,
 	// PALYRA_LOG_LEVEL, ...) reaches the daemon: only the flags do.
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=/no-home"}
+	// Except the master key providers' variables, when the script set them.
+	for _, k := range []string{"PALYRA_PASSPHRASE_FILE", "PALYRA_MASTER_KEY"} {
+		if v := ts.Getenv(k); v != "" {
+			cmd.Env = append(cmd.Env, k+"="+v)
+		}
+	}
 	logs := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	ts.Check(cmd.Start())
@@ -379,4 +387,11 @@ func cmdCertExpired(ts *testscript.TestScript, neg bool, args []string) {
 	for !time.Now().After(cert.NotAfter) {
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+func cmdFileVar(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: filevar VAR FILE")
+	}
+	ts.Setenv(args[0], strings.TrimSuffix(ts.ReadFile(args[1]), "\n"))
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"connectrpc.com/connect"
@@ -17,7 +18,8 @@ import (
 
 func vaultCmd(g *globals) *cobra.Command {
 	cmd := asGroup(&cobra.Command{Use: "vault", Short: "Store and use secrets in the encrypted vault",
-		Example: "  printf %s \"$OPENAI_API_KEY\" | palyra vault put global/openai_api_key\n  palyra vault get global/openai_api_key\n  palyra vault list"})
+		Example: "  printf %s \"$OPENAI_API_KEY\" | palyra vault put global/openai_api_key\n  palyra vault get global/openai_api_key\n  palyra vault list\n" +
+			"  palyra vault history global/openai_api_key\n  palyra vault status\n  palyra vault rotate-kek"})
 	cmd.AddCommand(
 		&cobra.Command{
 			Use:        "put SCOPE/KEY",
@@ -56,12 +58,14 @@ func vaultCmd(g *globals) *cobra.Command {
 			},
 		},
 		&cobra.Command{
-			Use:   "get SCOPE/KEY",
+			Use:   "get SCOPE/KEY[#N]",
 			Short: "Write a secret's value to stdout, byte for byte (with --json: base64 in a JSON object)",
-			Long: "Write the latest version of the secret SCOPE/KEY to stdout. Piped or redirected, the bytes are\n" +
-				"exactly those stored, nothing added; on a terminal a newline is added after a value that does\n" +
-				"not end with one, so the prompt starts on its own line.",
+			Long: "Write the latest version of the secret SCOPE/KEY, or version N of SCOPE/KEY#N, to stdout.\n" +
+				"Piped or redirected, the bytes are exactly those stored, nothing added; on a terminal a newline\n" +
+				"is added after a value that does not end with one, so the prompt starts on its own line.\n" +
+				"Exit codes: 4 if the secret or that version does not exist (or fell out of retention).",
 			Example: "  palyra vault get global/openai_api_key\n" +
+				"  palyra vault get global/openai_api_key#2     # an older version (see vault history)\n" +
 				"  OPENAI_API_KEY=$(palyra vault get global/openai_api_key)\n" +
 				"  palyra vault get user:alice/gh_token --json",
 			Args: exactArgs(1),
@@ -70,27 +74,20 @@ func vaultCmd(g *globals) *cobra.Command {
 				if err != nil {
 					return err
 				}
+				defer clear(r.Value)
 				if g.json {
-					return printJSON(map[string]any{"ref": args[0], "value_base64": r.Value})
+					return printJSON(map[string]any{"ref": args[0], "version": r.Version, "value_base64": r.Value})
 				}
 				return writeValue(os.Stdout, term.IsTerminal(int(os.Stdout.Fd())), r.Value)
 			},
 		},
 		vaultListCmd(g),
-		&cobra.Command{
-			Use:        "rm SCOPE/KEY",
-			SuggestFor: []string{"delete", "del", "remove"},
-			Short:      "Delete every version of a secret",
-			Example:    "  palyra vault rm global/openai_api_key",
-			Args:       exactArgs(1),
-			RunE: func(c *cobra.Command, args []string) error {
-				if _, err := call(c.Context(), g, vaultSvc, palyrav1connect.VaultServiceClient.Delete, &palyrav1.VaultDeleteRequest{Ref: args[0]}); err != nil {
-					return err
-				}
-				return g.report(map[string]any{"deleted": args[0]}, "deleted %s", args[0])
-			},
-		},
+		vaultRmCmd(g),
+		vaultHistoryCmd(g),
+		vaultStatusCmd(g),
+		vaultRotateCmd(g),
 	)
+	cmd.AddCommand(vaultProviderCmd(g))
 	return cmd
 }
 
@@ -201,4 +198,133 @@ func vaultListCmd(g *globals) *cobra.Command {
 	cmd.Flags().IntVar(&limit, "limit", 0, "print one page of at most this many secrets (1..1000)")
 	cmd.Flags().StringVar(&after, "after", "", "start after this SCOPE/KEY (from the previous page)")
 	return cmd
+}
+
+func vaultRmCmd(g *globals) *cobra.Command {
+	var version int64
+	cmd := &cobra.Command{
+		Use:        "rm SCOPE/KEY",
+		SuggestFor: []string{"delete", "del", "remove"},
+		Short:      "Delete every version of a secret, or one with --version",
+		Long: "Delete every version of the secret SCOPE/KEY, or only version N with --version N. The removed\n" +
+			"envelopes are erased from vault.db and its write-ahead log (secure_delete and a WAL checkpoint;\n" +
+			"docs/vault-format.md). Exit codes: 4 if the secret or that version does not exist.",
+		Example: "  palyra vault rm global/openai_api_key\n  palyra vault rm global/openai_api_key --version 2",
+		Args:    exactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			if version < 0 {
+				return usagef("--version %d: want a version >= 1", version)
+			}
+			r, err := call(c.Context(), g, vaultSvc, palyrav1connect.VaultServiceClient.Delete, &palyrav1.VaultDeleteRequest{Ref: args[0], Version: version})
+			if err != nil {
+				return err
+			}
+			if version > 0 {
+				return g.report(map[string]any{"deleted": args[0], "version": version, "removed": r.Removed}, "deleted %s version %d", args[0], version)
+			}
+			return g.report(map[string]any{"deleted": args[0], "removed": r.Removed}, "deleted %s", args[0])
+		},
+	}
+	cmd.Flags().Int64Var(&version, "version", 0, "delete only this version (default: every version)")
+	return cmd
+}
+
+func vaultHistoryCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "history SCOPE/KEY",
+		Short: "List a secret's kept versions: number, time, size and writer (never values)",
+		Long: "List the kept versions of the secret SCOPE/KEY, oldest first: version number, when it was\n" +
+			"stored (UTC), the value's size in bytes and the principal that wrote it (\"-\" for versions\n" +
+			"written before writers were recorded). Values are never shown; read one with\n" +
+			"`palyra vault get SCOPE/KEY#N`. Exit codes: 4 if the secret does not exist.",
+		Example: "  palyra vault history global/openai_api_key\n  palyra vault history global/openai_api_key --json",
+		Args:    exactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			r, err := call(c.Context(), g, vaultSvc, palyrav1connect.VaultServiceClient.History, &palyrav1.VaultHistoryRequest{Ref: args[0]})
+			if err != nil {
+				return err
+			}
+			if g.json {
+				out := []map[string]any{}
+				for _, v := range r.Versions {
+					out = append(out, map[string]any{"version": v.Version, "created": time.Unix(v.CreatedUnix, 0).UTC().Format(time.RFC3339), "size": v.Size, "principal": v.Principal})
+				}
+				return printJSON(out)
+			}
+			for _, v := range r.Versions {
+				p := v.Principal
+				if p == "" {
+					p = "-"
+				}
+				fmt.Printf("v%d\t%s\t%d bytes\t%s\n", v.Version, time.Unix(v.CreatedUnix, 0).UTC().Format(time.RFC3339), v.Size, p)
+			}
+			return nil
+		},
+	}
+}
+
+func vaultStatusCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "status",
+		Short: "Show the vault's master-key provider, KEKs, retention and counts",
+		Long: "Show the master-key provider, each KEK in use with the number of envelopes it protects and\n" +
+			"which one is active (new writes use it), the retention (versions kept per secret), the number\n" +
+			"of secrets and versions, and whether a KEK rotation is in progress. Needs vault.admin on\n" +
+			"Vault::\"*\" (exit code 3 otherwise).",
+		Example: "  palyra vault status\n  palyra vault status --json",
+		Args:    exactArgs(0),
+		RunE: func(c *cobra.Command, _ []string) error {
+			r, err := call(c.Context(), g, vaultSvc, palyrav1connect.VaultServiceClient.Status, &palyrav1.VaultStatusRequest{})
+			if err != nil {
+				return err
+			}
+			if g.json {
+				keks := []map[string]any{}
+				for _, k := range r.Keks {
+					keks = append(keks, map[string]any{"kek_id": k.KekId, "envelopes": k.Envelopes, "active": k.Active})
+				}
+				return printJSON(map[string]any{"provider": r.Provider, "keks": keks, "retention": r.Retention,
+					"secrets": r.Secrets, "versions": r.Versions, "rotation_in_progress": r.RotationInProgress})
+			}
+			fmt.Printf("provider:   %s\n", r.Provider)
+			for _, k := range r.Keks {
+				active := ""
+				if k.Active {
+					active = " (active)"
+				}
+				fmt.Printf("kek:        %s\t%d envelopes%s\n", k.KekId, k.Envelopes, active)
+			}
+			fmt.Printf("retention:  %d versions\n", r.Retention)
+			fmt.Printf("secrets:    %d\n", r.Secrets)
+			fmt.Printf("versions:   %d\n", r.Versions)
+			fmt.Printf("rotation:   %s\n", map[bool]string{true: "in progress", false: "none"}[r.RotationInProgress])
+			return nil
+		},
+	}
+}
+
+func vaultRotateCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "rotate-kek",
+		Short: "Make a new KEK active and re-wrap every DEK under it (values are never decrypted)",
+		Long: "Derive the next KEK generation from the master key (id mk1:vault-kek:N), make it active, and\n" +
+			"re-wrap every envelope's DEK under it, 500 envelopes per transaction; values are never\n" +
+			"decrypted. The new KEK is recorded before re-wrapping starts, so an interrupted rotation is\n" +
+			"finished when palyrad next starts, or by the next rotate-kek. Old KEKs are retired once no\n" +
+			"envelope uses them. Needs vault.admin on Vault::\"*\" (exit code 3 otherwise).",
+		Example: "  palyra vault rotate-kek\n  palyra vault rotate-kek --json",
+		Args:    exactArgs(0),
+		RunE: func(c *cobra.Command, _ []string) error {
+			r, err := call(c.Context(), g, vaultSvc, palyrav1connect.VaultServiceClient.RotateKEK, &palyrav1.VaultRotateKEKRequest{})
+			if err != nil {
+				return err
+			}
+			retired := r.Retired
+			if retired == nil {
+				retired = []string{}
+			}
+			return g.report(map[string]any{"kek_id": r.KekId, "rewrapped": r.Rewrapped, "retired": retired},
+				"active KEK %s; %d DEKs re-wrapped; retired: %s", r.KekId, r.Rewrapped, strings.Join(append([]string{}, retired...), ", "))
+		},
+	}
 }

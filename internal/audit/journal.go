@@ -52,6 +52,7 @@ type Journal struct {
 	opts     Options
 
 	insertStmt, checkpointStmt, linkStmt *sql.Stmt // prepared on wconn
+	beginStmt, commitStmt                *sql.Stmt // prepared on wconn: no parse per commit
 
 	// mu orders the sends of Append and AppendAsync against Close: once
 	// closed is set under the write lock, nothing more is queued, so the
@@ -199,6 +200,8 @@ func (j *Journal) init(ctx context.Context) error {
 		{&j.insertStmt, insertRecord},
 		{&j.checkpointStmt, insertCheckpt},
 		{&j.linkStmt, selectLink},
+		{&j.beginStmt, "BEGIN IMMEDIATE"},
+		{&j.commitStmt, "COMMIT"},
 	} {
 		if *p.stmt, err = j.wconn.PrepareContext(ctx, p.query); err != nil {
 			return err
@@ -601,7 +604,7 @@ func (j *Journal) write(batch []*request, forceCheckpoint bool) (err error) {
 	// Not a caller's context: one caller giving up must not abort the
 	// records of the others in its batch.
 	ctx := context.Background()
-	if _, err := j.wconn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+	if _, err := j.beginStmt.ExecContext(ctx); err != nil {
 		j.headOK = false
 		return fmt.Errorf("audit: append: begin: %w", err)
 	}
@@ -655,7 +658,7 @@ func (j *Journal) write(batch []*request, forceCheckpoint bool) (err error) {
 		}
 		lc = &latestCheckpoint{c: c, note: msg}
 	}
-	if _, err = j.wconn.ExecContext(ctx, "COMMIT"); err != nil {
+	if _, err = j.commitStmt.ExecContext(ctx); err != nil {
 		return fmt.Errorf("audit: append: commit: %w", err)
 	}
 	j.seq, j.head = seq, prev
@@ -790,7 +793,7 @@ func (j *Journal) isClosed() bool {
 }
 
 func (j *Journal) closeDB() error {
-	for _, s := range []*sql.Stmt{j.insertStmt, j.checkpointStmt, j.linkStmt} {
+	for _, s := range []*sql.Stmt{j.insertStmt, j.checkpointStmt, j.linkStmt, j.beginStmt, j.commitStmt} {
 		if s != nil {
 			s.Close()
 		}

@@ -1,8 +1,12 @@
 package authz
 
 import (
+	"sync"
+
 	"fmt"
 	"slices"
+
+	"github.com/palyra/palyra/internal/identity"
 
 	"github.com/cedar-policy/cedar-go/types"
 	"github.com/cedar-policy/cedar-go/x/exp/schema/resolved"
@@ -36,6 +40,58 @@ var transportValues = func() (v [peer.QUIC + 1]types.Value) {
 // contextRecord checks the caller-supplied attributes of req against the
 // action's declared context and returns the full Cedar context record.
 func (a *actionInfo) contextRecord(req *Request, transport types.Value, scope string) (types.Record, error) {
+	// Most requests carry no attributes of their own, so their record
+	// depends only on transport, device and scope: build it once.
+	// (types.NewRecord sorts and hashes the attributes on every call.)
+	if len(req.Context) == 0 && a.required == 0 && a.records != nil {
+		k := recordKey{transport: transport, device: req.DeviceID, scope: scope}
+		if r, ok := a.records.get(k); ok {
+			return r, nil
+		}
+		r, err := a.buildRecord(req, transport, scope)
+		if err == nil {
+			a.records.put(k, r)
+		}
+		return r, err
+	}
+	return a.buildRecord(req, transport, scope)
+}
+
+// recordKey identifies a context record without caller attributes.
+type recordKey struct {
+	transport types.Value
+	device    identity.DeviceID
+	scope     string
+}
+
+// maxCachedRecords bounds a recordCache; when full it starts over.
+const maxCachedRecords = 4096
+
+// recordCache holds immutable context records, shared by concurrent
+// requests.
+type recordCache struct {
+	mu sync.RWMutex
+	m  map[recordKey]types.Record
+}
+
+func (c *recordCache) get(k recordKey) (types.Record, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	r, ok := c.m[k]
+	return r, ok
+}
+
+func (c *recordCache) put(k recordKey, r types.Record) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= maxCachedRecords {
+		c.m = make(map[recordKey]types.Record)
+	}
+	c.m[k] = r
+}
+
+// buildRecord is contextRecord without the cache.
+func (a *actionInfo) buildRecord(req *Request, transport types.Value, scope string) (types.Record, error) {
 	rm := make(types.RecordMap, 3+len(req.Context))
 	rm[attrTransport] = transport
 	rm[attrDeviceID] = types.String(req.DeviceID)

@@ -34,6 +34,9 @@ type actionInfo struct {
 	// declares, by name; required counts those that are not optional.
 	extra    map[string]resolved.Attribute
 	required int
+	// records caches the context records of requests without
+	// caller-supplied attributes (shared by copies of the actionInfo).
+	records *recordCache
 }
 
 // model is the resolved schema: the policy validator, the requestable
@@ -88,6 +91,7 @@ func loadModelFrom(text []byte) (*model, error) {
 			uid:        uid,
 			principals: slices.Clone(a.AppliesTo.Principals),
 			resources:  slices.Clone(a.AppliesTo.Resources),
+			records:    &recordCache{},
 		}
 		if err := info.setContext(a.AppliesTo.Context); err != nil {
 			return nil, fmt.Errorf("authz: schema: action %q: %w", uid.ID, err)

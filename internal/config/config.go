@@ -77,6 +77,8 @@ type Config struct {
 	Audit Audit `toml:"audit"`
 	// Vault is the [vault] table.
 	Vault Vault `toml:"vault"`
+	// MasterKey is the [master_key] table: where the master key is kept.
+	MasterKey MasterKey `toml:"master_key"`
 }
 
 // Defaults returns the built-in configuration. StateDir is left empty: the
@@ -87,6 +89,8 @@ func Defaults() Config {
 		Certs:  defaultCerts(),
 		Audit:  defaultAudit(),
 		Vault:  defaultVault(),
+
+		MasterKey: defaultMasterKey(),
 	}
 }
 
@@ -99,6 +103,7 @@ func (c Config) Validate() error {
 		c.Certs.validate(),
 		c.Audit.validate(),
 		c.Vault.validate(),
+		c.MasterKey.validate(),
 	)
 }
 

@@ -47,7 +47,8 @@ func TestDefaults(t *testing.T) {
 			CheckpointInterval: Duration(time.Second),
 			CheckpointEvery:    1024,
 		},
-		Vault: Vault{ListPageDefault: 100},
+		Vault:     Vault{ListPageDefault: 100, Retention: 10},
+		MasterKey: MasterKey{Provider: KeyProviderFile},
 	}
 	if !reflect.DeepEqual(d, want) {
 		t.Fatalf("Defaults() =\n%+v\nwant\n%+v", d, want)
@@ -81,7 +82,8 @@ func TestParseFull(t *testing.T) {
 			CheckpointInterval: Duration(30 * time.Second),
 			CheckpointEvery:    10,
 		},
-		Vault: Vault{ListPageDefault: 50},
+		Vault:     Vault{ListPageDefault: 50, Retention: 10},
+		MasterKey: MasterKey{Provider: KeyProviderFile},
 	}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Fatalf("Parse =\n%+v\nwant\n%+v", cfg, want)
@@ -225,6 +227,8 @@ func TestParseRejectsVault(t *testing.T) {
 		{"not a table", `vault = [1]`, "vault: want a table, got an array"},
 		{"zero", "[vault]\nlist_page_default = 0", "vault.list_page_default 0 out of range [1, 1000]"},
 		{"too large", "[vault]\nlist_page_default = 1001", "vault.list_page_default 1001 out of range [1, 1000]"},
+		{"retention zero", "[vault]\nretention = 0", "vault.retention 0 out of range [1, 1000]"},
+		{"retention too large", "[vault]\nretention = 1001", "vault.retention 1001 out of range [1, 1000]"},
 	})
 }
 
@@ -238,6 +242,8 @@ func TestParseAcceptsBounds(t *testing.T) {
 		"[audit]\nsync = \"window\"",
 		"[vault]\nlist_page_default = 1",
 		"[vault]\nlist_page_default = 1000",
+		"[vault]\nretention = 1\n",
+		"[vault]\nretention = 1000\n",
 		"[audit]\n[vault]\n",
 	} {
 		if _, err := Parse([]byte(doc), Defaults()); err != nil {

@@ -20,6 +20,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -48,6 +49,17 @@ import (
 // version-1 master key.
 const vaultKEKID = "mk1:" + masterkey.LabelVaultKEK
 
+// vaultKEKLabel is the HKDF label of a vault KEK generation: "vault-kek"
+// for generation 1 (id mk1:vault-kek), "vault-kek/N" for generation N > 1
+// (id mk1:vault-kek:N, vault.KEKID). The master key stays in memory while
+// the daemon runs so that a rotation can derive the next generation.
+func vaultKEKLabel(gen int64) string {
+	if gen == 1 {
+		return masterkey.LabelVaultKEK
+	}
+	return masterkey.LabelVaultKEK + "/" + strconv.FormatInt(gen, 10)
+}
+
 // ErrLocked means another palyrad is running on this state directory.
 var ErrLocked = errors.New("daemon: another palyrad is running on this state directory")
 
@@ -64,10 +76,16 @@ type Daemon struct {
 	vault   *vault.Vault
 	audit   *audit.Journal
 	devices *devices.Registry
-	authz   *authz.Engine
-	guard   *guard.Guard
-	srv     *transport.Server
-	watch   *statedir.Watch
+	// mk is the master key, once loaded (createFresh keeps the one it
+	// made, so a passphrase is asked and PALYRA_MASTER_KEY read once);
+	// keyCheck is the check value state.json records for it ("" when
+	// the manifest predates providers, or there is none yet).
+	mk       *masterkey.Key
+	keyCheck string
+	authz    *authz.Engine
+	guard    *guard.Guard
+	srv      *transport.Server
+	watch    *statedir.Watch
 	// renewals limits certificate renewals per device.
 	renewals renewLimiter
 	// handshakeLog rate-limits the log line for refused handshakes.
@@ -165,7 +183,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...Opti
 	d.parts.Add(lifecycle.Component{Name: "state directory", Start: func(ctx context.Context) error {
 		return d.checkState(ctx, o)
 	}})
-	for _, c := range d.stateComponents(layout) {
+	for _, c := range d.stateComponents(layout, false) {
 		d.parts.Add(c)
 	}
 	for _, c := range []lifecycle.Component{
@@ -200,16 +218,16 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...Opti
 
 // stateComponents are the parts of the state directory at l, loaded in
 // dependency order, created when absent (Open has made sure they may be).
-func (d *Daemon) stateComponents(l statedir.Layout) []lifecycle.Component {
+// The master key is made and kept with the configured provider when
+// create is set (a first start, in createFresh), else loaded from it and
+// checked against state.json's key check value before anything is read
+// with it.
+func (d *Daemon) stateComponents(l statedir.Layout, create bool) []lifecycle.Component {
 	var mk *masterkey.Key
 	var err error
 	return []lifecycle.Component{
 		{Name: "master key", Start: func(context.Context) error {
-			var created bool
-			mk, created, err = masterkey.LoadOrCreateFile(l.MasterKey)
-			if created {
-				d.log.Warn("created a master key in a plain 0600 key file; it protects against other users, not against this one", "path", l.MasterKey)
-			}
+			mk, err = d.masterKey(l, create)
 			return err
 		}},
 		{Name: "identity", Start: func(context.Context) error {
@@ -228,7 +246,10 @@ func (d *Daemon) stateComponents(l statedir.Layout) []lifecycle.Component {
 			return err
 		}},
 		{Name: "vault", Start: func(ctx context.Context) error {
-			d.vault, err = vault.Open(ctx, l.Vault, mk.Derive(masterkey.LabelVaultKEK), vaultKEKID)
+			d.vault, err = vault.OpenWith(ctx, l.Vault, vaultKEKID, vault.Options{
+				Derive:    func(gen int64) ([]byte, error) { return mk.Derive(vaultKEKLabel(gen)), nil },
+				Retention: d.cfg.Vault.Retention,
+			})
 			return err
 		}, Stop: func() error { return d.vault.Close() }},
 		{Name: "audit journal", Start: func(ctx context.Context) error {
@@ -261,10 +282,13 @@ func (d *Daemon) createFresh(ctx context.Context) error {
 		return err
 	}
 	var g lifecycle.Group
-	for _, c := range d.stateComponents(tl) {
+	for _, c := range d.stateComponents(tl, true) {
 		g.Add(c)
 	}
 	if err := g.Start(ctx); err != nil {
+		if d.mk != nil {
+			d.discardKey()
+		}
 		return fmt.Errorf("daemon: create state directory: %w", err)
 	}
 	id := d.id.DeviceID.String()
@@ -272,7 +296,7 @@ func (d *Daemon) createFresh(ctx context.Context) error {
 		return fmt.Errorf("daemon: create state directory: %w", err)
 	}
 	d.id, d.ca, d.server, d.vault, d.audit, d.devices = nil, nil, nil, nil, nil, nil
-	if _, err := tl.Record(ctx, id); err != nil {
+	if _, err := tl.Record(ctx, id, statedir.KeyRecord{Provider: d.keyProvider(), Check: d.mk.CheckValue()}); err != nil {
 		return err
 	}
 	if err := syncDir(tmp); err != nil {
@@ -286,7 +310,7 @@ func (d *Daemon) createFresh(ctx context.Context) error {
 	if err := syncDir(parent); err != nil {
 		return err
 	}
-	d.log.Info("created state directory", "dir", dir, "device_id", id, "files", strings.Join(statedir.PartNames(), ","))
+	d.log.Info("created state directory", "dir", dir, "device_id", id, "files", strings.Join(statedir.PartNames(d.keyProvider()), ","), "master_key_provider", d.keyProvider())
 	return nil
 }
 
@@ -313,6 +337,13 @@ func (d *Daemon) checkState(ctx context.Context, o openOptions) error {
 		return err
 	}
 	d.unrecorded = in.State == statedir.Unrecorded
+	if in.KeyProvider != d.keyProvider() {
+		return fmt.Errorf("the configuration says [master_key] provider = %q but the state directory %s holds its master key with provider %q; set provider = %q, or move the key with: palyra vault provider migrate --to %s --state-dir %s",
+			d.keyProvider(), d.layout.Dir, in.KeyProvider, in.KeyProvider, d.keyProvider(), d.layout.Dir)
+	}
+	if in.Manifest != nil && in.Manifest.MasterKey != nil {
+		d.keyCheck = in.Manifest.MasterKey.Check
+	}
 	if d.unrecorded && !o.record {
 		return &statedir.ProblemError{Dir: d.layout.Dir, Problems: []statedir.Problem{{Name: statedir.ManifestFile, Reason: "missing"}}}
 	}
@@ -336,7 +367,7 @@ func (d *Daemon) checkState(ctx context.Context, o openOptions) error {
 // watching the databases.
 func (d *Daemon) recordState(ctx context.Context) error {
 	if d.unrecorded || len(d.recreated) > 0 {
-		stamped, err := d.layout.Record(ctx, d.id.DeviceID.String())
+		stamped, err := d.layout.Record(ctx, d.id.DeviceID.String(), statedir.KeyRecord{Provider: d.keyProvider(), Check: d.mk.CheckValue()})
 		if err != nil {
 			return err
 		}
@@ -407,6 +438,7 @@ func (d *Daemon) Discard() {
 	}
 	if d.created {
 		os.RemoveAll(d.layout.Dir)
+		d.discardKey()
 	}
 }
 

@@ -40,6 +40,9 @@ func (d *Daemon) mapError(err error, c authn.Caller) *connect.Error {
 	case errors.Is(err, vault.ErrIntegrity):
 		d.log.Error("vault integrity failure", "err", err, "principal", c.Principal.String())
 		return connect.NewError(connect.CodeDataLoss, err)
+	case errors.Is(err, vault.ErrNoKEK):
+		d.log.Error("vault KEK not available", "err", err, "principal", c.Principal.String())
+		return connect.NewError(connect.CodeFailedPrecondition, err)
 	case errors.Is(err, devices.ErrRevoked), errors.Is(err, devices.ErrKeyMismatch), errors.Is(err, devices.ErrAlreadyRevoked):
 		return connect.NewError(connect.CodeFailedPrecondition, err)
 	case errors.Is(err, errRenewRateLimited):

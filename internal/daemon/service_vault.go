@@ -25,32 +25,90 @@ func (d *Daemon) vaultRoutes(g *guard.Guard) []guard.Route {
 				t.Context = map[string]types.Value{"value_size": types.Long(len(m.GetValue()))}
 				return vaultPut{ref, m.GetValue()}, t, err
 			},
-			func(ctx context.Context, _ authn.Caller, p vaultPut) (*palyrav1.VaultPutResponse, error) {
-				v, err := d.vault.Put(ctx, p.ref, p.value)
+			func(ctx context.Context, c authn.Caller, p vaultPut) (*palyrav1.VaultPutResponse, error) {
+				v, err := d.vault.PutAs(ctx, p.ref, p.value, c.Principal.String())
+				clear(p.value) // the request's copy of the value (the decision saw only its size)
 				if err != nil {
 					return nil, err
 				}
 				return &palyrav1.VaultPutResponse{Version: v}, nil
 			}),
 		guard.Unary(g, palyrav1connect.VaultServiceGetProcedure, authz.ActionVaultRead, guard.Read,
-			func(_ authn.Caller, m *palyrav1.VaultGetRequest) (vault.Ref, guard.Target, error) {
-				ref, err := vault.ParseRef(m.GetRef())
-				return ref, secretTarget(ref), err
+			func(_ authn.Caller, m *palyrav1.VaultGetRequest) (versionedRef, guard.Target, error) {
+				ref, version, err := vault.ParseVersionedRef(m.GetRef())
+				return versionedRef{ref, version}, secretTarget(ref), err
 			},
-			func(ctx context.Context, _ authn.Caller, ref vault.Ref) (*palyrav1.VaultGetResponse, error) {
-				val, err := d.vault.Get(ctx, ref)
+			func(ctx context.Context, _ authn.Caller, r versionedRef) (*palyrav1.VaultGetResponse, error) {
+				if r.version == 0 {
+					val, version, err := d.vault.GetLatest(ctx, r.ref)
+					if err != nil {
+						return nil, err
+					}
+					return &palyrav1.VaultGetResponse{Value: val, Version: version}, nil
+				}
+				val, err := d.vault.GetVersion(ctx, r.ref, r.version)
 				if err != nil {
 					return nil, err
 				}
-				return &palyrav1.VaultGetResponse{Value: val}, nil
+				return &palyrav1.VaultGetResponse{Value: val, Version: r.version}, nil
 			}),
 		guard.Unary(g, palyrav1connect.VaultServiceDeleteProcedure, authz.ActionVaultDelete, guard.Write,
-			func(_ authn.Caller, m *palyrav1.VaultDeleteRequest) (vault.Ref, guard.Target, error) {
+			func(_ authn.Caller, m *palyrav1.VaultDeleteRequest) (versionedRef, guard.Target, error) {
+				ref, err := vault.ParseRef(m.GetRef())
+				if err == nil && m.GetVersion() < 0 {
+					err = fmt.Errorf("vault: delete: %w: version %d < 0", vault.ErrInvalidRef, m.GetVersion())
+				}
+				return versionedRef{ref, m.GetVersion()}, secretTarget(ref), err
+			},
+			func(ctx context.Context, _ authn.Caller, r versionedRef) (*palyrav1.VaultDeleteResponse, error) {
+				n, err := d.vault.Remove(ctx, r.ref, r.version)
+				if err != nil {
+					return nil, err
+				}
+				return &palyrav1.VaultDeleteResponse{Removed: n}, nil
+			}),
+		guard.Unary(g, palyrav1connect.VaultServiceHistoryProcedure, authz.ActionVaultHistory, guard.Read,
+			func(_ authn.Caller, m *palyrav1.VaultHistoryRequest) (vault.Ref, guard.Target, error) {
 				ref, err := vault.ParseRef(m.GetRef())
 				return ref, secretTarget(ref), err
 			},
-			func(ctx context.Context, _ authn.Caller, ref vault.Ref) (*palyrav1.VaultDeleteResponse, error) {
-				return &palyrav1.VaultDeleteResponse{}, d.vault.Delete(ctx, ref)
+			func(ctx context.Context, _ authn.Caller, ref vault.Ref) (*palyrav1.VaultHistoryResponse, error) {
+				h, err := d.vault.History(ctx, ref)
+				if err != nil {
+					return nil, err
+				}
+				out := &palyrav1.VaultHistoryResponse{}
+				for _, v := range h {
+					out.Versions = append(out.Versions, &palyrav1.SecretVersion{Version: v.Version, CreatedUnix: v.CreatedAt.Unix(), Size: v.Size, Principal: v.Principal})
+				}
+				return out, nil
+			}),
+		guard.Unary(g, palyrav1connect.VaultServiceStatusProcedure, authz.ActionVaultAdmin, guard.Read,
+			func(_ authn.Caller, _ *palyrav1.VaultStatusRequest) (struct{}, guard.Target, error) {
+				return struct{}{}, vaultAdminTarget, nil
+			},
+			func(ctx context.Context, _ authn.Caller, _ struct{}) (*palyrav1.VaultStatusResponse, error) {
+				st, err := d.vault.Status(ctx)
+				if err != nil {
+					return nil, err
+				}
+				out := &palyrav1.VaultStatusResponse{Provider: d.keyProvider(), Retention: int32(st.Retention),
+					Secrets: st.Secrets, Versions: st.Versions, RotationInProgress: st.RotationInProgress}
+				for _, k := range st.KEKs {
+					out.Keks = append(out.Keks, &palyrav1.KEKStatus{KekId: k.ID, Envelopes: k.Envelopes, Active: k.Active})
+				}
+				return out, nil
+			}),
+		guard.Unary(g, palyrav1connect.VaultServiceRotateKEKProcedure, authz.ActionVaultAdmin, guard.Write,
+			func(_ authn.Caller, _ *palyrav1.VaultRotateKEKRequest) (struct{}, guard.Target, error) {
+				return struct{}{}, vaultAdminTarget, nil
+			},
+			func(ctx context.Context, _ authn.Caller, _ struct{}) (*palyrav1.VaultRotateKEKResponse, error) {
+				res, err := d.vault.RotateKEK(ctx)
+				if err != nil {
+					return nil, err
+				}
+				return &palyrav1.VaultRotateKEKResponse{KekId: res.KEKID, Rewrapped: res.Rewrapped, Retired: res.Retired}, nil
 			}),
 		guard.Unary(g, palyrav1connect.VaultServiceListProcedure, authz.ActionVaultList, guard.Read,
 			func(_ authn.Caller, m *palyrav1.VaultListRequest) (vault.ListOptions, guard.Target, error) {
@@ -94,6 +152,17 @@ func (d *Daemon) vaultRoutes(g *guard.Guard) []guard.Route {
 				return out, nil
 			}),
 	}
+}
+
+// vaultAdminTarget is the resource of the vault-wide procedures (Status,
+// RotateKEK): Vault::"*".
+var vaultAdminTarget = guard.Target{Resource: authz.Resource{Type: authz.ResourceVault, ID: authz.AllScopes}}
+
+// versionedRef is a validated ref with a version: 0 for the latest (Get) or
+// every version (Delete).
+type versionedRef struct {
+	ref     vault.Ref
+	version int64
 }
 
 // vaultPut is a validated VaultService.Put request.

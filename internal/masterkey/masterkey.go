@@ -6,10 +6,11 @@
 // identity sealing key and the CA sealing key are independent: learning one
 // reveals nothing about the others or the master key.
 //
-// This package implements the key-file provider: the key lives in a 0600 file
-// in the 0700 state directory. It protects against other local users, not
-// against the same user; other providers (OS keychain, passphrase) plug in at
-// the same point.
+// Providers keep the key (provider.go): "file", a 0600 file in the 0700
+// state directory, which protects against other local users, not against
+// the same user; "passphrase", the key sealed under Argon2id of a
+// passphrase (sealed.go); "keyring", the OS keyring (keyring.go); "env",
+// PALYRA_MASTER_KEY, for containers.
 package masterkey
 
 import (

@@ -21,7 +21,15 @@ func VerifyAudit(ctx context.Context, l statedir.Layout) (audit.VerifyResult, er
 	if err := l.Check(); err != nil {
 		return audit.VerifyResult{}, err
 	}
-	mk, err := masterkey.LoadFile(l.MasterKey)
+	in, err := l.Inspect(ctx)
+	if err != nil {
+		return audit.VerifyResult{}, err
+	}
+	provider := in.KeyProvider
+	if provider == "" {
+		provider = masterkey.ProviderFile
+	}
+	mk, err := masterkey.Open(provider, l.Dir, masterkey.Source{})
 	if err != nil {
 		return audit.VerifyResult{}, err
 	}

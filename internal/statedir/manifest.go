@@ -19,6 +19,7 @@ import (
 
 	"github.com/google/renameio/v2"
 
+	"github.com/palyra/palyra/internal/masterkey"
 	"github.com/palyra/palyra/internal/sqlitedb"
 )
 
@@ -58,27 +59,55 @@ type Manifest struct {
 	Created  time.Time        `json:"created"`
 	DeviceID string           `json:"device_id"`
 	Files    map[string]Entry `json:"files"`
+	// MasterKey is where the master key is kept and its check value.
+	// Absent in manifests written before providers existed: those
+	// directories keep it in master.key (provider file).
+	MasterKey *KeyRecord `json:"master_key,omitempty"`
 }
 
-// parts lists, in start-up order, the files a state directory must hold
-// and how each is recognised.
-func (l Layout) parts() []struct{ name, path, kind string } {
-	return []struct{ name, path, kind string }{
-		{"master.key", l.MasterKey, kindKey},
+// KeyRecord is what the manifest knows of the master key.
+type KeyRecord struct {
+	// Provider is the masterkey provider that keeps it.
+	Provider string `json:"provider"`
+	// Check is its key check value (masterkey.Key.CheckValue): a start
+	// with another key is refused before anything is read with it.
+	Check string `json:"check"`
+}
+
+// KeyProvider is the provider that keeps the directory's master key:
+// provider file when the manifest predates providers.
+func (m *Manifest) KeyProvider() string {
+	if m == nil || m.MasterKey == nil {
+		return masterkey.ProviderFile
+	}
+	return m.MasterKey.Provider
+}
+
+// parts lists, in start-up order, the files a state directory whose master
+// key provider is provider must hold, and how each is recognised. The key
+// file depends on the provider: master.key (file), master.key.sealed
+// (passphrase), none (keyring, env: the manifest's key check value stands
+// for it).
+func (l Layout) parts(provider string) []struct{ name, path, kind string } {
+	var ps []struct{ name, path, kind string }
+	if f := masterkey.KeyFile(provider); f != "" {
+		ps = append(ps, struct{ name, path, kind string }{f, filepath.Join(l.Dir, f), kindKey})
+	}
+	return append(ps, []struct{ name, path, kind string }{
 		{"identity.sealed", l.Identity, kindKey},
 		{"ca.crt", l.CACert, kindKey},
 		{"ca.key.sealed", l.CAKey, kindKey},
 		{"vault.db", l.Vault, kindDB},
 		{"audit.db", l.Audit, kindDB},
 		{"devices.db", l.Devices, kindDB},
-	}
+	}...)
 }
 
-// PartNames are the names of the files the manifest covers, in start-up
-// order.
-func PartNames() []string {
+// PartNames are the names of the files the manifest covers for a master
+// key provider, in start-up order.
+func PartNames(provider string) []string {
 	var names []string
-	for _, p := range (Layout{}).parts() {
+	for _, p := range (Layout{}).parts(provider) {
 		names = append(names, p.name)
 	}
 	return names
@@ -118,6 +147,10 @@ type Inspection struct {
 	State    State
 	Manifest *Manifest // nil unless Recorded
 	Problems []Problem
+	// KeyProvider is the master key provider the directory holds its key
+	// with: the manifest's, or for an unrecorded directory the one its
+	// files show (passphrase when master.key.sealed exists, else file).
+	KeyProvider string
 }
 
 // ProblemError reports the problems of a state directory: the daemon refuses
@@ -166,7 +199,11 @@ func (l Layout) Inspect(ctx context.Context) (Inspection, error) {
 	if errors.Is(err, fs.ErrNotExist) {
 		var in Inspection
 		in.State = Unrecorded
-		for _, p := range l.parts() {
+		in.KeyProvider = masterkey.ProviderFile
+		if _, err := os.Lstat(filepath.Join(l.Dir, masterkey.SealedName)); err == nil {
+			in.KeyProvider = masterkey.ProviderPassphrase
+		}
+		for _, p := range l.parts(in.KeyProvider) {
 			if _, err := os.Lstat(p.path); errors.Is(err, fs.ErrNotExist) {
 				in.Problems = append(in.Problems, Problem{p.name, "missing"})
 			}
@@ -176,8 +213,8 @@ func (l Layout) Inspect(ctx context.Context) (Inspection, error) {
 	if err != nil {
 		return Inspection{}, err
 	}
-	in := Inspection{State: Recorded, Manifest: m}
-	for _, p := range l.parts() {
+	in := Inspection{State: Recorded, Manifest: m, KeyProvider: m.KeyProvider()}
+	for _, p := range l.parts(in.KeyProvider) {
 		want, ok := m.Files[p.name]
 		if !ok {
 			in.Problems = append(in.Problems, Problem{p.name, "not recorded in " + ManifestFile})
@@ -226,7 +263,7 @@ func (l Layout) readManifest() (*Manifest, error) {
 	dec := json.NewDecoder(io.LimitReader(f, maxManifestBytes))
 	dec.DisallowUnknownFields()
 	var m Manifest
-	if err := dec.Decode(&m); err != nil || m.Version != manifestVersion || m.Files == nil {
+	if err := dec.Decode(&m); err != nil || m.Version != manifestVersion || m.Files == nil || (m.MasterKey != nil && !masterkey.ValidProvider(m.MasterKey.Provider)) {
 		return nil, fmt.Errorf("statedir: %s is not a version %d manifest; restore it from a backup", filepath.Join(l.Dir, ManifestFile), manifestVersion)
 	}
 	return &m, nil
@@ -235,14 +272,18 @@ func (l Layout) readManifest() (*Manifest, error) {
 // Record writes the manifest for the parts as they are now. Databases that
 // have no instance id yet (just created, or from a version that set none)
 // get a random one first. deviceID names the daemon the directory belongs
-// to. It returns the names of the databases it gave an instance id.
-func (l Layout) Record(ctx context.Context, deviceID string) ([]string, error) {
-	m := Manifest{Version: manifestVersion, Created: time.Now().UTC().Truncate(time.Second), DeviceID: deviceID, Files: map[string]Entry{}}
+// to; key is its master key's provider and check value. It returns the
+// names of the databases it gave an instance id.
+func (l Layout) Record(ctx context.Context, deviceID string, key KeyRecord) ([]string, error) {
+	if !masterkey.ValidProvider(key.Provider) || key.Check == "" {
+		return nil, fmt.Errorf("statedir: record: bad master key record %+v", key)
+	}
+	m := Manifest{Version: manifestVersion, Created: time.Now().UTC().Truncate(time.Second), DeviceID: deviceID, Files: map[string]Entry{}, MasterKey: &key}
 	if old, err := l.readManifest(); err == nil {
 		m.Created = old.Created
 	}
 	var stamped []string
-	for _, p := range l.parts() {
+	for _, p := range l.parts(key.Provider) {
 		e, err := l.entry(ctx, p.path, p.kind)
 		if err != nil {
 			return nil, fmt.Errorf("statedir: record %s: %w", p.name, err)
@@ -258,12 +299,44 @@ func (l Layout) Record(ctx context.Context, deviceID string) ([]string, error) {
 		}
 		m.Files[p.name] = e
 	}
+	return stamped, l.writeManifest(&m)
+}
+
+// SetKeyProvider records that the master key, whose check value must be
+// the recorded one, is now kept by provider: the key file of the old
+// provider leaves the manifest and that of the new one (if any) enters it.
+// The manifest is replaced atomically: this is the moment a move between
+// providers takes effect. Every other entry is kept as it is.
+func (l Layout) SetKeyProvider(ctx context.Context, provider, check string) error {
+	m, err := l.readManifest()
+	if err != nil {
+		return err
+	}
+	if m.MasterKey != nil && m.MasterKey.Check != check {
+		return fmt.Errorf("statedir: %s: the master key's check value differs from the recorded one", ManifestFile)
+	}
+	if !masterkey.ValidProvider(provider) {
+		return fmt.Errorf("statedir: unknown master key provider %q", provider)
+	}
+	delete(m.Files, masterkey.KeyFile(m.KeyProvider()))
+	if f := masterkey.KeyFile(provider); f != "" {
+		e, err := l.entry(ctx, filepath.Join(l.Dir, f), kindKey)
+		if err != nil {
+			return fmt.Errorf("statedir: record %s: %w", f, err)
+		}
+		m.Files[f] = e
+	}
+	m.MasterKey = &KeyRecord{Provider: provider, Check: check}
+	return l.writeManifest(m)
+}
+
+func (l Layout) writeManifest(m *Manifest) error {
 	b, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if err := renameio.WriteFile(filepath.Join(l.Dir, ManifestFile), append(b, '\n'), 0o600); err != nil {
-		return nil, fmt.Errorf("statedir: write manifest: %w", err)
+		return fmt.Errorf("statedir: write manifest: %w", err)
 	}
-	return stamped, nil
+	return nil
 }

@@ -18,7 +18,7 @@ func makeParts(t *testing.T, l Layout) {
 	if err := os.MkdirAll(l.Dir, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range l.parts() {
+	for _, p := range l.parts("file") {
 		if p.kind == kindKey {
 			if err := os.WriteFile(p.path, []byte("content of "+p.name), 0o600); err != nil {
 				t.Fatal(err)
@@ -43,7 +43,7 @@ func TestManifest(t *testing.T) {
 	if in, err := l.Inspect(ctx); err != nil || in.State != Unrecorded || len(in.Problems) != 0 {
 		t.Fatalf("unrecorded: %+v %v", in, err)
 	}
-	stamped, err := l.Record(ctx, "01ARZ3NDEKTSV4RRFFQ69G5FAV")
+	stamped, err := l.Record(ctx, "01ARZ3NDEKTSV4RRFFQ69G5FAV", testKey)
 	if err != nil || len(stamped) != 3 {
 		t.Fatalf("record: %v %v", stamped, err)
 	}
@@ -55,7 +55,7 @@ func TestManifest(t *testing.T) {
 		t.Fatalf("manifest mode: %v %v", fi.Mode(), err)
 	}
 	// Re-recording keeps the instance ids: nothing is stamped again.
-	if stamped, err := l.Record(ctx, "01ARZ3NDEKTSV4RRFFQ69G5FAV"); err != nil || len(stamped) != 0 {
+	if stamped, err := l.Record(ctx, "01ARZ3NDEKTSV4RRFFQ69G5FAV", testKey); err != nil || len(stamped) != 0 {
 		t.Fatalf("re-record: %v %v", stamped, err)
 	}
 
@@ -63,7 +63,7 @@ func TestManifest(t *testing.T) {
 	os.WriteFile(l.CACert, []byte("another certificate"), 0o600)
 	other, _ := At(filepath.Join(t.TempDir(), "other"))
 	makeParts(t, other)
-	if _, err := other.Record(ctx, "x"); err != nil {
+	if _, err := other.Record(ctx, "x", testKey); err != nil {
 		t.Fatal(err)
 	}
 	b, _ := os.ReadFile(other.Vault)
@@ -124,5 +124,52 @@ func TestWatch(t *testing.T) {
 	os.Remove(l.Audit)
 	if err := w2.Check(); err == nil || !strings.Contains(err.Error(), "audit.db was deleted") {
 		t.Fatalf("deleted: %v", err)
+	}
+}
+
+var testKey = KeyRecord{Provider: "file", Check: strings.Repeat("ab", 32)}
+
+// TestManifestKeyProvider: the key file the manifest covers follows the
+// provider, and moving the key to another provider keeps every other entry.
+func TestManifestKeyProvider(t *testing.T) {
+	ctx := context.Background()
+	l, _ := At(filepath.Join(t.TempDir(), "state"))
+	makeParts(t, l)
+	if _, err := l.Record(ctx, "id", testKey); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := l.readManifest()
+	if before.KeyProvider() != "file" || before.Files["master.key"].SHA256 == "" {
+		t.Fatalf("file: %+v", before)
+	}
+	sealed := filepath.Join(l.Dir, "master.key.sealed")
+	os.WriteFile(sealed, []byte("sealed"), 0o600)
+	if err := l.SetKeyProvider(ctx, "passphrase", strings.Repeat("cd", 32)); err == nil {
+		t.Fatal("moved to a key with another check value")
+	}
+	if err := l.SetKeyProvider(ctx, "passphrase", testKey.Check); err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(l.MasterKey)
+	in, err := l.Inspect(ctx)
+	if err != nil || len(in.Problems) != 0 || in.KeyProvider != "passphrase" {
+		t.Fatalf("passphrase: %+v %v", in, err)
+	}
+	if _, ok := in.Manifest.Files["master.key"]; ok || in.Manifest.Files["vault.db"] != before.Files["vault.db"] {
+		t.Fatalf("entries: %+v", in.Manifest.Files)
+	}
+	os.Remove(sealed)
+	if in, _ := l.Inspect(ctx); len(in.Problems) != 1 || in.Problems[0].String() != "master.key.sealed missing" {
+		t.Fatalf("missing sealed file: %+v", in.Problems)
+	}
+	if err := l.SetKeyProvider(ctx, "env", testKey.Check); err != nil {
+		t.Fatal(err)
+	}
+	in, _ = l.Inspect(ctx)
+	if len(in.Problems) != 0 || in.KeyProvider != "env" || len(in.Manifest.Files) != 6 || in.Manifest.MasterKey.Check != testKey.Check {
+		t.Fatalf("env: %+v", in)
+	}
+	if got := PartNames("env"); got[0] != "identity.sealed" || PartNames("file")[0] != "master.key" {
+		t.Fatalf("part names: %v", got)
 	}
 }

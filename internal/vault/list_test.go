@@ -27,11 +27,12 @@ func bulkPut(tb testing.TB, v *Vault, refs []Ref) {
 		}
 		defer stmt.Close()
 		for i, ref := range refs {
-			env, err := v.kek.Seal(envelope.Binding{Scope: ref.Scope, Key: ref.Key, SecretVersion: 1}, []byte(ref.String()))
+			kek := v.keys.Load().active
+			env, err := kek.Seal(envelope.Binding{Scope: ref.Scope, Key: ref.Key, SecretVersion: 1}, []byte(ref.String()))
 			if err != nil {
 				return err
 			}
-			if _, err := stmt.ExecContext(ctx, ref.Scope, ref.Key, 1, int64(i), env); err != nil {
+			if _, err := stmt.ExecContext(ctx, ref.Scope, ref.Key, 1, int64(i), env, "", kek.ID()); err != nil {
 				return err
 			}
 		}

@@ -20,6 +20,23 @@ var migrations = []string{
 		id       INTEGER PRIMARY KEY CHECK (id = 1),
 		envelope BLOB    NOT NULL
 	);`,
+	// 2: the writing principal of each version, the KEK id of each
+	// envelope (copied from its header so that rotation and status need no
+	// parsing; filled for existing rows by Open), and the KEK generations.
+	//
+	// A generation row is written, with a check envelope sealed under its
+	// KEK, before any envelope is re-wrapped under it: that row is the
+	// rotation's recorded target. retired_unix_ns is set once no envelope
+	// names the KEK; a retired KEK is never derived again.
+	`ALTER TABLE secret_versions ADD COLUMN principal TEXT NOT NULL DEFAULT '';
+	ALTER TABLE secret_versions ADD COLUMN kek_id TEXT NOT NULL DEFAULT '';
+	CREATE TABLE keks (
+		generation      INTEGER PRIMARY KEY CHECK (generation >= 1),
+		kek_id          TEXT    NOT NULL UNIQUE,
+		created_unix_ns INTEGER NOT NULL,
+		retired_unix_ns INTEGER,
+		check_envelope  BLOB
+	);`,
 }
 
 const (
@@ -27,10 +44,24 @@ const (
 	sqlInsertKEKCheck = `INSERT INTO kek_check (id, envelope) VALUES (1, ?)`
 
 	sqlSelectLatestVersion = `SELECT COALESCE(MAX(version), 0) FROM secret_versions WHERE scope = ? AND key = ?`
-	sqlInsertVersion       = `INSERT INTO secret_versions (scope, key, version, created_unix_ns, envelope) VALUES (?, ?, ?, ?, ?)`
-	sqlSelectLatest        = `SELECT version, envelope FROM secret_versions WHERE scope = ? AND key = ? ORDER BY version DESC LIMIT 1`
-	sqlSelectVersion       = `SELECT envelope FROM secret_versions WHERE scope = ? AND key = ? AND version = ?`
-	sqlDeleteSecret        = `DELETE FROM secret_versions WHERE scope = ? AND key = ?`
+	sqlInsertVersion       = `INSERT INTO secret_versions (scope, key, version, created_unix_ns, envelope, principal, kek_id) VALUES (?, ?, ?, ?, ?, ?, ?)`
+	sqlDeleteVersion       = `DELETE FROM secret_versions WHERE scope = ? AND key = ? AND version = ?`
+	sqlDeleteUpTo          = `DELETE FROM secret_versions WHERE scope = ? AND key = ? AND version <= ?`
+	sqlHistory             = `SELECT version, created_unix_ns, principal, envelope FROM secret_versions WHERE scope = ? AND key = ? ORDER BY version`
+
+	sqlSelectKEKs     = `SELECT generation, kek_id, check_envelope FROM keks WHERE retired_unix_ns IS NULL ORDER BY generation`
+	sqlSelectBaseKEK  = `SELECT kek_id FROM keks WHERE generation = 1`
+	sqlMaxGeneration  = `SELECT COALESCE(MAX(generation), 0) FROM keks`
+	sqlInsertKEK      = `INSERT INTO keks (generation, kek_id, created_unix_ns, check_envelope) VALUES (?, ?, ?, ?)`
+	sqlRetireKEKs     = `UPDATE keks SET retired_unix_ns = ?, check_envelope = NULL WHERE retired_unix_ns IS NULL AND kek_id != ?`
+	sqlFillKEKIDs     = `UPDATE secret_versions SET kek_id = ? WHERE kek_id = ''`
+	sqlCountByKEK     = `SELECT kek_id, COUNT(*) FROM secret_versions GROUP BY kek_id`
+	sqlCountSecrets   = `SELECT COUNT(*) FROM (SELECT DISTINCT scope, key FROM secret_versions)`
+	sqlRewrapBatch    = `SELECT scope, key, version, kek_id, envelope FROM secret_versions WHERE (scope, key, version) > (?, ?, ?) AND kek_id != ? ORDER BY scope, key, version LIMIT ?`
+	sqlUpdateEnvelope = `UPDATE secret_versions SET envelope = ?, kek_id = ? WHERE scope = ? AND key = ? AND version = ?`
+	sqlSelectLatest   = `SELECT version, envelope FROM secret_versions WHERE scope = ? AND key = ? ORDER BY version DESC LIMIT 1`
+	sqlSelectVersion  = `SELECT envelope FROM secret_versions WHERE scope = ? AND key = ? AND version = ?`
+	sqlDeleteSecret   = `DELETE FROM secret_versions WHERE scope = ? AND key = ?`
 
 	// sqlListHead selects, per (scope, key), the latest version with its time
 	// and the time of the oldest kept version. The list queries add a range

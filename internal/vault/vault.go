@@ -5,8 +5,10 @@
 //
 // A secret is named by a [Ref]: a scope ("global", "user:alice",
 // "device:<id>", "connector:slack", "tool:http.fetch") and a key inside it.
-// Every [Vault.Put] adds a new version (1, 2, 3, …) and keeps the older ones;
-// [Vault.Get] reads the latest and [Vault.GetVersion] any kept one.
+// Every [Vault.Put] adds a new version (1, 2, 3, …) and keeps the older ones
+// (the last Options.Retention of them, when set);
+// [Vault.Get] reads the latest and [Vault.GetVersion] any kept one, and
+// [Vault.History] lists them (with their writer) without values.
 // [Vault.Delete] removes a secret with all its versions; after a delete,
 // numbering starts again at 1. [Vault.List] returns names and metadata,
 // never values, one bounded page at a time.
@@ -39,8 +41,14 @@
 // write the database file can delete secrets or roll the whole file back to
 // an older copy; they cannot make Get return a value that was never stored
 // under that name and version. Delete zeroes the freed cells and checkpoints
-// the write-ahead log, but copies left in backups, snapshots or pages SQLite
-// rewrote earlier may survive; they are ciphertext that only the KEK opens.
+// the write-ahead log (TRUNCATE), so removed envelopes leave vault.db and its
+// WAL (docs/vault-format.md, section 3.2); copies left in backups or
+// snapshots may survive; they are ciphertext that only the KEK opens.
+//
+// KEKs come in generations ([OpenWith], [Vault.RotateKEK]): a rotation
+// records a new generation, re-wraps every DEK under it in batches without
+// decrypting values, and retires the old KEK once no envelope names it; an
+// interrupted rotation is finished by the next Open.
 //
 // Go cannot guarantee that key or value bytes are erased from memory (the
 // garbage collector copies and the AEAD keeps a private key copy). The vault
@@ -55,9 +63,9 @@ import (
 	"fmt"
 	"math"
 	"sync"
+	"sync/atomic"
 	"time"
 
-	"github.com/palyra/palyra/internal/sqlitedb"
 	"github.com/palyra/palyra/internal/vault/envelope"
 )
 
@@ -112,10 +120,30 @@ type Entry struct {
 // Vault is an open secret store. It is safe for concurrent use; writes are
 // serialised. Use one Vault per database file in a process.
 type Vault struct {
-	// mu guards db and kek against Close; operations hold it for reading.
-	mu  sync.RWMutex
-	db  *sql.DB
-	kek *envelope.KEK
+	// mu guards db and keys against Close; operations hold it for reading.
+	mu sync.RWMutex
+	db *sql.DB
+	// keys are the KEKs not retired, and the active one; replaced (never
+	// modified) under writeMu by a rotation.
+	keys atomic.Pointer[keyring]
+	// baseID is the KEK id of generation 1; derive gives a generation's KEK.
+	baseID string
+	derive func(generation int64) ([]byte, error)
+	// retention is the number of versions Put keeps per secret (0: all).
+	retention int
+	// rotateMu serialises rotations; rotating is set while one runs.
+	rotateMu sync.Mutex
+	rotating atomic.Bool
+	// scrubPending is set when a checkpoint after a delete could not empty
+	// the write-ahead log; the next write and Close retry it.
+	scrubPending atomic.Bool
+	// batch is the number of envelopes re-wrapped per transaction;
+	// afterBatch, when set (tests), runs after each committed batch.
+	batch      int
+	afterBatch func(rewrapped int64)
+	// release, if set, clears key material the vault holds outside the
+	// AEADs (Open's copy of its KEK); Close calls it.
+	release func()
 	// stmts are the read statements, prepared once by Open and closed by
 	// Close; database/sql prepares each on a pooled connection at its first
 	// use there and reuses it afterwards.
@@ -141,24 +169,21 @@ var kekCheckBinding = envelope.Binding{Scope: "palyra-vault", Key: "kek-check", 
 // with a KEK or KEK id other than the one it was created with fails with an
 // error wrapping ErrIntegrity.
 func Open(ctx context.Context, path string, kek []byte, kekID string) (*Vault, error) {
-	k, err := envelope.NewKEK(kekID, kek)
-	if err != nil {
+	if _, err := envelope.NewKEK(kekID, kek); err != nil {
 		return nil, fmt.Errorf("vault: open %s: %w", path, err)
 	}
-	db, err := sqlitedb.Open(ctx, path, migrations)
+	key := append([]byte(nil), kek...)
+	v, err := OpenWith(ctx, path, kekID, Options{Derive: func(gen int64) ([]byte, error) {
+		if gen != 1 {
+			return nil, fmt.Errorf("%w: generation %d", ErrNoKEK, gen)
+		}
+		return append([]byte(nil), key...), nil
+	}})
 	if err != nil {
-		return nil, fmt.Errorf("vault: open: %w", err)
+		clear(key)
+		return nil, err
 	}
-	v := &Vault{db: db, kek: k, now: time.Now}
-	if err := v.checkKEK(ctx); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("vault: open %s: %w", path, err)
-	}
-	if err := v.stmts.prepare(ctx, db); err != nil {
-		v.stmts.close()
-		db.Close()
-		return nil, fmt.Errorf("vault: open %s: prepare: %w", path, err)
-	}
+	v.release = func() { clear(key) }
 	return v, nil
 }
 
@@ -206,39 +231,6 @@ func (s *readStmts) close() error {
 	return first
 }
 
-// checkKEK seals the KEK check record into a new vault, or opens the
-// existing one. It runs in one immediate transaction, so two processes
-// creating the same vault at once with different KEKs cannot both win.
-func (v *Vault) checkKEK(ctx context.Context) error {
-	tx, err := v.db.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	var env []byte
-	err = tx.QueryRowContext(ctx, sqlSelectKEKCheck).Scan(&env)
-	if errors.Is(err, sql.ErrNoRows) {
-		env, err := v.kek.Seal(kekCheckBinding, nil)
-		if err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, sqlInsertKEKCheck, env); err != nil {
-			return err
-		}
-		return tx.Commit()
-	}
-	if err != nil {
-		return err
-	}
-	if _, err := v.kek.Open(kekCheckBinding, env); err != nil {
-		if errors.Is(err, envelope.ErrWrongKEK) {
-			return fmt.Errorf("%w: the vault was created under another KEK id: %w", ErrIntegrity, err)
-		}
-		return fmt.Errorf("%w: the KEK does not open this vault's KEK check: %w", ErrIntegrity, err)
-	}
-	return nil
-}
-
 // Close closes the database and drops the KEK. It waits for operations in
 // progress; later calls on v return ErrClosed. Closing twice is harmless.
 func (v *Vault) Close() error {
@@ -247,8 +239,15 @@ func (v *Vault) Close() error {
 	if v.db == nil {
 		return nil
 	}
+	if v.scrubPending.Load() {
+		v.scrub(context.Background())
+	}
 	err := errors.Join(v.stmts.close(), v.db.Close())
-	v.db, v.kek = nil, nil
+	v.db = nil
+	v.keys.Store(nil)
+	if v.release != nil {
+		v.release()
+	}
 	if err != nil {
 		return fmt.Errorf("vault: close: %w", err)
 	}
@@ -264,6 +263,14 @@ func (v *Vault) Close() error {
 // kept nor modified. Errors wrap ErrInvalidRef, ErrValueTooLarge or
 // ErrClosed, or report a storage failure; on any error nothing is stored.
 func (v *Vault) Put(ctx context.Context, ref Ref, value []byte) (version int64, err error) {
+	return v.PutAs(ctx, ref, value, "")
+}
+
+// PutAs is Put recording principal (the writer's Cedar UID, or "") with the
+// new version. When the vault keeps a limited number of versions
+// (Options.Retention), older versions beyond it are removed in the same
+// transaction and scrubbed like a Delete.
+func (v *Vault) PutAs(ctx context.Context, ref Ref, value []byte, principal string) (version int64, err error) {
 	if err := ref.Validate(); err != nil {
 		return 0, fmt.Errorf("vault: put: %w", err)
 	}
@@ -275,6 +282,7 @@ func (v *Vault) Put(ctx context.Context, ref Ref, value []byte) (version int64, 
 	if v.db == nil {
 		return 0, fmt.Errorf("vault: put %s: %w", ref, ErrClosed)
 	}
+	pruned := false
 	err = v.write(ctx, func(tx *sql.Tx) error {
 		var latest int64
 		if err := tx.QueryRowContext(ctx, sqlSelectLatestVersion, ref.Scope, ref.Key).Scan(&latest); err != nil {
@@ -284,15 +292,30 @@ func (v *Vault) Put(ctx context.Context, ref Ref, value []byte) (version int64, 
 			return errors.New("version numbers exhausted")
 		}
 		version = latest + 1
-		env, err := v.kek.Seal(envelope.Binding{Scope: ref.Scope, Key: ref.Key, SecretVersion: version}, value)
+		kek := v.keys.Load().active
+		env, err := kek.Seal(envelope.Binding{Scope: ref.Scope, Key: ref.Key, SecretVersion: version}, value)
 		if err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, sqlInsertVersion, ref.Scope, ref.Key, version, v.now().UnixNano(), env)
-		return err
+		if _, err = tx.ExecContext(ctx, sqlInsertVersion, ref.Scope, ref.Key, version, v.now().UnixNano(), env, principal, kek.ID()); err != nil {
+			return err
+		}
+		if v.retention > 0 && version > int64(v.retention) {
+			res, err := tx.ExecContext(ctx, sqlDeleteUpTo, ref.Scope, ref.Key, version-int64(v.retention))
+			if err != nil {
+				return err
+			}
+			if n, _ := res.RowsAffected(); n > 0 {
+				pruned = true
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		return 0, fmt.Errorf("vault: put %s: %w", ref, err)
+	}
+	if pruned || v.scrubPending.Load() {
+		v.scrub(ctx)
 	}
 	return version, nil
 }
@@ -302,33 +325,43 @@ func (v *Vault) Put(ctx context.Context, ref Ref, value []byte) (version int64, 
 // ErrIntegrity (the stored envelope does not open as this secret's latest
 // version; no value is returned) or ErrClosed.
 func (v *Vault) Get(ctx context.Context, ref Ref) ([]byte, error) {
+	val, _, err := v.GetLatest(ctx, ref)
+	return val, err
+}
+
+// GetLatest is Get returning the latest version's number too.
+func (v *Vault) GetLatest(ctx context.Context, ref Ref) ([]byte, int64, error) {
 	if err := ref.Validate(); err != nil {
-		return nil, fmt.Errorf("vault: get: %w", err)
+		return nil, 0, fmt.Errorf("vault: get: %w", err)
 	}
 	v.mu.RLock()
 	defer v.mu.RUnlock()
 	if v.db == nil {
-		return nil, fmt.Errorf("vault: get %s: %w", ref, ErrClosed)
+		return nil, 0, fmt.Errorf("vault: get %s: %w", ref, ErrClosed)
 	}
 	rows, err := v.stmts.latest.QueryContext(ctx, ref.Scope, ref.Key)
 	if err != nil {
-		return nil, fmt.Errorf("vault: get %s: %w", ref, err)
+		return nil, 0, fmt.Errorf("vault: get %s: %w", ref, err)
 	}
 	defer rows.Close()
 	if !rows.Next() {
 		if err := rows.Err(); err != nil {
-			return nil, fmt.Errorf("vault: get %s: %w", ref, err)
+			return nil, 0, fmt.Errorf("vault: get %s: %w", ref, err)
 		}
-		return nil, fmt.Errorf("vault: get %s: %w", ref, ErrNotFound)
+		return nil, 0, fmt.Errorf("vault: get %s: %w", ref, ErrNotFound)
 	}
 	// env is the driver's buffer, valid until rows moves on or closes;
 	// open only reads it, so it is not copied first.
 	var version int64
 	var env sql.RawBytes
 	if err := rows.Scan(&version, &env); err != nil {
-		return nil, fmt.Errorf("vault: get %s: %w", ref, err)
+		return nil, 0, fmt.Errorf("vault: get %s: %w", ref, err)
 	}
-	return v.open(ref, version, env)
+	val, err := v.open(ref, version, env)
+	if err != nil {
+		return nil, 0, err
+	}
+	return val, version, nil
 }
 
 // GetVersion returns the value of one version (>= 1) of ref. The slice is
@@ -366,7 +399,11 @@ func (v *Vault) GetVersion(ctx context.Context, ref Ref, version int64) ([]byte,
 
 // open authenticates and decrypts the envelope found at (ref, version).
 func (v *Vault) open(ref Ref, version int64, env []byte) ([]byte, error) {
-	value, err := v.kek.Open(envelope.Binding{Scope: ref.Scope, Key: ref.Key, SecretVersion: version}, env)
+	kek, err := v.keys.Load().forEnvelope(env)
+	if err != nil {
+		return nil, fmt.Errorf("vault: get %s version %d: %w: %w", ref, version, ErrIntegrity, err)
+	}
+	value, err := kek.Open(envelope.Binding{Scope: ref.Scope, Key: ref.Key, SecretVersion: version}, env)
 	if err != nil {
 		return nil, fmt.Errorf("vault: get %s version %d: %w: %w", ref, version, ErrIntegrity, err)
 	}
@@ -459,26 +496,48 @@ func (v *Vault) List(ctx context.Context, opts ListOptions) ([]Entry, error) {
 	return entries, nil
 }
 
-// Delete removes every version of ref in one transaction. Freed database
-// cells are zeroed and the write-ahead log is checkpointed, best effort (see
-// the package comment). Errors wrap ErrInvalidRef, ErrNotFound (nothing was
+// Delete removes every version of ref in one transaction, then scrubs the
+// database (see Remove). Errors wrap ErrInvalidRef, ErrNotFound (nothing was
 // stored under ref) or ErrClosed.
 func (v *Vault) Delete(ctx context.Context, ref Ref) error {
+	_, err := v.Remove(ctx, ref, 0)
+	return err
+}
+
+// Remove removes version (>= 1) of ref, or every version when version is 0,
+// in one transaction, and returns how many versions it removed. Writes run
+// with secure_delete, so the freed cells and pages are zeroed; Remove then
+// checkpoints the write-ahead log with TRUNCATE so that the removed
+// envelopes leave the WAL too. A reader holding a read transaction blocks
+// that checkpoint: Remove waits for it up to the busy timeout (5 s), and if
+// the reader is still there, the next write and Close retry
+// (docs/vault-format.md, section 5). Errors wrap ErrInvalidRef, ErrNotFound
+// (no such secret or version) or ErrClosed.
+func (v *Vault) Remove(ctx context.Context, ref Ref, version int64) (int64, error) {
 	if err := ref.Validate(); err != nil {
-		return fmt.Errorf("vault: delete: %w", err)
+		return 0, fmt.Errorf("vault: delete: %w", err)
+	}
+	if version < 0 {
+		return 0, fmt.Errorf("vault: delete %s: %w: version %d < 0", ref, ErrInvalidRef, version)
 	}
 	v.mu.RLock()
 	defer v.mu.RUnlock()
 	if v.db == nil {
-		return fmt.Errorf("vault: delete %s: %w", ref, ErrClosed)
+		return 0, fmt.Errorf("vault: delete %s: %w", ref, ErrClosed)
 	}
+	var n int64
 	err := v.write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, sqlDeleteSecret, ref.Scope, ref.Key)
+		var res sql.Result
+		var err error
+		if version == 0 {
+			res, err = tx.ExecContext(ctx, sqlDeleteSecret, ref.Scope, ref.Key)
+		} else {
+			res, err = tx.ExecContext(ctx, sqlDeleteVersion, ref.Scope, ref.Key, version)
+		}
 		if err != nil {
 			return err
 		}
-		n, err := res.RowsAffected()
-		if err != nil {
+		if n, err = res.RowsAffected(); err != nil {
 			return err
 		}
 		if n == 0 {
@@ -487,14 +546,24 @@ func (v *Vault) Delete(ctx context.Context, ref Ref) error {
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("vault: delete %s: %w", ref, err)
+		if version > 0 {
+			return 0, fmt.Errorf("vault: delete %s version %d: %w", ref, version, err)
+		}
+		return 0, fmt.Errorf("vault: delete %s: %w", ref, err)
 	}
-	// Move the zeroed pages into the database file and empty the log, so
-	// the deleted envelopes do not linger in old WAL frames. This fails
-	// harmlessly (SQLITE_BUSY, or a partial checkpoint) while other
-	// connections are reading.
-	_, _ = v.db.ExecContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)")
-	return nil
+	v.scrub(ctx)
+	return n, nil
+}
+
+// scrub checkpoints the write-ahead log with TRUNCATE: the zeroed pages of a
+// delete are copied over the database file and the log is emptied, so no
+// frame keeps a removed envelope. SQLite waits for readers through the busy
+// handler (5 s); if one still holds the log, scrubPending stays set for the
+// next write or Close. v.mu must be held (for reading).
+func (v *Vault) scrub(ctx context.Context) {
+	var busy, logFrames, done int
+	err := v.db.QueryRowContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &logFrames, &done)
+	v.scrubPending.Store(err != nil || busy != 0)
 }
 
 // write runs fn in an immediate transaction on a connection with

@@ -356,7 +356,7 @@ func TestWrongKEK(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path, kek := setup(t)
-			if _, err := rawDB(t, path).Exec(`DELETE FROM kek_check`); err != nil {
+			if _, err := rawDB(t, path).Exec(`DELETE FROM kek_check; DELETE FROM keks`); err != nil {
 				t.Fatal(err)
 			}
 			if tc.other {

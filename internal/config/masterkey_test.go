@@ -1,0 +1,27 @@
+package config
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/palyra/palyra/internal/masterkey"
+)
+
+func TestMasterKeyProvider(t *testing.T) {
+	if !slices.Equal(KeyProviders, masterkey.Providers) {
+		t.Fatalf("master_key.provider values %v differ from masterkey.Providers %v", KeyProviders, masterkey.Providers)
+	}
+	for _, p := range KeyProviders {
+		cfg, err := Parse([]byte("[master_key]\nprovider = \""+p+"\"\n"), Defaults())
+		if err != nil || cfg.MasterKey.Provider != p {
+			t.Fatalf("%s: %v", p, err)
+		}
+	}
+	if _, err := Parse([]byte("[master_key]\nprovider = \"tpm\"\n"), Defaults()); err == nil || !strings.Contains(err.Error(), "master_key.provider") {
+		t.Fatalf("unknown provider: %v", err)
+	}
+	if _, err := Parse([]byte("[master_key]\nProvider = \"env\"\n"), Defaults()); err == nil {
+		t.Fatal("accepted a case variant of master_key.provider")
+	}
+}
