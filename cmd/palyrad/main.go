@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -65,9 +66,7 @@ func main() {
 					return err
 				}
 			}
-			// The logger does not know the vault's values; it masks the shapes
-			// of common credentials (internal/redact) in every record.
-			log := slog.New(redact.Handler(cfg.NewLogger(os.Stderr).Handler(), redact.Patterns()))
+			log := newLogger(cfg.Daemon, os.Stderr)
 			opts := []daemon.Option{daemon.Recreate(recreate...)}
 			if recordState {
 				opts = append(opts, daemon.RecordState())
@@ -105,4 +104,11 @@ func main() {
 		}
 		os.Exit(1)
 	}
+}
+
+// newLogger is the configured logger, writing to w, with the shapes of
+// common credentials masked in every record (internal/redact): the logger
+// does not know the vault's values, so patterns are all it can mask.
+func newLogger(cfg config.Daemon, w io.Writer) *slog.Logger {
+	return slog.New(redact.Handler(cfg.NewLogger(w).Handler(), redact.Patterns()))
 }
