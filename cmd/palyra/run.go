@@ -88,7 +88,10 @@ func runCmd(g *globals) *cobra.Command {
 			"palyra exits with CMD's exit status (128+N when CMD is killed by signal N). SIGTERM and SIGHUP sent\n" +
 			"to palyra are forwarded to CMD; Ctrl-C reaches CMD through the terminal. Before CMD starts, palyra's\n" +
 			"own exit codes apply: 2 for a bad --env, a missing -- or an unknown CMD, 4 for an unknown secret, and\n" +
-			"so on. A secret that CMD writes somewhere else (a file, the network) is not masked.",
+			"so on. A secret that CMD writes somewhere else (a file, the network) is not masked. CMD's output is\n" +
+			"a pipe, so it sees no terminal there; palyra ends when CMD has exited and every process holding\n" +
+			"that output (CMD's own children too) has closed it. A secret under 4 bytes is masked wherever its\n" +
+			"bytes appear, with a warning.",
 		Example: "  palyra run --env OPENAI_API_KEY=vault://global/openai_api_key -- python agent.py\n" +
 			"  palyra run --env GH_TOKEN=vault://user:alice/gh_token#3 --env SLACK=vault://connector:slack/bot -- ./deploy.sh --prod",
 		RunE: func(c *cobra.Command, args []string) error {
@@ -124,6 +127,9 @@ func runCmd(g *globals) *cobra.Command {
 					return err
 				}
 				values = append(values, resp.Msg.Value)
+				if n := len(bytes.TrimRight(resp.Msg.Value, "\r\n")); n < 4 {
+					fmt.Fprintf(os.Stderr, "palyra: warning: --env %s: the secret is %d bytes long; every occurrence of it in the output is masked\n", r.name, n)
+				}
 				if bytes.IndexByte(resp.Msg.Value, 0) >= 0 {
 					conn.Close()
 					return usagef("--env %s: the secret holds a NUL byte, which no environment variable can", r.name)
