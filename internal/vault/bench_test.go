@@ -57,7 +57,7 @@ func BenchmarkBareSQLiteGet(b *testing.B) {
 			ctx := context.Background()
 			db := bareDB(b)
 			blob := benchValue(envelopeLen(b, size))
-			if _, err := db.ExecContext(ctx, sqlInsertVersion, benchRef.Scope, benchRef.Key, 1, 0, blob); err != nil {
+			if _, err := db.ExecContext(ctx, sqlInsertVersion, benchRef.Scope, benchRef.Key, 1, 0, blob, "", ""); err != nil {
 				b.Fatal(err)
 			}
 			b.ReportAllocs()
@@ -82,7 +82,7 @@ func BenchmarkBareSQLiteGetPrepared(b *testing.B) {
 			ctx := context.Background()
 			db := bareDB(b)
 			blob := benchValue(envelopeLen(b, size))
-			if _, err := db.ExecContext(ctx, sqlInsertVersion, benchRef.Scope, benchRef.Key, 1, 0, blob); err != nil {
+			if _, err := db.ExecContext(ctx, sqlInsertVersion, benchRef.Scope, benchRef.Key, 1, 0, blob, "", ""); err != nil {
 				b.Fatal(err)
 			}
 			stmt, err := db.PrepareContext(ctx, sqlSelectLatest)
@@ -149,7 +149,7 @@ func BenchmarkBareSQLitePut(b *testing.B) {
 				if err := tx.QueryRowContext(ctx, sqlSelectLatestVersion, benchRef.Scope, benchRef.Key).Scan(&latest); err != nil {
 					b.Fatal(err)
 				}
-				if _, err := tx.ExecContext(ctx, sqlInsertVersion, benchRef.Scope, benchRef.Key, latest+1, 0, blob); err != nil {
+				if _, err := tx.ExecContext(ctx, sqlInsertVersion, benchRef.Scope, benchRef.Key, latest+1, 0, blob, "", ""); err != nil {
 					b.Fatal(err)
 				}
 				if err := tx.Commit(); err != nil {
