@@ -1,0 +1,571 @@
+// Package secaudit inspects a palyrad installation and reports what makes it
+// less safe than it should be: permissions of the state directory, the
+// master key provider's strength, listeners off loopback, certificate
+// horizons, broken policy files, the audit journal, and core dumps.
+//
+// It works from the files alone (the daemon stopped) and, when the caller
+// fills in Live, also from what the running daemon reports. It never changes
+// anything: databases are opened read-only.
+package secaudit
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/palyra/palyra/internal/audit"
+	"github.com/palyra/palyra/internal/authz"
+	"github.com/palyra/palyra/internal/config"
+	"github.com/palyra/palyra/internal/harden"
+	"github.com/palyra/palyra/internal/masterkey"
+	"github.com/palyra/palyra/internal/offline"
+	"github.com/palyra/palyra/internal/sqlitedb"
+	"github.com/palyra/palyra/internal/statedir"
+)
+
+// Severity ranks a finding. Any High finding makes the audit fail.
+type Severity string
+
+// The severities, most severe first.
+const (
+	High   Severity = "high"
+	Medium Severity = "medium"
+	Low    Severity = "low"
+	Info   Severity = "info"
+)
+
+func (s Severity) rank() int {
+	switch s {
+	case High:
+		return 0
+	case Medium:
+		return 1
+	case Low:
+		return 2
+	}
+	return 3
+}
+
+// Finding is one thing the audit found: which check, how severe, what was
+// found and how to fix it (empty for info findings that need nothing).
+type Finding struct {
+	Check    string   `json:"check"`
+	Severity Severity `json:"severity"`
+	Found    string   `json:"found"`
+	Fix      string   `json:"fix,omitempty"`
+}
+
+// Live is what the running daemon reported. Zero values mean unknown.
+type Live struct {
+	PID                int
+	TCP, QUIC          string
+	ServerCertNotAfter time.Time
+	// TLS12Refused reports that a TLS 1.2 handshake with the daemon's TCP
+	// listener failed; TLS12Err is the error of the attempt (nil when it
+	// succeeded, which is a finding).
+	TLS12Tried bool
+	TLS12Err   error
+}
+
+// Options say what to audit.
+type Options struct {
+	Layout statedir.Layout
+	// Config is the configuration palyrad runs with (config.Load of its
+	// file; Defaults when it has none).
+	Config config.Config
+	// Live is nil when the daemon is not running.
+	Live *Live
+	// Now is the time certificates are measured against (time.Now when
+	// zero).
+	Now time.Time
+	// Getenv reads the auditing process's environment (os.Getenv when nil).
+	Getenv func(string) string
+	// ProcDir is /proc (tests may point it elsewhere).
+	ProcDir string
+}
+
+// Thresholds.
+const (
+	// CAWarn and CAHigh: a CA certificate expiring within these is a
+	// medium and a high finding.
+	CAWarn = 90 * 24 * time.Hour
+	CAHigh = 7 * 24 * time.Hour
+	// ServerCertHigh: a running daemon's server certificate expiring within
+	// this is a high finding. palyrad renews it at two thirds of its life,
+	// so with the default 24h lifetime it always has at least 8h left; less
+	// than an hour means renewal is failing or the lifetime is set so short
+	// that clients will meet an expired certificate.
+	ServerCertHigh = time.Hour
+	// DeviceCertWarn: an active device certificate expiring within this is
+	// reported as info (it is renewed by the device in use).
+	DeviceCertWarn = 24 * time.Hour
+)
+
+// PassphraseFloor is the weakest Argon2id parameters accepted without a
+// high finding: 64 MiB, 2 passes, 1 lane (OWASP's minimum is 19 MiB, t=2;
+// palyra's default is 256 MiB, t=3, p=2).
+var PassphraseFloor = masterkey.Params{Time: 2, MemoryK: 64 << 10, Threads: 1}
+
+// Run performs every check and returns the findings, most severe first.
+func Run(ctx context.Context, o Options) []Finding {
+	if o.Now.IsZero() {
+		o.Now = time.Now()
+	}
+	if o.Getenv == nil {
+		o.Getenv = os.Getenv
+	}
+	if o.ProcDir == "" {
+		o.ProcDir = "/proc"
+	}
+	var fs []Finding
+	add := func(f ...Finding) { fs = append(fs, f...) }
+	add(Permissions(o.Layout)...)
+	add(State(ctx, o.Layout)...)
+	add(MasterKey(o.Layout, o.Config)...)
+	add(Listeners(o.Config, o.Live)...)
+	add(TLS(o.Live)...)
+	add(Certificates(o.Layout, o.Live, o.Now)...)
+	add(Devices(o.Layout, o.Now)...)
+	add(RevokedConnected(o.Live)...)
+	add(Policies(o.Layout.Dir)...)
+	add(Audit(ctx, o.Layout, o.Config, o.Live != nil)...)
+	add(CoreDumps(o.Live, o.Getenv, o.ProcDir)...)
+	Sort(fs)
+	return fs
+}
+
+// Sort orders findings most severe first, keeping the checks' order within
+// a severity.
+func Sort(fs []Finding) {
+	sort.SliceStable(fs, func(i, j int) bool { return fs[i].Severity.rank() < fs[j].Severity.rank() })
+}
+
+// HasHigh reports whether any finding is high.
+func HasHigh(fs []Finding) bool {
+	return slices.ContainsFunc(fs, func(f Finding) bool { return f.Severity == High })
+}
+
+// privateFiles are files that must be 0600 (the rest of the directory must
+// still have no group or other write bits and belong to this user).
+func isKeyFile(name string) bool {
+	switch name {
+	case "master.key", masterkey.SealedName, "identity.sealed", "ca.key.sealed":
+		return true
+	}
+	return false
+}
+
+// Permissions checks the state directory (0700, this user's) and every file
+// in it (this user's, no group or other bits; key files 0600).
+func Permissions(l statedir.Layout) []Finding {
+	const check = "permissions"
+	fi, err := os.Stat(l.Dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return []Finding{{check, High, "state directory " + l.Dir + " does not exist", "start palyrad once to create it, or pass the right --state-dir"}}
+	}
+	if err != nil {
+		return []Finding{{check, High, "state directory " + l.Dir + ": " + err.Error(), "make it readable by its owner"}}
+	}
+	var out []Finding
+	uid := os.Getuid()
+	owner := func(fi fs.FileInfo) (int, bool) {
+		st, ok := fi.Sys().(*syscall.Stat_t)
+		if !ok {
+			return 0, true
+		}
+		return int(st.Uid), int(st.Uid) == uid
+	}
+	if u, ok := owner(fi); !ok {
+		out = append(out, Finding{check, High, fmt.Sprintf("state directory %s belongs to uid %d, not to uid %d", l.Dir, u, uid), fmt.Sprintf("chown %d %s (palyrad runs as its owner)", uid, l.Dir)})
+	}
+	if !fi.IsDir() {
+		return append(out, Finding{check, High, l.Dir + " is not a directory", "point --state-dir at palyrad's state directory"})
+	}
+	if m := fi.Mode().Perm(); m&0o077 != 0 {
+		out = append(out, Finding{check, High, fmt.Sprintf("state directory %s has mode %04o (group/other may enter it)", l.Dir, m), "chmod 0700 " + l.Dir})
+	}
+	entries, err := os.ReadDir(l.Dir)
+	if err != nil {
+		return append(out, Finding{check, High, "cannot list " + l.Dir + ": " + err.Error(), "chmod 0700 " + l.Dir})
+	}
+	for _, e := range entries {
+		p := filepath.Join(l.Dir, e.Name())
+		fi, err := os.Lstat(p)
+		if err != nil {
+			continue
+		}
+		if fi.Mode()&fs.ModeSymlink != 0 {
+			out = append(out, Finding{check, Medium, p + " is a symbolic link", "replace it with the file itself; palyrad keeps every file in its own directory"})
+			continue
+		}
+		if u, ok := owner(fi); !ok {
+			out = append(out, Finding{check, High, fmt.Sprintf("%s belongs to uid %d, not to uid %d", p, u, uid), fmt.Sprintf("chown %d %s", uid, p)})
+		}
+		m := fi.Mode().Perm()
+		switch {
+		case m&0o077 == 0:
+		case isKeyFile(e.Name()) || m&0o022 != 0:
+			out = append(out, Finding{check, High, fmt.Sprintf("%s has mode %04o (must be 0600)", p, m), "chmod 0600 " + p})
+		default:
+			out = append(out, Finding{check, Medium, fmt.Sprintf("%s has mode %04o (readable by group/other)", p, m), "chmod 0600 " + p})
+		}
+	}
+	return out
+}
+
+// State checks state.json against the files (statedir.Inspect).
+func State(ctx context.Context, l statedir.Layout) []Finding {
+	const check = "state"
+	in, err := l.Inspect(ctx)
+	if err != nil {
+		return []Finding{{check, High, "state directory cannot be inspected: " + err.Error(), "restore " + statedir.ManifestFile + " from a backup, or run palyrad --record-state once after checking every file"}}
+	}
+	switch in.State {
+	case statedir.Fresh:
+		return []Finding{{check, Info, "state directory " + l.Dir + " is empty: nothing installed yet", ""}}
+	case statedir.Unrecorded:
+		out := []Finding{{check, High, statedir.ManifestFile + " missing: palyrad refuses to start on this directory", "check that every file is the one you expect, then start palyrad once with --record-state"}}
+		for _, p := range in.Problems {
+			out = append(out, Finding{check, High, p.String(), "restore it from a backup"})
+		}
+		return out
+	}
+	var out []Finding
+	for _, p := range in.Problems {
+		fix := "restore it from a backup"
+		if slices.Contains(statedir.Recreatable, p.Name) {
+			fix += ", or start palyrad with --recreate " + p.Name + " (its content is lost)"
+		}
+		out = append(out, Finding{check, High, p.String(), fix})
+	}
+	if len(out) == 0 {
+		out = append(out, Finding{check, Info, statedir.ManifestFile + " present; every recorded file matches it", ""})
+	}
+	return out
+}
+
+// MasterKey reports the master key provider and its strength.
+func MasterKey(l statedir.Layout, cfg config.Config) []Finding {
+	const check = "master-key"
+	provider := cfg.MasterKey.Provider
+	if in, err := l.Inspect(context.Background()); err == nil && in.State != statedir.Fresh && in.KeyProvider != "" {
+		if in.KeyProvider != provider && provider != "" {
+			return []Finding{{check, High, fmt.Sprintf("config says provider %q, the state directory holds its key with %q: palyrad refuses to start", provider, in.KeyProvider), fmt.Sprintf("set [master_key] provider = %q, or move the key with palyra vault provider migrate --to %s", in.KeyProvider, provider)}}
+		}
+		provider = in.KeyProvider
+	}
+	switch provider {
+	case masterkey.ProviderFile, "":
+		// Low, not medium: this is the default and the documented
+		// trade-off of a single-user machine; it is what a fresh
+		// installation has, and a fresh installation audits clean.
+		return []Finding{{check, Low, "provider file: the master key is " + l.MasterKey + ", beside the data it protects (a copy of the directory is a copy of every secret)", "for stronger protection at rest: palyra vault provider migrate --to passphrase (or keyring), then set [master_key] provider"}}
+	case masterkey.ProviderPassphrase:
+		p := filepath.Join(l.Dir, masterkey.SealedName)
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return []Finding{{check, High, "provider passphrase, but " + p + " cannot be read: " + err.Error(), "restore it from a backup"}}
+		}
+		var s struct {
+			Params masterkey.Params `json:"params"`
+		}
+		if err := json.Unmarshal(b, &s); err != nil {
+			return []Finding{{check, High, p + " is not a sealed key file", "restore it from a backup"}}
+		}
+		f := PassphraseFloor
+		if s.Params.Time < f.Time || s.Params.MemoryK < f.MemoryK || s.Params.Threads < f.Threads {
+			return []Finding{{check, High, fmt.Sprintf("provider passphrase with Argon2id t=%d m=%dKiB p=%d, below the floor t=%d m=%dKiB p=%d: a stolen %s is cheap to brute-force", s.Params.Time, s.Params.MemoryK, s.Params.Threads, f.Time, f.MemoryK, f.Threads, masterkey.SealedName), "re-seal with the default parameters: palyra vault provider migrate --to file, then --to passphrase"}}
+		}
+		return []Finding{{check, Info, fmt.Sprintf("provider passphrase, Argon2id t=%d m=%dKiB p=%d", s.Params.Time, s.Params.MemoryK, s.Params.Threads), ""}}
+	case masterkey.ProviderKeyring:
+		return []Finding{{check, Info, "provider keyring: the master key is in the OS keyring, not in the state directory", ""}}
+	case masterkey.ProviderEnv:
+		return []Finding{{check, Info, "provider env: the master key comes from PALYRA_MASTER_KEY (palyrad removes it from its environment once read); keep it out of shell history and unit files readable by others", ""}}
+	}
+	return []Finding{{check, High, fmt.Sprintf("unknown master key provider %q", provider), "set [master_key] provider to file, passphrase, keyring or env"}}
+}
+
+// loopback reports whether the host of addr is a loopback address.
+func loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		host = addr
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// Listeners reports listeners off loopback: the running daemon's addresses
+// when known, else the configured listen address.
+func Listeners(cfg config.Config, live *Live) []Finding {
+	const check = "listeners"
+	fix := "listen on loopback (listen = \"127.0.0.1:7443\" or --listen 127.0.0.1:PORT); to serve other machines, enroll them as devices and put the daemon behind a firewall that admits only them"
+	if live != nil && (live.TCP != "" || live.QUIC != "") {
+		var out []Finding
+		for _, a := range []struct{ name, addr string }{{"tcp", live.TCP}, {"quic", live.QUIC}} {
+			if a.addr == "" {
+				continue
+			}
+			if !loopback(a.addr) {
+				out = append(out, Finding{check, High, fmt.Sprintf("the running daemon listens on %s %s, off loopback (reachable from the network; only enrolled devices pass mTLS, but the handshake and health are exposed)", a.name, a.addr), fix})
+			}
+		}
+		if len(out) == 0 {
+			out = append(out, Finding{check, Info, fmt.Sprintf("the running daemon listens on loopback only (tcp %s, quic %s)", live.TCP, live.QUIC), ""})
+		}
+		return out
+	}
+	if !cfg.LoopbackOnly() {
+		return []Finding{{check, Medium, fmt.Sprintf("configured listen address %s is off loopback (the daemon is not running; this is where it would listen)", cfg.Listen), fix}}
+	}
+	return []Finding{{check, Info, "configured listen address " + cfg.Listen + " is loopback", ""}}
+}
+
+// TLS reports the TLS versions in force.
+func TLS(live *Live) []Finding {
+	const check = "tls"
+	if live != nil && live.TLS12Tried {
+		if live.TLS12Err == nil {
+			return []Finding{{check, High, "the daemon accepted a TLS 1.2 handshake on " + live.TCP, "run a palyrad built from this source: it requires TLS 1.3"}}
+		}
+		return []Finding{{check, Info, "the daemon refused a TLS 1.2 handshake on " + live.TCP + ": TLS 1.3 only, with client certificates", ""}}
+	}
+	return []Finding{{check, Info, "TLS 1.3 only (palyrad's TLS configuration sets MinVersion TLS 1.3 and requires client certificates for everything but health)", ""}}
+}
+
+// Certificates checks the CA certificate's and, when running, the server
+// certificate's expiry.
+func Certificates(l statedir.Layout, live *Live, now time.Time) []Finding {
+	const check = "certificates"
+	var out []Finding
+	b, err := os.ReadFile(l.CACert)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+	case err != nil:
+		out = append(out, Finding{check, High, "cannot read " + l.CACert + ": " + err.Error(), "chmod 0600 " + l.CACert})
+	default:
+		blk, _ := pem.Decode(b)
+		var cert *x509.Certificate
+		if blk != nil {
+			cert, err = x509.ParseCertificate(blk.Bytes)
+		}
+		if blk == nil || err != nil {
+			out = append(out, Finding{check, High, l.CACert + " is not a PEM certificate", "restore it from a backup"})
+			break
+		}
+		left := cert.NotAfter.Sub(now)
+		at := cert.NotAfter.UTC().Format(time.RFC3339)
+		fix := "the CA cannot be renewed in place: plan a new state directory (new CA) and enroll the devices again before " + at
+		switch {
+		case left <= 0:
+			out = append(out, Finding{check, High, "CA certificate expired at " + at + ": no device can connect", fix})
+		case left < CAHigh:
+			out = append(out, Finding{check, High, "CA certificate expires at " + at + ", in " + days(left), fix})
+		case left < CAWarn:
+			out = append(out, Finding{check, Medium, "CA certificate expires at " + at + ", in " + days(left), fix})
+		default:
+			out = append(out, Finding{check, Info, "CA certificate valid until " + at, ""})
+		}
+	}
+	if live != nil && !live.ServerCertNotAfter.IsZero() {
+		left := live.ServerCertNotAfter.Sub(now)
+		at := live.ServerCertNotAfter.UTC().Format(time.RFC3339)
+		fix := "set server_cert_ttl to hours or more (default 24h; palyrad renews at 2/3 of its life) and restart palyrad; if renewal fails, its log says why"
+		if left < ServerCertHigh {
+			out = append(out, Finding{check, High, "server certificate expires at " + at + ", in " + left.Truncate(time.Second).String() + " (under " + ServerCertHigh.String() + ")", fix})
+		} else {
+			out = append(out, Finding{check, Info, "server certificate valid until " + at, ""})
+		}
+	}
+	return out
+}
+
+func days(d time.Duration) string {
+	if d < 48*time.Hour {
+		return d.Truncate(time.Minute).String()
+	}
+	return strconv.Itoa(int(d/(24*time.Hour))) + " days"
+}
+
+// Devices reports enrolled devices' certificates (devices.db, read-only).
+func Devices(l statedir.Layout, now time.Time) []Finding {
+	const check = "devices"
+	if _, err := os.Stat(l.Devices); err != nil {
+		return nil
+	}
+	db, err := sqlitedb.OpenReadOnly(l.Devices)
+	if err != nil {
+		return []Finding{{check, Medium, "cannot open " + l.Devices + ": " + err.Error(), "check the file; restore it from a backup if it is damaged"}}
+	}
+	defer db.Close()
+	rows, err := db.Query(`SELECT device_id, name, revoked_at, cert_not_after FROM devices ORDER BY enrolled_at`)
+	if err != nil {
+		return []Finding{{check, Medium, "cannot read " + l.Devices + ": " + err.Error(), "check the file; restore it from a backup if it is damaged"}}
+	}
+	defer rows.Close()
+	var out []Finding
+	active := 0
+	for rows.Next() {
+		var id, name string
+		var revoked, notAfter int64
+		if err := rows.Scan(&id, &name, &revoked, &notAfter); err != nil {
+			return append(out, Finding{check, Medium, "cannot read " + l.Devices + ": " + err.Error(), "check the file"})
+		}
+		if revoked != 0 {
+			continue
+		}
+		active++
+		na := time.Unix(notAfter, 0)
+		at := na.UTC().Format(time.RFC3339)
+		switch {
+		case !na.After(now):
+			out = append(out, Finding{check, Low, fmt.Sprintf("device %s (%s): certificate expired at %s; it can no longer connect", name, id, at), "enroll it again (palyra devices enroll), then revoke the old entry: palyra devices revoke " + id})
+		case na.Sub(now) < DeviceCertWarn:
+			out = append(out, Finding{check, Info, fmt.Sprintf("device %s (%s): certificate expires at %s (renewed automatically when the device is used past 2/3 of its life)", name, id, at), ""})
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return append(out, Finding{check, Medium, "cannot read " + l.Devices + ": " + err.Error(), "check the file"})
+	}
+	if active == 0 && len(out) == 0 {
+		out = append(out, Finding{check, Info, "no active enrolled devices", ""})
+	}
+	return out
+}
+
+// RevokedConnected reports revoked devices still connected. palyrad checks
+// the registry on every request and closes a revoked device's connections
+// when it revokes it (transport.CloseDevice), so a revoked device cannot
+// act; the admin API does not list live connections, so whether one still
+// holds an idle socket cannot be known from outside.
+func RevokedConnected(live *Live) []Finding {
+	if live == nil {
+		return nil
+	}
+	return []Finding{{"revoked-devices", Info, "revoked devices' connections are closed at revocation and every request re-checks the registry; live connections are not listed by the daemon, so an idle socket cannot be seen from here", ""}}
+}
+
+// PolicyDir is where operators' Cedar policy files live, inside the state
+// directory.
+const PolicyDir = "policies"
+
+// Policies parses and validates every *.cedar file in DIR/policies, each
+// together with the baseline, as palyrad's policy engine would.
+func Policies(dir string) []Finding {
+	const check = "policies"
+	pd := filepath.Join(dir, PolicyDir)
+	files, err := filepath.Glob(filepath.Join(pd, "*.cedar"))
+	if err != nil || len(files) == 0 {
+		return nil
+	}
+	var out []Finding
+	ok := 0
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			out = append(out, Finding{check, High, "cannot read " + f + ": " + err.Error(), "make it readable, or remove it"})
+			continue
+		}
+		_, err = authz.NewEngineFromSources(authz.Source{Name: "baseline.cedar", Text: authz.Baseline()}, authz.Source{Name: f, Text: b})
+		if err != nil {
+			var pe *authz.PolicyError
+			where := f
+			if errors.As(err, &pe) && pe.Line > 0 {
+				where = fmt.Sprintf("%s:%d:%d", f, pe.Line, pe.Column)
+			}
+			out = append(out, Finding{check, High, "policy " + where + " is invalid: " + err.Error(), "fix the policy at " + where + " (every policy needs an @id and must match the schema), or remove the file"})
+			continue
+		}
+		ok++
+	}
+	if ok > 0 {
+		out = append(out, Finding{check, Info, fmt.Sprintf("%d policy file(s) in %s parse and validate against the schema", ok, pd), ""})
+	}
+	return out
+}
+
+// Audit verifies the audit journal and its checkpoint freshness.
+func Audit(ctx context.Context, l statedir.Layout, cfg config.Config, running bool) []Finding {
+	const check = "audit"
+	if _, err := os.Stat(l.Audit); err != nil {
+		return nil
+	}
+	res, err := offline.VerifyAudit(ctx, l)
+	var be *audit.BrokenError
+	switch {
+	case errors.As(err, &be):
+		return []Finding{{check, High, "audit journal broken: " + be.Error(), "keep the state directory as evidence; palyra audit verify names the record; restore audit.db from a backup or start palyrad with --recreate audit.db"}}
+	case err != nil:
+		return []Finding{{check, Medium, "audit journal not verified: " + err.Error(), "run palyra audit verify to see why"}}
+	}
+	out := []Finding{{check, Info, fmt.Sprintf("audit journal verified: %d records, %d checkpoints", res.Records, res.Checkpoints), ""}}
+	switch {
+	case res.Uncovered > 0 && !running:
+		out = append(out, Finding{check, Medium, fmt.Sprintf("%d audit record(s) after the latest signed checkpoint, with the daemon stopped (it was killed or crashed before checkpointing)", res.Uncovered), "start palyrad and stop it cleanly (SIGTERM): it signs a checkpoint over every record"})
+	case running && res.Uncovered > int64(cfg.Audit.CheckpointEvery):
+		out = append(out, Finding{check, Medium, fmt.Sprintf("%d audit records after the latest signed checkpoint while running (checkpoint_every is %d): checkpoints are not being written", res.Uncovered, cfg.Audit.CheckpointEvery), "check palyrad's log for checkpoint errors; restart it"})
+	}
+	return out
+}
+
+// CoreDumps checks the running daemon's core size limit and dumpable flag,
+// and PALYRA_ALLOW_CORE_DUMPS in the environment.
+func CoreDumps(live *Live, getenv func(string) string, proc string) []Finding {
+	const check = "core-dumps"
+	var out []Finding
+	if v := getenv(harden.EnvAllowCoreDumps); v != "" {
+		out = append(out, Finding{check, Medium, harden.EnvAllowCoreDumps + "=" + v + " is set in this environment: a palyrad or palyra started from it may write its secrets to a core file", "unset " + harden.EnvAllowCoreDumps + " (it is for debugging only)"})
+	}
+	if live == nil || live.PID == 0 {
+		return out
+	}
+	limits, err := os.ReadFile(filepath.Join(proc, strconv.Itoa(live.PID), "limits"))
+	if err != nil {
+		return append(out, Finding{check, Info, fmt.Sprintf("cannot read the core limit of palyrad (pid %d): %v", live.PID, err), ""})
+	}
+	core := ""
+	for _, line := range strings.Split(string(limits), "\n") {
+		if strings.HasPrefix(line, "Max core file size") {
+			f := strings.Fields(strings.TrimPrefix(line, "Max core file size"))
+			if len(f) > 0 {
+				core = f[0]
+			}
+		}
+	}
+	// PR_GET_DUMPABLE answers only for oneself; from outside, a process
+	// that is not dumpable shows as its /proc entry belonging to root. Run
+	// as root, the two cannot be told apart.
+	dumpable, known := false, os.Getuid() != 0
+	if fi, err := os.Stat(filepath.Join(proc, strconv.Itoa(live.PID))); err == nil && known {
+		if s, ok := fi.Sys().(*syscall.Stat_t); ok {
+			dumpable = int(s.Uid) != 0
+		}
+	}
+	switch {
+	case core != "0":
+		out = append(out, Finding{check, High, fmt.Sprintf("palyrad (pid %d) has core file size limit %q: a crash writes its memory, keys included, to disk", live.PID, core), "restart palyrad without " + harden.EnvAllowCoreDumps})
+	case dumpable:
+		out = append(out, Finding{check, High, fmt.Sprintf("palyrad (pid %d) is dumpable (its /proc entry belongs to uid %d): another process of this user may read its memory", live.PID, os.Getuid()), "restart palyrad without " + harden.EnvAllowCoreDumps})
+	case !known:
+		out = append(out, Finding{check, Info, fmt.Sprintf("palyrad (pid %d): core file size 0 (whether it is dumpable cannot be seen when auditing as root)", live.PID), ""})
+	default:
+		out = append(out, Finding{check, Info, fmt.Sprintf("palyrad (pid %d): core file size 0, not dumpable", live.PID), ""})
+	}
+	return out
+}
