@@ -148,7 +148,9 @@ func socketPeerPID(path string) (int, error) {
 	}
 	var cred *syscall.Ucred
 	var serr error
-	if err := raw.Control(func(fd uintptr) { cred, serr = syscall.GetsockoptUcred(int(fd), syscall.SOL_SOCKET, syscall.SO_PEERCRED) }); err != nil {
+	if err := raw.Control(func(fd uintptr) {
+		cred, serr = syscall.GetsockoptUcred(int(fd), syscall.SOL_SOCKET, syscall.SO_PEERCRED)
+	}); err != nil {
 		return 0, err
 	}
 	if serr != nil {

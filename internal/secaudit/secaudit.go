@@ -19,6 +19,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"sort"
 	"strconv"
@@ -215,12 +216,16 @@ func Permissions(l statedir.Layout) []Finding {
 			out = append(out, Finding{check, High, fmt.Sprintf("%s belongs to uid %d, not to uid %d", p, u, uid), fmt.Sprintf("chown %d %s", uid, p)})
 		}
 		m := fi.Mode().Perm()
+		want := "0600"
+		if fi.IsDir() {
+			want = "0700"
+		}
 		switch {
 		case m&0o077 == 0:
 		case isKeyFile(e.Name()) || m&0o022 != 0:
-			out = append(out, Finding{check, High, fmt.Sprintf("%s has mode %04o (must be 0600)", p, m), "chmod 0600 " + p})
+			out = append(out, Finding{check, High, fmt.Sprintf("%s has mode %04o (must be %s)", p, m, want), "chmod " + want + " " + p})
 		default:
-			out = append(out, Finding{check, Medium, fmt.Sprintf("%s has mode %04o (readable by group/other)", p, m), "chmod 0600 " + p})
+			out = append(out, Finding{check, Medium, fmt.Sprintf("%s has mode %04o (readable by group/other)", p, m), "chmod " + want + " " + p})
 		}
 	}
 	return out
@@ -475,29 +480,51 @@ func Policies(dir string) []Finding {
 		return nil
 	}
 	var out []Finding
-	ok := 0
+	var good []authz.Source
 	for _, f := range files {
 		b, err := os.ReadFile(f)
 		if err != nil {
 			out = append(out, Finding{check, High, "cannot read " + f + ": " + err.Error(), "make it readable, or remove it"})
 			continue
 		}
-		_, err = authz.NewEngineFromSources(authz.Source{Name: "baseline.cedar", Text: authz.Baseline()}, authz.Source{Name: f, Text: b})
-		if err != nil {
-			var pe *authz.PolicyError
-			where := f
-			if errors.As(err, &pe) && pe.Line > 0 {
-				where = fmt.Sprintf("%s:%d:%d", f, pe.Line, pe.Column)
-			}
-			out = append(out, Finding{check, High, "policy " + where + " is invalid: " + err.Error(), "fix the policy at " + where + " (every policy needs an @id and must match the schema), or remove the file"})
+		src := authz.Source{Name: f, Text: b}
+		if _, err := authz.NewEngineFromSources(src); err != nil {
+			out = append(out, policyFinding(f, err))
 			continue
 		}
-		ok++
+		good = append(good, src)
 	}
-	if ok > 0 {
-		out = append(out, Finding{check, Info, fmt.Sprintf("%d policy file(s) in %s parse and validate against the schema", ok, pd), ""})
+	// Each file alone is valid; together they must be too (an @id used in
+	// two files).
+	if len(good) > 1 {
+		if _, err := authz.NewEngineFromSources(good...); err != nil {
+			return append(out, policyFinding(pd, err))
+		}
+	}
+	if len(good) > 0 {
+		out = append(out, Finding{check, Info, fmt.Sprintf("%d policy file(s) in %s parse and validate against the schema", len(good), pd), ""})
 	}
 	return out
+}
+
+// parsePos is the position cedar-go's parser gives a syntax error.
+var parsePos = regexp.MustCompile(`<input>:(\d+):(\d+)`)
+
+// policyFinding is the finding for a policy file that failed: where (file
+// and, when known, line and column) and why.
+func policyFinding(f string, err error) Finding {
+	where := f
+	var pe *authz.PolicyError
+	if errors.As(err, &pe) {
+		where = pe.Source
+		if pe.Line > 0 {
+			where = fmt.Sprintf("%s:%d:%d", pe.Source, pe.Line, pe.Column)
+		} else if m := parsePos.FindStringSubmatch(err.Error()); m != nil {
+			// A syntax error: cedar-go names the position in its message.
+			where = pe.Source + ":" + m[1] + ":" + m[2]
+		}
+	}
+	return Finding{"policies", High, "policy " + where + " is invalid: " + err.Error(), "fix the policy at " + where + " (every policy needs a unique @id and must match the schema: palyra's actions and entity types), or remove the file"}
 }
 
 // Audit verifies the audit journal and its checkpoint freshness.
