@@ -43,7 +43,8 @@ func securityAuditCmd(g *globals) *cobra.Command {
 			"t=2 m=64MiB p=1 is high); listeners off loopback; TLS 1.3 only; CA (< 90 days medium, < 7 days\n" +
 			"high), server (< 1h high) and device certificates; Cedar files in STATE_DIR/policies; the audit\n" +
 			"journal and its checkpoints; core dumps.\n\n" +
-			"Exit status: 1 when any finding is high, else 0 (2 bad usage).",
+			"Exit status: 1 when any finding is high (a one-line summary on stderr; with --json, stdout still\n" +
+			"holds the findings and stderr is empty), else 0; 2 bad usage.",
 		Example: "  palyra --state-dir ~/.local/state/palyra security audit\n" +
 			"  palyra security audit --config /etc/palyra/palyrad.toml --json",
 		Args: exactArgs(0),
@@ -76,14 +77,28 @@ func securityAuditCmd(g *globals) *cobra.Command {
 			} else {
 				printFindings(l, live != nil, fs)
 			}
-			if secaudit.HasHigh(fs) {
-				return exitStatus(1)
+			if n := countHigh(fs); n > 0 {
+				if g.json {
+					// stdout holds the findings, "high": true among them.
+					return exitStatus(1)
+				}
+				return fmt.Errorf("security audit: %d high finding(s); fix them and audit again", n)
 			}
 			return nil
 		},
 	}
 	c.Flags().StringVar(&configPath, "config", "", "palyrad's configuration file (TOML), to check what it sets")
 	return c
+}
+
+func countHigh(fs []secaudit.Finding) int {
+	n := 0
+	for _, f := range fs {
+		if f.Severity == secaudit.High {
+			n++
+		}
+	}
+	return n
 }
 
 func printFindings(l statedir.Layout, running bool, fs []secaudit.Finding) {
