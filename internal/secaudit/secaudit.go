@@ -198,19 +198,26 @@ func Permissions(l statedir.Layout) []Finding {
 	if m := fi.Mode().Perm(); m&0o077 != 0 {
 		out = append(out, Finding{check, High, fmt.Sprintf("state directory %s has mode %04o (group/other may enter it)", l.Dir, m), "chmod 0700 " + l.Dir})
 	}
-	entries, err := os.ReadDir(l.Dir)
-	if err != nil {
-		return append(out, Finding{check, High, "cannot list " + l.Dir + ": " + err.Error(), "chmod 0700 " + l.Dir})
-	}
-	for _, e := range entries {
-		p := filepath.Join(l.Dir, e.Name())
+	// Every file and directory below it, subdirectories (policies/)
+	// included; symbolic links are reported, never followed.
+	err = filepath.WalkDir(l.Dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if p == l.Dir {
+				return err
+			}
+			out = append(out, Finding{check, High, "cannot read " + p + ": " + err.Error(), "make it this user's: chown and chmod 0700/0600"})
+			return nil
+		}
+		if p == l.Dir {
+			return nil
+		}
 		fi, err := os.Lstat(p)
 		if err != nil {
-			continue
+			return nil
 		}
 		if fi.Mode()&fs.ModeSymlink != 0 {
 			out = append(out, Finding{check, Medium, p + " is a symbolic link", "replace it with the file itself; palyrad keeps every file in its own directory"})
-			continue
+			return nil
 		}
 		if u, ok := owner(fi); !ok {
 			out = append(out, Finding{check, High, fmt.Sprintf("%s belongs to uid %d, not to uid %d", p, u, uid), fmt.Sprintf("chown %d %s", uid, p)})
@@ -222,11 +229,17 @@ func Permissions(l statedir.Layout) []Finding {
 		}
 		switch {
 		case m&0o077 == 0:
-		case isKeyFile(e.Name()) || m&0o022 != 0:
+		case (filepath.Dir(p) == l.Dir && isKeyFile(d.Name())) || m&0o022 != 0:
+			// A key readable by others, or anything others may write
+			// (a policy, a database, a directory to plant files in).
 			out = append(out, Finding{check, High, fmt.Sprintf("%s has mode %04o (must be %s)", p, m, want), "chmod " + want + " " + p})
 		default:
 			out = append(out, Finding{check, Medium, fmt.Sprintf("%s has mode %04o (readable by group/other)", p, m), "chmod " + want + " " + p})
 		}
+		return nil
+	})
+	if err != nil {
+		out = append(out, Finding{check, High, "cannot list " + l.Dir + ": " + err.Error(), "chmod 0700 " + l.Dir})
 	}
 	return out
 }

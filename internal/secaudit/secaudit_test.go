@@ -83,7 +83,9 @@ func TestPermissions(t *testing.T) {
 	if err := os.Mkdir(filepath.Join(l.Dir, "policies"), 0o755); err != nil {
 		t.Fatal(err)
 	}
+	write(t, filepath.Join(l.Dir, "policies", "x.cedar"), nil, 0o666)
 	fs := Permissions(l)
+	want(t, fs, High, "x.cedar has mode 0666 (must be 0600)", "chmod 0600 "+filepath.Join(l.Dir, "policies", "x.cedar"))
 	want(t, fs, High, "master.key has mode 0644 (must be 0600)", "chmod 0600 "+l.MasterKey)
 	want(t, fs, Medium, "audit.db has mode 0640", "chmod 0600 "+l.Audit)
 	want(t, fs, Medium, "policies has mode 0755 (readable by group/other)", "chmod 0700 ")
