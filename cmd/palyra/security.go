@@ -25,6 +25,8 @@ func securityCmd(g *globals) *cobra.Command {
 	c := asGroup(&cobra.Command{
 		Use:   "security",
 		Short: "Inspect the installation's security",
+		Example: "  palyra --state-dir ~/.local/state/palyra security audit\n" +
+			"  palyra security audit --json",
 	})
 	c.AddCommand(securityAuditCmd(g))
 	return c
