@@ -589,10 +589,11 @@ func CoreDumps(live *Live, getenv func(string) string, proc string) []Finding {
 		}
 	}
 	// PR_GET_DUMPABLE answers only for oneself; from outside, a process
-	// that is not dumpable shows as its /proc entry belonging to root. Run
+	// that is not dumpable shows as the files in its /proc/PID belonging
+	// to root. Run
 	// as root, the two cannot be told apart.
 	dumpable, known := false, os.Getuid() != 0
-	if fi, err := os.Stat(filepath.Join(proc, strconv.Itoa(live.PID))); err == nil && known {
+	if fi, err := os.Stat(filepath.Join(proc, strconv.Itoa(live.PID), "status")); err == nil && known {
 		if s, ok := fi.Sys().(*syscall.Stat_t); ok {
 			dumpable = int(s.Uid) != 0
 		}

@@ -278,6 +278,7 @@ func TestCoreDumps(t *testing.T) {
 	}
 	limits := "Limit                     Soft Limit           Hard Limit           Units     \nMax core file size        %s                    %s                    bytes     \n"
 	write(t, filepath.Join(pd, "limits"), []byte(strings.ReplaceAll(limits, "%s", "unlimited")), 0o644)
+	write(t, filepath.Join(pd, "status"), []byte("Name:\tpalyrad\n"), 0o644)
 	want(t, CoreDumps(&Live{PID: 42}, env(nil), proc), High, `core file size limit "unlimited"`, "restart palyrad")
 	write(t, filepath.Join(pd, "limits"), []byte(strings.ReplaceAll(limits, "%s", "0")), 0o644)
 	fs := CoreDumps(&Live{PID: 42}, env(nil), proc)
@@ -286,7 +287,7 @@ func TestCoreDumps(t *testing.T) {
 			t.Fatalf("root: %+v", fs)
 		}
 	} else {
-		// The fake /proc entry belongs to this user: dumpable.
+		// The fake /proc/42/status belongs to this user: dumpable.
 		want(t, fs, High, "is dumpable", "restart palyrad")
 	}
 	// The real thing: this test process (not hardened) has whatever
