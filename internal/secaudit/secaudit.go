@@ -142,7 +142,7 @@ func Run(ctx context.Context, o Options) []Finding {
 	add(Devices(o.Layout, o.Now)...)
 	add(RevokedConnected(o.Live)...)
 	add(Policies(o.Layout.Dir)...)
-	add(Audit(ctx, o.Layout, o.Config, o.Live != nil)...)
+	add(Audit(ctx, o.Layout, o.Config, o.Live != nil, o.Now)...)
 	add(CoreDumps(o.Live, o.Getenv, o.ProcDir)...)
 	Sort(fs)
 	return fs
@@ -541,7 +541,7 @@ func policyFinding(f string, err error) Finding {
 }
 
 // Audit verifies the audit journal and its checkpoint freshness.
-func Audit(ctx context.Context, l statedir.Layout, cfg config.Config, running bool) []Finding {
+func Audit(ctx context.Context, l statedir.Layout, cfg config.Config, running bool, now time.Time) []Finding {
 	const check = "audit"
 	if _, err := os.Stat(l.Audit); err != nil {
 		return nil
@@ -560,8 +560,47 @@ func Audit(ctx context.Context, l statedir.Layout, cfg config.Config, running bo
 		out = append(out, Finding{check, Medium, fmt.Sprintf("%d audit record(s) after the latest signed checkpoint, with the daemon stopped (it was killed or crashed before checkpointing)", res.Uncovered), "start palyrad and stop it cleanly (SIGTERM): it signs a checkpoint over every record"})
 	case running && res.Uncovered > int64(cfg.Audit.CheckpointEvery):
 		out = append(out, Finding{check, Medium, fmt.Sprintf("%d audit records after the latest signed checkpoint while running (checkpoint_every is %d): checkpoints are not being written", res.Uncovered, cfg.Audit.CheckpointEvery), "check palyrad's log for checkpoint errors; restart it"})
+	case running && res.Uncovered > 0:
+		seq := res.Records - res.Uncovered + 1
+		t, err := recordTime(l.Audit, seq)
+		if err == nil && Stale(t, now, time.Duration(cfg.Audit.CheckpointInterval)) {
+			out = append(out, Finding{check, Medium, fmt.Sprintf("audit record %d (%s) is still not covered by a signed checkpoint while running (checkpoint_interval is %s): checkpoints are not being written", seq, t.UTC().Format(time.RFC3339), time.Duration(cfg.Audit.CheckpointInterval)), "check palyrad's log for checkpoint errors; restart it"})
+		}
 	}
 	return out
+}
+
+// CheckpointSlack is how much later than checkpoint_interval a record may
+// still be uncovered while the daemon runs before it is a finding.
+const CheckpointSlack = 30 * time.Second
+
+// Stale reports whether a record written at t should have been covered by a
+// checkpoint by now: palyrad signs one at most interval after a record.
+func Stale(t, now time.Time, interval time.Duration) bool {
+	return now.Sub(t) > interval+CheckpointSlack
+}
+
+// recordTime is the time of audit record seq, read-only: unix nanoseconds
+// (journal format 2) or RFC 3339 text (format 1).
+func recordTime(path string, seq int64) (time.Time, error) {
+	db, err := sqlitedb.OpenReadOnly(path)
+	if err != nil {
+		return time.Time{}, err
+	}
+	defer db.Close()
+	var v any
+	if err := db.QueryRow(`SELECT time FROM records WHERE seq = ?`, seq).Scan(&v); err != nil {
+		return time.Time{}, err
+	}
+	switch v := v.(type) {
+	case int64:
+		return time.Unix(0, v), nil
+	case string:
+		return time.Parse(time.RFC3339Nano, v)
+	case []byte:
+		return time.Parse(time.RFC3339Nano, string(v))
+	}
+	return time.Time{}, fmt.Errorf("audit record %d: time of type %T", seq, v)
 }
 
 // CoreDumps checks the running daemon's core size limit and dumpable flag,

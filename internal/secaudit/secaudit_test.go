@@ -314,3 +314,31 @@ func TestSortAndHasHigh(t *testing.T) {
 
 // openRW opens a database for writing rows a test plants.
 func openRW(path string) (*sql.DB, error) { return sql.Open("sqlite", path) }
+
+func TestCheckpointFreshness(t *testing.T) {
+	base := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	if Stale(base, base.Add(time.Second+CheckpointSlack), time.Second) {
+		t.Fatal("a record within interval+slack is stale")
+	}
+	if !Stale(base, base.Add(2*time.Second+CheckpointSlack), time.Second) {
+		t.Fatal("a record past interval+slack is not stale")
+	}
+	path := filepath.Join(t.TempDir(), "audit.db")
+	db, err := openRW(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`CREATE TABLE records (seq INTEGER PRIMARY KEY, time ANY)`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`INSERT INTO records VALUES (1, ?), (2, ?)`, base.UnixNano(), "2030-01-01T00:00:05Z"); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	for seq, want := range map[int64]time.Time{1: base, 2: base.Add(5 * time.Second)} {
+		got, err := recordTime(path, seq)
+		if err != nil || !got.Equal(want) {
+			t.Fatalf("record %d: %v, %v; want %v", seq, got, err, want)
+		}
+	}
+}
