@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+	"github.com/gofrs/flock"
 	"github.com/google/renameio/v2"
 
 	"github.com/palyra/palyra/internal/audit"
@@ -62,6 +63,44 @@ type witnessState struct {
 	Count   int64  `json:"size"` // records covered by the highest checkpoint seen
 	Head    string `json:"root"` // its head hash, standard base64
 	Seen    string `json:"seen"` // when it was first seen, RFC 3339
+	// Recent are the last checkpoints recorded, highest last, with when
+	// each was recorded (RFC 3339, nanoseconds): a call compares what it is
+	// shown only with what was recorded before it began, since concurrent
+	// palyra processes record newer checkpoints while an older response is
+	// still on its way.
+	Recent []witnessEntry `json:"recent,omitempty"`
+}
+
+// witnessEntry is one recorded checkpoint.
+type witnessEntry struct {
+	Count int64  `json:"size"`
+	Head  string `json:"root"`
+	Seen  string `json:"seen"`
+}
+
+// maxWitnessEntries bounds witnessState.Recent.
+const maxWitnessEntries = 16
+
+// before returns the highest entry recorded before t (nil if none), and
+// the entry recorded for count, if any.
+func (s *witnessState) before(t time.Time, count int64) (base, same *witnessEntry) {
+	entries := s.Recent
+	if len(entries) == 0 { // a file written before entries were kept
+		entries = []witnessEntry{{Count: s.Count, Head: s.Head, Seen: s.Seen}}
+	}
+	for i := range entries {
+		e := &entries[i]
+		if e.Count == count {
+			same = e
+		}
+		seen, err := time.Parse(time.RFC3339Nano, e.Seen)
+		if err != nil || seen.Before(t) {
+			if base == nil || e.Count > base.Count {
+				base = e
+			}
+		}
+	}
+	return base, same
 }
 
 // Witness checks every response's audit checkpoint against the highest one
@@ -79,14 +118,15 @@ func NewWitness(path string) *Witness { return &Witness{path: path} }
 // response, and fails the call with a *RollbackError on a rollback.
 func (w *Witness) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
 	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+		start := time.Now()
 		res, err := next(ctx, req)
 		var werr error
 		var ce *connect.Error
 		switch {
 		case err == nil:
-			werr = w.check(res.Header(), true)
+			werr = w.check(res.Header(), true, start)
 		case errors.As(err, &ce):
-			werr = w.check(ce.Meta(), false)
+			werr = w.check(ce.Meta(), false, start)
 		}
 		if werr != nil {
 			return nil, werr
@@ -99,7 +139,7 @@ func (w *Witness) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
 // stream arrive.
 func (w *Witness) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
 	return func(ctx context.Context, spec connect.Spec) connect.StreamingClientConn {
-		return &witnessConn{StreamingClientConn: next(ctx, spec), w: w}
+		return &witnessConn{StreamingClientConn: next(ctx, spec), w: w, start: time.Now()}
 	}
 }
 
@@ -111,6 +151,7 @@ func (w *Witness) WrapStreamingHandler(next connect.StreamingHandlerFunc) connec
 type witnessConn struct {
 	connect.StreamingClientConn
 	w       *Witness
+	start   time.Time
 	checked bool
 }
 
@@ -118,7 +159,7 @@ func (c *witnessConn) Receive(m any) error {
 	err := c.StreamingClientConn.Receive(m)
 	if !c.checked {
 		c.checked = true
-		if werr := c.w.check(c.ResponseHeader(), err == nil); werr != nil {
+		if werr := c.w.check(c.ResponseHeader(), err == nil, c.start); werr != nil {
 			return werr
 		}
 	}
@@ -126,64 +167,98 @@ func (c *witnessConn) Receive(m any) error {
 }
 
 // check verifies the checkpoint in h and records it if it is the highest
-// seen. A successful response (ok) without one is refused once a key is
-// pinned: the daemon signs a checkpoint before it serves anything, so only
-// an emptied journal, or a server that is not palyrad, sends none. Error
-// responses may lack one (a refusal before the request path).
-func (w *Witness) check(h http.Header, ok bool) error {
+// seen. The response is compared with what was recorded before the call
+// began (start): a checkpoint lower than that is a rollback, another head
+// for a recorded count is a fork, and another key is another journal. A
+// successful response (ok) without a checkpoint is refused once one was
+// recorded before the call: the daemon signs a checkpoint before it serves
+// anything, so only an emptied journal, or a server that is not palyrad,
+// sends none. Error responses may lack one (a refusal before the request
+// path). Concurrent palyra processes share the file under a lock.
+func (w *Witness) check(h http.Header, ok bool, start time.Time) error {
 	enc, key := h.Get(guard.HeaderCheckpoint), h.Get(guard.HeaderCheckpointKey)
-	if enc == "" || key == "" {
-		if !ok {
-			return nil
+	if (enc == "" || key == "") && !ok {
+		return nil
+	}
+	var cp audit.Checkpoint
+	var head string
+	if enc != "" && key != "" {
+		msg, err := base64.StdEncoding.DecodeString(enc)
+		if err != nil {
+			return fmt.Errorf("client: malformed audit checkpoint header")
 		}
-		w.mu.Lock()
-		defer w.mu.Unlock()
-		old, err := w.load()
+		origin, pub, err := parseVerifierKey(key)
 		if err != nil {
 			return err
 		}
-		if old != nil {
-			return &RollbackError{Witness: w.path, Seen: old.Count, Presented: 0}
+		if cp, err = audit.ParseCheckpoint(msg, pub, origin); err != nil {
+			return fmt.Errorf("client: the daemon's audit checkpoint does not verify: %w", err)
 		}
-		return nil
+		head = base64.StdEncoding.EncodeToString(cp.Head[:])
 	}
-	msg, err := base64.StdEncoding.DecodeString(enc)
-	if err != nil {
-		return fmt.Errorf("client: malformed audit checkpoint header")
-	}
-	origin, pub, err := parseVerifierKey(key)
-	if err != nil {
-		return err
-	}
-	cp, err := audit.ParseCheckpoint(msg, pub, origin)
-	if err != nil {
-		return fmt.Errorf("client: the daemon's audit checkpoint does not verify: %w", err)
-	}
-	head := base64.StdEncoding.EncodeToString(cp.Head[:])
 
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	unlock, err := w.lock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	old, err := w.load()
 	if err != nil {
 		return err
 	}
+	if head == "" { // a success without a checkpoint
+		if old != nil {
+			if base, _ := old.before(start, -1); base != nil {
+				return &RollbackError{Witness: w.path, Seen: base.Count, Presented: 0}
+			}
+		}
+		return nil
+	}
 	if old != nil {
-		switch {
-		case old.Key != key:
+		if old.Key != key {
 			return &RollbackError{Witness: w.path, OtherKey: true}
-		case cp.Count < old.Count:
-			return &RollbackError{Witness: w.path, Seen: old.Count, Presented: cp.Count}
-		case cp.Count == old.Count && head != old.Head:
-			return &RollbackError{Witness: w.path, Seen: old.Count, Presented: cp.Count, Fork: true}
-		case cp.Count == old.Count:
-			return nil
+		}
+		base, same := old.before(start, cp.Count)
+		switch {
+		case same != nil && same.Head != head:
+			return &RollbackError{Witness: w.path, Seen: same.Count, Presented: cp.Count, Fork: true}
+		case base != nil && cp.Count < base.Count:
+			return &RollbackError{Witness: w.path, Seen: base.Count, Presented: cp.Count}
+		case cp.Count <= old.Count:
+			return nil // an older view, recorded by a call that ended after this one began
 		}
 	}
-	st := witnessState{Version: 1, Key: key, Count: cp.Count, Head: head, Seen: time.Now().UTC().Format(time.RFC3339)}
+	now := time.Now().UTC()
+	st := witnessState{Version: 1, Key: key, Count: cp.Count, Head: head, Seen: now.Format(time.RFC3339)}
+	if old != nil {
+		st.Recent = append(st.Recent, old.Recent...)
+	}
+	st.Recent = append(st.Recent, witnessEntry{Count: cp.Count, Head: head, Seen: now.Format(time.RFC3339Nano)})
+	if n := len(st.Recent); n > maxWitnessEntries {
+		st.Recent = st.Recent[n-maxWitnessEntries:]
+	}
 	if err := renameio.WriteFile(w.path, st.encode(), 0o600); err != nil {
 		return fmt.Errorf("client: write witness %s: %w", w.path, err)
 	}
 	return nil
+}
+
+// lockTimeout bounds the wait for another palyra process's witness update.
+const lockTimeout = 10 * time.Second
+
+// lock takes the witness's lock file (beside it, 0600), so that concurrent
+// palyra processes read, compare and write the witness one at a time.
+func (w *Witness) lock() (func(), error) {
+	l := flock.New(w.path+".lock", flock.SetFlag(os.O_CREATE|os.O_RDWR), flock.SetPermissions(0o600))
+	ctx, cancel := context.WithTimeout(context.Background(), lockTimeout)
+	defer cancel()
+	ok, err := l.TryLockContext(ctx, 10*time.Millisecond)
+	if err != nil || !ok {
+		return nil, fmt.Errorf("client: witness %s: another palyra holds its lock: %v", w.path, err)
+	}
+	return func() { l.Unlock() }, nil
 }
 
 // load reads the witness file; nil when there is none yet. Like the

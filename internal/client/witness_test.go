@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -64,42 +65,42 @@ func TestWitness(t *testing.T) {
 		return rb
 	}
 	// Nothing pinned yet: a response without a checkpoint is fine.
-	if err := w.check(http.Header{}, true); err != nil {
+	if err := w.check(http.Header{}, true, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	for _, n := range []int64{3, 3, 10} {
-		if err := w.check(daemon.header(t, n, "h"+strconv.FormatInt(n, 10)), true); err != nil {
+		if err := w.check(daemon.header(t, n, "h"+strconv.FormatInt(n, 10)), true, time.Now()); err != nil {
 			t.Fatalf("checkpoint %d: %v", n, err)
 		}
 	}
 	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("witness file: %v %v", fi, err)
 	}
-	if rb := rollback(w.check(daemon.header(t, 7, "h7"), true)); rb.Seen != 10 || rb.Presented != 7 || !strings.Contains(rb.Error(), "presents 7 records, this client saw 10") {
+	if rb := rollback(w.check(daemon.header(t, 7, "h7"), true, time.Now())); rb.Seen != 10 || rb.Presented != 7 || !strings.Contains(rb.Error(), "presents 7 records, this client saw 10") {
 		t.Fatalf("rollback: %+v %v", rb, rb)
 	}
-	if rb := rollback(w.check(daemon.header(t, 10, "other"), true)); !rb.Fork {
+	if rb := rollback(w.check(daemon.header(t, 10, "other"), true, time.Now())); !rb.Fork {
 		t.Fatalf("fork: %+v", rb)
 	}
 	other := newJournalSigner(t, "palyra/01ARZ3NDEKTSV4RRFFQ69G5FAV")
-	if rb := rollback(w.check(other.header(t, 20, "h20"), true)); !rb.OtherKey {
+	if rb := rollback(w.check(other.header(t, 20, "h20"), true, time.Now())); !rb.OtherKey {
 		t.Fatalf("another key: %+v", rb)
 	}
 	// Once a key is pinned, a successful response without a checkpoint is
 	// a journal emptied behind the client's back; an error may lack one.
-	if rb := rollback(w.check(http.Header{}, true)); rb.Presented != 0 || rb.Seen != 10 {
+	if rb := rollback(w.check(http.Header{}, true, time.Now())); rb.Presented != 0 || rb.Seen != 10 {
 		t.Fatalf("no checkpoint: %+v", rb)
 	}
-	if err := w.check(http.Header{}, false); err != nil {
+	if err := w.check(http.Header{}, false, time.Now()); err != nil {
 		t.Fatalf("error response without a checkpoint: %v", err)
 	}
 	// A forged header is an error, not a new high-water mark.
 	bad := daemon.header(t, 50, "h50")
 	bad.Set(guard.HeaderCheckpointKey, other.vkey)
-	if err := w.check(bad, true); err == nil {
+	if err := w.check(bad, true, time.Now()); err == nil {
 		t.Fatal("checkpoint with a mismatched key accepted")
 	}
-	if rb := rollback(w.check(daemon.header(t, 9, "h9"), true)); rb.Seen != 10 {
+	if rb := rollback(w.check(daemon.header(t, 9, "h9"), true, time.Now())); rb.Seen != 10 {
 		t.Fatalf("witness moved: %+v", rb)
 	}
 }
@@ -109,7 +110,7 @@ func TestWitnessFileIsChecked(t *testing.T) {
 	good := func(t *testing.T) (string, *Witness) {
 		path := filepath.Join(t.TempDir(), WitnessFile)
 		w := NewWitness(path)
-		if err := w.check(daemon.header(t, 5, "h5"), true); err != nil {
+		if err := w.check(daemon.header(t, 5, "h5"), true, time.Now()); err != nil {
 			t.Fatal(err)
 		}
 		return path, w
@@ -117,7 +118,7 @@ func TestWitnessFileIsChecked(t *testing.T) {
 	t.Run("writable by others", func(t *testing.T) {
 		path, w := good(t)
 		os.Chmod(path, 0o666)
-		if err := w.check(daemon.header(t, 6, "h6"), true); err == nil || !strings.Contains(err.Error(), "insecure") {
+		if err := w.check(daemon.header(t, 6, "h6"), true, time.Now()); err == nil || !strings.Contains(err.Error(), "insecure") {
 			t.Fatalf("0666 witness: %v", err)
 		}
 	})
@@ -125,7 +126,7 @@ func TestWitnessFileIsChecked(t *testing.T) {
 		path, w := good(t)
 		b, _ := os.ReadFile(path)
 		os.WriteFile(path, []byte(strings.Replace(string(b), `"size"`, `"Size"`, 1)), 0o600)
-		if err := w.check(daemon.header(t, 6, "h6"), true); err == nil || !strings.Contains(err.Error(), "malformed") {
+		if err := w.check(daemon.header(t, 6, "h6"), true, time.Now()); err == nil || !strings.Contains(err.Error(), "malformed") {
 			t.Fatalf("edited witness: %v", err)
 		}
 	})
@@ -135,7 +136,7 @@ func TestWitnessFileIsChecked(t *testing.T) {
 			t.Skip(err)
 		}
 		done := make(chan error, 1)
-		go func() { done <- NewWitness(path).check(daemon.header(t, 6, "h6"), true) }()
+		go func() { done <- NewWitness(path).check(daemon.header(t, 6, "h6"), true, time.Now()) }()
 		select {
 		case err := <-done:
 			if err == nil {
@@ -145,4 +146,57 @@ func TestWitnessFileIsChecked(t *testing.T) {
 			t.Fatal("a FIFO at the witness path hangs the client")
 		}
 	})
+}
+
+// TestWitnessConcurrentCallers: palyra processes running at once record
+// newer checkpoints while an older response is on its way; that older view
+// is not a rollback, but the same checkpoint shown to a call that began
+// after the newer one was recorded is.
+func TestWitnessConcurrentCallers(t *testing.T) {
+	path := filepath.Join(t.TempDir(), WitnessFile)
+	daemon := newJournalSigner(t, "palyra/01ARZ3NDEKTSV4RRFFQ69G5FAV")
+	slow, fast := NewWitness(path), NewWitness(path)
+	if err := slow.check(daemon.header(t, 5, "h5"), true, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	slowStart := time.Now()
+	// Another process's call begins and ends during the slow call.
+	if err := fast.check(daemon.header(t, 9, "h9"), true, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if err := slow.check(daemon.header(t, 7, "h7"), true, slowStart); err != nil {
+		t.Fatalf("an older view from a call that began first: %v", err)
+	}
+	// A call that begins now and is shown 7 sees a rollback.
+	var rb *RollbackError
+	if err := slow.check(daemon.header(t, 7, "h7"), true, time.Now()); !errors.As(err, &rb) || rb.Seen != 9 {
+		t.Fatalf("rollback after the newer checkpoint was recorded: %v", err)
+	}
+	// A different head for a recorded count is a fork whenever it is seen.
+	if err := slow.check(daemon.header(t, 5, "other"), true, slowStart); !errors.As(err, &rb) || !rb.Fork {
+		t.Fatalf("fork: %v", err)
+	}
+	// Many processes whose calls all began before any of them recorded
+	// (each shown whatever the journal held when its response left, in any
+	// order): no false alarm, and the witness ends at the highest count.
+	var wg sync.WaitGroup
+	errs := make(chan error, 64)
+	start := time.Now()
+	for i := range 64 {
+		wg.Go(func() {
+			n := int64(10 + i)
+			errs <- NewWitness(path).check(daemon.header(t, n, "h"+strconv.FormatInt(n, 10)), true, start)
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatalf("concurrent callers: %v", err)
+		}
+	}
+	st, err := NewWitness(path).load()
+	if err != nil || st.Count != 73 {
+		t.Fatalf("witness after the concurrent callers: %+v %v", st, err)
+	}
 }
