@@ -37,13 +37,27 @@ var migrations = []string{
 		retired_unix_ns INTEGER,
 		check_envelope  BLOB
 	);`,
+	// 3: the highest version number each name has used, so that a number
+	// is never given to another value: not after removing the latest
+	// version, nor after removing them all (a reference pinned to #N
+	// must never come to mean something else). Filled from the versions
+	// kept.
+	`CREATE TABLE version_counters (
+		scope        TEXT    NOT NULL,
+		key          TEXT    NOT NULL,
+		last_version INTEGER NOT NULL CHECK (last_version >= 1),
+		PRIMARY KEY (scope, key)
+	) WITHOUT ROWID;
+	INSERT INTO version_counters (scope, key, last_version)
+		SELECT scope, key, MAX(version) FROM secret_versions GROUP BY scope, key;`,
 }
 
 const (
 	sqlSelectKEKCheck = `SELECT envelope FROM kek_check WHERE id = 1`
 	sqlInsertKEKCheck = `INSERT INTO kek_check (id, envelope) VALUES (1, ?)`
 
-	sqlSelectLatestVersion = `SELECT COALESCE(MAX(version), 0) FROM secret_versions WHERE scope = ? AND key = ?`
+	sqlSelectLatestVersion = `SELECT MAX(COALESCE((SELECT last_version FROM version_counters WHERE scope = ?1 AND key = ?2), 0), COALESCE((SELECT MAX(version) FROM secret_versions WHERE scope = ?1 AND key = ?2), 0))`
+	sqlSetVersionCounter   = `INSERT INTO version_counters (scope, key, last_version) VALUES (?, ?, ?) ON CONFLICT (scope, key) DO UPDATE SET last_version = excluded.last_version`
 	sqlInsertVersion       = `INSERT INTO secret_versions (scope, key, version, created_unix_ns, envelope, principal, kek_id) VALUES (?, ?, ?, ?, ?, ?, ?)`
 	sqlDeleteVersion       = `DELETE FROM secret_versions WHERE scope = ? AND key = ? AND version = ?`
 	sqlDeleteUpTo          = `DELETE FROM secret_versions WHERE scope = ? AND key = ? AND version <= ?`

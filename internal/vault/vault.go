@@ -9,8 +9,9 @@
 // (the last Options.Retention of them, when set);
 // [Vault.Get] reads the latest and [Vault.GetVersion] any kept one, and
 // [Vault.History] lists them (with their writer) without values.
-// [Vault.Delete] removes a secret with all its versions; after a delete,
-// numbering starts again at 1. [Vault.List] returns names and metadata,
+// [Vault.Delete] removes a secret with all its versions; a version number is
+// never given to another value, also after a delete (the vault keeps the
+// highest number each name used). [Vault.List] returns names and metadata,
 // never values, one bounded page at a time.
 //
 // Reads are single prepared SELECTs outside any write transaction: they
@@ -295,6 +296,9 @@ func (v *Vault) PutAs(ctx context.Context, ref Ref, value []byte, principal stri
 		kek := v.keys.Load().active
 		env, err := kek.Seal(envelope.Binding{Scope: ref.Scope, Key: ref.Key, SecretVersion: version}, value)
 		if err != nil {
+			return err
+		}
+		if _, err = tx.ExecContext(ctx, sqlSetVersionCounter, ref.Scope, ref.Key, version); err != nil {
 			return err
 		}
 		if _, err = tx.ExecContext(ctx, sqlInsertVersion, ref.Scope, ref.Key, version, v.now().UnixNano(), env, principal, kek.ID()); err != nil {

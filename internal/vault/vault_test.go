@@ -464,8 +464,10 @@ func TestDelete(t *testing.T) {
 	if err != nil || len(entries) != 1 || entries[0].Ref != keep {
 		t.Errorf("List after Delete = %+v, %v", entries, err)
 	}
-	if version := mustPut(t, v, ref, "again"); version != 1 {
-		t.Errorf("Put after Delete returned version %d, want 1", version)
+	// Numbers are never given to another value: a reference pinned to #1
+	// or #2 must not come to mean the new secret.
+	if version := mustPut(t, v, ref, "again"); version != 3 {
+		t.Errorf("Put after Delete returned version %d, want 3", version)
 	}
 }
 

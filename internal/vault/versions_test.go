@@ -177,3 +177,31 @@ func onDisk(t *testing.T, path string, b []byte) bool {
 	}
 	return false
 }
+
+// TestVersionNumbersAreNeverReused: removing the latest version, or every
+// version, never lets a later put take a number that named another value.
+func TestVersionNumbersAreNeverReused(t *testing.T) {
+	ctx := context.Background()
+	v, _, _ := openTestVault(t)
+	ref := Ref{Scope: "global", Key: "nr"}
+	for i := 1; i <= 3; i++ {
+		if n, err := v.Put(ctx, ref, []byte{byte('0' + i)}); err != nil || n != int64(i) {
+			t.Fatalf("put %d: %d %v", i, n, err)
+		}
+	}
+	if _, err := v.Remove(ctx, ref, 3); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := v.Put(ctx, ref, []byte("new")); err != nil || n != 4 {
+		t.Fatalf("put after removing the latest version: %d %v, want 4", n, err)
+	}
+	if _, err := v.GetVersion(ctx, ref, 3); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("removed version 3: %v", err)
+	}
+	if err := v.Delete(ctx, ref); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := v.Put(ctx, ref, []byte("again")); err != nil || n != 5 {
+		t.Fatalf("put after removing every version: %d %v, want 5", n, err)
+	}
+}
