@@ -43,8 +43,8 @@ func main() {
 			"Writes STATE_DIR/palyrad.addr when ready.\n\n" +
 			"Configuration: --config FILE, else the file $PALYRA_CONFIG names (both must exist), else\n" +
 			"$XDG_CONFIG_HOME/palyra/config.toml or ~/.config/palyra/config.toml when it exists (built-in\n" +
-			"defaults when it does not); a file not named by --config must belong to you and not be\n" +
-			"writable by others. Environment: PALYRA_STATE_DIR, PALYRA_LISTEN,\n" +
+			"defaults when it does not); a file not named by --config must belong to you (or root) and\n" +
+			"not be writable by others. Environment: PALYRA_STATE_DIR, PALYRA_LISTEN,\n" +
 			"PALYRA_LOG_LEVEL override the config file; flags override both.\n\n" +
 			"The state directory knows what it holds (state.json): palyrad refuses to start when a part is\n" +
 			"missing or replaced, naming it, instead of re-creating it. --recreate begins a missing\n" +

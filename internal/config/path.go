@@ -3,9 +3,11 @@ package config
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
 
 	"github.com/palyra/palyra/internal/fileperm"
 )
@@ -53,6 +55,8 @@ func Locate(flagPath string) (path string, named bool) {
 // line, must also pass the trusted-file check of internal/fileperm: a
 // regular file owned by the current user and not writable by group or
 // others, since whoever can write it decides, say, where palyrad listens.
+// A file owned by root passes too (as for ssh): root can replace any file
+// anyway, and a system service's /etc/palyra/config.toml is root's.
 // A missing default file is not an error; a missing named file is.
 func LoadLocated(flagPath string) (Config, string, error) {
 	path, named := Locate(flagPath)
@@ -64,7 +68,7 @@ func LoadLocated(flagPath string) (Config, string, error) {
 		cfg, err := Load("")
 		return cfg, "", err
 	}
-	data, err := fileperm.ReadFile(path, fileperm.Trusted, MaxConfigBytes)
+	data, err := readTrusted(path)
 	if err != nil {
 		if !named && errors.Is(err, fs.ErrNotExist) {
 			cfg, err := Load("")
@@ -77,4 +81,31 @@ func LoadLocated(flagPath string) (Config, string, error) {
 	}
 	cfg, err := loadData(path, data)
 	return cfg, path, err
+}
+
+// readTrusted reads path, at most MaxConfigBytes+1 bytes, if it is a regular
+// file that only its owner may write, owned by the current user or by root.
+// The checks and the read use one open file.
+func readTrusted(path string) ([]byte, error) {
+	// O_NONBLOCK: a FIFO planted at path must not hang the start.
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", path)
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Uid == 0 {
+		if bad := fi.Mode().Perm() & 0o022; bad != 0 {
+			return nil, fmt.Errorf("%w: %s has mode %04o (group/other write bits %04o not allowed)", fileperm.ErrInsecure, fi.Name(), fi.Mode().Perm(), bad)
+		}
+	} else if err := fileperm.Check(fi, fileperm.Trusted); err != nil {
+		return nil, err
+	}
+	return io.ReadAll(io.LimitReader(f, MaxConfigBytes+1))
 }

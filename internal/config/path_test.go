@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/palyra/palyra/internal/fileperm"
@@ -150,5 +151,23 @@ func TestLoadLocated(t *testing.T) {
 	t.Setenv(EnvListen, "127.0.0.1:0")
 	if cfg, _, err = LoadLocated(""); err != nil || cfg.Listen != "127.0.0.1:0" {
 		t.Errorf("PALYRA_LISTEN over the defaults: %+v, %v", cfg, err)
+	}
+}
+
+// A root-owned configuration (a system service's /etc/palyra/config.toml)
+// is accepted when only root may write it; a FIFO is refused without
+// hanging.
+func TestReadTrusted(t *testing.T) {
+	if fi, err := os.Stat("/etc/passwd"); err == nil && fi.Mode().Perm()&0o022 == 0 {
+		if _, err := readTrusted("/etc/passwd"); err != nil && os.Getuid() != 0 {
+			t.Errorf("a root-owned 0644 file: %v", err)
+		}
+	}
+	fifo := filepath.Join(t.TempDir(), "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Skip(err)
+	}
+	if _, err := readTrusted(fifo); err == nil || !strings.Contains(err.Error(), "not a regular file") {
+		t.Errorf("a FIFO: %v", err)
 	}
 }
