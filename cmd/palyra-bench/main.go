@@ -85,6 +85,8 @@ func main() {
 func run(out, benchtime string, count int, input, raw string) error {
 	args := goTestArgs(benchtime, count)
 	command := "go " + shellJoin(args)
+	m := describeMachine("")
+	start := time.Now()
 	var output []byte
 	if input != "" {
 		var err error
@@ -112,7 +114,10 @@ func run(out, benchtime string, count int, input, raw string) error {
 	if err != nil {
 		return err
 	}
-	m := describeMachine(res.cpu)
+	if m.cpu == "" {
+		m.cpu = res.cpu
+	}
+	m.took = time.Since(start).Round(time.Second)
 	gen := "go run ./cmd/palyra-bench"
 	if benchtime != "300ms" || count != 3 {
 		gen += fmt.Sprintf(" -benchtime %s -count %d", benchtime, count)
@@ -225,6 +230,10 @@ func (r *results) spread(name, unit string) string {
 type machine struct {
 	cpu, goVersion, os string
 	cores              int
+	// load is /proc/loadavg's 1-minute load average before the run: other
+	// work on the machine skews every figure, ratios less so.
+	load string
+	took time.Duration
 }
 
 func describeMachine(benchCPU string) machine {
@@ -235,6 +244,11 @@ func describeMachine(benchCPU string) machine {
 				m.cpu = strings.TrimSpace(v)
 				break
 			}
+		}
+	}
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+		if f := strings.Fields(string(b)); len(f) > 0 {
+			m.load = f[0]
 		}
 	}
 	if v, err := exec.Command("go", "env", "GOVERSION").Output(); err == nil {
@@ -265,6 +279,12 @@ func render(res *results, m machine, date time.Time, gen, command string) ([]byt
 	fmt.Fprintf(&b, "same run on the same machine: it is the figure to compare across machines, not the ns/op.\n\n")
 	fmt.Fprintf(&b, "- Machine: %s, %d logical CPUs\n", m.cpu, m.cores)
 	fmt.Fprintf(&b, "- OS: %s\n", m.os)
+	if m.load != "" {
+		fmt.Fprintf(&b, "- Load average (1 min) before the run: %s (other work on the machine skews the ns/op; ratios less)\n", m.load)
+	}
+	if m.took > 0 {
+		fmt.Fprintf(&b, "- Run time: %s\n", m.took)
+	}
 	fmt.Fprintf(&b, "- Go: %s\n", m.goVersion)
 	fmt.Fprintf(&b, "- Command: `%s`\n\n", command)
 	fmt.Fprintf(&b, "## Against their baselines\n\n")
