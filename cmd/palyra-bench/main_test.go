@@ -73,3 +73,28 @@ func TestFormatNum(t *testing.T) {
 		}
 	}
 }
+
+// A run on a machine busier than its CPUs says so at the top.
+func TestRenderWarnsWhenBusy(t *testing.T) {
+	res := &results{runs: map[string]map[string][]float64{}, pkg: map[string]string{}}
+	for _, p := range pairs {
+		for _, n := range []string{p.bench, p.baseline} {
+			if n != "" {
+				res.runs[n] = map[string][]float64{"ns/op": {100}}
+				res.order = append(res.order, n)
+			}
+		}
+	}
+	for load, want := range map[string]bool{"12.5": true, "0.30": false} {
+		b, err := render(res, machine{cores: 2, load: load}, time.Now(), "gen", "cmd")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Contains(string(b), "busy machine"); got != want {
+			t.Errorf("load %s: busy warning %v, want %v", load, got, want)
+		}
+		if !strings.Contains(string(b), "| `Decide` | 100 | `CedarAuthorizeBare` | 100 | **1.00×**") {
+			t.Errorf("no Decide row:\n%s", b)
+		}
+	}
+}
