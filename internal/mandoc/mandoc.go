@@ -36,7 +36,7 @@ func Command(section string) *cobra.Command {
 
 // Generate writes the man pages of root's tree into dir.
 func Generate(root *cobra.Command, section, dir string) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o755); err != nil { // #nosec G301 -- man pages are public, installed for everyone
 		return err
 	}
 	root.DisableAutoGenTag = true
