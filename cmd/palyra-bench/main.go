@@ -3,7 +3,7 @@
 // median of each, and writes every benchmark beside its baseline as a ratio,
 // with the machine, the Go version, the date and the exact command.
 //
-//	go run ./cmd/palyra-bench                    # writes BENCHMARKS.md (about 2 minutes on 2 cores)
+//	go run ./cmd/palyra-bench                    # writes BENCHMARKS.md (1–2 minutes on 2 cores)
 //	go run ./cmd/palyra-bench -benchtime 1s -count 5 -out /tmp/b.md
 //	go run ./cmd/palyra-bench -input bench.txt   # render saved `go test -bench` output instead of running
 //
