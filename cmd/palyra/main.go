@@ -23,6 +23,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/palyra/palyra/internal/harden"
+	"github.com/palyra/palyra/internal/mandoc"
 	"github.com/palyra/palyra/internal/version"
 )
 
@@ -45,6 +46,7 @@ func main() {
 	defer stop()
 	g := &globals{}
 	root := newRoot(g)
+	root.AddCommand(mandoc.Command("1")) // hidden: palyra __gen-man DIR, for cmd/palyra-docs
 	err := g.diagnose(ctx, root.ExecuteContext(ctx))
 	var status exitStatus
 	if errors.As(err, &status) { // palyra run: the child's exit status, already reported by the child

@@ -20,6 +20,7 @@ import (
 	"github.com/palyra/palyra/internal/config"
 	"github.com/palyra/palyra/internal/daemon"
 	"github.com/palyra/palyra/internal/harden"
+	"github.com/palyra/palyra/internal/mandoc"
 	"github.com/palyra/palyra/internal/redact"
 	"github.com/palyra/palyra/internal/statedir"
 	"github.com/palyra/palyra/internal/version"
@@ -40,7 +41,11 @@ func main() {
 		Use:   "palyrad",
 		Short: "The Palyra security daemon",
 		Long: "The Palyra security daemon. Runs in the foreground; SIGINT or SIGTERM stop it gracefully.\n" +
-			"Writes STATE_DIR/palyrad.addr when ready. Environment: PALYRA_STATE_DIR, PALYRA_LISTEN,\n" +
+			"Writes STATE_DIR/palyrad.addr when ready.\n\n" +
+			"Configuration: --config FILE, else the file $PALYRA_CONFIG names (both must exist), else\n" +
+			"$XDG_CONFIG_HOME/palyra/config.toml or ~/.config/palyra/config.toml when it exists (built-in\n" +
+			"defaults when it does not); a file not named by --config must belong to you (or root) and\n" +
+			"not be writable by others. Environment: PALYRA_STATE_DIR, PALYRA_LISTEN,\n" +
 			"PALYRA_LOG_LEVEL override the config file; flags override both.\n\n" +
 			"The state directory knows what it holds (state.json): palyrad refuses to start when a part is\n" +
 			"missing or replaced, naming it, instead of re-creating it. --recreate begins a missing\n" +
@@ -51,22 +56,14 @@ func main() {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := config.Load(configPath)
+			cfg, file, err := configure(configPath, flagValue(cmd, "state-dir", stateDir), flagValue(cmd, "listen", listen))
 			if err != nil {
 				return err
 			}
-			if cmd.Flags().Changed("state-dir") {
-				cfg.StateDir = stateDir
-			}
-			if cmd.Flags().Changed("listen") {
-				cfg.Listen = listen
-			}
-			if cfg.StateDir == "" {
-				if cfg.StateDir, err = statedir.Default(); err != nil {
-					return err
-				}
-			}
 			log := newLogger(cfg.Daemon, os.Stderr)
+			if file != "" {
+				log.Info("configuration read", "file", file)
+			}
 			opts := []daemon.Option{daemon.Recreate(recreate...)}
 			if recordState {
 				opts = append(opts, daemon.RecordState())
@@ -91,9 +88,10 @@ func main() {
 		Args:  cobra.NoArgs,
 		Run:   func(*cobra.Command, []string) { fmt.Println("palyrad " + version.Get().String()) },
 	})
+	cmd.AddCommand(mandoc.Command("8")) // hidden: palyrad __gen-man DIR, for cmd/palyra-docs
 	cmd.Flags().StringSliceVar(&recreate, "recreate", nil, "recovery: begin these missing parts of the state directory empty (vault.db, audit.db, devices.db; comma-separated); their content is lost")
 	cmd.Flags().BoolVar(&recordState, "record-state", false, "recovery: accept a state directory without state.json (made by palyrad 0.1, or its record deleted) and record what it holds now")
-	cmd.Flags().StringVar(&configPath, "config", "", "TOML configuration file (unknown keys are errors)")
+	cmd.Flags().StringVar(&configPath, "config", "", "TOML configuration file (unknown keys are errors; default $PALYRA_CONFIG, else $XDG_CONFIG_HOME/palyra/config.toml or ~/.config/palyra/config.toml if present)")
 	cmd.Flags().StringVar(&stateDir, "state-dir", "", "state directory (default $PALYRA_STATE_DIR, $XDG_STATE_HOME/palyra or ~/.local/state/palyra)")
 	cmd.Flags().StringVar(&listen, "listen", config.DefaultListen, "TCP and QUIC (UDP) listen address; port 0 picks a free port")
 	if err := cmd.ExecuteContext(ctx); err != nil {
@@ -104,6 +102,40 @@ func main() {
 		}
 		os.Exit(1)
 	}
+}
+
+// configure is palyrad's configuration: the file config.LoadLocated finds
+// for configPath (--config, possibly empty), then the flags --state-dir and
+// --listen where given (nil when not), then the default state directory if
+// nothing set one. It returns the file read, or "" for none.
+func configure(configPath string, stateDir, listen *string) (config.Config, string, error) {
+	cfg, file, err := config.LoadLocated(configPath)
+	if err != nil {
+		return config.Config{}, file, err
+	}
+	if stateDir != nil {
+		cfg.StateDir = *stateDir
+	}
+	if listen != nil {
+		cfg.Listen = *listen
+	}
+	if err := cfg.Validate(); err != nil {
+		return config.Config{}, file, err
+	}
+	if cfg.StateDir == "" {
+		if cfg.StateDir, err = statedir.Default(); err != nil {
+			return config.Config{}, file, err
+		}
+	}
+	return cfg, file, nil
+}
+
+// flagValue is &value when the flag name was given, else nil.
+func flagValue(cmd *cobra.Command, name string, value string) *string {
+	if cmd.Flags().Changed(name) {
+		return &value
+	}
+	return nil
 }
 
 // newLogger is the configured logger, writing to w, with the shapes of

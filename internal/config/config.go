@@ -6,8 +6,9 @@
 // A configuration is built in layers, each overriding the one before:
 //
 //  1. the built-in [Defaults];
-//  2. the TOML file given with --config, if any ([Parse], [Load]); a key
-//     absent from the file keeps its default;
+//  2. the TOML file given with --config, else the one $PALYRA_CONFIG names,
+//     else the default file [DefaultPath] if it exists ([Parse], [Load],
+//     [LoadLocated]); a key absent from the file keeps its default;
 //  3. the environment variables PALYRA_STATE_DIR, PALYRA_LISTEN and
 //     PALYRA_LOG_LEVEL ([Load]), which set state_dir, listen and log_level;
 //  4. command-line flags, which the command applies to the Config that Load
@@ -148,12 +149,22 @@ func Parse(data []byte, base Config) (Config, error) {
 // validates. The file is read with a bound, so at most MaxConfigBytes+1
 // bytes of it are ever held. Errors about the file start with its path.
 func Load(path string) (Config, error) {
-	cfg := Defaults()
+	var data []byte
 	if path != "" {
-		data, err := readLimited(path, MaxConfigBytes)
-		if err != nil {
+		var err error
+		if data, err = readLimited(path, MaxConfigBytes); err != nil {
 			return Config{}, fmt.Errorf("config: %w", err)
 		}
+	}
+	return loadData(path, data)
+}
+
+// loadData is Load of data, the content of the file at path ("" for no
+// file).
+func loadData(path string, data []byte) (Config, error) {
+	cfg := Defaults()
+	if path != "" {
+		var err error
 		if cfg, err = Parse(data, cfg); err != nil {
 			return Config{}, fmt.Errorf("%s: %w", path, err)
 		}
@@ -229,7 +240,7 @@ func decodeMessage(de *toml.DecodeError) string {
 // readLimited reads at most maxBytes+1 bytes of path, so an oversized file,
 // a device or a FIFO cannot exhaust memory; Parse rejects the excess.
 func readLimited(path string, maxBytes int64) ([]byte, error) {
-	f, err := os.Open(path)
+	f, err := os.Open(path) // #nosec G304 -- the configuration file the operator named
 	if err != nil {
 		return nil, err
 	}
