@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 
 	"github.com/palyra/palyra/internal/config"
@@ -49,6 +50,15 @@ func (d *Daemon) masterKey(l statedir.Layout, create bool) (*masterkey.Key, erro
 		}
 		if err != nil {
 			return nil, err
+		}
+	}
+	// A plaintext key file beside a state directory whose key is kept
+	// elsewhere is left over from an interrupted migration: it would undo
+	// what the provider protects, so it is refused until removed.
+	if p != masterkey.ProviderFile {
+		if _, err := os.Lstat(filepath.Join(l.Dir, masterkey.FileName)); err == nil {
+			d.mk = nil
+			return nil, fmt.Errorf("%s lies beside a state directory whose master key is kept by provider %q: a plaintext copy left by an interrupted migration; remove it (shred -u %s) and start again", masterkey.FileName, p, filepath.Join(l.Dir, masterkey.FileName))
 		}
 	}
 	if !create && d.keyCheck != "" && d.mk.CheckValue() != d.keyCheck {

@@ -139,3 +139,31 @@ func TestKeyringProviderWithoutKeyring(t *testing.T) {
 		t.Fatalf("a failed first start left %v", ents)
 	}
 }
+
+// TestLeftoverPlaintextKeyIsRefused: a master.key left beside a state
+// directory whose key is kept by another provider (an interrupted
+// migration) is refused until removed: it would undo the provider.
+func TestLeftoverPlaintextKeyIsRefused(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "state")
+	k, _ := masterkey.New()
+	t.Setenv(masterkey.EnvMasterKey, k.Base64())
+	d, err := openFor(t, dir, config.KeyProviderEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+	if err := k.WriteFile(filepath.Join(dir, masterkey.FileName)); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(masterkey.EnvMasterKey, k.Base64())
+	if _, err := openFor(t, dir, config.KeyProviderEnv); err == nil || !strings.Contains(err.Error(), "plaintext copy left by an interrupted migration") {
+		t.Fatalf("leftover master.key: %v", err)
+	}
+	os.Remove(filepath.Join(dir, masterkey.FileName))
+	t.Setenv(masterkey.EnvMasterKey, k.Base64())
+	d, err = openFor(t, dir, config.KeyProviderEnv)
+	if err != nil {
+		t.Fatalf("after removing it: %v", err)
+	}
+	d.Close()
+}
