@@ -83,6 +83,11 @@ type putLoad struct {
 	mu    sync.Mutex
 	errs  map[string]int
 	wg    sync.WaitGroup
+	// gen counts daemon stops and starts: odd while no daemon runs. A put
+	// that began and ended in the same odd generation was answered by no
+	// daemon, and counts in wrong if it succeeded.
+	gen   atomic.Int64
+	wrong atomic.Int64
 }
 
 func startPuts(ctx context.Context, socket string, writers int, tag string, acks *ackLog) *putLoad {
@@ -97,8 +102,12 @@ func startPuts(ctx context.Context, socket string, writers int, tag string, acks
 				ref := fmt.Sprintf("global/%s_w%d_k%d", tag, w, i%4)
 				value := fmt.Appendf(nil, "%s-w%d-i%d", tag, w, i)
 				cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+				g := p.gen.Load()
 				resp, err := c.Vault.Put(cctx, connect.NewRequest(&palyrav1.VaultPutRequest{Ref: ref, Value: value}))
 				cancel()
+				if err == nil && g%2 == 1 && p.gen.Load() == g {
+					p.wrong.Add(1)
+				}
 				if err != nil {
 					if ctx.Err() != nil {
 						return
@@ -264,19 +273,27 @@ func TestReliabilityRestartUnderLoad(t *testing.T) {
 	defer cancel()
 	load := startPuts(ctx, d.addrs.Socket, 4, "load", acks)
 
-	// CLI writers: every exit must be 0 (and then acknowledged) or 5
-	// (unreachable); nothing else.
+	// A CLI writer: every exit must be 0 (and then acknowledged) or 5
+	// (unreachable); nothing else. One only: CLI processes running at once
+	// share the state directory's witness.json, and one whose response
+	// carries an older (genuine) checkpoint than another has just recorded
+	// reports a rollback (exit 6) that did not happen (docs/reliability.md).
 	var cliOK, cliUnreachable atomic.Int64
 	var cliWG sync.WaitGroup
 	cliErr := make(chan string, 16)
-	for w := range 2 {
+	for w := range 1 {
 		cliWG.Add(1)
 		go func() {
 			defer cliWG.Done()
 			for i := 0; ctx.Err() == nil; i++ {
 				ref := fmt.Sprintf("global/cli_w%d", w)
 				value := fmt.Appendf(nil, "cli-w%d-i%d", w, i)
+				g := load.gen.Load()
 				r := run(t, "palyra", value, "--state-dir", state, "--json", "vault", "put", ref)
+				if r.code == 0 && g%2 == 1 && load.gen.Load() == g {
+					cliErr <- fmt.Sprintf("put acknowledged while no daemon ran: %s", r.stdout)
+					return
+				}
 				switch r.code {
 				case 0:
 					var out struct{ Version int64 }
@@ -306,13 +323,10 @@ func TestReliabilityRestartUnderLoad(t *testing.T) {
 		time.Sleep(pick(time.Second, 5*time.Second))
 		before := load.ok.Load()
 		d.stop(t)
-		stopped := load.ok.Load()
+		load.gen.Add(1)
 		time.Sleep(500 * time.Millisecond) // the gap
-		gapOK := load.ok.Load() - stopped
-		if gapOK != 0 {
-			t.Fatalf("restart %d: %d puts acknowledged while no daemon ran", i, gapOK)
-		}
 		fails := load.fails.Load()
+		load.gen.Add(1)
 		d = startDaemon(t, state)
 		t.Logf("restart %d: %d puts before the stop; failures so far %d", i, before, fails)
 	}
@@ -335,6 +349,9 @@ func TestReliabilityRestartUnderLoad(t *testing.T) {
 	load.mu.Unlock()
 	if cliUnreachable.Load() == 0 && load.fails.Load() == 0 {
 		t.Logf("no call happened to land in a gap")
+	}
+	if n := load.wrong.Load(); n != 0 {
+		t.Errorf("%d socket puts succeeded though sent and answered while no daemon ran", n)
 	}
 	verifyAcks(t, d.addrs.Socket, acks)
 	d.stop(t)
