@@ -127,8 +127,8 @@ func startPuts(ctx context.Context, socket string, writers int, tag string, acks
 	return p
 }
 
-// errClass shortens an error to its connect code and the first words of
-// its message, so failures can be counted by kind.
+// errClass shortens an error (connect code and message) to its first 90
+// bytes, so failures can be counted by kind.
 func errClass(err error) string {
 	msg := err.Error()
 	if len(msg) > 90 {
