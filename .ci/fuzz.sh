@@ -74,7 +74,8 @@ for t in "${targets[@]}"; do
 		if [[ -n $crasher ]]; then
 			echo "NEW CRASHER: ${dir#"$PWD"/}/$crasher"
 			echo "  reproduce: go test -run '^${name}\$/$(basename "$crasher")\$' ./${dir#"$PWD"/}"
-			echo "  fix the bug and commit that file (it becomes a regression test of the seed corpus)."
+			echo "  copy that file into your checkout (in CI it is in the clone CI ran in), fix the bug, and"
+			echo "  commit the file with the fix: plain go test replays it from then on as a regression test."
 		fi
 		echo "----"
 	elif [[ -z $last ]]; then
