@@ -58,13 +58,14 @@ for t in "${targets[@]}"; do
 	last=$(grep -E '^fuzz: elapsed: [0-9]+s, execs: [0-9]+ ' "$out" | tail -n 1 || true)
 	execs=$(sed -n 's/.*execs: \([0-9]*\) .*/\1/p' <<<"$last")
 	elapsed=$(sed -n 's/^fuzz: elapsed: \([0-9]*\)s,.*/\1/p' <<<"$last")
-	rate=$(sed -n 's/.*execs: [0-9]* (\([0-9]*\)\/sec).*/\1/p' <<<"$last")
 	avg="?"
 	if [[ -n $execs && -n $elapsed && $elapsed -gt 0 ]]; then
 		avg=$((execs / elapsed))
 	fi
-	line=$(printf '%-45s %-24s execs %10s  avg %7s/s  last %7s/s  (%ds wall)' \
-		"${ipath#github.com/palyra/palyra/}" "$name" "${execs:-?}" "$avg" "${rate:-?}" "$took")
+	# The average over the run: go test's per-line "(R/sec)" covers only the
+	# last interval, and its final line often shows 0/sec.
+	line=$(printf '%-45s %-24s execs %10s in %3ss = %7s/s  (%ds wall with build)' \
+		"${ipath#github.com/palyra/palyra/}" "$name" "${execs:-?}" "${elapsed:-?}" "$avg" "$took")
 	if [[ $rc -ne 0 ]]; then
 		failed=1
 		line="FAIL $line"
