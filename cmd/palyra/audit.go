@@ -70,10 +70,10 @@ func auditListCmd(g *globals) *cobra.Command {
 			"  palyra audit list --action vault.read --principal 'User::\"admin\"' --since 2026-11-30T00:00:00Z --json",
 		Args: exactArgs(0),
 		RunE: func(c *cobra.Command, _ []string) error {
-			req := &palyrav1.AuditListRequest{AfterSeq: after, Principal: principal, Action: action, Limit: int32(limit)}
 			if limit < 0 || limit > 1000 {
 				return usagef("--limit %d: want 1..1000", limit)
 			}
+			req := &palyrav1.AuditListRequest{AfterSeq: after, Principal: principal, Action: action, Limit: int32(limit)}
 			if since != "" {
 				t, err := parseSince(since, time.Now())
 				if err != nil {

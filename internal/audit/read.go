@@ -256,7 +256,7 @@ func (b *bitset) set(i int64) {
 	if w >= len(b.words) {
 		b.words = append(b.words, make([]uint64, w-len(b.words)+1+len(b.words)/2)...)
 	}
-	b.words[w] |= 1 << (uint(i) & 63)
+	b.words[w] |= 1 << (uint(i) & 63) // #nosec G115 -- only the low 6 bits are used, as a bit index
 }
 
 func (b *bitset) has(i int64) bool {

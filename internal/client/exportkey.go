@@ -18,7 +18,7 @@ func (b *Bundle) ExportKeyPEM(path string) (err error) {
 		return fmt.Errorf("client: export key: %w", err)
 	}
 	defer clear(der)
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600) // #nosec G304 -- the output path the operator named on the command line
 	if err != nil {
 		return fmt.Errorf("client: export key: %w", err)
 	}

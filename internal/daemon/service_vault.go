@@ -92,7 +92,7 @@ func (d *Daemon) vaultRoutes(g *guard.Guard) []guard.Route {
 				if err != nil {
 					return nil, err
 				}
-				out := &palyrav1.VaultStatusResponse{Provider: d.keyProvider(), Retention: int32(st.Retention),
+				out := &palyrav1.VaultStatusResponse{Provider: d.keyProvider(), Retention: int32(st.Retention), // #nosec G115 -- retention is validated to 1..vault.MaxRetention (1000)
 					Secrets: st.Secrets, Versions: st.Versions, RotationInProgress: st.RotationInProgress}
 				for _, k := range st.KEKs {
 					out.Keks = append(out.Keks, &palyrav1.KEKStatus{KekId: k.ID, Envelopes: k.Envelopes, Active: k.Active})

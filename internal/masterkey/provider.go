@@ -48,7 +48,7 @@ const (
 	EnvMasterKey = "PALYRA_MASTER_KEY"
 	// EnvPassphraseFile names a 0600 file whose content (one trailing
 	// newline removed) is the passphrase (provider passphrase).
-	EnvPassphraseFile = "PALYRA_PASSPHRASE_FILE"
+	EnvPassphraseFile = "PALYRA_PASSPHRASE_FILE" // #nosec G101 -- the name of an environment variable, not a credential
 )
 
 // ValidProvider reports whether name is a provider.
@@ -206,7 +206,7 @@ func Remove(provider, dir string, src Source) error {
 	switch provider {
 	case ProviderFile, ProviderPassphrase:
 		path := filepath.Join(dir, KeyFile(provider))
-		if f, err := os.OpenFile(path, os.O_WRONLY, 0); err == nil {
+		if f, err := os.OpenFile(path, os.O_WRONLY, 0); err == nil { // #nosec G304 -- a fixed file name inside the state directory
 			if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() {
 				f.Write(make([]byte, fi.Size()))
 				f.Sync()

@@ -57,7 +57,7 @@ type CA struct {
 // CA's subject. Exactly one of the two files existing is an error, as is a
 // key that does not match the certificate.
 func LoadOrCreateCA(certPath, keyPath string, sealKey []byte, commonName string) (*CA, error) {
-	certPEM, certErr := os.ReadFile(certPath)
+	certPEM, certErr := os.ReadFile(certPath) // #nosec G304 -- the CA paths of the state directory layout
 	keyDER, keyErr := sealed.ReadFile(keyPath, sealKey, CAKeySealedName)
 	switch {
 	case errors.Is(certErr, fs.ErrNotExist) && errors.Is(keyErr, fs.ErrNotExist):

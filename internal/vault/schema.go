@@ -70,12 +70,12 @@ const (
 	sqlRetireKEKs     = `UPDATE keks SET retired_unix_ns = ?, check_envelope = NULL WHERE retired_unix_ns IS NULL AND kek_id != ?`
 	sqlFillKEKIDs     = `UPDATE secret_versions SET kek_id = ? WHERE kek_id = ''`
 	sqlCountByKEK     = `SELECT kek_id, COUNT(*) FROM secret_versions GROUP BY kek_id`
-	sqlCountSecrets   = `SELECT COUNT(*) FROM (SELECT DISTINCT scope, key FROM secret_versions)`
+	sqlCountSecrets   = `SELECT COUNT(*) FROM (SELECT DISTINCT scope, key FROM secret_versions)` // #nosec G101 -- SQL text; "key" is a column name, not a credential
 	sqlRewrapBatch    = `SELECT scope, key, version, kek_id, envelope FROM secret_versions WHERE (scope, key, version) > (?, ?, ?) AND kek_id != ? ORDER BY scope, key, version LIMIT ?`
 	sqlUpdateEnvelope = `UPDATE secret_versions SET envelope = ?, kek_id = ? WHERE scope = ? AND key = ? AND version = ?`
 	sqlSelectLatest   = `SELECT version, envelope FROM secret_versions WHERE scope = ? AND key = ? ORDER BY version DESC LIMIT 1`
 	sqlSelectVersion  = `SELECT envelope FROM secret_versions WHERE scope = ? AND key = ? AND version = ?`
-	sqlDeleteSecret   = `DELETE FROM secret_versions WHERE scope = ? AND key = ?`
+	sqlDeleteSecret   = `DELETE FROM secret_versions WHERE scope = ? AND key = ?` // #nosec G101 -- SQL text; "key" is a column name, not a credential
 
 	// sqlListHead selects, per (scope, key), the latest version with its time
 	// and the time of the oldest kept version. The list queries add a range

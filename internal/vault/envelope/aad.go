@@ -76,10 +76,10 @@ func aad(layer byte, kekID string, b Binding) []byte {
 	out = appendString16(out, kekID)
 	out = appendString16(out, b.Scope)
 	out = appendString16(out, b.Key)
-	return binary.BigEndian.AppendUint64(out, uint64(b.SecretVersion))
+	return binary.BigEndian.AppendUint64(out, uint64(b.SecretVersion)) // #nosec G115 -- two's-complement reinterpretation is injective, which is all the AAD needs; Binding.validate rejects versions < 1
 }
 
 func appendString16(b []byte, s string) []byte {
-	b = binary.BigEndian.AppendUint16(b, uint16(len(s)))
+	b = binary.BigEndian.AppendUint16(b, uint16(len(s))) // #nosec G115 -- callers pass a valid Binding (fields <= MaxBindingFieldBytes) and a KEK id <= MaxKEKIDBytes
 	return append(b, s...)
 }

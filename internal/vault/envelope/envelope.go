@@ -165,7 +165,7 @@ func headerSize(kekID string) int { return fixedSize + len(kekID) }
 // appendHeader appends everything before the sealed value. kekID must be
 // valid.
 func appendHeader(b []byte, kekID string, wrapNonce *[NonceSize]byte, wrappedDEK *[WrappedDEKSize]byte, valueNonce *[NonceSize]byte) []byte {
-	b = append(b, FormatV1, byte(len(kekID)))
+	b = append(b, FormatV1, byte(len(kekID))) // #nosec G115 -- kekID passed ValidKEKID (1..MaxKEKIDBytes = 64 bytes)
 	b = append(b, kekID...)
 	b = append(b, wrapNonce[:]...)
 	b = append(b, wrappedDEK[:]...)

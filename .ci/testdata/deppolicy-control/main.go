@@ -1,0 +1,5 @@
+package main
+
+import uuid "github.com/satori/go.uuid"
+
+func main() { println(uuid.Name) }
