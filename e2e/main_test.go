@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -101,7 +102,7 @@ type daemonProc struct {
 	cmd      *exec.Cmd
 	stateDir string
 	addrs    struct{ TCP, QUIC, Socket string }
-	logs     *bytes.Buffer
+	logs     *syncBuffer
 	exited   chan error
 }
 
@@ -111,7 +112,7 @@ func startDaemon(t *testing.T, stateDir string, extra ...string) *daemonProc {
 	t.Helper()
 	args := append([]string{"--state-dir", stateDir, "--listen", "127.0.0.1:0"}, extra...)
 	cmd := exec.Command(filepath.Join(binDir, "palyrad"), args...)
-	var logs bytes.Buffer
+	var logs syncBuffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -153,4 +154,23 @@ func (d *daemonProc) stop(t *testing.T) {
 		d.cmd.Process.Kill()
 		t.Errorf("palyrad did not stop on SIGTERM\n%s", d.logs.String())
 	}
+}
+
+// syncBuffer is palyrad's log: written by the process's output copier,
+// read by tests while it runs.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

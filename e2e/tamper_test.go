@@ -83,7 +83,7 @@ func TestNoPlaintextSecretAnywhere(t *testing.T) {
 		t.Fatalf("no logs captured:\n%s", d.logs.String())
 	}
 	for _, n := range needles {
-		if bytes.Contains(d.logs.Bytes(), n) {
+		if bytes.Contains([]byte(d.logs.String()), n) {
 			t.Errorf("secret value found in the daemon's logs")
 		}
 	}
