@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/palyra/palyra/internal/fileperm"
 )
 
 // syncer makes commits durable against power loss. The writer's connection
@@ -147,20 +149,11 @@ func (s *syncer) fsync() error {
 			return err
 		}
 		s.f = f
-		if err := syncDir(filepath.Dir(s.walPath)); err != nil {
+		if err := fileperm.SyncDir(filepath.Dir(s.walPath)); err != nil {
 			return err
 		}
 	}
 	return syncData(s.f)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir) // #nosec G304 -- the journal's directory, opened to fsync it
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
 
 // stop fsyncs what is committed, answers every waiter and stops run. It

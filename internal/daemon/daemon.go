@@ -32,6 +32,7 @@ import (
 	"github.com/palyra/palyra/internal/authz"
 	"github.com/palyra/palyra/internal/config"
 	"github.com/palyra/palyra/internal/devices"
+	"github.com/palyra/palyra/internal/fileperm"
 	"github.com/palyra/palyra/internal/guard"
 	"github.com/palyra/palyra/internal/identity"
 	"github.com/palyra/palyra/internal/lifecycle"
@@ -299,7 +300,7 @@ func (d *Daemon) createFresh(ctx context.Context) error {
 	if _, err := tl.Record(ctx, id, statedir.KeyRecord{Provider: d.keyProvider(), Check: d.mk.CheckValue()}); err != nil {
 		return err
 	}
-	if err := syncDir(tmp); err != nil {
+	if err := fileperm.SyncDir(tmp); err != nil {
 		return err
 	}
 	// rename(2) replaces an empty directory and fails on a non-empty one,
@@ -307,24 +308,10 @@ func (d *Daemon) createFresh(ctx context.Context) error {
 	if err := os.Rename(tmp, dir); err != nil {
 		return fmt.Errorf("daemon: create state directory %s: %w", dir, err)
 	}
-	if err := syncDir(parent); err != nil {
+	if err := fileperm.SyncDir(parent); err != nil {
 		return err
 	}
 	d.log.Info("created state directory", "dir", dir, "device_id", id, "files", strings.Join(statedir.PartNames(d.keyProvider()), ","), "master_key_provider", d.keyProvider())
-	return nil
-}
-
-// syncDir fsyncs a directory, so that entries created or renamed in it are
-// durable.
-func syncDir(dir string) error {
-	f, err := os.Open(dir) // #nosec G304 -- a directory of the state directory layout, opened to fsync it
-	if err != nil {
-		return fmt.Errorf("daemon: sync %s: %w", dir, err)
-	}
-	defer f.Close()
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("daemon: sync %s: %w", dir, err)
-	}
 	return nil
 }
 

@@ -72,3 +72,18 @@ func ReadFile(path string, kind Kind, maxBytes int64) ([]byte, error) {
 	}
 	return b, nil
 }
+
+// SyncDir fsyncs the directory dir, so that files created, renamed or
+// removed in it are durable (a file's own fsync does not cover its
+// directory entry).
+func SyncDir(dir string) error {
+	d, err := os.Open(dir) // #nosec G304 -- a directory the caller owns, opened only to fsync it
+	if err != nil {
+		return fmt.Errorf("sync %s: %w", dir, err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("sync %s: %w", dir, err)
+	}
+	return nil
+}

@@ -258,7 +258,7 @@ func finish[Res any](g *Guard, c authn.Caller, seq int64, res *Res, err error) (
 			out.Outcome = audit.OutcomeIntegrity
 		default:
 			out.Outcome = audit.OutcomeError
-			out.Reason = codeReason(ce.Code())
+			out.Reason = ce.Code().String() // "failed_precondition", …
 		}
 	} else if v, ok := any(res).(versioned); ok {
 		out.Version = v.GetVersion()
@@ -272,7 +272,3 @@ func finish[Res any](g *Guard, c authn.Caller, seq int64, res *Res, err error) (
 	}
 	return connect.NewResponse(res), nil
 }
-
-// codeReason is the journal's short code for a connect code: its name
-// ("failed_precondition").
-func codeReason(c connect.Code) string { return c.String() }
