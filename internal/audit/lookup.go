@@ -5,6 +5,16 @@ import (
 	"fmt"
 )
 
+// LatestCount returns the record count of the latest signed checkpoint (0
+// when there is none) without copying the note, for callers that refresh a
+// cached Latest only when it changes. It reads memory only.
+func (j *Journal) LatestCount() int64 {
+	if lc := j.latest.Load(); lc != nil {
+		return lc.c.Count
+	}
+	return 0
+}
+
 // Head returns the Seq of the last committed record (0 when empty). It
 // reads memory only.
 func (j *Journal) Head() int64 { return j.committed.Load() }

@@ -213,12 +213,16 @@ func (g *Guard) refuse(r *http.Request, p peer.Peer, err error) {
 // checkpointHeader returns the header value for the journal's latest
 // checkpoint, re-encoding only when a newer one was signed.
 func (g *Guard) checkpointHeader() string {
+	n := g.cfg.Journal.LatestCount()
+	if n == 0 {
+		return ""
+	}
+	if c := g.checkpoint.Load(); c != nil && c.count == n {
+		return c.value
+	}
 	cp, note, ok := g.cfg.Journal.Latest()
 	if !ok {
 		return ""
-	}
-	if c := g.checkpoint.Load(); c != nil && c.count == cp.Count {
-		return c.value
 	}
 	c := &cachedCheckpoint{count: cp.Count, value: base64.StdEncoding.EncodeToString(note)}
 	g.checkpoint.Store(c)
