@@ -8,6 +8,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	mathrand "math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -338,10 +339,17 @@ func cmdFreeport(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) != 1 {
 		ts.Fatalf("usage: freeport VAR")
 	}
-	for range 20 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		ts.Check(err)
-		port := l.Addr().(*net.TCPAddr).Port
+	// The port comes from below the kernel's ephemeral range, so a daemon
+	// another test starts on port 0 can never be given it after this
+	// script's daemon is killed (a script that expects "nothing listens
+	// here" would otherwise meet a stranger's daemon).
+	lo := ephemeralLow()
+	for range 200 {
+		port := 10000 + mathrand.IntN(max(lo-10000, 1000))
+		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		if err != nil {
+			continue
+		}
 		pc, err := net.ListenPacket("udp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
 		l.Close()
 		if err == nil {
@@ -351,6 +359,20 @@ func cmdFreeport(ts *testscript.TestScript, neg bool, args []string) {
 		}
 	}
 	ts.Fatalf("no loopback port free on both TCP and UDP")
+}
+
+// ephemeralLow is the first port of the kernel's ephemeral range
+// (/proc/sys/net/ipv4/ip_local_port_range), 32768 where it cannot be read.
+func ephemeralLow() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if n, err := strconv.Atoi(f[0]); err == nil && n > 11000 {
+				return n
+			}
+		}
+	}
+	return 32768
 }
 
 func cmdSQLite(ts *testscript.TestScript, neg bool, args []string) {
