@@ -37,20 +37,51 @@ const (
 	// ActionDeviceRevoke revokes a device's enrollment (resource Device).
 	ActionDeviceRevoke Action = "device.revoke"
 
+	// ActionDevicePair creates pairing codes and lists and decides pairing
+	// requests (resource Device::"*", or the requested Device).
+	ActionDevicePair Action = "device.pair"
+	// ActionDeviceRemove forgets a revoked device's id and name (resource
+	// Device); its key stays barred.
+	ActionDeviceRemove Action = "device.remove"
+
 	// ActionDaemonStatus reads the daemon's status (resource Daemon::"local").
 	ActionDaemonStatus Action = "daemon.status"
 
 	// ActionAuditRead reads the audit journal (resource Audit::"journal").
 	ActionAuditRead Action = "audit.read"
+
+	// ActionSecretUse injects a secret's value into a tool call, never
+	// returning it (resource Secret).
+	ActionSecretUse Action = "secret.use"
+	// ActionToolExecute runs a governed tool (resource Tool::"<name>").
+	ActionToolExecute Action = "tool.execute"
+	// ActionToolList lists the governed tools (resource Tool::"*").
+	ActionToolList Action = "tool.list"
+	// ActionApprovalRead lists, shows and watches approvals (resource
+	// Approval::"*" or one Approval).
+	ActionApprovalRead Action = "approval.read"
+	// ActionApprovalDecide approves or denies one waiting request
+	// (resource Approval::"<id>").
+	ActionApprovalDecide Action = "approval.decide"
+	// ActionPolicyRead lists the active policies and explains and tests
+	// decisions (resource Policy::"*").
+	ActionPolicyRead Action = "policy.read"
+	// ActionPolicyWrite reloads the operator policies (resource
+	// Policy::"*").
+	ActionPolicyWrite Action = "policy.write"
 )
 
 // actions lists every requestable action. A test checks that it is exactly
 // the set of requestable actions in the schema.
 var actions = [...]Action{
 	ActionVaultRead, ActionVaultWrite, ActionVaultList, ActionVaultDelete, ActionVaultHistory, ActionVaultAdmin,
-	ActionDeviceEnroll, ActionDeviceList, ActionDeviceRenew, ActionDeviceRevoke,
+	ActionDeviceEnroll, ActionDeviceList, ActionDeviceRenew, ActionDeviceRevoke, ActionDevicePair, ActionDeviceRemove,
 	ActionDaemonStatus,
 	ActionAuditRead,
+	ActionSecretUse,
+	ActionToolExecute, ActionToolList,
+	ActionApprovalRead, ActionApprovalDecide,
+	ActionPolicyRead, ActionPolicyWrite,
 }
 
 // Actions returns every requestable action, in declaration order.

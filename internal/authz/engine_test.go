@@ -33,34 +33,61 @@ var (
 
 // resourceFor is a well-formed resource for each action.
 var resourceFor = map[Action]Resource{
-	ActionVaultRead:    openAIKey,
-	ActionVaultWrite:   openAIKey,
-	ActionVaultDelete:  openAIKey,
-	ActionVaultList:    {Type: ResourceVault, ID: "global"},
-	ActionVaultHistory: openAIKey,
-	ActionVaultAdmin:   {Type: ResourceVault, ID: AllScopes},
-	ActionDeviceEnroll: {Type: ResourceDevice, ID: bobDevice},
-	ActionDeviceList:   devices,
-	ActionDeviceRevoke: {Type: ResourceDevice, ID: bobDevice},
-	ActionDaemonStatus: daemon,
-	ActionAuditRead:    journal,
+	ActionVaultRead:      openAIKey,
+	ActionVaultWrite:     openAIKey,
+	ActionVaultDelete:    openAIKey,
+	ActionVaultList:      {Type: ResourceVault, ID: "global"},
+	ActionVaultHistory:   openAIKey,
+	ActionVaultAdmin:     {Type: ResourceVault, ID: AllScopes},
+	ActionDeviceEnroll:   {Type: ResourceDevice, ID: bobDevice},
+	ActionDeviceList:     devices,
+	ActionDeviceRevoke:   {Type: ResourceDevice, ID: bobDevice},
+	ActionDaemonStatus:   daemon,
+	ActionAuditRead:      journal,
+	ActionDevicePair:     devices,
+	ActionDeviceRemove:   {Type: ResourceDevice, ID: bobDevice},
+	ActionSecretUse:      openAIKey,
+	ActionToolExecute:    {Type: ResourceTool, ID: "exec"},
+	ActionToolList:       {Type: ResourceTool, ID: AllTools},
+	ActionApprovalRead:   {Type: ResourceApproval, ID: AllApprovals},
+	ActionApprovalDecide: {Type: ResourceApproval, ID: "01J00000000000000000000000"},
+	ActionPolicyRead:     {Type: ResourcePolicy, ID: AllPolicies},
+	ActionPolicyWrite:    {Type: ResourcePolicy, ID: AllPolicies},
 }
 
 // contextFor is a well-formed Request.Context for each action that needs
 // one.
 var contextFor = map[Action]map[string]types.Value{
 	ActionVaultWrite: {"value_size": types.Long(42)},
+	ActionToolExecute: {
+		"tool": types.String("exec"), "program": types.String("/usr/bin/ls"),
+		"argv": types.NewSet(types.String("-l")), "command_line": types.String("ls -l"),
+		"flags": types.NewSet(types.String("-l")), "cwd": types.String("/work"),
+		"hosts": types.NewSet(), "secrets": types.NewSet(), "approval": types.String(""),
+	},
+	ActionApprovalDecide: {"requester": types.String(`Device::"x"`), "requested_action": types.String("tool.execute")},
 }
 
 var allActions = []Action{
 	ActionVaultRead, ActionVaultWrite, ActionVaultList, ActionVaultDelete, ActionVaultHistory, ActionVaultAdmin,
-	ActionDeviceEnroll, ActionDeviceList, ActionDeviceRevoke, ActionDaemonStatus,
+	ActionDeviceEnroll, ActionDeviceList, ActionDeviceRevoke, ActionDevicePair, ActionDeviceRemove, ActionDaemonStatus,
 	ActionAuditRead,
+	ActionSecretUse, ActionToolExecute, ActionToolList,
+	ActionApprovalRead, ActionApprovalDecide, ActionPolicyRead, ActionPolicyWrite,
 }
 
 // deviceOnlyActions are requested by a device about itself; they are tested
 // on their own (TestDeviceRenew), outside the all-actions tables.
 var deviceOnlyActions = []Action{ActionDeviceRenew}
+
+// localOnly reports whether the baseline keeps action to the unix socket.
+func localOnly(a Action) bool {
+	switch a {
+	case ActionDeviceEnroll, ActionDeviceRevoke, ActionDevicePair, ActionDeviceRemove, ActionPolicyWrite:
+		return true
+	}
+	return false
+}
 
 func local(p Principal, action Action) Request {
 	return Request{Principal: p, Action: action, Resource: resourceFor[action], Transport: peer.Unix, Context: contextFor[action]}
@@ -114,7 +141,7 @@ func TestBaseline(t *testing.T) {
 	for _, transport := range []peer.Transport{peer.TCP, peer.QUIC} {
 		for _, a := range allActions {
 			w := allow("admin-full-access")
-			if a == ActionDeviceEnroll || a == ActionDeviceRevoke {
+			if localOnly(a) {
 				w = deny("device-admin-local-only")
 			}
 			tests = append(tests, tc{"admin device " + transport.String() + " " + string(a), remote(adminDev, a, transport), w})
@@ -122,7 +149,7 @@ func TestBaseline(t *testing.T) {
 	}
 	for _, a := range allActions {
 		w := deny()
-		if a == ActionDeviceEnroll || a == ActionDeviceRevoke {
+		if localOnly(a) {
 			// The forbid matches every device; with no permit the deny is
 			// still attributed to it.
 			w = deny("device-admin-local-only")
@@ -422,7 +449,7 @@ func TestDecideConcurrent(t *testing.T) {
 			for i := range 200 {
 				a := allActions[(g+i)%len(allActions)]
 				d := e.Decide(remote(adminDev, a, peer.TCP))
-				wantAllowed := a != ActionDeviceEnroll && a != ActionDeviceRevoke
+				wantAllowed := !localOnly(a)
 				if d.Allowed() != wantAllowed {
 					errs <- fmt.Errorf("%s: %+v", a, d)
 					return

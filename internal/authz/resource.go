@@ -19,6 +19,15 @@ const (
 	ResourceDaemon = "Daemon"
 	// ResourceAudit is the audit journal; its ID is AuditJournal.
 	ResourceAudit = "Audit"
+	// ResourceTool is a governed tool; its ID is the tool's name, or
+	// AllTools.
+	ResourceTool = "Tool"
+	// ResourceApproval is a request waiting for a human; its ID is the
+	// approval id, or AllApprovals.
+	ResourceApproval = "Approval"
+	// ResourcePolicy is an operator policy; its ID is the policy's @id, or
+	// AllPolicies.
+	ResourcePolicy = "Policy"
 )
 
 // Well-known resource IDs.
@@ -32,6 +41,11 @@ const (
 	DaemonLocal = "local"
 	// AuditJournal is the ID of the audit journal resource.
 	AuditJournal = "journal"
+	// AllTools, AllApprovals and AllPolicies are the IDs meaning every
+	// tool, approval or policy, as in listings.
+	AllTools     = "*"
+	AllApprovals = "*"
+	AllPolicies  = "*"
 )
 
 // Resource is the object of a request.
