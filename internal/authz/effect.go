@@ -12,8 +12,9 @@ const (
 	Deny Effect = iota
 	// Allow permits the request.
 	Allow
-	// Pending means the request waits for an approval. It is reserved for
-	// the approval step (see Obligation); Decide does not return it yet.
+	// Pending means the request waits for a human's approval: only
+	// forbids annotated @approval("required") denied it and some permit
+	// would otherwise allow it.
 	Pending
 )
 

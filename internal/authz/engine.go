@@ -38,8 +38,8 @@ type Request struct {
 // Decision is the outcome of Decide.
 type Decision struct {
 	// Effect is Allow only if some permit matched and no forbid matched or
-	// failed to evaluate; otherwise Deny. Decide does not return Pending
-	// yet.
+	// failed to evaluate; Pending when the deny is approvable (see
+	// pending.go and docs/approvals.md); otherwise Deny.
 	Effect Effect
 	// Policies are the @id values of the determining policies, sorted: the
 	// matching permits of an allow, or the forbids that caused a deny
@@ -183,5 +183,5 @@ func (e *Engine) Decide(req Request) (d Decision) {
 			d.Obligations = append(d.Obligations, e.obligations[cedar.PolicyID(id)]...)
 		}
 	}
-	return d
+	return e.pending(req, d)
 }

@@ -27,9 +27,9 @@ type Obligation struct {
 // Known obligations.
 const (
 	// ObligationApproval, on a forbid, marks its deny as one a human may
-	// approve. Its only value is ApprovalRequired. Decide reports it but
-	// still denies; the approval step will turn a deny whose determining
-	// forbids all carry it into Pending.
+	// approve. Its only value is ApprovalRequired. Decide turns a deny
+	// whose determining forbids all carry it, and that a permit would
+	// otherwise allow, into Pending (docs/approvals.md).
 	ObligationApproval = "approval"
 	// ApprovalRequired is the value of @approval.
 	ApprovalRequired = "required"

@@ -40,15 +40,15 @@ func TestObligations(t *testing.T) {
 		errors      int
 	}{
 		{"approval forbid determines the deny", remote(bot, ActionVaultRead, peer.TCP),
-			Deny, []string{"connector-reads-need-approval"}, []Obligation{approval("connector-reads-need-approval")}, 0},
+			Pending, []string{"connector-reads-need-approval"}, []Obligation{approval("connector-reads-need-approval")}, 0},
 		{"approval forbid on an admin connector too", remote(Principal{Kind: KindConnector, ID: "ops", Roles: []string{"admin"}}, ActionVaultRead, peer.QUIC),
-			Deny, []string{"connector-reads-need-approval"}, []Obligation{approval("connector-reads-need-approval")}, 0},
+			Pending, []string{"connector-reads-need-approval"}, []Obligation{approval("connector-reads-need-approval")}, 0},
 		{"plain and approval forbids: both reported, only one obligation", remote(evil, ActionVaultRead, peer.TCP),
 			Deny, []string{"connector-reads-need-approval", "evil-bot"}, []Obligation{approval("connector-reads-need-approval")}, 0},
 		{"plain forbid alone: no obligation", remote(evil, ActionVaultWrite, peer.TCP),
 			Deny, []string{"evil-bot"}, nil, 0},
 		{"resource-scoped approval forbid", Request{Principal: bot, Action: ActionVaultDelete, Resource: SecretResource("global", "k"), Transport: peer.TCP},
-			Deny, []string{"global-deletes-need-approval"}, []Obligation{approval("global-deletes-need-approval")}, 0},
+			Pending, []string{"global-deletes-need-approval"}, []Obligation{approval("global-deletes-need-approval")}, 0},
 		{"approval forbid out of scope", Request{Principal: bot, Action: ActionVaultDelete, Resource: SecretResource("bots", "k"), Transport: peer.TCP},
 			Allow, []string{"bots-use-the-vault"}, nil, 0},
 		{"permit without annotations", remote(bot, ActionVaultWrite, peer.TCP),

@@ -1,0 +1,71 @@
+package authz
+
+import (
+	"iter"
+
+	"github.com/cedar-policy/cedar-go"
+)
+
+// pending turns an approvable deny into Pending; Decide calls it last, on
+// every decision it made from evaluation.
+//
+// A deny is approvable when
+//   - it has no evaluation errors (an error is a plain deny: a forbid that
+//     failed might have matched, and its obligations are unknown);
+//   - it has determining policies (a default deny, no permit matching, is
+//     not something a human can approve: nothing would allow it);
+//   - every determining policy (every forbid that matched) carries
+//     @approval("required"); and
+//   - the permits alone allow the request: evaluated without the forbids,
+//     some permit matches. Other forbids are not re-evaluated: a deny's
+//     determining policies are all the forbids that matched.
+//
+// The Pending decision keeps the determining forbids as Policies and their
+// approval obligations; any other obligation they carry is kept too.
+// Anything else is returned unchanged.
+func (e *Engine) pending(req Request, d Decision) Decision {
+	if d.Effect != Deny || len(d.Errors) > 0 || len(d.Policies) == 0 {
+		return d
+	}
+	for _, id := range d.Policies {
+		if !e.forbids[cedar.PolicyID(id)] || !hasApproval(d.Obligations, id) {
+			return d
+		}
+	}
+	creq, ents, err := e.model.buildRequest(req)
+	if err != nil {
+		return d
+	}
+	if dec, _ := cedar.Authorize(permitsOnly{e}, ents, creq); dec != cedar.Allow {
+		return d
+	}
+	d.Effect = Pending
+	return d
+}
+
+// hasApproval reports whether obs holds @approval("required") of policy id.
+func hasApproval(obs []Obligation, id string) bool {
+	for _, o := range obs {
+		if o.Policy == id && o.Name == ObligationApproval && o.Value == ApprovalRequired {
+			return true
+		}
+	}
+	return false
+}
+
+// permitsOnly is the engine's policy set without its forbids.
+type permitsOnly struct{ e *Engine }
+
+// All implements cedar.PolicyIterator.
+func (p permitsOnly) All() iter.Seq2[cedar.PolicyID, *cedar.Policy] {
+	return func(yield func(cedar.PolicyID, *cedar.Policy) bool) {
+		for id, pol := range p.e.policies.All() {
+			if p.e.forbids[id] {
+				continue
+			}
+			if !yield(id, pol) {
+				return
+			}
+		}
+	}
+}
