@@ -1,0 +1,480 @@
+// Package approval keeps the requests that wait for a human decision, and
+// the grants those decisions give, in approvals.db (SQLite) in the state
+// directory.
+//
+// A record is created pending and moves once, to approved, denied or
+// expired; the database enforces it (a trigger refuses any other change of
+// state, and a decision is one conditional UPDATE), so of two deciders
+// racing exactly one wins and the other is told who did. An approved
+// record is a grant for the exact request it was made for (its SHA-256
+// canonical hash, see CanonicalRequest) and requester, limited by its
+// Scope and an expiry; a grant with scope once is consumed atomically.
+package approval
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+
+	"github.com/palyra/palyra/internal/sqlitedb"
+)
+
+// States of a record.
+const (
+	StatePending  = "pending"
+	StateApproved = "approved"
+	StateDenied   = "denied"
+	StateExpired  = "expired"
+)
+
+// Errors callers branch on.
+var (
+	ErrNotFound = errors.New("approval: no such approval")
+	// ErrExpired: the request expired before anyone decided it.
+	ErrExpired = errors.New("approval: the request expired before it was decided")
+	// ErrInvalid: a malformed id, scope or field.
+	ErrInvalid = errors.New("approval: invalid request")
+	// ErrClosed: the store is closed.
+	ErrClosed = errors.New("approval: store closed")
+)
+
+// LostError is Decide's answer when another decision came first: nothing
+// changed, and Winner is the record as that decision left it.
+type LostError struct{ Winner Approval }
+
+func (e *LostError) Error() string {
+	if e.Winner.State == StateExpired {
+		return fmt.Sprintf("approval %s expired before it was decided", e.Winner.ID)
+	}
+	return fmt.Sprintf("approval %s was already %s by %s", e.Winner.ID, e.Winner.State, e.Winner.Decider)
+}
+
+// Limits on a record's text fields, in bytes.
+const (
+	maxField  = 4096
+	maxReason = 512
+)
+
+// Request is what a new pending record is created from.
+type Request struct {
+	// Requester is the requesting principal's Cedar UID.
+	Requester string
+	// DeviceID is the requesting device's ULID, "" on the local socket.
+	DeviceID string
+	// Session names the requester's connection (see docs/approvals.md);
+	// a session grant applies to requests with the same Session.
+	Session string
+	// Action and Resource are the request's, as in the audit journal.
+	Action, Resource string
+	// Hash is the SHA-256 of the CanonicalRequest.
+	Hash [32]byte
+	// Reason says why approval is needed: the determining policies.
+	Reason string
+}
+
+// Approval is one record.
+type Approval struct {
+	ID        string
+	Requester string
+	DeviceID  string
+	Session   string
+	Action    string
+	Resource  string
+	Hash      [32]byte
+	Reason    string
+	Created   time.Time
+	// Expires is when a pending record expires undecided.
+	Expires time.Time
+	State   string
+	// Decider is the deciding principal's UID, "" until decided (and for
+	// an expired record).
+	Decider        string
+	DecisionReason string
+	Decided        time.Time
+	// Scope and GrantExpires describe the grant of an approved record.
+	Scope        Scope
+	GrantExpires time.Time
+	// Uses counts the requests the grant let through.
+	Uses int64
+	// Seq orders changes: every insert or update takes the next value.
+	Seq int64
+}
+
+var migrations = []string{`
+CREATE TABLE approvals (
+	id              TEXT PRIMARY KEY CHECK (length(id) = 26),
+	requester       TEXT NOT NULL,
+	device_id       TEXT NOT NULL,
+	session         TEXT NOT NULL,
+	action          TEXT NOT NULL,
+	resource        TEXT NOT NULL,
+	request_hash    BLOB NOT NULL CHECK (length(request_hash) = 32),
+	reason          TEXT NOT NULL,
+	created_at      INTEGER NOT NULL,
+	expires_at      INTEGER NOT NULL CHECK (expires_at > created_at),
+	state           TEXT NOT NULL CHECK (state IN ('pending', 'approved', 'denied', 'expired')),
+	decider         TEXT NOT NULL DEFAULT '',
+	decision_reason TEXT NOT NULL DEFAULT '',
+	decided_at      INTEGER NOT NULL DEFAULT 0,
+	scope           TEXT NOT NULL DEFAULT '' CHECK (scope IN ('', 'once', 'session', 'for')),
+	scope_for       INTEGER NOT NULL DEFAULT 0,
+	grant_expires   INTEGER NOT NULL DEFAULT 0,
+	uses            INTEGER NOT NULL DEFAULT 0 CHECK (uses >= 0),
+	seq             INTEGER NOT NULL UNIQUE,
+	-- An approval is always a bounded grant; a once grant is used once.
+	CHECK (state != 'approved' OR (scope != '' AND grant_expires > decided_at AND decider != '')),
+	CHECK (scope != 'once' OR uses <= 1),
+	CHECK (state = 'approved' OR uses = 0)
+) STRICT;
+CREATE INDEX approvals_by_request ON approvals (request_hash, requester, state);
+-- A record is decided once: from pending to approved, denied or expired,
+-- never back and never again.
+CREATE TRIGGER approvals_decided_once BEFORE UPDATE OF state ON approvals
+WHEN OLD.state != 'pending' OR NEW.state NOT IN ('approved', 'denied', 'expired')
+BEGIN SELECT RAISE(ABORT, 'approval state moves only from pending to approved, denied or expired'); END;
+-- What was asked never changes.
+CREATE TRIGGER approvals_request_is_fixed BEFORE UPDATE OF id, requester, device_id, session, action, resource, request_hash, reason, created_at, expires_at ON approvals
+BEGIN SELECT RAISE(ABORT, 'an approval request is immutable'); END;
+-- The decision is written with the state change, and only then.
+CREATE TRIGGER approvals_decision_is_fixed BEFORE UPDATE OF decider, decision_reason, decided_at, scope, scope_for, grant_expires ON approvals
+WHEN OLD.state != 'pending'
+BEGIN SELECT RAISE(ABORT, 'an approval decision is immutable'); END;
+-- Uses only count up, one at a time, on an approved record.
+CREATE TRIGGER approvals_uses_count_up BEFORE UPDATE OF uses ON approvals
+WHEN NEW.uses != OLD.uses + 1 OR OLD.state != 'approved'
+BEGIN SELECT RAISE(ABORT, 'approval uses only count up on an approved record'); END;
+CREATE TRIGGER approvals_kept BEFORE DELETE ON approvals
+BEGIN SELECT RAISE(ABORT, 'approval records are kept'); END;
+`}
+
+// Options adjust Open.
+type Options struct {
+	// Now is the clock for creation, decision and expiry times; nil means
+	// time.Now. Tests inject one to expire grants without waiting.
+	Now func() time.Time
+}
+
+// Store is the approvals database. It is safe for concurrent use, also
+// with other processes on the same file.
+type Store struct {
+	db  *sql.DB
+	now func() time.Time
+
+	mu      sync.Mutex
+	changed chan struct{} // closed and replaced at every change
+	closed  bool
+}
+
+// Open opens (creating 0600 if absent) the approvals database at path.
+func Open(ctx context.Context, path string, o Options) (*Store, error) {
+	db, err := sqlitedb.Open(ctx, path, migrations)
+	if err != nil {
+		return nil, err
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return &Store{db: db, now: o.Now, changed: make(chan struct{})}, nil
+}
+
+// Close closes the database and wakes every waiter.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	if !s.closed {
+		s.closed = true
+		close(s.changed)
+	}
+	s.mu.Unlock()
+	return s.db.Close()
+}
+
+// Changed returns a channel closed at the next change of any record (and
+// when the store closes).
+func (s *Store) Changed() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.changed
+}
+
+// notify wakes everyone waiting on Changed.
+func (s *Store) notify() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.closed {
+		close(s.changed)
+		s.changed = make(chan struct{})
+	}
+}
+
+const columns = `id, requester, device_id, session, action, resource, request_hash, reason, created_at, expires_at, state,
+	decider, decision_reason, decided_at, scope, scope_for, grant_expires, uses, seq`
+
+// nextSeq is the SQL for the next change sequence number.
+const nextSeq = `(SELECT COALESCE(MAX(seq), 0) + 1 FROM approvals)`
+
+func scan(row interface{ Scan(...any) error }) (Approval, error) {
+	var a Approval
+	var hash []byte
+	var created, expires, decided, scopeFor, grant int64
+	err := row.Scan(&a.ID, &a.Requester, &a.DeviceID, &a.Session, &a.Action, &a.Resource, &hash, &a.Reason, &created, &expires, &a.State,
+		&a.Decider, &a.DecisionReason, &decided, &a.Scope.Kind, &scopeFor, &grant, &a.Uses, &a.Seq)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Approval{}, ErrNotFound
+	}
+	if err != nil {
+		return Approval{}, fmt.Errorf("approval: read: %w", err)
+	}
+	copy(a.Hash[:], hash)
+	a.Created, a.Expires = unix(created), unix(expires)
+	a.Decided, a.GrantExpires = unix(decided), unix(grant)
+	a.Scope.For = time.Duration(scopeFor)
+	return a, nil
+}
+
+func unix(ns int64) time.Time {
+	if ns == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, ns).UTC()
+}
+
+// ValidID reports whether id is a ULID as this store writes them.
+func ValidID(id string) bool {
+	u, err := ulid.ParseStrict(id)
+	return err == nil && u.String() == id
+}
+
+// Create records a new pending request that expires after wait, or, when
+// a pending record for the same Hash and Requester exists and has not
+// expired, returns that one with joined set: identical requests wait on
+// one approval.
+func (s *Store) Create(ctx context.Context, r Request, wait time.Duration) (a Approval, joined bool, err error) {
+	if r.Requester == "" || r.Action == "" || r.Resource == "" || wait <= 0 ||
+		len(r.Requester) > maxField || len(r.Resource) > maxField || len(r.Session) > maxField || len(r.Reason) > maxField {
+		return Approval{}, false, ErrInvalid
+	}
+	now := s.now()
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return Approval{}, false, fmt.Errorf("approval: create: %w", err)
+	}
+	defer tx.Rollback()
+	a, err = scan(tx.QueryRowContext(ctx, `SELECT `+columns+` FROM approvals
+		WHERE request_hash = ? AND requester = ? AND state = 'pending' AND expires_at > ? ORDER BY created_at LIMIT 1`,
+		r.Hash[:], r.Requester, now.UnixNano()))
+	if err == nil {
+		return a, true, nil
+	}
+	if !errors.Is(err, ErrNotFound) {
+		return Approval{}, false, err
+	}
+	id := ulid.MustNew(ulid.Timestamp(now), rand.Reader).String()
+	_, err = tx.ExecContext(ctx, `INSERT INTO approvals (id, requester, device_id, session, action, resource, request_hash, reason, created_at, expires_at, state, seq)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', `+nextSeq+`)`,
+		id, r.Requester, r.DeviceID, r.Session, r.Action, r.Resource, r.Hash[:], r.Reason, now.UnixNano(), now.Add(wait).UnixNano())
+	if err != nil {
+		return Approval{}, false, fmt.Errorf("approval: create: %w", err)
+	}
+	if a, err = scan(tx.QueryRowContext(ctx, `SELECT `+columns+` FROM approvals WHERE id = ?`, id)); err != nil {
+		return Approval{}, false, err
+	}
+	if err := tx.Commit(); err != nil {
+		return Approval{}, false, fmt.Errorf("approval: create: %w", err)
+	}
+	s.notify()
+	return a, false, nil
+}
+
+// Get returns the record id, expiring it first if its time has passed.
+func (s *Store) Get(ctx context.Context, id string) (Approval, error) {
+	if !ValidID(id) {
+		return Approval{}, fmt.Errorf("%w: %q is not an approval id (a ULID)", ErrInvalid, truncate(id, 40))
+	}
+	if _, err := s.ExpireDue(ctx); err != nil {
+		return Approval{}, err
+	}
+	return scan(s.db.QueryRowContext(ctx, `SELECT `+columns+` FROM approvals WHERE id = ?`, id))
+}
+
+// Filter selects records for List.
+type Filter struct {
+	// State keeps only records in this state; "" keeps all.
+	State string
+	// AfterSeq keeps only records changed after this sequence number.
+	AfterSeq int64
+	// Limit is the most records returned, 1..1000 (0 means 100).
+	Limit int
+}
+
+// List returns the records Filter selects, oldest change first, after
+// expiring those whose time has passed.
+func (s *Store) List(ctx context.Context, f Filter) ([]Approval, error) {
+	switch f.State {
+	case "", StatePending, StateApproved, StateDenied, StateExpired:
+	default:
+		return nil, fmt.Errorf("%w: state %q", ErrInvalid, truncate(f.State, 40))
+	}
+	if f.Limit == 0 {
+		f.Limit = 100
+	}
+	if f.Limit < 0 || f.Limit > 1000 || f.AfterSeq < 0 {
+		return nil, fmt.Errorf("%w: limit %d, after %d", ErrInvalid, f.Limit, f.AfterSeq)
+	}
+	if _, err := s.ExpireDue(ctx); err != nil {
+		return nil, err
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT `+columns+` FROM approvals WHERE seq > ? AND (? = '' OR state = ?) ORDER BY seq LIMIT ?`,
+		f.AfterSeq, f.State, f.State, f.Limit)
+	if err != nil {
+		return nil, fmt.Errorf("approval: list: %w", err)
+	}
+	defer rows.Close()
+	var out []Approval
+	for rows.Next() {
+		a, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+// ExpireDue moves every pending record whose expiry has passed to expired
+// and returns how many it moved.
+func (s *Store) ExpireDue(ctx context.Context) (int64, error) {
+	now := s.now().UnixNano()
+	var total int64
+	for {
+		// One record per statement, so each takes its own seq.
+		res, err := s.db.ExecContext(ctx, `UPDATE approvals SET state = 'expired', decision_reason = 'expired before a decision', decided_at = ?, seq = `+nextSeq+`
+			WHERE id = (SELECT id FROM approvals WHERE state = 'pending' AND expires_at <= ? ORDER BY expires_at LIMIT 1)`, now, now)
+		if err != nil {
+			return total, fmt.Errorf("approval: expire: %w", err)
+		}
+		n, _ := res.RowsAffected()
+		if n == 0 {
+			break
+		}
+		total += n
+	}
+	if total > 0 {
+		s.notify()
+	}
+	return total, nil
+}
+
+// Decision is a human's answer to a pending request.
+type Decision struct {
+	// Approve approves; otherwise the request is denied.
+	Approve bool
+	// Scope is the grant of an approval; ignored for a deny.
+	Scope Scope
+	// Decider is the deciding principal's UID.
+	Decider string
+	// Reason is the decider's reason, at most 512 bytes; shown to the
+	// requester.
+	Reason string
+}
+
+// Decide decides the pending record id. Exactly one decision wins: it is
+// one conditional UPDATE of a pending, unexpired record. A record decided
+// (or expired) before returns a *LostError naming the winner; one whose
+// expiry has passed is expired and returns ErrExpired.
+func (s *Store) Decide(ctx context.Context, id string, d Decision) (Approval, error) {
+	if !ValidID(id) {
+		return Approval{}, fmt.Errorf("%w: %q is not an approval id (a ULID)", ErrInvalid, truncate(id, 40))
+	}
+	if d.Decider == "" || len(d.Decider) > maxField || len(d.Reason) > maxReason {
+		return Approval{}, fmt.Errorf("%w: decider required, reason at most %d bytes", ErrInvalid, maxReason)
+	}
+	state, scope := StateDenied, Scope{}
+	if d.Approve {
+		if !d.Scope.valid() {
+			return Approval{}, fmt.Errorf("%w: scope %q", ErrInvalid, d.Scope.String())
+		}
+		state, scope = StateApproved, d.Scope
+	}
+	now := s.now()
+	var grant int64
+	if d.Approve {
+		grant = now.Add(scope.lifetime()).UnixNano()
+	}
+	res, err := s.db.ExecContext(ctx, `UPDATE approvals SET state = ?, decider = ?, decision_reason = ?, decided_at = ?, scope = ?, scope_for = ?, grant_expires = ?, seq = `+nextSeq+`
+		WHERE id = ? AND state = 'pending' AND expires_at > ?`,
+		state, d.Decider, d.Reason, now.UnixNano(), scope.Kind, int64(scope.For), grant, id, now.UnixNano())
+	if err != nil {
+		return Approval{}, fmt.Errorf("approval: decide %s: %w", id, err)
+	}
+	if n, _ := res.RowsAffected(); n == 1 {
+		s.notify()
+		return scan(s.db.QueryRowContext(ctx, `SELECT `+columns+` FROM approvals WHERE id = ?`, id))
+	}
+	a, err := s.Get(ctx, id) // expires it if its time has passed
+	if err != nil {
+		return Approval{}, err
+	}
+	if a.State == StateExpired && a.Decider == "" {
+		return a, fmt.Errorf("%w: %w", ErrExpired, &LostError{Winner: a})
+	}
+	return a, &LostError{Winner: a}
+}
+
+// Use counts one use of the approved record id by a request from session:
+// it succeeds only while the grant is live (not expired; a once grant not
+// used yet; a session grant only from its session). It reports whether
+// the request may proceed.
+func (s *Store) Use(ctx context.Context, id, session string) (bool, error) {
+	res, err := s.db.ExecContext(ctx, `UPDATE approvals SET uses = uses + 1, seq = `+nextSeq+`
+		WHERE id = ? AND state = 'approved' AND grant_expires > ?
+		AND (scope = 'for' OR (scope = 'once' AND uses = 0) OR (scope = 'session' AND session = ?))`,
+		id, s.now().UnixNano(), session)
+	if err != nil {
+		return false, fmt.Errorf("approval: use %s: %w", id, err)
+	}
+	n, _ := res.RowsAffected()
+	if n == 1 {
+		s.notify()
+	}
+	return n == 1, nil
+}
+
+// UseGrant looks for a live grant for the request hash by requester from
+// session and uses it (see Use). It returns the grant and true if one let
+// the request through.
+func (s *Store) UseGrant(ctx context.Context, hash [32]byte, requester, session string) (Approval, bool, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+columns+` FROM approvals
+		WHERE request_hash = ? AND requester = ? AND state = 'approved' AND grant_expires > ?
+		AND (scope = 'for' OR (scope = 'once' AND uses = 0) OR (scope = 'session' AND session = ?))
+		ORDER BY decided_at DESC LIMIT 8`, hash[:], requester, s.now().UnixNano(), session)
+	if err != nil {
+		return Approval{}, false, fmt.Errorf("approval: grants: %w", err)
+	}
+	var cands []Approval
+	for rows.Next() {
+		a, err := scan(rows)
+		if err != nil {
+			rows.Close()
+			return Approval{}, false, err
+		}
+		cands = append(cands, a)
+	}
+	rows.Close()
+	for _, a := range cands {
+		ok, err := s.Use(ctx, a.ID, session)
+		if err != nil {
+			return Approval{}, false, err
+		}
+		if ok {
+			a.Uses++
+			return a, true, nil
+		}
+	}
+	return Approval{}, false, nil
+}
