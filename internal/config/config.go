@@ -80,6 +80,9 @@ type Config struct {
 	Vault Vault `toml:"vault"`
 	// MasterKey is the [master_key] table: where the master key is kept.
 	MasterKey MasterKey `toml:"master_key"`
+	// Approvals is the [approvals] table: how long a request waits for a
+	// human decision.
+	Approvals Approvals `toml:"approvals"`
 }
 
 // Defaults returns the built-in configuration. StateDir is left empty: the
@@ -92,6 +95,7 @@ func Defaults() Config {
 		Vault:  defaultVault(),
 
 		MasterKey: defaultMasterKey(),
+		Approvals: defaultApprovals(),
 	}
 }
 
@@ -105,6 +109,7 @@ func (c Config) Validate() error {
 		c.Audit.validate(),
 		c.Vault.validate(),
 		c.MasterKey.validate(),
+		c.Approvals.validate(),
 	)
 }
 

@@ -49,6 +49,7 @@ func TestDefaults(t *testing.T) {
 		},
 		Vault:     Vault{ListPageDefault: 100, Retention: 10},
 		MasterKey: MasterKey{Provider: KeyProviderFile},
+		Approvals: Approvals{Wait: Duration(30 * time.Minute)},
 	}
 	if !reflect.DeepEqual(d, want) {
 		t.Fatalf("Defaults() =\n%+v\nwant\n%+v", d, want)
@@ -84,6 +85,7 @@ func TestParseFull(t *testing.T) {
 		},
 		Vault:     Vault{ListPageDefault: 50, Retention: 10},
 		MasterKey: MasterKey{Provider: KeyProviderFile},
+		Approvals: Approvals{Wait: Duration(30 * time.Minute)},
 	}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Fatalf("Parse =\n%+v\nwant\n%+v", cfg, want)
@@ -172,6 +174,8 @@ func TestParseRejectsTopLevel(t *testing.T) {
 		{"ttl too long", `client_cert_ttl = "2161h"`, "client_cert_ttl 2161h0m0s out of range"},
 		{"ttl too short", `server_cert_ttl = "999ms"`, "server_cert_ttl 999ms out of range"},
 		{"ttl negative", `server_cert_ttl = "-1h"`, "server_cert_ttl -1h0m0s out of range"},
+		{"approval wait too long", "[approvals]\nwait = \"25h\"", "approvals.wait 25h0m0s out of range"},
+		{"approval wait zero", "[approvals]\nwait = \"0s\"", "approvals.wait 0s out of range"},
 		{"bad listen", `listen = "nope"`, `listen "nope"`},
 		{"bad level", `log_level = "loud"`, `log_level "loud"`},
 		{"bad format", `log_format = "xml"`, `log_format "xml"`},

@@ -100,8 +100,15 @@ func (l Layout) parts(provider string) []struct{ name, path, kind string } {
 		{"vault.db", l.Vault, kindDB},
 		{"audit.db", l.Audit, kindDB},
 		{"devices.db", l.Devices, kindDB},
+		{"approvals.db", l.Approvals, kindDB},
 	}...)
 }
+
+// Added are the parts newer than the manifest format: a directory whose
+// manifest (or, unrecorded, whose files) predates one of them gets it
+// created once and recorded (Inspection.Added), and from then on it is
+// checked like every other part. approvals.db came with approvals.
+var Added = []string{"approvals.db"}
 
 // PartNames are the names of the files the manifest covers for a master
 // key provider, in start-up order.
@@ -117,7 +124,7 @@ func PartNames(provider string) []string {
 // when they are missing (palyrad --recreate): losing one loses its content
 // but breaks nothing else. The keys and the CA cannot be: everything else
 // depends on them.
-var Recreatable = []string{"vault.db", "audit.db", "devices.db"}
+var Recreatable = []string{"vault.db", "audit.db", "devices.db", "approvals.db"}
 
 // State is what Inspect found.
 type State int
@@ -147,6 +154,11 @@ type Inspection struct {
 	State    State
 	Manifest *Manifest // nil unless Recorded
 	Problems []Problem
+	// Added are parts in Added that the directory predates: not recorded
+	// (or, unrecorded, absent) and either absent or an empty database
+	// never stamped with an instance id (made by a start that stopped
+	// before recording it). The daemon creates them and records them.
+	Added []string
 	// KeyProvider is the master key provider the directory holds its key
 	// with: the manifest's, or for an unrecorded directory the one its
 	// files show (passphrase when master.key.sealed exists, else file).
@@ -205,6 +217,10 @@ func (l Layout) Inspect(ctx context.Context) (Inspection, error) {
 		}
 		for _, p := range l.parts(in.KeyProvider) {
 			if _, err := os.Lstat(p.path); errors.Is(err, fs.ErrNotExist) {
+				if slices.Contains(Added, p.name) {
+					in.Added = append(in.Added, p.name)
+					continue
+				}
 				in.Problems = append(in.Problems, Problem{p.name, "missing"})
 			}
 		}
@@ -216,6 +232,10 @@ func (l Layout) Inspect(ctx context.Context) (Inspection, error) {
 	in := Inspection{State: Recorded, Manifest: m, KeyProvider: m.KeyProvider()}
 	for _, p := range l.parts(in.KeyProvider) {
 		want, ok := m.Files[p.name]
+		if !ok && slices.Contains(Added, p.name) && l.unstamped(p.path) {
+			in.Added = append(in.Added, p.name)
+			continue
+		}
 		if !ok {
 			in.Problems = append(in.Problems, Problem{p.name, "not recorded in " + ManifestFile})
 			continue
@@ -231,6 +251,18 @@ func (l Layout) Inspect(ctx context.Context) (Inspection, error) {
 		}
 	}
 	return in, nil
+}
+
+// unstamped reports whether the database at path is absent or was never
+// given an instance id: a part this directory may still add. A database
+// with an instance id was recorded by some state directory, and one not
+// recorded in this one's manifest is not this directory's.
+func (l Layout) unstamped(path string) bool {
+	if _, err := os.Lstat(path); errors.Is(err, fs.ErrNotExist) {
+		return true
+	}
+	id, err := sqlitedb.InstanceID(path)
+	return err == nil && id == 0
 }
 
 // entry computes a part's manifest entry from the file at path.

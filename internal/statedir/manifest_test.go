@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -44,7 +45,7 @@ func TestManifest(t *testing.T) {
 		t.Fatalf("unrecorded: %+v %v", in, err)
 	}
 	stamped, err := l.Record(ctx, "01ARZ3NDEKTSV4RRFFQ69G5FAV", testKey)
-	if err != nil || len(stamped) != 3 {
+	if err != nil || len(stamped) != 4 {
 		t.Fatalf("record: %v %v", stamped, err)
 	}
 	in, err := l.Inspect(ctx)
@@ -166,10 +167,76 @@ func TestManifestKeyProvider(t *testing.T) {
 		t.Fatal(err)
 	}
 	in, _ = l.Inspect(ctx)
-	if len(in.Problems) != 0 || in.KeyProvider != "env" || len(in.Manifest.Files) != 6 || in.Manifest.MasterKey.Check != testKey.Check {
+	if len(in.Problems) != 0 || in.KeyProvider != "env" || len(in.Manifest.Files) != 7 || in.Manifest.MasterKey.Check != testKey.Check {
 		t.Fatalf("env: %+v", in)
 	}
 	if got := PartNames("env"); got[0] != "identity.sealed" || PartNames("file")[0] != "master.key" {
 		t.Fatalf("part names: %v", got)
+	}
+}
+
+// TestAddedPart: a manifest that predates approvals.db gets it added once
+// (absent, or an unstamped database a start left before recording it);
+// once recorded, a missing approvals.db is a problem like any part's, and a
+// stamped database from elsewhere is never adopted.
+func TestAddedPart(t *testing.T) {
+	ctx := context.Background()
+	l, _ := At(filepath.Join(t.TempDir(), "state"))
+	makeParts(t, l)
+	if _, err := l.Record(ctx, "01ARZ3NDEKTSV4RRFFQ69G5FAV", testKey); err != nil {
+		t.Fatal(err)
+	}
+	// Rewrite the manifest as an older palyrad wrote it.
+	m, err := l.readManifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	delete(m.Files, "approvals.db")
+	if err := l.writeManifest(m); err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(l.Approvals)
+	in, err := l.Inspect(ctx)
+	if err != nil || len(in.Problems) != 0 || !slices.Equal(in.Added, []string{"approvals.db"}) {
+		t.Fatalf("predating manifest: %+v %v", in, err)
+	}
+	// A start created it and stopped before recording: still added.
+	db, err := sqlitedb.Open(ctx, l.Approvals, []string{"CREATE TABLE t (x)"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if in, _ := l.Inspect(ctx); len(in.Problems) != 0 || len(in.Added) != 1 {
+		t.Fatalf("unstamped: %+v", in)
+	}
+	if _, err := l.Record(ctx, "01ARZ3NDEKTSV4RRFFQ69G5FAV", testKey); err != nil {
+		t.Fatal(err)
+	}
+	if in, _ := l.Inspect(ctx); len(in.Problems) != 0 || len(in.Added) != 0 || in.Manifest.Files["approvals.db"].InstanceID == 0 {
+		t.Fatalf("recorded: %+v", in)
+	}
+	os.Remove(l.Approvals)
+	in, _ = l.Inspect(ctx)
+	if len(in.Added) != 0 || len(in.Problems) != 1 || in.Problems[0].String() != "approvals.db missing" {
+		t.Fatalf("recorded then missing: %+v", in)
+	}
+	if msg := (&ProblemError{Dir: l.Dir, Problems: in.Problems}).Error(); !strings.Contains(msg, "--recreate approvals.db") {
+		t.Fatalf("guidance: %s", msg)
+	}
+
+	// A stamped database from another directory is not adopted.
+	delete(m.Files, "approvals.db")
+	if err := l.writeManifest(m); err != nil {
+		t.Fatal(err)
+	}
+	other, _ := At(filepath.Join(t.TempDir(), "other"))
+	makeParts(t, other)
+	if _, err := other.Record(ctx, "x", testKey); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(other.Approvals)
+	os.WriteFile(l.Approvals, b, 0o600)
+	if in, _ := l.Inspect(ctx); len(in.Added) != 0 || len(in.Problems) != 1 || !strings.Contains(in.Problems[0].Reason, "not recorded") {
+		t.Fatalf("foreign database: %+v", in)
 	}
 }

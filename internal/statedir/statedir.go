@@ -21,6 +21,7 @@ type Layout struct {
 	Vault     string // vault.db
 	Audit     string // audit.db
 	Devices   string // devices.db: enrolled devices and revocations
+	Approvals string // approvals.db: requests waiting for approval, and grants
 	Socket    string // palyrad.sock: the local admin socket
 	AddrFile  string // palyrad.addr: JSON listener addresses, written when ready
 	Lock      string // palyrad.lock: held by the running daemon
@@ -36,7 +37,7 @@ func At(dir string) (Layout, error) {
 	return Layout{
 		Dir: abs, MasterKey: j("master.key"), Identity: j("identity.sealed"),
 		CACert: j("ca.crt"), CAKey: j("ca.key.sealed"), Vault: j("vault.db"),
-		Audit: j("audit.db"), Devices: j("devices.db"), Socket: j("palyrad.sock"),
+		Audit: j("audit.db"), Devices: j("devices.db"), Approvals: j("approvals.db"), Socket: j("palyrad.sock"),
 		AddrFile: j("palyrad.addr"), Lock: j("palyrad.lock"),
 	}, nil
 }
