@@ -44,7 +44,7 @@ var (
 	ErrClosed = errors.New("approval: store closed")
 )
 
-// LostError is Decide's answer when another decision came first: nothing
+// LostError is Resolve's answer when another decision came first: nothing
 // changed, and Winner is the record as that decision left it.
 type LostError struct{ Winner Approval }
 
@@ -383,11 +383,11 @@ type Decision struct {
 	Reason string
 }
 
-// Decide decides the pending record id. Exactly one decision wins: it is
+// Resolve decides the pending record id. Exactly one decision wins: it is
 // one conditional UPDATE of a pending, unexpired record. A record decided
 // (or expired) before returns a *LostError naming the winner; one whose
 // expiry has passed is expired and returns ErrExpired.
-func (s *Store) Decide(ctx context.Context, id string, d Decision) (Approval, error) {
+func (s *Store) Resolve(ctx context.Context, id string, d Decision) (Approval, error) {
 	if !ValidID(id) {
 		return Approval{}, fmt.Errorf("%w: %q is not an approval id (a ULID)", ErrInvalid, truncate(id, 40))
 	}

@@ -57,11 +57,11 @@ func TestCreateJoinAndDecide(t *testing.T) {
 	if _, ok, _ := s.UseGrant(ctx, a.Hash, a.Requester, a.Session); ok {
 		t.Fatal("a pending record is no grant")
 	}
-	got, err := s.Decide(ctx, a.ID, Decision{Approve: true, Scope: Scope{Kind: ScopeOnce}, Decider: `User::"admin"`, Reason: "ok"})
+	got, err := s.Resolve(ctx, a.ID, Decision{Approve: true, Scope: Scope{Kind: ScopeOnce}, Decider: `User::"admin"`, Reason: "ok"})
 	if err != nil || got.State != StateApproved || got.Decider != `User::"admin"` || got.GrantExpires.IsZero() {
 		t.Fatalf("decide: %+v %v", got, err)
 	}
-	_, err = s.Decide(ctx, a.ID, Decision{Decider: `User::"bob"`, Reason: "no"})
+	_, err = s.Resolve(ctx, a.ID, Decision{Decider: `User::"bob"`, Reason: "no"})
 	var lost *LostError
 	if !errors.As(err, &lost) || lost.Winner.Decider != `User::"admin"` || lost.Winner.State != StateApproved {
 		t.Fatalf("second decision: %v", err)
@@ -92,7 +92,7 @@ func TestTransitionsAreEnforcedInSQL(t *testing.T) {
 	if _, err := s.db.ExecContext(ctx, `UPDATE approvals SET state = 'approved' WHERE id = ?`, a.ID); err == nil {
 		t.Fatal("an approval without decider, scope and expiry was stored")
 	}
-	if _, err := s.Decide(ctx, a.ID, Decision{Decider: `User::"admin"`, Reason: "no"}); err != nil {
+	if _, err := s.Resolve(ctx, a.ID, Decision{Decider: `User::"admin"`, Reason: "no"}); err != nil {
 		t.Fatal(err)
 	}
 	for _, q := range []string{
@@ -110,7 +110,7 @@ func TestTransitionsAreEnforcedInSQL(t *testing.T) {
 	if got, _ := s.Get(ctx, a.ID); got.State != StateDenied || got.Decider != `User::"admin"` {
 		t.Fatalf("record changed: %+v", got)
 	}
-	if _, err := s.Decide(ctx, a.ID, Decision{Approve: true, Scope: Scope{Kind: ScopeFor, For: 0}, Decider: "x"}); !errors.Is(err, ErrInvalid) {
+	if _, err := s.Resolve(ctx, a.ID, Decision{Approve: true, Scope: Scope{Kind: ScopeFor, For: 0}, Decider: "x"}); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("an unbounded scope: %v", err)
 	}
 }
@@ -140,7 +140,7 @@ func TestConcurrentDecidersOneWins(t *testing.T) {
 					s = s2
 				}
 				d := Decision{Approve: i%3 != 0, Scope: Scope{Kind: ScopeOnce}, Decider: `User::"u` + string(rune('0'+i)) + `"`}
-				got, err := s.Decide(ctx, a.ID, d)
+				got, err := s.Resolve(ctx, a.ID, d)
 				var lost *LostError
 				switch {
 				case err == nil:
@@ -184,7 +184,7 @@ func TestExpiryAndGrants(t *testing.T) {
 		t.Fatal("create did not notify")
 	}
 	c.add(31 * time.Minute)
-	if _, err := s.Decide(ctx, a.ID, Decision{Approve: true, Scope: Scope{Kind: ScopeOnce}, Decider: "x"}); !errors.Is(err, ErrExpired) {
+	if _, err := s.Resolve(ctx, a.ID, Decision{Approve: true, Scope: Scope{Kind: ScopeOnce}, Decider: "x"}); !errors.Is(err, ErrExpired) {
 		t.Fatalf("deciding an expired request: %v", err)
 	}
 	if got, _ := s.Get(ctx, a.ID); got.State != StateExpired {
@@ -196,7 +196,7 @@ func TestExpiryAndGrants(t *testing.T) {
 		t.Fatal("a new request joined an expired one")
 	}
 	ten, _ := ParseScope("for=10m")
-	if _, err := s.Decide(ctx, b.ID, Decision{Approve: true, Scope: ten, Decider: "x"}); err != nil {
+	if _, err := s.Resolve(ctx, b.ID, Decision{Approve: true, Scope: ten, Decider: "x"}); err != nil {
 		t.Fatal(err)
 	}
 	for i := range 3 {
@@ -220,7 +220,7 @@ func TestExpiryAndGrants(t *testing.T) {
 	}
 
 	sess, _, _ := s.Create(ctx, r, time.Minute)
-	if _, err := s.Decide(ctx, sess.ID, Decision{Approve: true, Scope: Scope{Kind: ScopeSession}, Decider: "x"}); err != nil {
+	if _, err := s.Resolve(ctx, sess.ID, Decision{Approve: true, Scope: Scope{Kind: ScopeSession}, Decider: "x"}); err != nil {
 		t.Fatal(err)
 	}
 	if _, ok, _ := s.UseGrant(ctx, r.Hash, r.Requester, "another connection"); ok {

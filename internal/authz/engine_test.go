@@ -65,7 +65,7 @@ var contextFor = map[Action]map[string]types.Value{
 		"flags": types.NewSet(types.String("-l")), "cwd": types.String("/work"),
 		"hosts": types.NewSet(), "secrets": types.NewSet(), "approval": types.String(""),
 	},
-	ActionApprovalDecide: {"requester": types.String(`Device::"x"`), "requested_action": types.String("tool.execute")},
+	ActionApprovalDecide: {"requester": types.String(`Device::"x"`), "requested_action": types.String("tool.execute"), "own_request": types.False},
 }
 
 var allActions = []Action{
@@ -298,7 +298,7 @@ permit (
     resource == Secret::"global/openai_api_key"
 );`
 	e := newEngine(t, bobReadsOpenAI)
-	if got, want := e.PolicyIDs(), []string{"admin-full-access", "bob-reads-openai", "device-admin-local-only", "device-renew-self"}; !slices.Equal(got, want) {
+	if got, want := e.PolicyIDs(), []string{"admin-full-access", "bob-reads-openai", "device-admin-local-only", "device-renew-self", "no-self-approval"}; !slices.Equal(got, want) {
 		t.Errorf("PolicyIDs = %q, want %q", got, want)
 	}
 	other := SecretResource("global", "anthropic_api_key")

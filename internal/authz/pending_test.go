@@ -47,3 +47,19 @@ func TestPending(t *testing.T) {
 		})
 	}
 }
+
+// TestNoSelfApproval: the baseline forbids deciding one's own request,
+// even for an admin; another principal may.
+func TestNoSelfApproval(t *testing.T) {
+	e := newEngine(t)
+	req := func(own bool) Request {
+		return Request{Principal: adminUser, Action: ActionApprovalDecide, Resource: Resource{Type: ResourceApproval, ID: "01ARZ3NDEKTSV4RRFFQ69G5FAV"}, Transport: peer.Unix,
+			Context: map[string]types.Value{"requester": types.String(`User::"admin"`), "requested_action": types.String("vault.read"), "own_request": types.Boolean(own)}}
+	}
+	if d := e.Decide(req(true)); d.Effect != Deny || !slices.Equal(d.Policies, []string{"no-self-approval"}) {
+		t.Fatalf("own request: %+v", d)
+	}
+	if d := e.Decide(req(false)); d.Effect != Allow {
+		t.Fatalf("another's request: %+v", d)
+	}
+}

@@ -25,6 +25,8 @@ type Conn struct {
 	Vault   palyrav1connect.VaultServiceClient
 	Devices palyrav1connect.DeviceServiceClient
 	Audit   palyrav1connect.AuditServiceClient
+	// Approvals lists, decides and watches requests waiting for approval.
+	Approvals palyrav1connect.ApprovalServiceClient
 	// Health is the standard gRPC health service, open to anyone.
 	Health *grpchealth.Client
 	close  func()
@@ -37,12 +39,13 @@ func NewConn(hc connect.HTTPClient, baseURL string, closeFn func(), opts ...conn
 	// most 64 KiB and a page of audit records well under this.
 	opts = append([]connect.ClientOption{connect.WithReadMaxBytes(maxResponseBytes)}, opts...)
 	return &Conn{
-		Daemon:  palyrav1connect.NewDaemonServiceClient(hc, baseURL, opts...),
-		Vault:   palyrav1connect.NewVaultServiceClient(hc, baseURL, opts...),
-		Devices: palyrav1connect.NewDeviceServiceClient(hc, baseURL, opts...),
-		Audit:   palyrav1connect.NewAuditServiceClient(hc, baseURL, opts...),
-		Health:  grpchealth.NewClient(hc, baseURL, opts...),
-		close:   closeFn,
+		Daemon:    palyrav1connect.NewDaemonServiceClient(hc, baseURL, opts...),
+		Vault:     palyrav1connect.NewVaultServiceClient(hc, baseURL, opts...),
+		Devices:   palyrav1connect.NewDeviceServiceClient(hc, baseURL, opts...),
+		Audit:     palyrav1connect.NewAuditServiceClient(hc, baseURL, opts...),
+		Approvals: palyrav1connect.NewApprovalServiceClient(hc, baseURL, opts...),
+		Health:    grpchealth.NewClient(hc, baseURL, opts...),
+		close:     closeFn,
 	}
 }
 

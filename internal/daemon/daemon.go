@@ -28,6 +28,7 @@ import (
 	"github.com/google/renameio/v2"
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/palyra/palyra/internal/approval"
 	"github.com/palyra/palyra/internal/audit"
 	"github.com/palyra/palyra/internal/authz"
 	"github.com/palyra/palyra/internal/config"
@@ -77,6 +78,8 @@ type Daemon struct {
 	vault   *vault.Vault
 	audit   *audit.Journal
 	devices *devices.Registry
+	// approvals keeps requests waiting for approval, and grants.
+	approvals *approval.Store
 	// mk is the master key, once loaded (createFresh keeps the one it
 	// made, so a passphrase is asked and PALYRA_MASTER_KEY read once);
 	// keyCheck is the check value state.json records for it ("" when
@@ -120,6 +123,10 @@ type Option func(*openOptions)
 type openOptions struct {
 	recreate []string
 	record   bool
+	// policies are extra Cedar policies; approvalNow is the approval
+	// store's clock (service_approvals.go).
+	policies    []authz.Source
+	approvalNow func() time.Time
 }
 
 // RecordState lets Open accept a state directory that has no manifest (made
@@ -187,10 +194,11 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...Opti
 	for _, c := range d.stateComponents(layout, false) {
 		d.parts.Add(c)
 	}
+	d.parts.Add(d.approvalsComponent(layout, o.approvalNow))
 	for _, c := range []lifecycle.Component{
 		{Name: "state record", Start: d.recordState, Stop: d.stopWatch},
 		{Name: "authorization", Start: func(context.Context) error {
-			d.authz, err = authz.NewEngine()
+			d.authz, err = authz.NewEngineFromSources(o.policies...)
 			return err
 		}},
 		{Name: "guard", Start: func(context.Context) error {
@@ -198,7 +206,8 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...Opti
 			if err != nil {
 				return err
 			}
-			d.guard, err = guard.New(guard.Config{Authz: d.authz, Journal: d.audit, Devices: d.devices, CheckpointKey: key, OwnerUID: os.Getuid(), MapError: d.mapError, Ready: d.stateErr, Now: d.now, Log: log})
+			d.guard, err = guard.New(guard.Config{Authz: d.authz, Journal: d.audit, Devices: d.devices, CheckpointKey: key, OwnerUID: os.Getuid(), MapError: d.mapError, Ready: d.stateErr, Now: d.now, Log: log,
+				Approvals: guard.Approvals{Store: d.approvals, Wait: time.Duration(d.cfg.Approvals.Wait)}})
 			return err
 		}},
 	} {
@@ -286,6 +295,7 @@ func (d *Daemon) createFresh(ctx context.Context) error {
 	for _, c := range d.stateComponents(tl, true) {
 		g.Add(c)
 	}
+	g.Add(d.approvalsComponent(tl, nil))
 	if err := g.Start(ctx); err != nil {
 		if d.mk != nil {
 			d.discardKey()
@@ -296,7 +306,7 @@ func (d *Daemon) createFresh(ctx context.Context) error {
 	if err := g.Stop(); err != nil {
 		return fmt.Errorf("daemon: create state directory: %w", err)
 	}
-	d.id, d.ca, d.server, d.vault, d.audit, d.devices = nil, nil, nil, nil, nil, nil
+	d.id, d.ca, d.server, d.vault, d.audit, d.devices, d.approvals = nil, nil, nil, nil, nil, nil, nil
 	if _, err := tl.Record(ctx, id, statedir.KeyRecord{Provider: d.keyProvider(), Check: d.mk.CheckValue()}); err != nil {
 		return err
 	}
@@ -333,6 +343,10 @@ func (d *Daemon) checkState(ctx context.Context, o openOptions) error {
 	}
 	if d.unrecorded && !o.record {
 		return &statedir.ProblemError{Dir: d.layout.Dir, Problems: []statedir.Problem{{Name: statedir.ManifestFile, Reason: "missing"}}}
+	}
+	for _, n := range in.Added {
+		d.log.Info("adding a part new in this version to the state directory; it begins empty", "file", n, "dir", d.layout.Dir)
+		d.recreated = append(d.recreated, n)
 	}
 	var refused []statedir.Problem
 	for _, p := range in.Problems {

@@ -43,28 +43,30 @@ func TestEveryProcedureHasAGuardedRoute(t *testing.T) {
 	for _, r := range d.routes(d.guard) {
 		table[r.Procedure] = r
 	}
-	svcs := palyrav1.File_palyra_v1_palyra_proto.Services()
 	n := 0
-	for i := range svcs.Len() {
-		s := svcs.Get(i)
-		for j := range s.Methods().Len() {
-			m := s.Methods().Get(j)
-			path := "/" + string(s.FullName()) + "/" + string(m.Name())
-			n++
-			r, ok := table[path]
-			switch {
-			case !ok:
-				t.Errorf("%s has no route: add it to the guard table", path)
-				continue
-			case !r.Decided():
-				t.Errorf("%s is not a decided route", path)
-			case r.StreamType != streamType(m):
-				t.Errorf("%s: route stream type %v, the API says %v", path, r.StreamType, streamType(m))
+	for _, file := range []protoreflect.FileDescriptor{palyrav1.File_palyra_v1_palyra_proto, palyrav1.File_palyra_v1_approvals_proto} {
+		svcs := file.Services()
+		for i := range svcs.Len() {
+			s := svcs.Get(i)
+			for j := range s.Methods().Len() {
+				m := s.Methods().Get(j)
+				path := "/" + string(s.FullName()) + "/" + string(m.Name())
+				n++
+				r, ok := table[path]
+				switch {
+				case !ok:
+					t.Errorf("%s has no route: add it to the guard table", path)
+					continue
+				case !r.Decided():
+					t.Errorf("%s is not a decided route", path)
+				case r.StreamType != streamType(m):
+					t.Errorf("%s: route stream type %v, the API says %v", path, r.StreamType, streamType(m))
+				}
+				if _, err := authz.ParseAction(string(r.Action)); err != nil {
+					t.Errorf("%s: action: %v", path, err)
+				}
+				delete(table, path)
 			}
-			if _, err := authz.ParseAction(string(r.Action)); err != nil {
-				t.Errorf("%s: action: %v", path, err)
-			}
-			delete(table, path)
 		}
 	}
 	if n < 12 {
@@ -131,13 +133,18 @@ func TestNoHandlerBypassesTheGuard(t *testing.T) {
 				return nil
 			}
 		}
-		f, err := parser.ParseFile(fset, path, nil, 0)
+		f, err := parser.ParseFile(fset, path, nil, parser.ParseComments)
 		if err != nil {
 			return err
 		}
 		checked++
+		if ast.IsGenerated(f) {
+			return nil // protobuf and connect code: clients, not handlers
+		}
 		ast.Inspect(f, func(n ast.Node) bool {
-			if sel, ok := n.(*ast.SelectorExpr); ok && forbidden[sel.Sel.Name] {
+			// ApprovalService.Decide is a person's answer to a waiting
+			// request, called through an API client, not the engine's.
+			if sel, ok := n.(*ast.SelectorExpr); ok && forbidden[sel.Sel.Name] && !isApprovalClient(sel.X) {
 				t.Errorf("%s: calls %s outside the guard", fset.Position(sel.Pos()), sel.Sel.Name)
 			}
 			return true
@@ -150,4 +157,11 @@ func TestNoHandlerBypassesTheGuard(t *testing.T) {
 	if checked < 20 {
 		t.Fatalf("checked only %d files", checked)
 	}
+}
+
+// isApprovalClient reports whether x is an ApprovalService client, as in
+// conn.Approvals.Decide.
+func isApprovalClient(x ast.Expr) bool {
+	sel, ok := x.(*ast.SelectorExpr)
+	return ok && sel.Sel.Name == "Approvals"
 }

@@ -53,6 +53,9 @@ type Config struct {
 	// never values. It is the one place where package errors become API
 	// codes.
 	MapError func(err error, c authn.Caller) *connect.Error
+	// Approvals holds requests that a Pending decision sends for approval
+	// (approval.go); without a Store, Pending is a deny.
+	Approvals Approvals
 	// Ready, if set, is asked before every authenticated request; while it
 	// returns an error (the state directory's files were deleted or
 	// replaced under the daemon), requests are refused as Unavailable with

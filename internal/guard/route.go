@@ -171,6 +171,13 @@ func authorize[Req, Arg any](ctx context.Context, g *Guard, action authz.Action,
 		DeviceID:  c.DeviceID,
 		Context:   t.Context,
 	})
+	if dec.Effect == authz.Pending {
+		seq, err := g.approve(ctx, c, action, t, dec, d)
+		if err != nil {
+			return c, zero, 0, err
+		}
+		return c, arg, seq, nil
+	}
 	e := decisionEntry(c, action, t.Resource, dec)
 	if !dec.Allowed() {
 		// A deny changes nothing, so it need not be fsynced before the
