@@ -1,0 +1,439 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+
+	palyrav1 "github.com/palyra/palyra/api/palyra/v1"
+	"github.com/palyra/palyra/internal/audit"
+	"github.com/palyra/palyra/internal/authz"
+	"github.com/palyra/palyra/internal/client"
+	"github.com/palyra/palyra/internal/config"
+	"github.com/palyra/palyra/internal/guard"
+	"github.com/palyra/palyra/internal/peer"
+	"github.com/palyra/palyra/internal/statedir"
+)
+
+// gatePolicy sends every read of global/gated for approval.
+const gatePolicy = `@id("approve-vault-read") @approval("required") forbid (principal, action == Action::"vault.read", resource == Secret::"global/gated");`
+
+// testClock is an injectable clock for the approval store.
+type testClock struct {
+	mu  sync.Mutex
+	off time.Duration
+}
+
+func (c *testClock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return time.Now().Add(c.off) }
+func (c *testClock) add(d time.Duration) {
+	c.mu.Lock()
+	c.off += d
+	c.mu.Unlock()
+}
+
+// startGated runs a daemon on dir with the gate policy and clock, until
+// the returned stop is called (or the test ends).
+func startGated(t *testing.T, dir string, clk *testClock, opts ...Option) (*testDaemon, func()) {
+	t.Helper()
+	cfg := config.Defaults()
+	cfg.StateDir = dir
+	cfg.Listen = "127.0.0.1:0"
+	ctx, cancel := context.WithCancel(context.Background())
+	opts = append([]Option{ExtraPolicies(authz.Source{Name: "gate.cedar", Text: []byte(gatePolicy)}), ApprovalClock(clk.now)}, opts...)
+	d, err := Open(ctx, cfg, slog.New(slog.DiscardHandler), opts...)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	select {
+	case <-d.Ready():
+	case err := <-done:
+		t.Fatalf("daemon exited: %v", err)
+	}
+	td := &testDaemon{Daemon: d, admin: client.DialUnix(d.Addrs().Socket), addrs: d.Addrs()}
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			td.admin.Close()
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("daemon run: %v", err)
+			}
+			d.Close()
+		})
+	}
+	t.Cleanup(stop)
+	return td, stop
+}
+
+// gatedRead reads global/gated as conn; wait, when set, is the
+// Palyra-Approval-Wait header.
+func gatedRead(ctx context.Context, conn *client.Conn, wait string) (*connect.Response[palyrav1.VaultGetResponse], error) {
+	req := connect.NewRequest(&palyrav1.VaultGetRequest{Ref: "global/gated"})
+	if wait != "" {
+		req.Header().Set(guard.HeaderApprovalWait, wait)
+	}
+	return conn.Vault.Get(ctx, req)
+}
+
+// pendingID waits until exactly one approval is pending and returns it.
+func pendingID(t *testing.T, conn *client.Conn) *palyrav1.Approval {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for {
+		r, err := conn.Approvals.List(ctx, connect.NewRequest(&palyrav1.ApprovalListRequest{State: "pending"}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(r.Msg.Approvals) == 1 {
+			return r.Msg.Approvals[0]
+		}
+		if len(r.Msg.Approvals) > 1 {
+			t.Fatalf("%d pending approvals", len(r.Msg.Approvals))
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatal("no pending approval")
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+func decide(ctx context.Context, conn *client.Conn, id string, approve bool, scope, reason string) (*palyrav1.Approval, error) {
+	r, err := conn.Approvals.Decide(ctx, connect.NewRequest(&palyrav1.ApprovalDecideRequest{Id: id, Approve: approve, Scope: scope, Reason: reason}))
+	if err != nil {
+		return nil, err
+	}
+	return r.Msg.Approval, nil
+}
+
+func putGated(t *testing.T, td *testDaemon) {
+	t.Helper()
+	if _, err := td.admin.Vault.Put(context.Background(), connect.NewRequest(&palyrav1.VaultPutRequest{Ref: "global/gated", Value: []byte("gated value")})); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestApprovalWaitsAndCompletes: a device's gated read waits; the owner
+// approves it on another connection; the read completes, and the journal
+// holds the pending record and the allow, both naming the approval. The
+// device cannot approve its own request.
+func TestApprovalWaitsAndCompletes(t *testing.T) {
+	td, _ := startGated(t, filepath.Join(t.TempDir(), "state"), &testClock{})
+	putGated(t, td)
+	b := td.enroll(t, "agent")
+	dev, _ := client.DialBundle(b, peer.TCP)
+	defer dev.Close()
+	ctx := context.Background()
+	start := td.audit.Head()
+
+	type result struct {
+		value string
+		err   error
+	}
+	res := make(chan result, 1)
+	go func() {
+		r, err := gatedRead(ctx, dev, "")
+		if err != nil {
+			res <- result{err: err}
+			return
+		}
+		res <- result{value: string(r.Msg.Value)}
+	}()
+	a := pendingID(t, td.admin)
+	if a.Requester != `Device::"`+b.Identity.DeviceID.String()+`"` || a.Action != "vault.read" || a.Resource != `Secret::"global/gated"` || len(a.RequestHash) != 64 {
+		t.Fatalf("pending approval %+v", a)
+	}
+	select {
+	case r := <-res:
+		t.Fatalf("the read did not wait: %+v", r)
+	case <-time.After(100 * time.Millisecond):
+	}
+	// The requester may not decide its own request.
+	if _, err := decide(ctx, dev, a.Id, true, "once", ""); connect.CodeOf(err) != connect.CodePermissionDenied {
+		t.Fatalf("self-approval: %v", err)
+	}
+	got, err := decide(ctx, td.admin, a.Id, true, "once", "looks fine")
+	if err != nil || got.State != "approved" || got.Decider != `User::"admin"` || got.Scope != "once" {
+		t.Fatalf("approve: %+v %v", got, err)
+	}
+	select {
+	case r := <-res:
+		if r.err != nil || r.value != "gated value" {
+			t.Fatalf("read after approval: %+v", r)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the read did not resume")
+	}
+	pend := waitRecord(t, td.audit, start, func(r audit.Record) bool { return r.Decision == "pending" })
+	if pend.Reason != "approval_pending" || !slices.Contains(pend.Obligations, "approval_id="+a.Id) || !slices.Equal(pend.Policies, []string{"approve-vault-read"}) {
+		t.Fatalf("pending record %+v", pend)
+	}
+	allow := waitRecord(t, td.audit, pend.Seq, func(r audit.Record) bool { return r.Action == "vault.read" && r.Kind == audit.KindDecision })
+	if allow.Decision != "allow" || allow.Reason != "approved" || !slices.Contains(allow.Obligations, "approval_id="+a.Id) {
+		t.Fatalf("allow record %+v", allow)
+	}
+	// once: the next identical read asks again.
+	_, err = gatedRead(ctx, dev, "0")
+	if connect.CodeOf(err) != connect.CodeFailedPrecondition || approvalIDOf(err) == "" || approvalIDOf(err) == a.Id {
+		t.Fatalf("second read after a once grant: %v", err)
+	}
+}
+
+func approvalIDOf(err error) string {
+	var ce *connect.Error
+	if !errors.As(err, &ce) {
+		return ""
+	}
+	return ce.Meta().Get(guard.HeaderApprovalID)
+}
+
+// TestApprovalDenied: a denied request fails with the decider's reason.
+func TestApprovalDenied(t *testing.T) {
+	td, _ := startGated(t, filepath.Join(t.TempDir(), "state"), &testClock{})
+	putGated(t, td)
+	b := td.enroll(t, "agent")
+	dev, _ := client.DialBundle(b, peer.QUIC)
+	defer dev.Close()
+	ctx := context.Background()
+	errc := make(chan error, 1)
+	go func() {
+		_, err := gatedRead(ctx, dev, "")
+		errc <- err
+	}()
+	a := pendingID(t, td.admin)
+	if _, err := decide(ctx, td.admin, a.Id, false, "", "not during the freeze"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-errc:
+		if connect.CodeOf(err) != connect.CodePermissionDenied || !strings.Contains(err.Error(), "not during the freeze") ||
+			!strings.Contains(err.Error(), a.Id) || approvalIDOf(err) != a.Id {
+			t.Fatalf("denied read: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the read did not end")
+	}
+	// A decided approval cannot be decided again; a deny takes no scope.
+	if _, err := decide(ctx, td.admin, a.Id, true, "once", ""); connect.CodeOf(err) != connect.CodeFailedPrecondition || !strings.Contains(err.Error(), `denied by User::"admin"`) {
+		t.Fatalf("second decision: %v", err)
+	}
+	if _, err := decide(ctx, td.admin, a.Id, false, "once", ""); connect.CodeOf(err) != connect.CodeInvalidArgument {
+		t.Fatalf("deny with scope: %v", err)
+	}
+	if _, err := decide(ctx, td.admin, a.Id, true, "forever", ""); connect.CodeOf(err) != connect.CodeInvalidArgument {
+		t.Fatalf("unbounded scope: %v", err)
+	}
+}
+
+// TestApprovalGrantForDuration: `for=10m` lets the same request through
+// without asking again, on any connection, until it expires (the store's
+// clock is moved; nothing sleeps 10 minutes). A pending request expires
+// undecided and is denied with that reason.
+func TestApprovalGrantForDuration(t *testing.T) {
+	clk := &testClock{}
+	td, _ := startGated(t, filepath.Join(t.TempDir(), "state"), clk)
+	putGated(t, td)
+	b := td.enroll(t, "agent")
+	ctx := context.Background()
+	dev, _ := client.DialBundle(b, peer.TCP)
+	defer dev.Close()
+	_, err := gatedRead(ctx, dev, "0")
+	id := approvalIDOf(err)
+	if connect.CodeOf(err) != connect.CodeFailedPrecondition || id == "" || !strings.Contains(err.Error(), "palyra approvals approve "+id) {
+		t.Fatalf("read without waiting: %v", err)
+	}
+	if _, err := decide(ctx, td.admin, id, true, "for=10m", ""); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		c, _ := client.DialBundle(b, peer.TCP)
+		r, err := gatedRead(ctx, c, "0")
+		c.Close()
+		if err != nil || string(r.Msg.Value) != "gated value" {
+			t.Fatalf("read %d under the grant: %v", i, err)
+		}
+	}
+	if r, _ := td.admin.Approvals.Get(ctx, connect.NewRequest(&palyrav1.ApprovalGetRequest{Id: id})); r.Msg.Approval.Uses != 3 {
+		t.Fatalf("uses %d", r.Msg.Approval.Uses)
+	}
+	clk.add(10*time.Minute + time.Second)
+	_, err = gatedRead(ctx, dev, "0")
+	if connect.CodeOf(err) != connect.CodeFailedPrecondition || approvalIDOf(err) == id {
+		t.Fatalf("read after the grant expired: %v", err)
+	}
+	// That new request expires undecided: denied with the reason.
+	next := approvalIDOf(err)
+	clk.add(31 * time.Minute)
+	_, err = gatedRead(ctx, dev, "0")
+	if approvalIDOf(err) == next {
+		t.Fatalf("an expired request was joined: %v", err)
+	}
+	r, err := td.admin.Approvals.Get(ctx, connect.NewRequest(&palyrav1.ApprovalGetRequest{Id: next}))
+	if err != nil || r.Msg.Approval.State != "expired" {
+		t.Fatalf("expired approval: %+v %v", r, err)
+	}
+	if _, err := decide(ctx, td.admin, next, true, "once", ""); connect.CodeOf(err) != connect.CodeFailedPrecondition || !strings.Contains(err.Error(), "expired") {
+		t.Fatalf("deciding an expired approval: %v", err)
+	}
+}
+
+// TestApprovalExpiredWhileWaiting: a waiting caller is denied with the
+// expiry reason.
+func TestApprovalExpiredWhileWaiting(t *testing.T) {
+	clk := &testClock{}
+	td, _ := startGated(t, filepath.Join(t.TempDir(), "state"), clk)
+	putGated(t, td)
+	errc := make(chan error, 1)
+	go func() {
+		_, err := gatedRead(context.Background(), td.admin, "")
+		errc <- err
+	}()
+	pendingID(t, td.admin)
+	clk.add(31 * time.Minute)
+	// Any read of the store expires it and wakes the waiter.
+	td.admin.Approvals.List(context.Background(), connect.NewRequest(&palyrav1.ApprovalListRequest{}))
+	select {
+	case err := <-errc:
+		if connect.CodeOf(err) != connect.CodePermissionDenied || !strings.Contains(err.Error(), "expired") {
+			t.Fatalf("expired wait: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the waiter did not end")
+	}
+}
+
+// TestConcurrentDecidersOneWins: the owner on the socket and another
+// device over mTLS decide the same approval at once: exactly one wins,
+// the other is told who did.
+func TestApprovalConcurrentDeciders(t *testing.T) {
+	td, _ := startGated(t, filepath.Join(t.TempDir(), "state"), &testClock{})
+	putGated(t, td)
+	agent := td.enroll(t, "agent")
+	phone := td.enroll(t, "phone")
+	ctx := context.Background()
+	dev, _ := client.DialBundle(agent, peer.TCP)
+	defer dev.Close()
+	ph, _ := client.DialBundle(phone, peer.TCP)
+	defer ph.Close()
+	for round := range 3 {
+		_, err := gatedRead(ctx, dev, "0")
+		id := approvalIDOf(err)
+		if id == "" {
+			t.Fatalf("round %d: %v", round, err)
+		}
+		var wg sync.WaitGroup
+		errs := make([]error, 2)
+		for i, c := range []*client.Conn{td.admin, ph} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, errs[i] = decide(ctx, c, id, i == 0, "", "")
+			}()
+		}
+		wg.Wait()
+		won := 0
+		for _, err := range errs {
+			switch {
+			case err == nil:
+				won++
+			case connect.CodeOf(err) != connect.CodeFailedPrecondition || !strings.Contains(err.Error(), "already"):
+				t.Fatalf("round %d: loser told %v", round, err)
+			}
+		}
+		if won != 1 {
+			t.Fatalf("round %d: %d winners (%v)", round, won, errs)
+		}
+		// Drain a once grant, if the approval won.
+		gatedRead(ctx, dev, "0")
+	}
+}
+
+// TestApprovalSurvivesRestart: a pending approval keeps its id across a
+// daemon restart, and approving it then lets the request through.
+func TestApprovalSurvivesRestart(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "state")
+	clk := &testClock{}
+	td, stop := startGated(t, dir, clk)
+	putGated(t, td)
+	b := td.enroll(t, "agent")
+	dev, _ := client.DialBundle(b, peer.TCP)
+	_, err := gatedRead(context.Background(), dev, "0")
+	dev.Close()
+	id := approvalIDOf(err)
+	if id == "" {
+		t.Fatal(err)
+	}
+	stop()
+
+	td, _ = startGated(t, dir, clk)
+	a := pendingID(t, td.admin)
+	if a.Id != id {
+		t.Fatalf("after restart: pending %s, want %s", a.Id, id)
+	}
+	if _, err := decide(context.Background(), td.admin, id, true, "once", ""); err != nil {
+		t.Fatal(err)
+	}
+	dev = client.DialTCP(td.addrs.TCP, &b.Cert, b.Roots(), client.ClientOptions(peer.TCP)...)
+	defer dev.Close()
+	if r, err := gatedRead(context.Background(), dev, "0"); err != nil || string(r.Msg.Value) != "gated value" {
+		t.Fatalf("read after restart and approval: %v", err)
+	}
+}
+
+// TestApprovalsDBInStateDir: a state directory whose manifest predates
+// approvals.db gets it once; then a missing approvals.db is refused, and
+// --recreate approvals.db begins it empty.
+func TestApprovalsDBInStateDir(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "state")
+	clk := &testClock{}
+	_, stop := startGated(t, dir, clk)
+	stop()
+	l, _ := statedir.At(dir)
+	// Make it a directory from before approvals.
+	raw, _ := os.ReadFile(filepath.Join(dir, statedir.ManifestFile))
+	var m map[string]any
+	if err := json.Unmarshal(raw, &m); err != nil {
+		t.Fatal(err)
+	}
+	files := m["files"].(map[string]any)
+	if _, ok := files["approvals.db"]; !ok {
+		t.Fatal("approvals.db not recorded in a new state directory")
+	}
+	delete(files, "approvals.db")
+	raw, _ = json.Marshal(m)
+	os.WriteFile(filepath.Join(dir, statedir.ManifestFile), raw, 0o600)
+	os.Remove(l.Approvals)
+	os.Remove(l.Approvals + "-wal")
+	os.Remove(l.Approvals + "-shm")
+	_, stop = startGated(t, dir, clk)
+	stop()
+	if in, err := l.Inspect(context.Background()); err != nil || len(in.Problems) != 0 || in.Manifest.Files["approvals.db"].InstanceID == 0 {
+		t.Fatalf("after adding: %+v %v", in, err)
+	}
+	os.Remove(l.Approvals)
+	cfg := config.Defaults()
+	cfg.StateDir = dir
+	cfg.Listen = "127.0.0.1:0"
+	_, err := Open(context.Background(), cfg, slog.New(slog.DiscardHandler))
+	var pe *statedir.ProblemError
+	if !errors.As(err, &pe) || !strings.Contains(err.Error(), "approvals.db missing") || !strings.Contains(err.Error(), "--recreate approvals.db") {
+		t.Fatalf("missing approvals.db: %v", err)
+	}
+	_, stop = startGated(t, dir, clk, Recreate("approvals.db"))
+	stop()
+}
+
