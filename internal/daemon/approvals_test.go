@@ -436,4 +436,3 @@ func TestApprovalsDBInStateDir(t *testing.T) {
 	_, stop = startGated(t, dir, clk, Recreate("approvals.db"))
 	stop()
 }
-
