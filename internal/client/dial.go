@@ -38,6 +38,9 @@ func NewConn(hc connect.HTTPClient, baseURL string, closeFn func(), opts ...conn
 	// Bound what a response may make the client hold: a vault value is at
 	// most 64 KiB and a page of audit records well under this.
 	opts = append([]connect.ClientOption{connect.WithReadMaxBytes(maxResponseBytes)}, opts...)
+	// Innermost, so an interceptor of the caller's (waiting for an
+	// approval) may set a longer deadline first.
+	opts = append(opts, connect.WithInterceptors(callTimeout{}))
 	return &Conn{
 		Daemon:    palyrav1connect.NewDaemonServiceClient(hc, baseURL, opts...),
 		Vault:     palyrav1connect.NewVaultServiceClient(hc, baseURL, opts...),
@@ -55,8 +58,36 @@ func (c *Conn) Close() { c.close() }
 // maxResponseBytes bounds one response message.
 const maxResponseBytes = 4 << 20
 
-// DefaultTimeout bounds a whole call, connection set-up included.
+// DefaultTimeout bounds a whole unary call, connection set-up included,
+// unless the call's context has a deadline of its own (a call waiting for
+// an approval sets one to match the approval's expiry). Streams end when
+// their context does.
 const DefaultTimeout = 30 * time.Second
+
+// handshakeTimeout bounds a TLS handshake.
+const handshakeTimeout = 10 * time.Second
+
+// callTimeout applies DefaultTimeout to unary calls without a deadline.
+type callTimeout struct{}
+
+func (callTimeout) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
+	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+		if _, ok := ctx.Deadline(); !ok {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, DefaultTimeout)
+			defer cancel()
+		}
+		return next(ctx, req)
+	}
+}
+
+func (callTimeout) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
+	return next
+}
+
+func (callTimeout) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
+	return next
+}
 
 // minCompressBytes keeps tiny messages (most of this API) uncompressed:
 // gzip costs more than it saves below about a kilobyte.
@@ -79,7 +110,7 @@ func DialUnix(path string, opts ...connect.ClientOption) *Conn {
 			return c, nil
 		},
 	}
-	hc := &http.Client{Transport: tr, Timeout: DefaultTimeout}
+	hc := &http.Client{Transport: tr}
 	return NewConn(hc, "http://palyrad", tr.CloseIdleConnections, append([]connect.ClientOption{connect.WithCompressMinBytes(minCompressBytes)}, opts...)...)
 }
 
@@ -87,10 +118,10 @@ func DialUnix(path string, opts ...connect.ClientOption) *Conn {
 // roots and presents cert (nil for an anonymous client), and a function
 // that releases its idle connections.
 func TCPHTTPClient(cert *tls.Certificate, roots *x509.CertPool) (*http.Client, func()) {
-	tr := &http.Transport{TLSClientConfig: transport.ClientTLSConfig(cert, roots), ForceAttemptHTTP2: true}
+	tr := &http.Transport{TLSClientConfig: transport.ClientTLSConfig(cert, roots), ForceAttemptHTTP2: true, TLSHandshakeTimeout: handshakeTimeout}
 	tr.Protocols = new(http.Protocols)
 	tr.Protocols.SetHTTP2(true)
-	return &http.Client{Transport: tr, Timeout: DefaultTimeout}, tr.CloseIdleConnections
+	return &http.Client{Transport: tr}, tr.CloseIdleConnections
 }
 
 // QUICHTTPClient returns an HTTP/3 client with the same TLS settings as
@@ -100,7 +131,7 @@ func QUICHTTPClient(cert *tls.Certificate, roots *x509.CertPool) (*http.Client, 
 		TLSClientConfig: transport.ClientTLSConfig(cert, roots),
 		QUICConfig:      &quic.Config{HandshakeIdleTimeout: 5 * time.Second, KeepAlivePeriod: 15 * time.Second},
 	}
-	return &http.Client{Transport: tr, Timeout: DefaultTimeout}, func() { tr.Close() }
+	return &http.Client{Transport: tr}, func() { tr.Close() }
 }
 
 // ClientOptions are the connect options for a transport: the gRPC protocol

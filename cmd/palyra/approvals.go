@@ -1,0 +1,252 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"time"
+
+	"connectrpc.com/connect"
+	"github.com/spf13/cobra"
+
+	palyrav1 "github.com/palyra/palyra/api/palyra/v1"
+	"github.com/palyra/palyra/api/palyra/v1/palyrav1connect"
+	"github.com/palyra/palyra/internal/approval"
+	"github.com/palyra/palyra/internal/client"
+	"github.com/palyra/palyra/internal/guard"
+)
+
+func approvalsSvc(c *client.Conn) palyrav1connect.ApprovalServiceClient { return c.Approvals }
+
+func approvalsCmd(g *globals) *cobra.Command {
+	cmd := asGroup(&cobra.Command{Use: "approvals", Short: "List, show, approve, deny and watch requests waiting for approval",
+		Example: "  palyra approvals list\n  palyra approvals approve 01JCXYZ8R6Q0D0E6V4V5N7Z2KA --scope for=10m\n  palyra approvals deny 01JCXYZ8R6Q0D0E6V4V5N7Z2KA --reason 'not now'"})
+	var state string
+	list := &cobra.Command{
+		Use:     "list",
+		Short:   "List approvals (all, or --state pending|approved|denied|expired)",
+		Example: "  palyra approvals list --state pending\n  palyra approvals list --json",
+		Args:    exactArgs(0),
+		RunE: func(c *cobra.Command, _ []string) error {
+			switch state {
+			case "", approval.StatePending, approval.StateApproved, approval.StateDenied, approval.StateExpired:
+			default:
+				return usagef("--state %q: want pending, approved, denied or expired", state)
+			}
+			r, err := call(c.Context(), g, approvalsSvc, palyrav1connect.ApprovalServiceClient.List, &palyrav1.ApprovalListRequest{State: state, Limit: 1000})
+			if err != nil {
+				return err
+			}
+			if g.json {
+				out := []map[string]any{}
+				for _, a := range r.Approvals {
+					out = append(out, approvalJSON(a))
+				}
+				return printJSON(out)
+			}
+			if len(r.Approvals) > 0 {
+				fmt.Println("ID\tSTATE\tREQUESTER\tACTION\tRESOURCE\tCREATED")
+			}
+			for _, a := range r.Approvals {
+				fmt.Println(approvalLine(a))
+			}
+			return nil
+		},
+	}
+	list.Flags().StringVar(&state, "state", "", "only approvals in this state: pending, approved, denied or expired")
+
+	show := &cobra.Command{
+		Use:     "show ID",
+		Short:   "Show one approval",
+		Example: "  palyra approvals show 01JCXYZ8R6Q0D0E6V4V5N7Z2KA",
+		Args:    exactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			if !approval.ValidID(args[0]) {
+				return usagef("%q is not an approval id (palyra approvals list)", args[0])
+			}
+			r, err := call(c.Context(), g, approvalsSvc, palyrav1connect.ApprovalServiceClient.Get, &palyrav1.ApprovalGetRequest{Id: args[0]})
+			if err != nil {
+				return err
+			}
+			if g.json {
+				return printJSON(approvalJSON(r.Approval))
+			}
+			a := approvalJSON(r.Approval)
+			for _, k := range []string{"id", "state", "requester", "device_id", "action", "resource", "request_hash", "reason", "created", "expires",
+				"decider", "decision_reason", "decided", "scope", "grant_expires", "uses"} {
+				if v, ok := a[k]; ok && v != "" {
+					fmt.Printf("%-16s %v\n", k+":", v)
+				}
+			}
+			return nil
+		},
+	}
+
+	var scope, reason string
+	approve := &cobra.Command{
+		Use:   "approve ID [--scope once|session|for=DURATION] [--reason R]",
+		Short: "Approve a waiting request; the first decision wins",
+		Long: "Approve a waiting request. --scope once (default) lets it through once; session lets the same\n" +
+			"request through again on the same connection; for=DURATION (at most 24h) lets it through until\n" +
+			"then. Nobody approves their own request. If someone decided first, this fails and says who.",
+		Example: "  palyra approvals approve 01JCXYZ8R6Q0D0E6V4V5N7Z2KA\n  palyra approvals approve 01JCXYZ8R6Q0D0E6V4V5N7Z2KA --scope for=10m --reason 'deploy window'",
+		Args:    exactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			if _, err := approval.ParseScope(scope); err != nil {
+				return usagef("--scope %q: want once, session or for=DURATION (at most %v)", scope, approval.MaxGrant)
+			}
+			return decideApproval(c.Context(), g, args[0], true, scope, reason)
+		},
+	}
+	approve.Flags().StringVar(&scope, "scope", "once", "once, session or for=DURATION (e.g. for=10m, at most 24h)")
+	approve.Flags().StringVar(&reason, "reason", "", "why (shown to the requester; at most 512 bytes)")
+	var denyReason string
+	deny := &cobra.Command{
+		Use:     "deny ID [--reason R]",
+		Short:   "Deny a waiting request; the requester is told the reason",
+		Example: "  palyra approvals deny 01JCXYZ8R6Q0D0E6V4V5N7Z2KA --reason 'not during the freeze'",
+		Args:    exactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			return decideApproval(c.Context(), g, args[0], false, "", denyReason)
+		},
+	}
+	deny.Flags().StringVar(&denyReason, "reason", "", "why (shown to the requester; at most 512 bytes)")
+
+	watch := &cobra.Command{
+		Use:     "watch",
+		Short:   "Print approvals as they are created or change, until interrupted",
+		Example: "  palyra approvals watch\n  palyra approvals watch --json",
+		Args:    exactArgs(0),
+		RunE: func(c *cobra.Command, _ []string) error {
+			conn, err := g.dial(c.Context())
+			if err != nil {
+				return err
+			}
+			defer conn.Close()
+			stream, err := conn.Approvals.Watch(c.Context(), connect.NewRequest(&palyrav1.ApprovalWatchRequest{}))
+			if err != nil {
+				return err
+			}
+			defer stream.Close()
+			for stream.Receive() {
+				if g.json {
+					err = printJSONLine(approvalJSON(stream.Msg()))
+				} else {
+					_, err = fmt.Println(approvalLine(stream.Msg()))
+				}
+				if err != nil {
+					return err
+				}
+			}
+			if err := stream.Err(); err != nil && c.Context().Err() == nil {
+				return err
+			}
+			return nil
+		},
+	}
+	cmd.AddCommand(list, show, approve, deny, watch)
+	return cmd
+}
+
+// decideApproval approves or denies id and reports the result.
+func decideApproval(ctx context.Context, g *globals, id string, approve bool, scope, reason string) error {
+	if !approval.ValidID(id) {
+		return usagef("%q is not an approval id (palyra approvals list)", id)
+	}
+	if len(reason) > 512 {
+		return usagef("--reason is %d bytes; at most 512", len(reason))
+	}
+	r, err := call(ctx, g, approvalsSvc, palyrav1connect.ApprovalServiceClient.Decide, &palyrav1.ApprovalDecideRequest{Id: id, Approve: approve, Scope: scope, Reason: reason})
+	if connect.CodeOf(err) == connect.CodeFailedPrecondition {
+		var ce *connect.Error
+		errors.As(err, &ce)
+		return lostError{ce.Message()}
+	}
+	if err != nil {
+		return err
+	}
+	a := r.Approval
+	if approve {
+		return g.report(approvalJSON(a), "approved %s (%s, until %s)", a.Id, a.Scope, unixTime(a.GrantExpiresUnix))
+	}
+	return g.report(approvalJSON(a), "denied %s", a.Id)
+}
+
+// lostError: another decision came first (or the request expired).
+type lostError struct{ msg string }
+
+func (e lostError) Error() string { return e.msg + "; nothing changed (palyra approvals show ID)" }
+
+func unixTime(u int64) string {
+	if u == 0 {
+		return ""
+	}
+	return time.Unix(u, 0).UTC().Format(time.RFC3339)
+}
+
+func approvalLine(a *palyrav1.Approval) string {
+	return fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s", a.Id, a.State, a.Requester, a.Action, a.Resource, unixTime(a.CreatedUnix))
+}
+
+func approvalJSON(a *palyrav1.Approval) map[string]any {
+	return map[string]any{
+		"id": a.Id, "state": a.State, "requester": a.Requester, "device_id": a.DeviceId, "action": a.Action, "resource": a.Resource,
+		"request_hash": a.RequestHash, "reason": a.Reason, "created": unixTime(a.CreatedUnix), "expires": unixTime(a.ExpiresUnix),
+		"decider": a.Decider, "decision_reason": a.DecisionReason, "decided": unixTime(a.DecidedUnix), "scope": a.Scope,
+		"grant_expires": unixTime(a.GrantExpiresUnix), "uses": a.Uses, "seq": a.Seq,
+	}
+}
+
+// approvalWaiter makes a unary call that a policy sends for approval say
+// what it waits for: the call is made first without waiting
+// (Palyra-Approval-Wait: 0); if the daemon answers that it needs approval
+// ID, palyra prints "waiting for approval ID (palyra approvals approve
+// ID)" on stderr and repeats the call, which joins that approval and
+// waits, with a deadline a little past the approval's expiry.
+type approvalWaiter struct{}
+
+// approvalMargin is how long past the approval's expiry the client waits
+// for the daemon's answer.
+const approvalMargin = 30 * time.Second
+
+func (approvalWaiter) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
+	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+		if req.Spec().Procedure == palyrav1connect.ApprovalServiceDecideProcedure {
+			return next(ctx, req)
+		}
+		req.Header().Set(guard.HeaderApprovalWait, "0")
+		res, err := next(ctx, req)
+		var ce *connect.Error
+		if err == nil || !errors.As(err, &ce) || ce.Code() != connect.CodeFailedPrecondition || ce.Meta().Get(guard.HeaderApprovalID) == "" {
+			return res, err
+		}
+		id := ce.Meta().Get(guard.HeaderApprovalID)
+		expires, perr := strconv.ParseInt(ce.Meta().Get(guard.HeaderApprovalExpires), 10, 64)
+		if perr != nil {
+			return res, err
+		}
+		fmt.Fprintf(os.Stderr, "palyra: waiting for approval %s (palyra approvals approve %s)\n", id, id)
+		req.Header().Del(guard.HeaderApprovalWait)
+		wctx, cancel := context.WithDeadline(ctx, time.Unix(expires, 0).Add(approvalMargin))
+		defer cancel()
+		return next(wctx, req)
+	}
+}
+
+func (approvalWaiter) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
+	return next
+}
+
+func (approvalWaiter) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
+	return next
+}
+
+// printJSONLine prints v as one line of JSON, for streams.
+func printJSONLine(v any) error {
+	enc := json.NewEncoder(os.Stdout)
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
+}
