@@ -97,7 +97,7 @@ func TestMissingOrReplacedStateIsRefused(t *testing.T) {
 		copyDir(t, good, dir)
 		os.Remove(filepath.Join(dir, "audit.db"))
 		code, out := runDaemonToExit(t, "--state-dir", dir, "--listen", "127.0.0.1:0", "--recreate", "master.key")
-		if code != 1 || !strings.Contains(out, "only vault.db, audit.db, devices.db can be re-created") {
+		if code != 1 || !strings.Contains(out, "only vault.db, audit.db, devices.db, approvals.db can be re-created") {
 			t.Fatalf("--recreate master.key: exit %d\n%s", code, out)
 		}
 		d := startDaemon(t, dir, "--recreate", "audit.db")

@@ -89,7 +89,7 @@ func main() {
 		Run:   func(*cobra.Command, []string) { fmt.Println("palyrad " + version.Get().String()) },
 	})
 	cmd.AddCommand(mandoc.Command("8")) // hidden: palyrad __gen-man DIR, for cmd/palyra-docs
-	cmd.Flags().StringSliceVar(&recreate, "recreate", nil, "recovery: begin these missing parts of the state directory empty (vault.db, audit.db, devices.db; comma-separated); their content is lost")
+	cmd.Flags().StringSliceVar(&recreate, "recreate", nil, "recovery: begin these missing parts of the state directory empty (vault.db, audit.db, devices.db, approvals.db; comma-separated); their content is lost")
 	cmd.Flags().BoolVar(&recordState, "record-state", false, "recovery: accept a state directory without state.json (made by palyrad 0.1, or its record deleted) and record what it holds now")
 	cmd.Flags().StringVar(&configPath, "config", "", "TOML configuration file (unknown keys are errors; default $PALYRA_CONFIG, else $XDG_CONFIG_HOME/palyra/config.toml or ~/.config/palyra/config.toml if present)")
 	cmd.Flags().StringVar(&stateDir, "state-dir", "", "state directory (default $PALYRA_STATE_DIR, $XDG_STATE_HOME/palyra or ~/.local/state/palyra)")
