@@ -63,3 +63,29 @@ func TestNoSelfApproval(t *testing.T) {
 		t.Fatalf("another's request: %+v", d)
 	}
 }
+
+// BenchmarkDecidePending is the cost of an approvable decision (a second,
+// permit-only evaluation) beside an allow and a plain deny of the same
+// shape, on one engine.
+func BenchmarkDecidePending(b *testing.B) {
+	e := newEngine(b,
+		`@id("approve-vault-read") @approval("required") forbid (principal, action == Action::"vault.read", resource == Secret::"global/gated");`,
+		`@id("no-secret-x") forbid (principal, action == Action::"vault.read", resource == Secret::"global/x");`,
+	)
+	for _, c := range []struct {
+		name   string
+		key    string
+		effect Effect
+	}{{"allow", "other", Allow}, {"deny", "x", Deny}, {"pending", "gated", Pending}} {
+		req := Request{Principal: adminUser, Action: ActionVaultRead, Resource: SecretResource("global", c.key), Transport: peer.Unix}
+		if d := e.Decide(req); d.Effect != c.effect {
+			b.Fatalf("%s: %+v", c.name, d)
+		}
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				e.Decide(req)
+			}
+		})
+	}
+}
