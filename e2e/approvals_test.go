@@ -25,7 +25,11 @@ type approvalClock struct {
 	off time.Duration
 }
 
-func (c *approvalClock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return time.Now().Add(c.off) }
+func (c *approvalClock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Now().Add(c.off)
+}
 func (c *approvalClock) add(d time.Duration) {
 	c.mu.Lock()
 	c.off += d

@@ -160,8 +160,8 @@ func TestNoHandlerBypassesTheGuard(t *testing.T) {
 }
 
 // isApprovalClient reports whether x is an ApprovalService client, as in
-// conn.Approvals.Decide.
+// conn.Approvals.Decide or palyrav1connect.ApprovalServiceClient.Decide.
 func isApprovalClient(x ast.Expr) bool {
 	sel, ok := x.(*ast.SelectorExpr)
-	return ok && sel.Sel.Name == "Approvals"
+	return ok && (sel.Sel.Name == "Approvals" || sel.Sel.Name == "ApprovalServiceClient")
 }
