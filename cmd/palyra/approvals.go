@@ -156,8 +156,8 @@ func decideApproval(ctx context.Context, g *globals, id string, approve bool, sc
 	if !approval.ValidID(id) {
 		return usagef("%q is not an approval id (palyra approvals list)", id)
 	}
-	if len(reason) > 512 {
-		return usagef("--reason is %d bytes; at most 512", len(reason))
+	if !approval.ValidReason(reason) {
+		return usagef("--reason must be one line of at most 512 bytes of printable UTF-8")
 	}
 	r, err := call(ctx, g, approvalsSvc, palyrav1connect.ApprovalServiceClient.Decide, &palyrav1.ApprovalDecideRequest{Id: id, Approve: approve, Scope: scope, Reason: reason})
 	if connect.CodeOf(err) == connect.CodeFailedPrecondition {

@@ -19,6 +19,8 @@ import (
 	"fmt"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/oklog/ulid/v2"
 
@@ -394,6 +396,21 @@ type Decision struct {
 	Reason string
 }
 
+// ValidReason reports whether r may be a decision's reason: at most 512
+// bytes of UTF-8 without control characters (it is shown to the
+// requester on one line).
+func ValidReason(r string) bool {
+	if len(r) > maxReason || !utf8.ValidString(r) {
+		return false
+	}
+	for _, c := range r {
+		if unicode.IsControl(c) {
+			return false
+		}
+	}
+	return true
+}
+
 // Resolve decides the pending record id. Exactly one decision wins: it is
 // one conditional UPDATE of a pending, unexpired record. A record decided
 // (or expired) before returns a *LostError naming the winner; one whose
@@ -402,8 +419,8 @@ func (s *Store) Resolve(ctx context.Context, id string, d Decision) (Approval, e
 	if !ValidID(id) {
 		return Approval{}, fmt.Errorf("%w: %q is not an approval id (a ULID)", ErrInvalid, truncate(id, 40))
 	}
-	if d.Decider == "" || len(d.Decider) > maxField || len(d.Reason) > maxReason {
-		return Approval{}, fmt.Errorf("%w: decider required, reason at most %d bytes", ErrInvalid, maxReason)
+	if d.Decider == "" || len(d.Decider) > maxField || !ValidReason(d.Reason) {
+		return Approval{}, fmt.Errorf("%w: a reason is one line of at most %d bytes of printable UTF-8", ErrInvalid, maxReason)
 	}
 	state, scope := StateDenied, Scope{}
 	if d.Approve {

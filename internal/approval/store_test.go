@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -109,6 +110,11 @@ func TestTransitionsAreEnforcedInSQL(t *testing.T) {
 	}
 	if got, _ := s.Get(ctx, a.ID); got.State != StateDenied || got.Decider != `User::"admin"` {
 		t.Fatalf("record changed: %+v", got)
+	}
+	for _, r := range []string{"two\nlines", "bell\a", strings.Repeat("x", 513), "\xff"} {
+		if _, err := s.Resolve(ctx, a.ID, Decision{Decider: "x", Reason: r}); !errors.Is(err, ErrInvalid) {
+			t.Errorf("reason %q: %v", r, err)
+		}
 	}
 	if _, err := s.Resolve(ctx, a.ID, Decision{Approve: true, Scope: Scope{Kind: ScopeFor, For: 0}, Decider: "x"}); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("an unbounded scope: %v", err)

@@ -129,8 +129,8 @@ func (d *Daemon) decideTarget(c authn.Caller, m *palyrav1.ApprovalDecideRequest)
 		return decideArg{}, guard.Target{}, errBadApprovalID
 	}
 	arg := decideArg{id: m.GetId(), d: approval.Decision{Approve: m.GetApprove(), Decider: c.Principal.String(), Reason: m.GetReason()}}
-	if len(arg.d.Reason) > 512 {
-		return decideArg{}, guard.Target{}, connect.NewError(connect.CodeInvalidArgument, errors.New("reason must be at most 512 bytes"))
+	if !approval.ValidReason(arg.d.Reason) {
+		return decideArg{}, guard.Target{}, connect.NewError(connect.CodeInvalidArgument, errors.New("reason must be one line of at most 512 bytes of printable UTF-8"))
 	}
 	switch {
 	case m.GetApprove() && m.GetScope() == "":
