@@ -204,15 +204,17 @@ func approvalJSON(a *palyrav1.Approval) map[string]any {
 // what it waits for: the call is made first without waiting
 // (Palyra-Approval-Wait: 0); if the daemon answers that it needs approval
 // ID, palyra prints "waiting for approval ID (palyra approvals approve
-// ID)" on stderr and repeats the call, which joins that approval and
-// waits, with a deadline a little past the approval's expiry.
-type approvalWaiter struct{}
+// ID)" on stderr (not with --json, whose stderr is only the failure
+// object; the id is in palyra approvals list) and repeats the call, which
+// joins that approval and waits, with a deadline a little past the
+// approval's expiry.
+type approvalWaiter struct{ quiet bool }
 
 // approvalMargin is how long past the approval's expiry the client waits
 // for the daemon's answer.
 const approvalMargin = 30 * time.Second
 
-func (approvalWaiter) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
+func (w approvalWaiter) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
 	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
 		if req.Spec().Procedure == palyrav1connect.ApprovalServiceDecideProcedure {
 			return next(ctx, req)
@@ -228,7 +230,9 @@ func (approvalWaiter) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
 		if perr != nil {
 			return res, err
 		}
-		fmt.Fprintf(os.Stderr, "palyra: waiting for approval %s (palyra approvals approve %s)\n", id, id)
+		if !w.quiet {
+			fmt.Fprintf(os.Stderr, "palyra: waiting for approval %s (palyra approvals approve %s)\n", id, id)
+		}
 		req.Header().Del(guard.HeaderApprovalWait)
 		wctx, cancel := context.WithDeadline(ctx, time.Unix(expires, 0).Add(approvalMargin))
 		defer cancel()

@@ -83,7 +83,7 @@ func (g *globals) dial(ctx context.Context) (*client.Conn, error) {
 			return nil, err
 		}
 		g.dialed = &dialed{bundleDir: g.identity, bundle: b, transport: t}
-		wopt := connect.WithInterceptors(approvalWaiter{}, client.NewWitness(filepath.Join(g.identity, client.WitnessFile)))
+		wopt := connect.WithInterceptors(approvalWaiter{quiet: g.json}, client.NewWitness(filepath.Join(g.identity, client.WitnessFile)))
 		c, err := client.DialBundle(b, t, wopt)
 		if err != nil {
 			return nil, usageError{err}
@@ -111,7 +111,7 @@ func (g *globals) dial(ctx context.Context) (*client.Conn, error) {
 	} else if err != nil {
 		return nil, fmt.Errorf("admin socket: %w (the state directory must be this user's, mode 0700)", err)
 	}
-	return client.DialUnix(l.Socket, connect.WithInterceptors(approvalWaiter{}, client.NewWitness(filepath.Join(l.Dir, client.WitnessFile)))), nil
+	return client.DialUnix(l.Socket, connect.WithInterceptors(approvalWaiter{quiet: g.json}, client.NewWitness(filepath.Join(l.Dir, client.WitnessFile)))), nil
 }
 
 // diagnose explains a failed call by what was dialed: a device refused in
