@@ -202,3 +202,31 @@ func TestApprovalFromAnotherProcess(t *testing.T) {
 		t.Fatalf("show: %s", r.stdout)
 	}
 }
+
+// TestApprovalWaitsPastTheCallTimeout: a call held for approval outlives
+// the client's 30-second call timeout and the transports' limits, on TCP,
+// QUIC and the unix socket. It takes 40 seconds: PALYRA_LONG_TESTS=1.
+func TestApprovalWaitsPastTheCallTimeout(t *testing.T) {
+	if !longTests() {
+		t.Skip("takes 40s; set PALYRA_LONG_TESTS=1")
+	}
+	state := filepath.Join(t.TempDir(), "state")
+	startGatedDaemon(t, state, &approvalClock{})
+	must(t, []byte("gated value"), "--state-dir", state, "vault", "put", "global/gated")
+	bundle := filepath.Join(t.TempDir(), "agent")
+	must(t, nil, "--state-dir", state, "devices", "enroll", "--name", "agent", "--out", bundle)
+	tcp := startWaiting(t, "--identity", bundle, "vault", "get", "global/gated")
+	quic := startWaiting(t, "--identity", bundle, "--transport", "quic", "vault", "get", "global/gated")
+	owner := startWaiting(t, "--state-dir", state, "vault", "get", "global/gated")
+	time.Sleep(40 * time.Second)
+	for _, w := range []*waiting{tcp, quic} {
+		must(t, nil, "--state-dir", state, "approvals", "approve", w.id)
+	}
+	// The owner's own request is decided by another principal: the device.
+	must(t, nil, "--identity", bundle, "approvals", "approve", owner.id)
+	for _, w := range []*waiting{tcp, quic, owner} {
+		if code := w.exit(t); code != 0 || w.stdout.String() != "gated value" {
+			t.Fatalf("after 40s: exit %d, stdout %q, stderr %s", code, w.stdout.String(), w.stderr.String())
+		}
+	}
+}
