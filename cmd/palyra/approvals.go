@@ -234,6 +234,7 @@ func (w approvalWaiter) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
 			fmt.Fprintf(os.Stderr, "palyra: waiting for approval %s (palyra approvals approve %s)\n", id, id)
 		}
 		req.Header().Del(guard.HeaderApprovalWait)
+		req.Header().Set(guard.HeaderApprovalID, id) // its decision, even if it comes first
 		wctx, cancel := context.WithDeadline(ctx, time.Unix(expires, 0).Add(approvalMargin))
 		defer cancel()
 		return next(wctx, req)

@@ -488,3 +488,39 @@ func TestApprovalWatch(t *testing.T) {
 		t.Fatal("watch was not one approval.read decision")
 	}
 }
+
+// TestApprovalNamedOnRetry: a repeated call that names its approval gets
+// that approval's decision even if it came before the call; naming
+// another request's approval does not lend its decision.
+func TestApprovalNamedOnRetry(t *testing.T) {
+	td, _ := startGated(t, filepath.Join(t.TempDir(), "state"), &testClock{})
+	putGated(t, td)
+	ctx := context.Background()
+	b := td.enroll(t, "agent")
+	dev, _ := client.DialBundle(b, peer.TCP)
+	defer dev.Close()
+	_, err := gatedRead(ctx, dev, "0")
+	id := approvalIDOf(err)
+	if _, err := decide(ctx, td.admin, id, false, "", "too late"); err != nil {
+		t.Fatal(err)
+	}
+	retry := func(conn *client.Conn, named string) error {
+		req := connect.NewRequest(&palyrav1.VaultGetRequest{Ref: "global/gated"})
+		req.Header().Set(guard.HeaderApprovalID, named)
+		req.Header().Set(guard.HeaderApprovalWait, "5")
+		_, err := conn.Vault.Get(ctx, req)
+		return err
+	}
+	if err := retry(dev, id); connect.CodeOf(err) != connect.CodePermissionDenied || !strings.Contains(err.Error(), "too late") {
+		t.Fatalf("retry naming a denied approval: %v", err)
+	}
+	// The owner's identical read is another requester's: the device's
+	// approval is not the owner's, so it waits (and gives up after 1s).
+	req := connect.NewRequest(&palyrav1.VaultGetRequest{Ref: "global/gated"})
+	req.Header().Set(guard.HeaderApprovalID, id)
+	req.Header().Set(guard.HeaderApprovalWait, "1")
+	_, err = td.admin.Vault.Get(ctx, req)
+	if connect.CodeOf(err) != connect.CodeDeadlineExceeded || approvalIDOf(err) == id || approvalIDOf(err) == "" {
+		t.Fatalf("naming another requester's approval: %v", err)
+	}
+}

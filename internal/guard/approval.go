@@ -27,7 +27,10 @@ const (
 	// repeat the call to wait. Absent: wait up to Approvals.Wait.
 	HeaderApprovalWait = "Palyra-Approval-Wait"
 	// HeaderApprovalID is set on the error of a request that waits, waited
-	// or was refused for approval: the approval's id.
+	// or was refused for approval: the approval's id. A client repeating
+	// the call sends it back, so that the call waits for (or gets the
+	// decision of) that approval, even if it was decided in between; an
+	// id that is not for the same request and requester is ignored.
 	HeaderApprovalID = "Palyra-Approval-Id"
 	// HeaderApprovalExpires is set with HeaderApprovalID on a request not
 	// waited for: when the approval expires, Unix seconds, so a client can
@@ -115,21 +118,33 @@ func (g *Guard) approve(ctx context.Context, c authn.Caller, action authz.Action
 	}
 	session := Session(ctx, c)
 	wait, waitSet := approvalWait(ctx)
-	for {
+	for first := true; ; first = false {
 		if a, ok, err := ap.Store.UseGrant(ctx, hash, requester, session); err != nil {
 			return 0, g.approvalFailure(err)
 		} else if ok {
 			return g.journal(ctx, entry(authz.Allow, reasonGrant, &a), d)
 		}
-		a, _, err := ap.Store.Create(ctx, approval.Request{
-			Requester: requester, DeviceID: c.DeviceID.String(), Session: session,
-			Action: string(action), Resource: t.Resource.String(), Hash: hash, Reason: approvalReason(dec),
-		}, ap.Wait)
-		if err != nil {
-			return 0, g.approvalFailure(err)
+		// A repeated call names the approval it was told about, so it
+		// learns that approval's decision even if it came in between.
+		var a approval.Approval
+		named := false
+		if first {
+			a, named = g.namedApproval(ctx, hash, requester)
 		}
-		if _, err := g.journal(ctx, entry(authz.Pending, reasonPending, &a), Read); err != nil {
-			return 0, err
+		if !named || a.State == approval.StatePending {
+			if !named {
+				var err error
+				a, _, err = ap.Store.Create(ctx, approval.Request{
+					Requester: requester, DeviceID: c.DeviceID.String(), Session: session,
+					Action: string(action), Resource: t.Resource.String(), Hash: hash, Reason: approvalReason(dec),
+				}, ap.Wait)
+				if err != nil {
+					return 0, g.approvalFailure(err)
+				}
+			}
+			if _, err := g.journal(ctx, entry(authz.Pending, reasonPending, &a), Read); err != nil {
+				return 0, err
+			}
 		}
 		g.cfg.Log.Info("waiting for approval", "approval_id", a.ID, "principal", requester, "action", action, "resource", t.Resource.String())
 		if waitSet && wait == 0 {
@@ -142,7 +157,7 @@ func (g *Guard) approve(ctx context.Context, c authn.Caller, action authz.Action
 		if waitSet {
 			wctx, cancel = context.WithTimeout(ctx, wait)
 		}
-		a, err = g.awaitDecision(wctx, a)
+		a, err := g.awaitDecision(wctx, a)
 		cancel()
 		if err != nil {
 			ce := connect.NewError(connect.CodeOf(g.cfg.MapError(err, c)), fmt.Errorf("stopped waiting for approval %s; it stays pending until %s", a.ID, a.Expires.UTC().Format(time.RFC3339)))
@@ -169,6 +184,25 @@ func (g *Guard) approve(ctx context.Context, c authn.Caller, action authz.Action
 			return deny(reasonExpired, &a, fmt.Sprintf("%s: approval %s expired: nobody decided it within %v", denied.Error(), a.ID, a.Expires.Sub(a.Created)))
 		}
 	}
+}
+
+// namedApproval returns the approval the request names in
+// HeaderApprovalID, if it is one for this exact request and requester; a
+// name that is not (another request's, or unknown) is ignored.
+func (g *Guard) namedApproval(ctx context.Context, hash [32]byte, requester string) (approval.Approval, bool) {
+	info, ok := connect.CallInfoForHandlerContext(ctx)
+	if !ok {
+		return approval.Approval{}, false
+	}
+	id := info.RequestHeader().Get(HeaderApprovalID)
+	if id == "" || !approval.ValidID(id) {
+		return approval.Approval{}, false
+	}
+	a, err := g.cfg.Approvals.Store.Get(ctx, id)
+	if err != nil || a.Hash != hash || a.Requester != requester {
+		return approval.Approval{}, false
+	}
+	return a, true
 }
 
 // awaitDecision waits until a is decided or expired, or ctx ends.
