@@ -230,3 +230,50 @@ func TestApprovalWaitsPastTheCallTimeout(t *testing.T) {
 		}
 	}
 }
+
+// TestApprovalsWatch: palyra approvals watch prints a new approval and its
+// decision as they happen, one JSON object a line.
+func TestApprovalsWatch(t *testing.T) {
+	state := filepath.Join(t.TempDir(), "state")
+	startGatedDaemon(t, state, &approvalClock{})
+	must(t, []byte("gated value"), "--state-dir", state, "vault", "put", "global/gated")
+	bundle := filepath.Join(t.TempDir(), "agent")
+	must(t, nil, "--state-dir", state, "devices", "enroll", "--name", "agent", "--out", bundle)
+
+	cmd := exec.Command(filepath.Join(binDir, "palyra"), "--state-dir", state, "--json", "approvals", "watch")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	lines := make(chan string, 4)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	next := func() string {
+		t.Helper()
+		select {
+		case l := <-lines:
+			return l
+		case <-time.After(20 * time.Second):
+			t.Fatal("watch printed nothing")
+			return ""
+		}
+	}
+	w := startWaiting(t, "--identity", bundle, "vault", "get", "global/gated")
+	if l := next(); !strings.Contains(l, `"id":"`+w.id+`"`) || !strings.Contains(l, `"state":"pending"`) {
+		t.Fatalf("new approval: %s", l)
+	}
+	must(t, nil, "--state-dir", state, "approvals", "deny", w.id, "--reason", "no")
+	if l := next(); !strings.Contains(l, `"id":"`+w.id+`"`) || !strings.Contains(l, `"state":"denied"`) || !strings.Contains(l, `"decision_reason":"no"`) {
+		t.Fatalf("decided approval: %s", l)
+	}
+	w.exit(t)
+}
