@@ -77,7 +77,7 @@ func ParseInvite(s string) (Invite, error) {
 	}
 	if u.Scheme != URIScheme || u.Opaque != "" || u.User != nil || u.Host != URIHost ||
 		u.Path != "" || u.Fragment != "" || u.RawFragment != "" || strings.Contains(s, "#") {
-		return Invite{}, fmt.Errorf("%w: an invite URI has the form %s://%s?v=%s&code=...", ErrInvalid, URIScheme, URIHost, URIVersion)
+		return Invite{}, fmt.Errorf("%w: an invite URI has the form %s://%s?v=%s&code=ID-DIGITS", ErrInvalid, URIScheme, URIHost, URIVersion)
 	}
 	params, err := parseQuery(u.RawQuery)
 	if err != nil {
