@@ -17,7 +17,7 @@
 package paircode
 
 import (
-	"crypto/rand"
+	crand "crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
@@ -56,7 +56,7 @@ func Generate(id uint32, rand io.Reader) (Code, error) {
 		return Code{}, fmt.Errorf("paircode: code id %d out of range 1..%d", id, MaxID)
 	}
 	if rand == nil {
-		rand = cryptoRand
+		rand = crand.Reader
 	}
 	var digits [SecretDigits]byte
 	var buf [16]byte
@@ -78,8 +78,6 @@ func Generate(id uint32, rand io.Reader) (Code, error) {
 	}
 	return Code{ID: id, Secret: string(digits[:])}, nil
 }
-
-var cryptoRand = rand.Reader
 
 // String returns the canonical form "ID-DIGITS", for example "17-482913".
 func (c Code) String() string {
