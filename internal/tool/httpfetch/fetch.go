@@ -64,6 +64,7 @@ var (
 	ErrTimeout          = errors.New("time limit exceeded")
 	ErrHeader           = errors.New("header refused")
 	ErrRequest          = errors.New("invalid request")
+	ErrHostNotAllowed   = errors.New("host not allowed")
 )
 
 // Resolver looks host names up. *net.Resolver implements it; tests pass a
@@ -96,6 +97,14 @@ type Options struct {
 	// Allow lets address classes or prefixes through netguard.CheckIP,
 	// for the first request and for every redirect.
 	Allow netguard.Allow
+	// Hosts, when not nil, lists the hosts the request and every redirect
+	// may go to: exact host names or IP literals as netguard.CheckURL
+	// returns them in Target.Host (lower-case, IPv6 without brackets), or
+	// "*.example.com" for any name below example.com. Anything else is
+	// ErrHostNotAllowed. Pass the hosts authorization decided on, so a
+	// redirect cannot take the request to a host no policy judged. nil
+	// means any host whose addresses pass Allow.
+	Hosts []string
 	// Resolver resolves host names; nil means net.DefaultResolver.
 	Resolver Resolver
 	// Secrets are credential headers (e.g. Authorization: Bearer …) that
@@ -191,6 +200,9 @@ func Fetch(ctx context.Context, req Request, opts Options) (*Response, error) {
 	if err != nil {
 		return nil, fmt.Errorf("http.fetch: %w", err)
 	}
+	if err := checkHost(target, opts.Hosts); err != nil {
+		return nil, fmt.Errorf("http.fetch: %w", err)
+	}
 	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
 	defer cancel()
 
@@ -201,7 +213,7 @@ func Fetch(ctx context.Context, req Request, opts Options) (*Response, error) {
 	for hop := 0; ; hop++ {
 		resp, err := f.roundTrip(ctx, method, target, body, buildHeader(req.Header, opts, origin, target))
 		if err != nil {
-			return nil, f.fail(ctx, target, err)
+			return nil, f.fail(ctx, hop, target, err)
 		}
 		if isRedirect(resp.StatusCode) && opts.MaxRedirects >= 0 && resp.Header.Get("Location") != "" {
 			next, err := f.redirect(resp, target, hop)
@@ -235,6 +247,9 @@ func (f *fetcher) redirect(resp *http.Response, from netguard.Target, hop int) (
 	}
 	next, err := netguard.CheckURL(u.String())
 	if err != nil {
+		return netguard.Target{}, fmt.Errorf("http.fetch: redirect from %s: %w", from.Host, err)
+	}
+	if err := checkHost(next, f.opts.Hosts); err != nil {
 		return netguard.Target{}, fmt.Errorf("http.fetch: redirect from %s: %w", from.Host, err)
 	}
 	if next.Addr.IsValid() {
@@ -274,13 +289,17 @@ func isRedirect(status int) bool {
 
 // fail turns a transport error into the error Fetch returns: address
 // refusals keep their type, an expired deadline becomes ErrTimeout.
-func (f *fetcher) fail(ctx context.Context, target netguard.Target, err error) error {
+func (f *fetcher) fail(ctx context.Context, hop int, target netguard.Target, err error) error {
+	where := target.Host
+	if hop > 0 {
+		where = fmt.Sprintf("redirect %d to %s", hop, target.Host)
+	}
 	var be *netguard.BlockedError
 	if errors.As(err, &be) {
-		return fmt.Errorf("http.fetch: %s: %w", target.Host, be)
+		return fmt.Errorf("http.fetch: %s: %w", where, be)
 	}
 	if ctx.Err() != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		return fmt.Errorf("http.fetch: %s: %w (%s)", target.Host, ErrTimeout, f.opts.Timeout)
+		return fmt.Errorf("http.fetch: %s: %w (%s)", where, ErrTimeout, f.opts.Timeout)
 	}
-	return fmt.Errorf("http.fetch: %s: %w", target.Host, err)
+	return fmt.Errorf("http.fetch: %s: %w", where, err)
 }

@@ -1,6 +1,8 @@
 package httpfetch
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/x509"
 	"errors"
@@ -470,5 +472,68 @@ func TestNoCookieJar(t *testing.T) {
 	}
 	if c := s.lastHeader().Get("Cookie"); c != "" {
 		t.Fatalf("a cookie was stored and sent: %q", c)
+	}
+}
+
+func TestHostsBindEveryHop(t *testing.T) {
+	res := newTable(map[string]string{"api.test": "127.0.0.1", "cdn.api.test": "127.0.0.1", "other.test": "127.0.0.1"})
+	var to atomic.Value
+	s := newServer(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/go" {
+			http.Redirect(w, r, to.Load().(string), http.StatusFound)
+			return
+		}
+		io.WriteString(w, "ok")
+	})
+	port := s.port()
+	o := opts(res)
+	o.Hosts = []string{"api.test", "*.api.test"}
+	u := func(host, p string) string { return fmt.Sprintf("http://%s:%d%s", host, port, p) }
+
+	to.Store(u("cdn.api.test", "/end"))
+	if r, err := Fetch(context.Background(), Request{URL: u("api.test", "/go")}, o); err != nil || string(r.Body) != "ok" {
+		t.Fatalf("allowed hosts: %v", err)
+	}
+	to.Store(u("other.test", "/end"))
+	_, err := Fetch(context.Background(), Request{URL: u("api.test", "/go")}, o)
+	wantRefused(t, "redirect to other.test", err, ErrHostNotAllowed, "other.test is not among")
+	_, err = Fetch(context.Background(), Request{URL: u("other.test", "/end")}, o)
+	wantRefused(t, "other.test", err, ErrHostNotAllowed, "other.test")
+	_, err = Fetch(context.Background(), Request{URL: u("127.0.0.1", "/end")}, o)
+	wantRefused(t, "an IP literal", err, ErrHostNotAllowed, "127.0.0.1")
+	if res.count("other.test") != 0 {
+		t.Fatal("a host outside Hosts was resolved")
+	}
+}
+
+func TestDecodedBodyIsBounded(t *testing.T) {
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write(make([]byte, 10<<20)) // 10 MiB of zeros, ~10 KiB compressed
+	zw.Close()
+	s := newServer(t, func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Encoding", "gzip")
+		w.Write(gz.Bytes())
+	})
+	o := opts(nil)
+	o.MaxResponseBytes = 4096
+	r, err := Fetch(context.Background(), Request{URL: s.URL}, o)
+	if err != nil || len(r.Body) != 4096 || !r.Truncated {
+		t.Fatalf("%v len %d truncated %v", err, len(r.Body), r.Truncated)
+	}
+}
+
+func TestHTTP2OverTLS(t *testing.T) {
+	s := httptest.NewUnstartedServer(http.HandlerFunc(hello))
+	s.EnableHTTP2 = true
+	s.StartTLS()
+	t.Cleanup(s.Close)
+	pool := x509.NewCertPool()
+	pool.AddCert(s.Certificate())
+	o := opts(nil)
+	o.RootCAs = pool
+	r, err := Fetch(context.Background(), Request{URL: s.URL}, o)
+	if err != nil || r.Proto != "HTTP/2.0" || string(r.Body) != "hello" || !r.RemoteAddr.IsValid() {
+		t.Fatalf("%v %+v", err, r)
 	}
 }

@@ -3,7 +3,6 @@ package netguard
 import (
 	"errors"
 	"fmt"
-	"net"
 	"net/netip"
 	"net/url"
 	"strconv"
@@ -19,11 +18,6 @@ type Target struct {
 	Host string     // host name (lower-case, no trailing-dot change) or IP literal, without brackets
 	Addr netip.Addr // the address when Host is an IP literal; invalid for names
 	Port uint16     // the explicit port, or 80 for http and 443 for https
-}
-
-// HostPort is Host and Port joined for dialing ("[::1]:443" style).
-func (t Target) HostPort() string {
-	return net.JoinHostPort(t.Host, strconv.Itoa(int(t.Port)))
 }
 
 // CheckURL parses raw and accepts it only when it is an absolute http or
