@@ -114,24 +114,21 @@ func (f *fetcher) add(d *time.Duration, v time.Duration) {
 // roundTrip sends one request (one hop) and returns its response with the
 // body unread.
 func (f *fetcher) roundTrip(ctx context.Context, method string, target netguard.Target, body []byte, h http.Header) (*http.Response, error) {
+	// The callbacks run on the transport's goroutines (HTTP/2 writes and
+	// reads on two), so everything they touch is under f.mu.
 	var sent, tlsStart time.Time
+	locked := func(fn func()) { f.mu.Lock(); fn(); f.mu.Unlock() }
 	trace := &httptrace.ClientTrace{
 		GotConn: func(i httptrace.GotConnInfo) {
 			ap, _ := netip.ParseAddrPort(i.Conn.RemoteAddr().String())
-			f.mu.Lock()
-			f.lastRemote = ap
-			f.mu.Unlock()
+			locked(func() { f.lastRemote = ap })
 		},
-		TLSHandshakeStart: func() { tlsStart = time.Now() },
+		TLSHandshakeStart: func() { locked(func() { tlsStart = time.Now() }) },
 		TLSHandshakeDone: func(tls.ConnectionState, error) {
-			f.add(&f.timing.TLSHandshake, time.Since(tlsStart))
+			locked(func() { f.timing.TLSHandshake += time.Since(tlsStart) })
 		},
-		WroteRequest: func(httptrace.WroteRequestInfo) { sent = time.Now() },
-		GotFirstResponseByte: func() {
-			f.mu.Lock()
-			f.timing.FirstByte = time.Since(sent)
-			f.mu.Unlock()
-		},
+		WroteRequest:         func(httptrace.WroteRequestInfo) { locked(func() { sent = time.Now() }) },
+		GotFirstResponseByte: func() { locked(func() { f.timing.FirstByte = time.Since(sent) }) },
 	}
 	var rd io.Reader
 	if body != nil {
