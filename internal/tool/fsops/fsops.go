@@ -72,8 +72,31 @@ func cleanRel(rel string) (string, error) {
 // directory (symbolic links in root itself are followed: it is the
 // operator's configuration, not the caller's input).
 func openRoot(root string) (*os.Root, error) {
-	if !filepath.IsAbs(root) {
-		return nil, fmt.Errorf("%w: workspace %q is not an absolute path", ErrPath, root)
+	if err := checkRoot(root); err != nil {
+		return nil, err
 	}
 	return os.OpenRoot(root)
+}
+
+func checkRoot(root string) error {
+	if !filepath.IsAbs(root) {
+		return fmt.Errorf("%w: workspace %q is not an absolute path", ErrPath, root)
+	}
+	return nil
+}
+
+// Path returns the absolute path rel names inside root, after the same
+// checks Read, Write and List make (root absolute; rel not empty, not
+// absolute, no NUL, no ".."), for authorization context and audit. It is
+// lexical: a symbolic link inside the workspace may lead elsewhere inside
+// it, and the operations themselves never leave root whatever Path said.
+func Path(root, rel string) (string, error) {
+	if err := checkRoot(root); err != nil {
+		return "", err
+	}
+	name, err := cleanRel(rel)
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(root, name), nil
 }

@@ -292,3 +292,16 @@ func TestSwappedParentNeverReachesOutside(t *testing.T) {
 		t.Fatalf("outside file written: %q", b)
 	}
 }
+
+func TestPathForContext(t *testing.T) {
+	for rel, want := range map[string]string{"a//b/./c": "/ws/a/b/c", ".": "/ws", "x/": "/ws/x"} {
+		if got, err := Path("/ws", rel); err != nil || got != want {
+			t.Errorf("Path(%q) = %q, %v; want %q", rel, got, err, want)
+		}
+	}
+	for _, c := range [][2]string{{"/ws", "../x"}, {"/ws", "/etc"}, {"/ws", ""}, {"ws", "a"}} {
+		if _, err := Path(c[0], c[1]); !errors.Is(err, ErrPath) {
+			t.Errorf("Path(%q, %q) = %v, want ErrPath", c[0], c[1], err)
+		}
+	}
+}

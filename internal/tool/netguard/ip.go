@@ -66,7 +66,7 @@ func (e *BlockedError) Error() string {
 	case e.Zone:
 		return fmt.Sprintf("%s: %s has an IPv6 zone (scoped addresses are never fetched)", ErrBlocked, e.Addr)
 	case e.Embedded.IsValid():
-		return fmt.Sprintf("%s: %s is a %s address embedding %s, which is %s", ErrBlocked, e.Addr, e.Via, e.Embedded, e.Class)
+		return fmt.Sprintf("%s: %s embeds %s (%s), which is %s", ErrBlocked, e.Addr, e.Embedded, e.Via, e.Class)
 	default:
 		return fmt.Sprintf("%s: %s is %s", ErrBlocked, e.Addr, e.Class)
 	}
