@@ -75,7 +75,8 @@ type Resolver interface {
 
 // Request is what to send.
 type Request struct {
-	// Method is the HTTP method; empty means GET.
+	// Method is the HTTP method; empty means GET. CONNECT is refused
+	// (ErrRequest); an invalid token fails with ErrRequest too.
 	Method string
 	// URL is the absolute http or https URL (see netguard.CheckURL).
 	URL string
@@ -195,6 +196,10 @@ func Fetch(ctx context.Context, req Request, opts Options) (*Response, error) {
 	method := req.Method
 	if method == "" {
 		method = http.MethodGet
+	}
+	if method == http.MethodConnect {
+		// CONNECT asks for a tunnel to req.Host, not for the URL.
+		return nil, fmt.Errorf("http.fetch: %w: method CONNECT", ErrRequest)
 	}
 	target, err := netguard.CheckURL(req.URL)
 	if err != nil {

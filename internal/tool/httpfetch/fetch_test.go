@@ -537,3 +537,25 @@ func TestHTTP2OverTLS(t *testing.T) {
 		t.Fatalf("%v %+v", err, r)
 	}
 }
+
+func TestNextCheckedAddressIsTriedWhenOneFails(t *testing.T) {
+	s := newServer(t, hello)
+	res := newTable(map[string]string{"two.test": "127.0.0.2,127.0.0.1"}) // nothing listens on 127.0.0.2
+	o := opts(res)
+	o.Allow = netguard.Allow{Prefixes: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}
+	r, err := Fetch(context.Background(), Request{URL: fmt.Sprintf("http://two.test:%d/", s.port())}, o)
+	if err != nil || r.RemoteAddr.Addr() != netip.MustParseAddr("127.0.0.1") {
+		t.Fatalf("%v %+v", err, r)
+	}
+}
+
+func TestConnectIsRefused(t *testing.T) {
+	s := newServer(t, hello)
+	_, err := Fetch(context.Background(), Request{Method: "CONNECT", URL: s.URL}, opts(nil))
+	wantRefused(t, "CONNECT", err, ErrRequest, "CONNECT")
+	_, err = Fetch(context.Background(), Request{Method: "GET /x HTTP/1.1\r\n", URL: s.URL}, opts(nil))
+	wantRefused(t, "bad method", err, ErrRequest, "method")
+	if s.hits.Load() != 0 {
+		t.Fatal("reached the server")
+	}
+}

@@ -81,9 +81,11 @@ func (f *fetcher) dial(ctx context.Context, network, addr string) (net.Conn, err
 	t0 = time.Now()
 	defer func() { f.add(&f.timing.Connect, time.Since(t0)) }()
 	var errs []error
-	for _, a := range addrs {
+	for i, a := range addrs {
 		ap := netip.AddrPortFrom(a.Unmap(), uint16(port))
-		c, err := d.DialContext(ctx, "tcp", ap.String())
+		actx, cancel := attemptContext(ctx, len(addrs)-i)
+		c, err := d.DialContext(actx, "tcp", ap.String())
+		cancel() // an established connection outlives its dial context
 		if err == nil {
 			return c, nil
 		}
@@ -93,6 +95,18 @@ func (f *fetcher) dial(ctx context.Context, network, addr string) (net.Conn, err
 		}
 	}
 	return nil, errors.Join(errs...)
+}
+
+// attemptContext gives one of the remaining addresses its share of the
+// time left (at least 2 s, as net.Dialer splits it), so an unreachable first
+// address does not use up the whole time limit.
+func attemptContext(ctx context.Context, remaining int) (context.Context, context.CancelFunc) {
+	deadline, ok := ctx.Deadline()
+	if !ok || remaining <= 1 {
+		return context.WithCancel(ctx)
+	}
+	share := time.Until(deadline) / time.Duration(remaining)
+	return context.WithTimeout(ctx, max(share, 2*time.Second))
 }
 
 // control runs just before connect(2) and checks the socket address once
