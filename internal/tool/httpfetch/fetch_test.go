@@ -559,3 +559,30 @@ func TestConnectIsRefused(t *testing.T) {
 		t.Fatal("reached the server")
 	}
 }
+
+func TestResponseHeadersAreBounded(t *testing.T) {
+	s := newServer(t, func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("X-Big", strings.Repeat("a", 100<<10))
+	})
+	if _, err := Fetch(context.Background(), Request{URL: s.URL}, opts(nil)); err == nil || !strings.Contains(err.Error(), "header") {
+		t.Fatalf("100 KiB of headers accepted: %v", err)
+	}
+}
+
+func TestIPv6LiteralAllowedExplicitly(t *testing.T) {
+	ln, err := net.Listen("tcp", "[::1]:0")
+	if err != nil {
+		t.Skip("no IPv6 loopback:", err)
+	}
+	s := httptest.NewUnstartedServer(http.HandlerFunc(hello))
+	s.Listener = ln
+	s.Start()
+	t.Cleanup(s.Close)
+	o := opts(nil)
+	o.Allow = netguard.Allow{Prefixes: []netip.Prefix{netip.MustParsePrefix("::1/128")}}
+	o.Hosts = []string{"::1"}
+	r, err := Fetch(context.Background(), Request{URL: s.URL}, o)
+	if err != nil || string(r.Body) != "hello" || r.RemoteAddr.Addr() != netip.IPv6Loopback() {
+		t.Fatalf("%v %+v", err, r)
+	}
+}
