@@ -128,8 +128,8 @@ type Options struct {
 	Timeout time.Duration
 	// RootCAs verifies server certificates; nil means the system roots.
 	RootCAs *x509.CertPool
-	// MinTLSVersion is the lowest TLS version accepted; 0 means TLS 1.2,
-	// since fetching from the public web cannot require TLS 1.3 yet.
+	// MinTLSVersion is the lowest TLS version accepted; 0 means TLS 1.3.
+	// Set tls.VersionTLS12 for servers that do not offer 1.3 yet.
 	MinTLSVersion uint16
 	// UserAgent is sent unless Request.Header has one; empty means
 	// DefaultUserAgent.
@@ -174,7 +174,7 @@ func (o Options) withDefaults() Options {
 		o.Timeout = DefaultTimeout
 	}
 	if o.MinTLSVersion == 0 {
-		o.MinTLSVersion = tls.VersionTLS12
+		o.MinTLSVersion = tls.VersionTLS13
 	}
 	if o.UserAgent == "" {
 		o.UserAgent = DefaultUserAgent

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -584,5 +585,23 @@ func TestIPv6LiteralAllowedExplicitly(t *testing.T) {
 	r, err := Fetch(context.Background(), Request{URL: s.URL}, o)
 	if err != nil || string(r.Body) != "hello" || r.RemoteAddr.Addr() != netip.IPv6Loopback() {
 		t.Fatalf("%v %+v", err, r)
+	}
+}
+
+func TestTLS13IsTheDefaultMinimum(t *testing.T) {
+	s := httptest.NewUnstartedServer(http.HandlerFunc(hello))
+	s.TLS = &tls.Config{MaxVersion: tls.VersionTLS12}
+	s.StartTLS()
+	t.Cleanup(s.Close)
+	pool := x509.NewCertPool()
+	pool.AddCert(s.Certificate())
+	o := opts(nil)
+	o.RootCAs = pool
+	if _, err := Fetch(context.Background(), Request{URL: s.URL}, o); err == nil || !strings.Contains(err.Error(), "version") {
+		t.Fatalf("TLS 1.2 server accepted by default: %v", err)
+	}
+	o.MinTLSVersion = tls.VersionTLS12
+	if r, err := Fetch(context.Background(), Request{URL: s.URL}, o); err != nil || string(r.Body) != "hello" {
+		t.Fatalf("TLS 1.2 allowed explicitly: %v", err)
 	}
 }
