@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -96,6 +97,8 @@ func (s *server) lastHeader() http.Header {
 	defer s.mu.Unlock()
 	return s.headers[len(s.headers)-1]
 }
+
+var quietLog = log.New(io.Discard, "", 0)
 
 var only127 = netguard.Allow{Prefixes: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}}
 
@@ -431,7 +434,9 @@ func TestConnectionIsPinnedToTheCheckedAddress(t *testing.T) {
 }
 
 func TestTLSVerifiesTheHostNameOverThePinnedAddress(t *testing.T) {
-	s := httptest.NewTLSServer(http.HandlerFunc(hello)) // certificate for example.com and 127.0.0.1
+	s := httptest.NewUnstartedServer(http.HandlerFunc(hello)) // certificate for example.com and 127.0.0.1
+	s.Config.ErrorLog = quietLog // the refused handshakes are expected
+	s.StartTLS()
 	t.Cleanup(s.Close)
 	port := netip.MustParseAddrPort(s.Listener.Addr().String()).Port()
 	pool := x509.NewCertPool()
@@ -591,6 +596,7 @@ func TestIPv6LiteralAllowedExplicitly(t *testing.T) {
 func TestTLS13IsTheDefaultMinimum(t *testing.T) {
 	s := httptest.NewUnstartedServer(http.HandlerFunc(hello))
 	s.TLS = &tls.Config{MaxVersion: tls.VersionTLS12}
+	s.Config.ErrorLog = quietLog
 	s.StartTLS()
 	t.Cleanup(s.Close)
 	pool := x509.NewCertPool()
