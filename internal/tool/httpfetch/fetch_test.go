@@ -435,7 +435,7 @@ func TestConnectionIsPinnedToTheCheckedAddress(t *testing.T) {
 
 func TestTLSVerifiesTheHostNameOverThePinnedAddress(t *testing.T) {
 	s := httptest.NewUnstartedServer(http.HandlerFunc(hello)) // certificate for example.com and 127.0.0.1
-	s.Config.ErrorLog = quietLog // the refused handshakes are expected
+	s.Config.ErrorLog = quietLog                              // the refused handshakes are expected
 	s.StartTLS()
 	t.Cleanup(s.Close)
 	port := netip.MustParseAddrPort(s.Listener.Addr().String()).Port()
