@@ -9,6 +9,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"slices"
 	"strings"
 
@@ -169,7 +171,11 @@ func Check(dir string) (*Set, []Result, error) {
 			if pe.Source == authz.BaselineSourceName {
 				path = pe.Source
 			}
-			return nil, nil, &FileError{Path: path, Line: pe.Line, Column: pe.Column, PolicyID: pe.PolicyID, Err: pe.Err}
+			fe := &FileError{Path: path, Line: pe.Line, Column: pe.Column, PolicyID: pe.PolicyID, Err: pe.Err}
+			if fe.Line == 0 && errors.Is(pe.Err, authz.ErrSyntax) {
+				fe.Line, fe.Column, fe.Err = syntaxPosition(pe.Err)
+			}
+			return nil, nil, fe
 		}
 		return nil, nil, fmt.Errorf("policy: %w", err)
 	}
@@ -272,4 +278,21 @@ func readDir(dir string) ([]file, error) {
 	}
 	slices.SortFunc(out, func(a, b file) int { return strings.Compare(a.name, b.name) })
 	return out, nil
+}
+
+// parsePosition finds the position in cedar-go's syntax error text, which
+// carries it only as "at <input>:LINE:COLUMN".
+var parsePosition = regexp.MustCompile(`at <input>:(\d+):(\d+) ?`)
+
+// syntaxPosition returns the line and column a syntax error names, and the
+// error without the position text; 0, 0 and err itself when it names none.
+func syntaxPosition(err error) (line, col int, out error) {
+	msg := err.Error()
+	m := parsePosition.FindStringSubmatchIndex(msg)
+	if m == nil {
+		return 0, 0, err
+	}
+	line, _ = strconv.Atoi(msg[m[2]:m[3]])
+	col, _ = strconv.Atoi(msg[m[4]:m[5]])
+	return line, col, fmt.Errorf("%w%s", authz.ErrSyntax, strings.TrimPrefix(msg[:m[0]]+msg[m[1]:], authz.ErrSyntax.Error()))
 }
