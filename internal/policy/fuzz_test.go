@@ -1,6 +1,12 @@
 package policy
 
-import "testing"
+import (
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/go-json-experiment/json/jsontext"
+)
 
 // FuzzParseCases: no input makes the case parser panic, and what it accepts
 // satisfies its documented invariants.
@@ -24,6 +30,38 @@ func FuzzParseCases(f *testing.F) {
 			seen[c.Name] = true
 			// Building the request must not panic either.
 			_, _ = c.Request()
+		}
+	})
+}
+
+// FuzzParseContext: the context decoder (explain's --context, reaching the
+// daemon over the API) never panics, refuses duplicate keys, and accepts
+// only objects.
+func FuzzParseContext(f *testing.F) {
+	f.Add([]byte(`{"argv": ["ls", "-l"], "n": 3, "ok": true}`))
+	f.Add([]byte(`{"a": 1, "a": 2}`))
+	f.Add([]byte(`{"a": {"b": 1, "b": 2}}`))
+	f.Add([]byte(`{"e": {"__entity": {"type": "User", "id": "alice"}}, "x": {"__extn": {"fn": "ip", "arg": "10.0.0.1"}}}`))
+	f.Add([]byte(`[1, 2]`))
+	f.Add([]byte(`{"n": 1e400}`))
+	f.Add([]byte("{\"\xff\": 1}"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		ctx, err := ParseContext(data)
+		if err != nil {
+			return
+		}
+		if ctx != nil && len(ctx) == 0 {
+			t.Fatal("an empty map instead of nil")
+		}
+		trimmed := strings.TrimSpace(string(data))
+		if ctx == nil && trimmed != "" && trimmed != "{}" {
+			// Only empty input or an empty object means no attributes.
+			if !regexp.MustCompile(`^\{\s*\}$`).MatchString(trimmed) {
+				t.Fatalf("accepted %q as no attributes", data)
+			}
+		}
+		if ctx != nil && (!strings.HasPrefix(trimmed, "{") || !jsontext.Value(trimmed).IsValid()) {
+			t.Fatalf("accepted %q: not one JSON object without duplicate names", data)
 		}
 	})
 }

@@ -310,3 +310,15 @@ func TestQueryDefaultsAndErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestParseContextIsStrict(t *testing.T) {
+	for _, doc := range []string{`{"a": 1, "a": 2}`, `{"a": {"b": 1, "b": 2}}`, `[1]`, `"x"`, `{"a": 1} {}`, `{"a": 1.5}`, "{\"\xff\": 1}"} {
+		if _, err := ParseContext([]byte(doc)); err == nil {
+			t.Errorf("%q accepted", doc)
+		}
+	}
+	ctx, err := ParseContext([]byte(`{"argv": ["ls"], "n": 2, "u": {"__entity": {"type": "User", "id": "a"}}}`))
+	if err != nil || len(ctx) != 3 {
+		t.Fatalf("%v, %v", ctx, err)
+	}
+}
