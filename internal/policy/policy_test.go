@@ -163,6 +163,16 @@ func TestCaseWithBadRequestFails(t *testing.T) {
 	}
 }
 
+// A case whose request the engine refuses as malformed (a context
+// attribute vault.read does not declare) fails, even expecting deny.
+func TestCaseWithMalformedRequestFails(t *testing.T) {
+	cases := `{"cases": [{"name": "typo", "principal": "User::\"bob\"", "action": "vault.read", "resource": "Secret::\"global/k\"", "context": {"reson": "x"}, "expect": "deny"}]}`
+	_, err := Load(policyDir(t, map[string]string{"a.cedartest": cases}))
+	if err == nil || !strings.Contains(err.Error(), `test case "typo" failed: bad request: `) {
+		t.Fatalf("err = %v", err)
+	}
+}
+
 func TestInsecurePermissionsAreRefused(t *testing.T) {
 	dir := policyDir(t, map[string]string{"10-alice.cedar": alicePermit})
 	path := filepath.Join(dir, "10-alice.cedar")
