@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 
 	"connectrpc.com/connect"
@@ -142,6 +143,9 @@ func policyTestCmd(g *globals) *cobra.Command {
 			var results []policy.Result
 			if len(args) == 1 {
 				dir = args[0]
+				if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+					return usagef("policy test %s: not a directory", dir)
+				}
 				_, rs, err := policy.Check(dir)
 				if err != nil {
 					return fmt.Errorf("policy directory rejected: %w", err)
