@@ -408,10 +408,11 @@ func TestVerifyMissingFile(t *testing.T) {
 func TestErrorOutcomeKeepsItsReason(t *testing.T) {
 	ctx := context.Background()
 	j, _ := openTemp(t)
-	seq, err := j.Append(ctx, sampleEntry(0))
+	dec, err := j.Append(ctx, sampleEntry(0))
 	if err != nil {
 		t.Fatal(err)
 	}
+	seq := dec.Seq
 	if err := j.AppendAsync(Entry{Kind: KindOutcome, DecisionSeq: seq, Outcome: OutcomeError, Reason: "failed_precondition"}); err != nil {
 		t.Fatalf("AppendAsync: %v", err)
 	}
