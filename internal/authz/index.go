@@ -1,0 +1,320 @@
+package authz
+
+import (
+	"cmp"
+	"iter"
+	"slices"
+
+	"github.com/cedar-policy/cedar-go"
+	"github.com/cedar-policy/cedar-go/types"
+	xast "github.com/cedar-policy/cedar-go/x/exp/ast"
+)
+
+// policySelector picks the policies Decide evaluates for one request: a
+// subset of the Engine's policies that contains every policy whose scope
+// the request satisfies.
+type policySelector interface {
+	candidates(req cedar.Request, ents types.EntityGetter) cedar.PolicyIterator
+}
+
+// policyIndex selects, for one request, the policies whose scope can match
+// it, so cedar-go evaluates those instead of the whole set.
+//
+// Every policy is filed under one key per scope element: principal, then
+// action, then resource. A key is the entity of an `==` or `in` constraint,
+// the type of an `is` constraint (`is T in E` is filed under `in E`), or
+// "any" for an unconstrained element; `action in [A1, A2]` is filed under
+// each listed action. A request looks up, for each element, the keys that
+// can hold for it: `== X` and `is type(X)` for the element X itself, and
+// `in Y` for X and every ancestor Y of X in the request's entities, plus
+// "any". The candidates are the union of the matching buckets.
+//
+// The selection is a superset of the policies whose scope is satisfied:
+// a policy left out has some scope constraint that is false for the
+// request, and Cedar evaluates the scope before the conditions, so such a
+// policy evaluates to false without error and contributes neither a
+// reason nor an error. Evaluating only the candidates therefore gives the
+// same decision, reasons and errors as evaluating every policy. Policies
+// whose scope the index does not recognize are filed under "any" and are
+// always candidates.
+//
+// A policyIndex is immutable after newPolicyIndex and safe for concurrent
+// use.
+type policyIndex struct {
+	// policies are the indexed policies, sorted by id; buckets hold
+	// positions in it.
+	policies []indexedPolicy
+	root     principalLevel
+}
+
+// indexedPolicy is one policy of the index.
+type indexedPolicy struct {
+	id     cedar.PolicyID
+	policy *cedar.Policy
+}
+
+// scopeOp is the kind of a scope key.
+type scopeOp uint8
+
+const (
+	// opEq: the element equals the key's entity.
+	opEq scopeOp = iota + 1
+	// opIn: the element is the key's entity or a descendant of it.
+	opIn
+	// opIs: the element's type is the key's entity type (uid.ID is "").
+	opIs
+)
+
+// scopeKey is one scope constraint on a request element.
+type scopeKey struct {
+	op  scopeOp
+	uid types.EntityUID
+}
+
+// principalLevel, actionLevel and resourceLevel are the three levels of
+// the index: a policy is found by its principal key, then its action key,
+// then its resource key. The "any" branch of a level holds the policies
+// that do not constrain that element.
+type principalLevel struct {
+	keyed map[scopeKey]*actionLevel
+	any   *actionLevel
+}
+
+type actionLevel struct {
+	keyed map[scopeKey]*resourceLevel
+	any   *resourceLevel
+}
+
+type resourceLevel struct {
+	keyed map[scopeKey][]int32
+	any   []int32
+}
+
+// newPolicyIndex indexes the policies of ps.
+func newPolicyIndex(ps cedar.PolicyIterator) *policyIndex {
+	ix := &policyIndex{}
+	for id, p := range ps.All() {
+		ix.policies = append(ix.policies, indexedPolicy{id: id, policy: p})
+	}
+	slices.SortFunc(ix.policies, func(a, b indexedPolicy) int { return cmp.Compare(a.id, b.id) })
+	for i, p := range ix.policies {
+		ast := p.policy.AST()
+		ix.insert(int32(i), scopeKeys(ast.Principal), scopeKeys(ast.Action), scopeKeys(ast.Resource))
+	}
+	return ix
+}
+
+// scopeKeys returns the keys under which a policy with the scope element s
+// is filed; nil means "any".
+func scopeKeys(s xast.IsScopeNode) []scopeKey {
+	switch s := s.(type) {
+	case xast.ScopeTypeEq:
+		return []scopeKey{{op: opEq, uid: s.Entity}}
+	case xast.ScopeTypeIn:
+		return []scopeKey{{op: opIn, uid: s.Entity}}
+	case xast.ScopeTypeIsIn:
+		return []scopeKey{{op: opIn, uid: s.Entity}}
+	case xast.ScopeTypeIs:
+		return []scopeKey{{op: opIs, uid: types.EntityUID{Type: s.Type}}}
+	case xast.ScopeTypeInSet:
+		if len(s.Entities) == 0 {
+			// `in []` never matches; keeping it under "any" lets
+			// cedar-go say so.
+			return nil
+		}
+		keys := make([]scopeKey, len(s.Entities))
+		for i, e := range s.Entities {
+			keys[i] = scopeKey{op: opIn, uid: e}
+		}
+		return keys
+	default:
+		// ScopeTypeAll, and anything this index does not know.
+		return nil
+	}
+}
+
+// insert files policy i under every combination of its keys (nil: any).
+func (ix *policyIndex) insert(i int32, principal, action, resource []scopeKey) {
+	for _, pk := range orAny(principal) {
+		al := ix.root.child(pk)
+		for _, ak := range orAny(action) {
+			rl := al.child(ak)
+			for _, rk := range orAny(resource) {
+				rl.add(rk, i)
+			}
+		}
+	}
+}
+
+// orAny returns keys, or the single zero key (meaning any) if keys is
+// empty.
+func orAny(keys []scopeKey) []scopeKey {
+	if len(keys) == 0 {
+		return []scopeKey{{}}
+	}
+	return keys
+}
+
+func (l *principalLevel) child(k scopeKey) *actionLevel {
+	if k.op == 0 {
+		if l.any == nil {
+			l.any = &actionLevel{}
+		}
+		return l.any
+	}
+	if l.keyed == nil {
+		l.keyed = map[scopeKey]*actionLevel{}
+	}
+	c := l.keyed[k]
+	if c == nil {
+		c = &actionLevel{}
+		l.keyed[k] = c
+	}
+	return c
+}
+
+func (l *actionLevel) child(k scopeKey) *resourceLevel {
+	if k.op == 0 {
+		if l.any == nil {
+			l.any = &resourceLevel{}
+		}
+		return l.any
+	}
+	if l.keyed == nil {
+		l.keyed = map[scopeKey]*resourceLevel{}
+	}
+	c := l.keyed[k]
+	if c == nil {
+		c = &resourceLevel{}
+		l.keyed[k] = c
+	}
+	return c
+}
+
+func (l *resourceLevel) add(k scopeKey, i int32) {
+	if k.op == 0 {
+		l.any = append(l.any, i)
+		return
+	}
+	if l.keyed == nil {
+		l.keyed = map[scopeKey][]int32{}
+	}
+	l.keyed[k] = append(l.keyed[k], i)
+}
+
+// maxAncestors bounds the ancestor walk of one request element. Past it the
+// index gives up on selecting and returns every policy, which is always
+// correct, only slower.
+const maxAncestors = 256
+
+// requestKeys are the keys that can hold for one request element.
+type requestKeys struct {
+	buf  [16]scopeKey
+	keys []scopeKey
+}
+
+// set fills k with the keys that hold for the element uid: `== uid`,
+// `is uid.Type`, and `in Y` for uid and each of its ancestors Y in ents.
+// The walk follows parents as cedar-go's `in` does: an entity's parents
+// count whether or not they are in ents, and the parents of an entity not
+// in ents are none. It reports false if uid has more than maxAncestors
+// ancestors.
+func (k *requestKeys) set(uid types.EntityUID, ents types.EntityGetter) bool {
+	k.keys = append(k.buf[:0], scopeKey{op: opEq, uid: uid}, scopeKey{op: opIs, uid: types.EntityUID{Type: uid.Type}}, scopeKey{op: opIn, uid: uid})
+	const firstIn = 2
+	for next := firstIn; next < len(k.keys); next++ {
+		e, ok := ents.Get(k.keys[next].uid)
+		if !ok {
+			continue
+		}
+		for p := range e.Parents.All() {
+			if !slices.ContainsFunc(k.keys[firstIn:], func(s scopeKey) bool { return s.uid == p }) {
+				if len(k.keys)-firstIn > maxAncestors {
+					return false
+				}
+				k.keys = append(k.keys, scopeKey{op: opIn, uid: p})
+			}
+		}
+	}
+	return true
+}
+
+// candidates returns the policies whose scope can match req, in id order,
+// as a cedar.PolicyIterator. ents must be the entities req is authorized
+// against.
+func (ix *policyIndex) candidates(req cedar.Request, ents types.EntityGetter) cedar.PolicyIterator {
+	if ents == nil {
+		ents = types.EntityMap(nil)
+	}
+	var p, a, r requestKeys
+	if !p.set(req.Principal, ents) || !a.set(req.Action, ents) || !r.set(req.Resource, ents) {
+		return allPolicies(ix.policies)
+	}
+	var out []int32
+	visitResources := func(rl *resourceLevel) {
+		if rl == nil {
+			return
+		}
+		out = append(out, rl.any...)
+		if rl.keyed == nil {
+			return
+		}
+		for _, k := range r.keys {
+			out = append(out, rl.keyed[k]...)
+		}
+	}
+	visitActions := func(al *actionLevel) {
+		if al == nil {
+			return
+		}
+		visitResources(al.any)
+		if al.keyed == nil {
+			return
+		}
+		for _, k := range a.keys {
+			visitResources(al.keyed[k])
+		}
+	}
+	visitActions(ix.root.any)
+	if ix.root.keyed != nil {
+		for _, k := range p.keys {
+			visitActions(ix.root.keyed[k])
+		}
+	}
+	// A policy filed under several actions (`action in [A1, A2]`) is
+	// found once per listed action that holds.
+	slices.Sort(out)
+	return selection{policies: ix.policies, picked: slices.Compact(out)}
+}
+
+// selection is a subset of an index's policies, in id order.
+type selection struct {
+	policies []indexedPolicy
+	picked   []int32
+}
+
+// All implements cedar.PolicyIterator.
+func (s selection) All() iter.Seq2[cedar.PolicyID, *cedar.Policy] {
+	return func(yield func(cedar.PolicyID, *cedar.Policy) bool) {
+		for _, i := range s.picked {
+			p := &s.policies[i]
+			if !yield(p.id, p.policy) {
+				return
+			}
+		}
+	}
+}
+
+// allPolicies is every policy of an index, in id order.
+type allPolicies []indexedPolicy
+
+// All implements cedar.PolicyIterator.
+func (s allPolicies) All() iter.Seq2[cedar.PolicyID, *cedar.Policy] {
+	return func(yield func(cedar.PolicyID, *cedar.Policy) bool) {
+		for i := range s {
+			if !yield(s[i].id, s[i].policy) {
+				return
+			}
+		}
+	}
+}
