@@ -44,7 +44,11 @@ type policyIndex struct {
 	// policies are the indexed policies, sorted by id; buckets hold
 	// positions in it.
 	policies []indexedPolicy
-	root     principalLevel
+	// keys numbers, from 1, every key some policy is filed under, so the
+	// levels below are keyed by small integers and a request's keys that
+	// no policy uses are dropped after one lookup.
+	keys map[scopeKey]keyID
+	root principalLevel
 }
 
 // indexedPolicy is one policy of the index.
@@ -71,22 +75,25 @@ type scopeKey struct {
 	uid types.EntityUID
 }
 
+// keyID is the number of a scopeKey in an index; 0 is "any".
+type keyID uint32
+
 // principalLevel, actionLevel and resourceLevel are the three levels of
 // the index: a policy is found by its principal key, then its action key,
 // then its resource key. The "any" branch of a level holds the policies
 // that do not constrain that element.
 type principalLevel struct {
-	keyed map[scopeKey]*actionLevel
+	keyed map[keyID]*actionLevel
 	any   *actionLevel
 }
 
 type actionLevel struct {
-	keyed map[scopeKey]*resourceLevel
+	keyed map[keyID]*resourceLevel
 	any   *resourceLevel
 }
 
 type resourceLevel struct {
-	keyed map[scopeKey][]int32
+	keyed map[keyID][]int32
 	any   []int32
 }
 
@@ -135,35 +142,47 @@ func scopeKeys(s xast.IsScopeNode) []scopeKey {
 
 // insert files policy i under every combination of its keys (nil: any).
 func (ix *policyIndex) insert(i int32, principal, action, resource []scopeKey) {
-	for _, pk := range orAny(principal) {
+	for _, pk := range ix.intern(principal) {
 		al := ix.root.child(pk)
-		for _, ak := range orAny(action) {
+		for _, ak := range ix.intern(action) {
 			rl := al.child(ak)
-			for _, rk := range orAny(resource) {
+			for _, rk := range ix.intern(resource) {
 				rl.add(rk, i)
 			}
 		}
 	}
 }
 
-// orAny returns keys, or the single zero key (meaning any) if keys is
-// empty.
-func orAny(keys []scopeKey) []scopeKey {
+// intern returns the numbers of keys, numbering new ones, or the single
+// number 0 (any) if keys is empty.
+func (ix *policyIndex) intern(keys []scopeKey) []keyID {
 	if len(keys) == 0 {
-		return []scopeKey{{}}
+		return []keyID{0}
 	}
-	return keys
+	if ix.keys == nil {
+		ix.keys = map[scopeKey]keyID{}
+	}
+	ids := make([]keyID, len(keys))
+	for i, k := range keys {
+		id, ok := ix.keys[k]
+		if !ok {
+			id = keyID(len(ix.keys) + 1)
+			ix.keys[k] = id
+		}
+		ids[i] = id
+	}
+	return ids
 }
 
-func (l *principalLevel) child(k scopeKey) *actionLevel {
-	if k.op == 0 {
+func (l *principalLevel) child(k keyID) *actionLevel {
+	if k == 0 {
 		if l.any == nil {
 			l.any = &actionLevel{}
 		}
 		return l.any
 	}
 	if l.keyed == nil {
-		l.keyed = map[scopeKey]*actionLevel{}
+		l.keyed = map[keyID]*actionLevel{}
 	}
 	c := l.keyed[k]
 	if c == nil {
@@ -173,15 +192,15 @@ func (l *principalLevel) child(k scopeKey) *actionLevel {
 	return c
 }
 
-func (l *actionLevel) child(k scopeKey) *resourceLevel {
-	if k.op == 0 {
+func (l *actionLevel) child(k keyID) *resourceLevel {
+	if k == 0 {
 		if l.any == nil {
 			l.any = &resourceLevel{}
 		}
 		return l.any
 	}
 	if l.keyed == nil {
-		l.keyed = map[scopeKey]*resourceLevel{}
+		l.keyed = map[keyID]*resourceLevel{}
 	}
 	c := l.keyed[k]
 	if c == nil {
@@ -191,13 +210,13 @@ func (l *actionLevel) child(k scopeKey) *resourceLevel {
 	return c
 }
 
-func (l *resourceLevel) add(k scopeKey, i int32) {
-	if k.op == 0 {
+func (l *resourceLevel) add(k keyID, i int32) {
+	if k == 0 {
 		l.any = append(l.any, i)
 		return
 	}
 	if l.keyed == nil {
-		l.keyed = map[scopeKey][]int32{}
+		l.keyed = map[keyID][]int32{}
 	}
 	l.keyed[k] = append(l.keyed[k], i)
 }
@@ -207,36 +226,47 @@ func (l *resourceLevel) add(k scopeKey, i int32) {
 // correct, only slower.
 const maxAncestors = 256
 
-// requestKeys are the keys that can hold for one request element.
+// requestKeys are the numbers of the index keys that hold for one request
+// element.
 type requestKeys struct {
-	buf  [16]scopeKey
-	keys []scopeKey
+	buf [8]keyID
+	ids []keyID
 }
 
-// set fills k with the keys that hold for the element uid: `== uid`,
-// `is uid.Type`, and `in Y` for uid and each of its ancestors Y in ents.
-// The walk follows parents as cedar-go's `in` does: an entity's parents
-// count whether or not they are in ents, and the parents of an entity not
-// in ents are none. It reports false if uid has more than maxAncestors
-// ancestors.
-func (k *requestKeys) set(uid types.EntityUID, ents types.EntityGetter) bool {
-	k.keys = append(k.buf[:0], scopeKey{op: opEq, uid: uid}, scopeKey{op: opIs, uid: types.EntityUID{Type: uid.Type}}, scopeKey{op: opIn, uid: uid})
-	const firstIn = 2
-	for next := firstIn; next < len(k.keys); next++ {
-		e, ok := ents.Get(k.keys[next].uid)
+// set fills k with the index's numbers of the keys that hold for the
+// element uid: `== uid`, `is uid.Type`, and `in Y` for uid and each of its
+// ancestors Y in ents. The walk follows parents as cedar-go's `in` does: an
+// entity's parents count whether or not they are in ents, and the parents
+// of an entity not in ents are none. walk is scratch space. It reports
+// false if uid has more than maxAncestors ancestors.
+func (k *requestKeys) set(ix *policyIndex, uid types.EntityUID, ents types.EntityGetter, walk *[16]types.EntityUID) bool {
+	k.ids = k.buf[:0]
+	k.add(ix, scopeKey{op: opEq, uid: uid})
+	k.add(ix, scopeKey{op: opIs, uid: types.EntityUID{Type: uid.Type}})
+	seen := append(walk[:0], uid)
+	for next := 0; next < len(seen); next++ {
+		k.add(ix, scopeKey{op: opIn, uid: seen[next]})
+		e, ok := ents.Get(seen[next])
 		if !ok {
 			continue
 		}
 		for p := range e.Parents.All() {
-			if !slices.ContainsFunc(k.keys[firstIn:], func(s scopeKey) bool { return s.uid == p }) {
-				if len(k.keys)-firstIn > maxAncestors {
+			if !slices.Contains(seen, p) {
+				if len(seen) > maxAncestors {
 					return false
 				}
-				k.keys = append(k.keys, scopeKey{op: opIn, uid: p})
+				seen = append(seen, p)
 			}
 		}
 	}
 	return true
+}
+
+// add appends the number of key, if some policy is filed under it.
+func (k *requestKeys) add(ix *policyIndex, key scopeKey) {
+	if id, ok := ix.keys[key]; ok {
+		k.ids = append(k.ids, id)
+	}
 }
 
 // candidates returns the policies whose scope can match req, in id order,
@@ -246,55 +276,67 @@ func (ix *policyIndex) candidates(req cedar.Request, ents types.EntityGetter) ce
 	if ents == nil {
 		ents = types.EntityMap(nil)
 	}
+	var walk [16]types.EntityUID
 	var p, a, r requestKeys
-	if !p.set(req.Principal, ents) || !a.set(req.Action, ents) || !r.set(req.Resource, ents) {
+	if !p.set(ix, req.Principal, ents, &walk) || !a.set(ix, req.Action, ents, &walk) || !r.set(ix, req.Resource, ents, &walk) {
 		return allPolicies(ix.policies)
 	}
-	var out []int32
-	visitResources := func(rl *resourceLevel) {
-		if rl == nil {
-			return
-		}
-		out = append(out, rl.any...)
-		if rl.keyed == nil {
-			return
-		}
-		for _, k := range r.keys {
-			out = append(out, rl.keyed[k]...)
-		}
-	}
-	visitActions := func(al *actionLevel) {
-		if al == nil {
-			return
-		}
-		visitResources(al.any)
-		if al.keyed == nil {
-			return
-		}
-		for _, k := range a.keys {
-			visitResources(al.keyed[k])
-		}
-	}
-	visitActions(ix.root.any)
-	if ix.root.keyed != nil {
-		for _, k := range p.keys {
-			visitActions(ix.root.keyed[k])
-		}
-	}
+	sel := &selection{policies: ix.policies}
+	out := ix.root.collect(sel.buf[:0], p.ids, a.ids, r.ids)
 	// A policy filed under several actions (`action in [A1, A2]`) is
 	// found once per listed action that holds.
 	slices.Sort(out)
-	return selection{policies: ix.policies, picked: slices.Compact(out)}
+	sel.picked = slices.Compact(out)
+	return sel
+}
+
+// collect appends the policies filed under the keys p, a and r (or any) to
+// out.
+func (l *principalLevel) collect(out []int32, p, a, r []keyID) []int32 {
+	out = l.any.collect(out, a, r)
+	if l.keyed != nil {
+		for _, k := range p {
+			out = l.keyed[k].collect(out, a, r)
+		}
+	}
+	return out
+}
+
+func (l *actionLevel) collect(out []int32, a, r []keyID) []int32 {
+	if l == nil {
+		return out
+	}
+	out = l.any.collect(out, r)
+	if l.keyed != nil {
+		for _, k := range a {
+			out = l.keyed[k].collect(out, r)
+		}
+	}
+	return out
+}
+
+func (l *resourceLevel) collect(out []int32, r []keyID) []int32 {
+	if l == nil {
+		return out
+	}
+	out = append(out, l.any...)
+	if l.keyed != nil {
+		for _, k := range r {
+			out = append(out, l.keyed[k]...)
+		}
+	}
+	return out
 }
 
 // selection is a subset of an index's policies, in id order.
 type selection struct {
 	policies []indexedPolicy
 	picked   []int32
+	buf      [32]int32
 }
 
 // All implements cedar.PolicyIterator.
-func (s selection) All() iter.Seq2[cedar.PolicyID, *cedar.Policy] {
+func (s *selection) All() iter.Seq2[cedar.PolicyID, *cedar.Policy] {
 	return func(yield func(cedar.PolicyID, *cedar.Policy) bool) {
 		for _, i := range s.picked {
 			p := &s.policies[i]
