@@ -226,26 +226,19 @@ func (l *resourceLevel) add(k keyID, i int32) {
 // correct, only slower.
 const maxAncestors = 256
 
-// requestKeys are the numbers of the index keys that hold for one request
-// element.
-type requestKeys struct {
-	buf [8]keyID
-	ids []keyID
-}
-
-// set fills k with the index's numbers of the keys that hold for the
-// element uid: `== uid`, `is uid.Type`, and `in Y` for uid and each of its
-// ancestors Y in ents. The walk follows parents as cedar-go's `in` does: an
-// entity's parents count whether or not they are in ents, and the parents
-// of an entity not in ents are none. walk is scratch space. It reports
-// false if uid has more than maxAncestors ancestors.
-func (k *requestKeys) set(ix *policyIndex, uid types.EntityUID, ents types.EntityGetter, walk *[16]types.EntityUID) bool {
-	k.ids = k.buf[:0]
-	k.add(ix, scopeKey{op: opEq, uid: uid})
-	k.add(ix, scopeKey{op: opIs, uid: types.EntityUID{Type: uid.Type}})
+// elementKeys appends to dst the index's numbers of the keys that hold for
+// the request element uid: `== uid`, `is uid.Type`, and `in Y` for uid and
+// each of its ancestors Y in ents. Keys no policy is filed under are left
+// out. The walk follows parents as cedar-go's `in` does: an entity's
+// parents count whether or not they are in ents, and the parents of an
+// entity not in ents are none. walk is scratch space. It reports false if
+// uid has more than maxAncestors ancestors.
+func (ix *policyIndex) elementKeys(dst []keyID, uid types.EntityUID, ents types.EntityGetter, walk []types.EntityUID) ([]keyID, bool) {
+	dst = ix.appendKey(dst, scopeKey{op: opEq, uid: uid})
+	dst = ix.appendKey(dst, scopeKey{op: opIs, uid: types.EntityUID{Type: uid.Type}})
 	seen := append(walk[:0], uid)
 	for next := 0; next < len(seen); next++ {
-		k.add(ix, scopeKey{op: opIn, uid: seen[next]})
+		dst = ix.appendKey(dst, scopeKey{op: opIn, uid: seen[next]})
 		e, ok := ents.Get(seen[next])
 		if !ok {
 			continue
@@ -253,20 +246,22 @@ func (k *requestKeys) set(ix *policyIndex, uid types.EntityUID, ents types.Entit
 		for p := range e.Parents.All() {
 			if !slices.Contains(seen, p) {
 				if len(seen) > maxAncestors {
-					return false
+					return dst, false
 				}
 				seen = append(seen, p)
 			}
 		}
 	}
-	return true
+	return dst, true
 }
 
-// add appends the number of key, if some policy is filed under it.
-func (k *requestKeys) add(ix *policyIndex, key scopeKey) {
+// appendKey appends the number of key to dst, if some policy is filed
+// under it.
+func (ix *policyIndex) appendKey(dst []keyID, key scopeKey) []keyID {
 	if id, ok := ix.keys[key]; ok {
-		k.ids = append(k.ids, id)
+		dst = append(dst, id)
 	}
+	return dst
 }
 
 // candidates returns the policies whose scope can match req, in id order,
@@ -277,12 +272,21 @@ func (ix *policyIndex) candidates(req cedar.Request, ents types.EntityGetter) ce
 		ents = types.EntityMap(nil)
 	}
 	var walk [16]types.EntityUID
-	var p, a, r requestKeys
-	if !p.set(ix, req.Principal, ents, &walk) || !a.set(ix, req.Action, ents, &walk) || !r.set(ix, req.Resource, ents, &walk) {
+	var pbuf, abuf, rbuf [8]keyID
+	p, ok := ix.elementKeys(pbuf[:0], req.Principal, ents, walk[:])
+	if !ok {
+		return allPolicies(ix.policies)
+	}
+	a, ok := ix.elementKeys(abuf[:0], req.Action, ents, walk[:])
+	if !ok {
+		return allPolicies(ix.policies)
+	}
+	r, ok := ix.elementKeys(rbuf[:0], req.Resource, ents, walk[:])
+	if !ok {
 		return allPolicies(ix.policies)
 	}
 	sel := &selection{policies: ix.policies}
-	out := ix.root.collect(sel.buf[:0], p.ids, a.ids, r.ids)
+	out := ix.root.collect(sel.buf[:0], p, a, r)
 	// A policy filed under several actions (`action in [A1, A2]`) is
 	// found once per listed action that holds.
 	slices.Sort(out)
