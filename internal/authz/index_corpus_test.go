@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -87,7 +88,8 @@ func readTarGz(t *testing.T, path string) map[string][]byte {
 // plainly and through the index. Plain evaluation must give the corpus's
 // expected decision, reasons and erroring policies (so the case was loaded
 // as cedar-go's own corpus test loads it), and the index must give exactly
-// the plain outcome, error messages and positions included.
+// the plain outcome, error messages and positions included. Then each
+// request runs again against its case's policies mixed with other cases'.
 func TestIndexMatchesPlainCorpus(t *testing.T) {
 	files := readTarGz(t, corpusArchive(t))
 	var names []string
@@ -100,6 +102,14 @@ func TestIndexMatchesPlainCorpus(t *testing.T) {
 	if len(names) < 1000 {
 		t.Fatalf("the corpus has %d cases; expected thousands", len(names))
 	}
+	// loaded keeps each case's policies, entities and requests for the
+	// mixed sets below.
+	type loadedCase struct {
+		ps   *cedar.PolicySet
+		ents types.EntityMap
+		reqs []cedar.Request
+	}
+	var loaded []loadedCase
 	cases, requests, evaluated, total := 0, 0, 0, 0
 	for _, name := range names {
 		var c corpusCase
@@ -129,6 +139,7 @@ func TestIndexMatchesPlainCorpus(t *testing.T) {
 			n++
 		}
 		cases++
+		lc := loadedCase{ps: ps, ents: types.EntityMap(ents)}
 		for _, r := range c.Requests {
 			req := cedar.Request{Context: r.Context}
 			for _, f := range []struct {
@@ -158,8 +169,40 @@ func TestIndexMatchesPlainCorpus(t *testing.T) {
 			}
 			requests++
 			total += n
+			lc.reqs = append(lc.reqs, req)
 		}
+		loaded = append(loaded, lc)
 	}
 	t.Logf("%d corpus cases, %d requests: indexed and plain identical, and plain as the corpus expects; the index evaluated %d of %d policies",
 		cases, requests, evaluated, total)
+
+	// Each corpus case holds one or two policies, so the index has little
+	// to leave out. Run every request again against a larger set: its own
+	// policies plus those of the next mixWith cases, whose scopes name
+	// other entity types, hierarchies and actions (15 cases, or 63 with
+	// PALYRA_LONG_TESTS=1).
+	mixWith := 15
+	if longTests() {
+		mixWith = 63
+	}
+	mixed, evaluated, total := 0, 0, 0
+	for i, lc := range loaded {
+		ps := cedar.NewPolicySet()
+		for j := i; j <= i+mixWith; j++ {
+			for id, p := range loaded[j%len(loaded)].ps.All() {
+				ps.Add(cedar.PolicyID(fmt.Sprintf("case%d.%s", j%len(loaded), id)), p)
+			}
+		}
+		ix := newPolicyIndex(ps)
+		n := len(ix.policies)
+		for _, req := range lc.reqs {
+			if diff := differ(ps, ix, lc.ents, req, &evaluated); diff != "" {
+				t.Fatalf("%s mixed with the next %d cases: %s", names[i], mixWith, diff)
+			}
+			mixed++
+			total += n
+		}
+	}
+	t.Logf("%d requests against their case's policies and the next %d cases': indexed and plain identical; the index evaluated %d of %d policies",
+		mixed, mixWith, evaluated, total)
 }
