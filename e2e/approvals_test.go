@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -14,7 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/palyra/palyra/internal/authz"
 	"github.com/palyra/palyra/internal/config"
 	"github.com/palyra/palyra/internal/daemon"
 )
@@ -36,6 +37,32 @@ func (c *approvalClock) add(d time.Duration) {
 	c.mu.Unlock()
 }
 
+// gatePolicies returns a policy directory whose one policy sends every
+// read of global/gated for approval.
+func gatePolicies(t *testing.T) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "policies")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	gate := `@id("approve-vault-read") @approval("required") forbid (principal, action == Action::"vault.read", resource == Secret::"global/gated");` + "\n"
+	if err := os.WriteFile(filepath.Join(dir, "gate.cedar"), []byte(gate), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// startGatedPalyrad runs palyrad, a process of its own, with the gate
+// policy (policy_dir in its configuration file).
+func startGatedPalyrad(t *testing.T, state string) *daemonProc {
+	t.Helper()
+	conf := filepath.Join(t.TempDir(), "palyrad.toml")
+	if err := os.WriteFile(conf, []byte(fmt.Sprintf("policy_dir = %q\n", gatePolicies(t))), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return startDaemon(t, state, "--config", conf)
+}
+
 // startGatedDaemon runs a daemon in this process (so the test can pass it
 // a gating policy and move its approval clock) for palyra processes to
 // talk to, until the test ends.
@@ -44,11 +71,9 @@ func startGatedDaemon(t *testing.T, state string, clk *approvalClock) {
 	cfg := config.Defaults()
 	cfg.StateDir = state
 	cfg.Listen = "127.0.0.1:0"
+	cfg.PolicyDir = gatePolicies(t)
 	ctx, cancel := context.WithCancel(context.Background())
-	d, err := daemon.Open(ctx, cfg, slog.New(slog.DiscardHandler),
-		daemon.ExtraPolicies(authz.Source{Name: "gate.cedar", Text: []byte(
-			`@id("approve-vault-read") @approval("required") forbid (principal, action == Action::"vault.read", resource == Secret::"global/gated");`)}),
-		daemon.ApprovalClock(clk.now))
+	d, err := daemon.Open(ctx, cfg, slog.New(slog.DiscardHandler), daemon.ApprovalClock(clk.now))
 	if err != nil {
 		cancel()
 		t.Fatal(err)
@@ -211,7 +236,7 @@ func TestApprovalWaitsPastTheCallTimeout(t *testing.T) {
 		t.Skip("takes 40s; set PALYRA_LONG_TESTS=1")
 	}
 	state := filepath.Join(t.TempDir(), "state")
-	startGatedDaemon(t, state, &approvalClock{})
+	startGatedPalyrad(t, state)
 	must(t, []byte("gated value"), "--state-dir", state, "vault", "put", "global/gated")
 	bundle := filepath.Join(t.TempDir(), "agent")
 	must(t, nil, "--state-dir", state, "devices", "enroll", "--name", "agent", "--out", bundle)
@@ -235,7 +260,7 @@ func TestApprovalWaitsPastTheCallTimeout(t *testing.T) {
 // decision as they happen, one JSON object a line.
 func TestApprovalsWatch(t *testing.T) {
 	state := filepath.Join(t.TempDir(), "state")
-	startGatedDaemon(t, state, &approvalClock{})
+	startGatedPalyrad(t, state)
 	must(t, []byte("gated value"), "--state-dir", state, "vault", "put", "global/gated")
 	bundle := filepath.Join(t.TempDir(), "agent")
 	must(t, nil, "--state-dir", state, "devices", "enroll", "--name", "agent", "--out", bundle)

@@ -36,7 +36,7 @@ func (e *Engine) pending(req Request, d Decision) Decision {
 	if err != nil {
 		return d
 	}
-	if dec, _ := cedar.Authorize(permitsOnly{e}, ents, creq); dec != cedar.Allow {
+	if dec, _ := cedar.Authorize(permitsOnly{e.index.candidates(creq, ents), e.forbids}, ents, creq); dec != cedar.Allow {
 		return d
 	}
 	d.Effect = Pending
@@ -53,14 +53,17 @@ func hasApproval(obs []Obligation, id string) bool {
 	return false
 }
 
-// permitsOnly is the engine's policy set without its forbids.
-type permitsOnly struct{ e *Engine }
+// permitsOnly is a policy set without its forbids.
+type permitsOnly struct {
+	src     cedar.PolicyIterator
+	forbids map[cedar.PolicyID]bool
+}
 
 // All implements cedar.PolicyIterator.
 func (p permitsOnly) All() iter.Seq2[cedar.PolicyID, *cedar.Policy] {
 	return func(yield func(cedar.PolicyID, *cedar.Policy) bool) {
-		for id, pol := range p.e.policies.All() {
-			if p.e.forbids[id] {
+		for id, pol := range p.src.All() {
+			if p.forbids[id] {
 				continue
 			}
 			if !yield(id, pol) {

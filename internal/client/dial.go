@@ -25,6 +25,7 @@ type Conn struct {
 	Vault   palyrav1connect.VaultServiceClient
 	Devices palyrav1connect.DeviceServiceClient
 	Audit   palyrav1connect.AuditServiceClient
+	Policy  palyrav1connect.PolicyServiceClient
 	// Approvals lists, decides and watches requests waiting for approval.
 	Approvals palyrav1connect.ApprovalServiceClient
 	// Health is the standard gRPC health service, open to anyone.
@@ -46,6 +47,7 @@ func NewConn(hc connect.HTTPClient, baseURL string, closeFn func(), opts ...conn
 		Vault:     palyrav1connect.NewVaultServiceClient(hc, baseURL, opts...),
 		Devices:   palyrav1connect.NewDeviceServiceClient(hc, baseURL, opts...),
 		Audit:     palyrav1connect.NewAuditServiceClient(hc, baseURL, opts...),
+		Policy:    palyrav1connect.NewPolicyServiceClient(hc, baseURL, opts...),
 		Approvals: palyrav1connect.NewApprovalServiceClient(hc, baseURL, opts...),
 		Health:    grpchealth.NewClient(hc, baseURL, opts...),
 		close:     closeFn,

@@ -43,6 +43,7 @@ var services = []string{
 	palyrav1connect.VaultServiceName,
 	palyrav1connect.DeviceServiceName,
 	palyrav1connect.AuditServiceName,
+	palyrav1connect.PolicyServiceName,
 	palyrav1connect.ApprovalServiceName,
 }
 
@@ -65,6 +66,7 @@ func (d *Daemon) routes(g *guard.Guard) []guard.Route {
 	rs = append(rs, d.vaultRoutes(g)...)
 	rs = append(rs, d.deviceRoutes(g)...)
 	rs = append(rs, d.auditRoutes(g)...)
+	rs = append(rs, d.policyRoutes(g)...)
 	rs = append(rs, d.approvalRoutes(g)...)
 	return rs
 }

@@ -17,7 +17,6 @@ import (
 
 	palyrav1 "github.com/palyra/palyra/api/palyra/v1"
 	"github.com/palyra/palyra/internal/audit"
-	"github.com/palyra/palyra/internal/authz"
 	"github.com/palyra/palyra/internal/client"
 	"github.com/palyra/palyra/internal/config"
 	"github.com/palyra/palyra/internal/guard"
@@ -27,6 +26,18 @@ import (
 
 // gatePolicy sends every read of global/gated for approval.
 const gatePolicy = `@id("approve-vault-read") @approval("required") forbid (principal, action == Action::"vault.read", resource == Secret::"global/gated");`
+
+// gatePolicyDir writes the gate policy into the policy directory dir.
+func gatePolicyDir(t *testing.T, dir string) string {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "gate.cedar"), []byte(gatePolicy+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
 
 // testClock is an injectable clock for the approval store.
 type testClock struct {
@@ -48,8 +59,9 @@ func startGated(t *testing.T, dir string, clk *testClock, opts ...Option) (*test
 	cfg := config.Defaults()
 	cfg.StateDir = dir
 	cfg.Listen = "127.0.0.1:0"
+	cfg.PolicyDir = gatePolicyDir(t, filepath.Join(filepath.Dir(dir), "policies"))
 	ctx, cancel := context.WithCancel(context.Background())
-	opts = append([]Option{ExtraPolicies(authz.Source{Name: "gate.cedar", Text: []byte(gatePolicy)}), ApprovalClock(clk.now)}, opts...)
+	opts = append([]Option{ApprovalClock(clk.now)}, opts...)
 	d, err := Open(ctx, cfg, slog.New(slog.DiscardHandler), opts...)
 	if err != nil {
 		cancel()
@@ -428,6 +440,7 @@ func TestApprovalsDBInStateDir(t *testing.T) {
 	cfg := config.Defaults()
 	cfg.StateDir = dir
 	cfg.Listen = "127.0.0.1:0"
+	cfg.PolicyDir = filepath.Join(filepath.Dir(dir), "policies")
 	_, err := Open(context.Background(), cfg, slog.New(slog.DiscardHandler))
 	var pe *statedir.ProblemError
 	if !errors.As(err, &pe) || !strings.Contains(err.Error(), "approvals.db missing") || !strings.Contains(err.Error(), "--recreate approvals.db") {

@@ -30,7 +30,6 @@ import (
 
 	"github.com/palyra/palyra/internal/approval"
 	"github.com/palyra/palyra/internal/audit"
-	"github.com/palyra/palyra/internal/authz"
 	"github.com/palyra/palyra/internal/config"
 	"github.com/palyra/palyra/internal/devices"
 	"github.com/palyra/palyra/internal/fileperm"
@@ -41,6 +40,7 @@ import (
 	"github.com/palyra/palyra/internal/masterkey"
 	"github.com/palyra/palyra/internal/offline"
 	"github.com/palyra/palyra/internal/pki"
+	"github.com/palyra/palyra/internal/policy"
 	"github.com/palyra/palyra/internal/statedir"
 	"github.com/palyra/palyra/internal/transport"
 	"github.com/palyra/palyra/internal/vault"
@@ -86,7 +86,7 @@ type Daemon struct {
 	// the manifest predates providers, or there is none yet).
 	mk       *masterkey.Key
 	keyCheck string
-	authz    *authz.Engine
+	policies *policy.Holder
 	guard    *guard.Guard
 	srv      *transport.Server
 	watch    *statedir.Watch
@@ -123,9 +123,7 @@ type Option func(*openOptions)
 type openOptions struct {
 	recreate []string
 	record   bool
-	// policies are extra Cedar policies; approvalNow is the approval
-	// store's clock (service_approvals.go).
-	policies    []authz.Source
+	// approvalNow is the approval store's clock (service_approvals.go).
 	approvalNow func() time.Time
 }
 
@@ -197,16 +195,13 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...Opti
 	d.parts.Add(d.approvalsComponent(layout, o.approvalNow))
 	for _, c := range []lifecycle.Component{
 		{Name: "state record", Start: d.recordState, Stop: d.stopWatch},
-		{Name: "authorization", Start: func(context.Context) error {
-			d.authz, err = authz.NewEngineFromSources(o.policies...)
-			return err
-		}},
+		{Name: "authorization", Start: d.loadPolicies},
 		{Name: "guard", Start: func(context.Context) error {
 			key, err := note.NewEd25519VerifierKey(offline.AuditOrigin(d.id.DeviceID), d.id.PublicKey())
 			if err != nil {
 				return err
 			}
-			d.guard, err = guard.New(guard.Config{Authz: d.authz, Journal: d.audit, Devices: d.devices, CheckpointKey: key, OwnerUID: os.Getuid(), MapError: d.mapError, Ready: d.stateErr, Now: d.now, Log: log,
+			d.guard, err = guard.New(guard.Config{Authz: d.policies, Journal: d.audit, Devices: d.devices, CheckpointKey: key, OwnerUID: os.Getuid(), MapError: d.mapError, Ready: d.stateErr, Now: d.now, Log: log,
 				Approvals: guard.Approvals{Store: d.approvals, Wait: time.Duration(d.cfg.Approvals.Wait)}})
 			return err
 		}},

@@ -19,12 +19,6 @@ import (
 	"github.com/palyra/palyra/internal/statedir"
 )
 
-// ExtraPolicies adds Cedar policies to the embedded baseline, each named
-// by its Source for errors (tests gate requests for approval with them).
-func ExtraPolicies(srcs ...authz.Source) Option {
-	return func(o *openOptions) { o.policies = append(o.policies, srcs...) }
-}
-
 // ApprovalClock sets the clock of the approval store (creation, decision
 // and expiry times); tests use it to expire grants without waiting.
 func ApprovalClock(now func() time.Time) Option {

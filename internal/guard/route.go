@@ -270,7 +270,9 @@ func finish[Res any](g *Guard, c authn.Caller, seq int64, res *Res, err error) (
 	} else if v, ok := any(res).(versioned); ok {
 		out.Version = v.GetVersion()
 	}
-	g.cfg.Journal.AppendAsync(out)
+	if jerr := g.cfg.Journal.AppendAsync(out); jerr != nil && g.cfg.Log != nil {
+		g.cfg.Log.Error("the outcome of a decision was not journaled", "decision_seq", seq, "err", jerr)
+	}
 	if ce != nil {
 		return nil, ce
 	}
