@@ -69,6 +69,9 @@ func TestMain(m *testing.M) {
 //	sqlite DB SQL                run one statement on a database, as an
 //	                             attacker with access to the files would
 //	filevar VAR FILE             set $VAR to FILE's content, without its final newline
+//	pendingapproval VAR DB       wait (polling, at most 30s) until the approvals
+//	                             database DB holds a pending approval; set $VAR
+//	                             to the id of the newest
 //	certexpired BUNDLE_DIR       wait (polling, at most 30s) until the bundle's
 //	                             certificate has expired
 func TestScripts(t *testing.T) {
@@ -81,15 +84,16 @@ func TestScripts(t *testing.T) {
 			return nil
 		},
 		Cmds: map[string]func(*testscript.TestScript, bool, []string){
-			"palyrad-start": cmdPalyradStart,
-			"palyrad-stop":  cmdPalyradStop,
-			"palyrad-kill":  cmdPalyradKill,
-			"exitcode":      cmdExitcode,
-			"jsonvar":       cmdJSONVar,
-			"freeport":      cmdFreeport,
-			"sqlite":        cmdSQLite,
-			"certexpired":   cmdCertExpired,
-			"filevar":       cmdFileVar,
+			"palyrad-start":   cmdPalyradStart,
+			"palyrad-stop":    cmdPalyradStop,
+			"palyrad-kill":    cmdPalyradKill,
+			"exitcode":        cmdExitcode,
+			"jsonvar":         cmdJSONVar,
+			"freeport":        cmdFreeport,
+			"sqlite":          cmdSQLite,
+			"certexpired":     cmdCertExpired,
+			"filevar":         cmdFileVar,
+			"pendingapproval": cmdPendingApproval,
 		},
 	})
 }
@@ -416,4 +420,25 @@ func cmdFileVar(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("usage: filevar VAR FILE")
 	}
 	ts.Setenv(args[0], strings.TrimSuffix(ts.ReadFile(args[1]), "\n"))
+}
+
+func cmdPendingApproval(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: pendingapproval VAR DB")
+	}
+	db, err := sql.Open("sqlite", "file:"+ts.MkAbs(args[1])+"?mode=ro&_pragma=busy_timeout(5000)")
+	ts.Check(err)
+	defer db.Close()
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		var id string
+		err := db.QueryRow(`SELECT id FROM approvals WHERE state = 'pending' ORDER BY seq DESC LIMIT 1`).Scan(&id)
+		if err == nil {
+			ts.Setenv(args[0], id)
+			return
+		}
+		if time.Now().After(deadline) {
+			ts.Fatalf("no pending approval in %s after 30s: %v", args[1], err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
