@@ -28,7 +28,7 @@ import (
 const gatePolicy = `@id("approve-vault-read") @approval("required") forbid (principal, action == Action::"vault.read", resource == Secret::"global/gated");`
 
 // gatePolicyDir writes the gate policy into the policy directory dir.
-func gatePolicyDir(t *testing.T, dir string) string {
+func gatePolicyDir(t testing.TB, dir string) string {
 	t.Helper()
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		t.Fatal(err)
@@ -54,7 +54,7 @@ func (c *testClock) add(d time.Duration) {
 
 // startGated runs a daemon on dir with the gate policy and clock, until
 // the returned stop is called (or the test ends).
-func startGated(t *testing.T, dir string, clk *testClock, opts ...Option) (*testDaemon, func()) {
+func startGated(t testing.TB, dir string, clk *testClock, opts ...Option) (*testDaemon, func()) {
 	t.Helper()
 	cfg := config.Defaults()
 	cfg.StateDir = dir
@@ -132,7 +132,7 @@ func decide(ctx context.Context, conn *client.Conn, id string, approve bool, sco
 	return r.Msg.Approval, nil
 }
 
-func putGated(t *testing.T, td *testDaemon) {
+func putGated(t testing.TB, td *testDaemon) {
 	t.Helper()
 	if _, err := td.admin.Vault.Put(context.Background(), connect.NewRequest(&palyrav1.VaultPutRequest{Ref: "global/gated", Value: []byte("gated value")})); err != nil {
 		t.Fatal(err)
@@ -536,4 +536,38 @@ func TestApprovalNamedOnRetry(t *testing.T) {
 	if connect.CodeOf(err) != connect.CodeDeadlineExceeded || approvalIDOf(err) == id || approvalIDOf(err) == "" {
 		t.Fatalf("naming another requester's approval: %v", err)
 	}
+}
+
+// BenchmarkGrantedRead is a vault read through the whole request path on
+// the socket: one not gated, and one gated by a policy and let through by a
+// live `for` grant (a lookup and a durable use count on top).
+func BenchmarkGrantedRead(b *testing.B) {
+	td, _ := startGated(b, filepath.Join(b.TempDir(), "state"), &testClock{})
+	putGated(b, td)
+	ctx := context.Background()
+	if _, err := td.admin.Vault.Put(ctx, connect.NewRequest(&palyrav1.VaultPutRequest{Ref: "global/plain", Value: []byte("v")})); err != nil {
+		b.Fatal(err)
+	}
+	_, err := gatedRead(ctx, td.admin, "0")
+	id := approvalIDOf(err)
+	// The owner's own request: a device decides it.
+	dev, _ := client.DialBundle(td.enroll(b, "approver"), peer.TCP)
+	defer dev.Close()
+	if _, err := decide(ctx, dev, id, true, "for=24h", ""); err != nil {
+		b.Fatal(err)
+	}
+	b.Run("plain", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := td.admin.Vault.Get(ctx, connect.NewRequest(&palyrav1.VaultGetRequest{Ref: "global/plain"})); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("granted", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := gatedRead(ctx, td.admin, "0"); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }
