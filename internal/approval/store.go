@@ -42,8 +42,6 @@ var (
 	ErrExpired = errors.New("approval: the request expired before it was decided")
 	// ErrInvalid: a malformed id, scope or field.
 	ErrInvalid = errors.New("approval: invalid request")
-	// ErrClosed: the store is closed.
-	ErrClosed = errors.New("approval: store closed")
 )
 
 // LostError is Resolve's answer when another decision came first: nothing

@@ -57,11 +57,11 @@ const (
 	reasonUnavailable = "approval_unavailable"
 )
 
-// Session returns the session a request belongs to for session grants:
+// sessionOf returns the session a request belongs to for session grants:
 // "<transport>/<device id>/<remote address>". Over TCP and QUIC the remote
 // address (the client's IP and port) names the device's live connection;
 // on the unix socket every connection of the owner is one session.
-func Session(ctx context.Context, c authn.Caller) string {
+func sessionOf(ctx context.Context, c authn.Caller) string {
 	p, _ := peer.FromContext(ctx)
 	remote := p.Remote
 	if c.Transport == peer.Unix {
@@ -116,7 +116,7 @@ func (g *Guard) approve(ctx context.Context, c authn.Caller, action authz.Action
 		g.cfg.Log.Error("approval: request not hashable", "err", err)
 		return deny(reasonUnavailable, nil, denied.Error())
 	}
-	session := Session(ctx, c)
+	session := sessionOf(ctx, c)
 	wait, waitSet := approvalWait(ctx)
 	for first := true; ; first = false {
 		if a, ok, err := ap.Store.UseGrant(ctx, hash, requester, session); err != nil {
