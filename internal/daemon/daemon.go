@@ -32,6 +32,7 @@ import (
 	"github.com/palyra/palyra/internal/authz"
 	"github.com/palyra/palyra/internal/config"
 	"github.com/palyra/palyra/internal/devices"
+	"github.com/palyra/palyra/internal/pairing"
 	"github.com/palyra/palyra/internal/fileperm"
 	"github.com/palyra/palyra/internal/guard"
 	"github.com/palyra/palyra/internal/identity"
@@ -89,6 +90,8 @@ type Daemon struct {
 	watch    *statedir.Watch
 	// renewals limits certificate renewals per device.
 	renewals renewLimiter
+	// pairing serves PairingService (service_pairing.go).
+	pairing *pairing.Server
 	// handshakeLog rate-limits the log line for refused handshakes.
 	handshakeLog loglimit.Limiter
 	started      time.Time

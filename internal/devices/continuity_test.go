@@ -98,10 +98,10 @@ func TestPairingRequestTransitions(t *testing.T) {
 	if err := r.CreateRequest(ctx, q, now, 4); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := r.Decide(ctx, "r1", false, now); err != nil {
+	if _, err := r.DecideRequest(ctx, "r1", false, now); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := r.Decide(ctx, "r1", true, now); !errors.Is(err, ErrRequestNotActive) {
+	if _, err := r.DecideRequest(ctx, "r1", true, now); !errors.Is(err, ErrRequestNotActive) {
 		t.Fatalf("rejected then approved: %v", err)
 	}
 	for _, st := range []string{"approved", "completed", "pending", "expired"} {

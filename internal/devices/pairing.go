@@ -284,9 +284,9 @@ func (r *Registry) Requests(ctx context.Context, all bool, now time.Time) ([]Pai
 	return out, rows.Err()
 }
 
-// Decide moves a pending request to approved or rejected, or returns
+// DecideRequest moves a pending request to approved or rejected, or returns
 // ErrRequestNotFound or ErrRequestNotActive.
-func (r *Registry) Decide(ctx context.Context, id string, approve bool, now time.Time) (PairingRequest, error) {
+func (r *Registry) DecideRequest(ctx context.Context, id string, approve bool, now time.Time) (PairingRequest, error) {
 	q, err := r.Request(ctx, id, now)
 	if err != nil {
 		return PairingRequest{}, err
