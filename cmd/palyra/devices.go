@@ -187,7 +187,7 @@ func devicesCmd(g *globals) *cobra.Command {
 		},
 	}
 	exportKey.Flags().StringVar(&keyOut, "out", "", "file to create (0600; must not exist)")
-	cmd.AddCommand(enroll, list, renew, revoke, exportKey, setAddressCmd(g))
+	cmd.AddCommand(enroll, list, renew, revoke, exportKey, setAddressCmd(g), devicesRemoveCmd(g))
 	return cmd
 }
 
