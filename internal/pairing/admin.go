@@ -23,7 +23,9 @@ import (
 // (device.pair, device.remove, device.list).
 func (s *Server) Routes(g *guard.Guard) []guard.Route {
 	all := guard.Target{Resource: anyDevice}
-	none := func(authn.Caller, *palyrav1.ListPairingCodesRequest) (struct{}, guard.Target, error) { return struct{}{}, all, nil }
+	none := func(authn.Caller, *palyrav1.ListPairingCodesRequest) (struct{}, guard.Target, error) {
+		return struct{}{}, all, nil
+	}
 	return []guard.Route{
 		guard.Protocol(g, palyrav1connect.PairingServiceStartProcedure, authz.ActionDevicePair, MaxStartBytes, s.Start),
 		guard.Protocol(g, palyrav1connect.PairingServiceFinishProcedure, authz.ActionDevicePair, MaxFinishBytes, s.Finish),
@@ -48,7 +50,9 @@ func (s *Server) Routes(g *guard.Guard) []guard.Route {
 				return &palyrav1.CancelPairingCodeResponse{}, nil
 			}),
 		guard.Unary(g, palyrav1connect.PairingServiceListRequestsProcedure, authz.ActionDevicePair, guard.Read,
-			func(_ authn.Caller, m *palyrav1.ListPairingRequestsRequest) (bool, guard.Target, error) { return m.GetAll(), all, nil },
+			func(_ authn.Caller, m *palyrav1.ListPairingRequestsRequest) (bool, guard.Target, error) {
+				return m.GetAll(), all, nil
+			},
 			s.listRequests),
 		guard.Unary(g, palyrav1connect.PairingServiceApproveProcedure, authz.ActionDevicePair, guard.Write, s.decideTarget, s.decide(true)),
 		guard.Unary(g, palyrav1connect.PairingServiceRejectProcedure, authz.ActionDevicePair, guard.Write, s.decideTarget, s.decide(false)),
@@ -68,7 +72,9 @@ func (s *Server) Routes(g *guard.Guard) []guard.Route {
 				return &palyrav1.RemoveDeviceResponse{}, nil
 			}),
 		guard.Unary(g, palyrav1connect.PairingServiceListConnectorsProcedure, authz.ActionDeviceList, guard.Read,
-			func(authn.Caller, *palyrav1.ListConnectorsRequest) (struct{}, guard.Target, error) { return struct{}{}, all, nil },
+			func(authn.Caller, *palyrav1.ListConnectorsRequest) (struct{}, guard.Target, error) {
+				return struct{}{}, all, nil
+			},
 			func(context.Context, authn.Caller, struct{}) (*palyrav1.ListConnectorsResponse, error) {
 				out := &palyrav1.ListConnectorsResponse{}
 				for _, d := range s.cfg.Devices.List() {

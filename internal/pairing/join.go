@@ -417,7 +417,6 @@ func (c *channel) verifyServer(roots *x509.CertPool) error {
 	return err
 }
 
-
 // ParseInviteString checks a code or palyra://pair URI without joining.
 func ParseInviteString(s string) (uint32, error) {
 	inv, err := parseInvite(s)
