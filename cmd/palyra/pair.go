@@ -240,24 +240,20 @@ func pairJoinCmd(g *globals) *cobra.Command {
 			if _, err := pairing.ParseInviteString(args[0]); err != nil {
 				return usagef("%v", err)
 			}
-			// One progress line, rewritten in place on a terminal; one
-			// line per step otherwise.
+			// One progress line, rewritten in place, on a terminal only:
+			// a script sees the result, or one line saying what failed.
 			tty := false
 			if fi, err := os.Stderr.Stat(); err == nil {
-				tty = fi.Mode()&os.ModeCharDevice != 0
+				tty = fi.Mode()&os.ModeCharDevice != 0 && !g.json
 			}
 			progress := func(s string) {
-				switch {
-				case g.json:
-				case tty:
+				if tty {
 					fmt.Fprintf(os.Stderr, "\r\033[K%s", s)
-				default:
-					fmt.Fprintln(os.Stderr, s)
 				}
 			}
 			b, err := pairing.Join(c.Context(), pairing.JoinOptions{Invite: args[0], Server: server, Transport: t, OutDir: out, Name: name, Timeout: timeout, Progress: progress})
-			if tty && !g.json {
-				fmt.Fprintln(os.Stderr)
+			if tty {
+				fmt.Fprint(os.Stderr, "\r\033[K")
 			}
 			switch {
 			case errors.Is(err, client.ErrBundleDirNotEmpty):

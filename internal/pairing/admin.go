@@ -199,6 +199,9 @@ func (s *Server) decideTarget(_ authn.Caller, m *palyrav1.DecidePairingRequest) 
 
 func (s *Server) decide(approve bool) func(context.Context, authn.Caller, devices.PairingRequest) (*palyrav1.DecidePairingResponse, error) {
 	return func(ctx context.Context, c authn.Caller, q devices.PairingRequest) (*palyrav1.DecidePairingResponse, error) {
+		if q.State != devices.PairingPending {
+			return nil, connect.NewError(connect.CodeFailedPrecondition, fmt.Errorf("%w (it is %s)", devices.ErrRequestNotActive, q.State))
+		}
 		if approve {
 			if err := s.cfg.Devices.Admissible(q.DeviceID, q.PublicKey); err != nil {
 				return nil, connect.NewError(connect.CodeFailedPrecondition, continuityError(err))
