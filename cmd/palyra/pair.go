@@ -14,6 +14,7 @@ import (
 	palyrav1 "github.com/palyra/palyra/api/palyra/v1"
 	"github.com/palyra/palyra/api/palyra/v1/palyrav1connect"
 	"github.com/palyra/palyra/internal/client"
+	"github.com/palyra/palyra/internal/paircode"
 	"github.com/palyra/palyra/internal/pairing"
 )
 
@@ -60,10 +61,11 @@ func pairNewCmd(g *globals) *cobra.Command {
 				return err
 			}
 			l := st.Msg.GetListeners()
-			uri, err := pairing.InviteURI(r.Msg.GetCode(), client.DialAddr(l.GetTcp(), host), client.DialAddr(l.GetQuic(), host), st.Msg.GetCaFingerprint())
+			code, err := paircode.Parse(r.Msg.GetCode())
 			if err != nil {
 				return err
 			}
+			uri := paircode.Invite{Code: code, TCP: client.DialAddr(l.GetTcp(), host), QUIC: client.DialAddr(l.GetQuic(), host), CAFingerprint: st.Msg.GetCaFingerprint()}.URI()
 			expires := time.Unix(r.Msg.GetExpiresUnix(), 0).UTC().Format(time.RFC3339)
 			if g.json {
 				return printJSON(map[string]any{"code": r.Msg.GetCode(), "code_id": r.Msg.GetCodeId(), "uri": uri, "expires": expires})
@@ -237,7 +239,7 @@ func pairJoinCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if _, err := pairing.ParseInviteString(args[0]); err != nil {
+			if _, err := paircode.ParseInvite(args[0]); err != nil {
 				return usagef("%v", err)
 			}
 			// One progress line, rewritten in place, on a terminal only:

@@ -16,6 +16,7 @@ import (
 	"github.com/palyra/palyra/internal/devices"
 	"github.com/palyra/palyra/internal/guard"
 	"github.com/palyra/palyra/internal/identity"
+	"github.com/palyra/palyra/internal/paircode"
 )
 
 // Routes returns the PairingService procedure table: the three protocol
@@ -134,7 +135,7 @@ func (s *Server) createCode(ctx context.Context, _ authn.Caller, spec codeSpec) 
 		if err != nil {
 			return nil, err
 		}
-		code, err := generateCode(id, s.cfg.Rand)
+		code, err := paircode.Generate(id, s.cfg.Rand)
 		if err != nil {
 			return nil, err
 		}

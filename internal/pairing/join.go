@@ -24,6 +24,8 @@ import (
 	"github.com/palyra/palyra/api/palyra/v1/palyrav1connect"
 	"github.com/palyra/palyra/internal/client"
 	"github.com/palyra/palyra/internal/identity"
+	"github.com/palyra/palyra/internal/paircode"
+	"github.com/palyra/palyra/internal/pake"
 	"github.com/palyra/palyra/internal/peer"
 	"github.com/palyra/palyra/internal/pki"
 )
@@ -72,7 +74,7 @@ var (
 // waits for approval, and writes the bundle `palyra devices enroll` writes
 // to o.OutDir. Nothing is left in OutDir on failure.
 func Join(ctx context.Context, o JoinOptions) (_ *client.Bundle, err error) {
-	inv, err := parseInvite(o.Invite)
+	inv, err := paircode.ParseInvite(o.Invite)
 	if err != nil {
 		return nil, fmt.Errorf("pairing: %w", err)
 	}
@@ -154,7 +156,7 @@ func Join(ctx context.Context, o JoinOptions) (_ *client.Bundle, err error) {
 
 	t1 := time.Now()
 	progress(fmt.Sprintf("proving the code (key %s)", KeyShortFingerprint(id)))
-	party, share, err := pakeStart(pakeInitiator, pakeConfig{
+	party, share, err := pake.Start(pake.Initiator, pake.Config{
 		Password: inv.Code.Password(), ChannelBinding: ch.binding, InitiatorID: initiatorID, ResponderID: responderID, Context: pakeContext(inv.Code.ID),
 	}, rand.Reader)
 	if err != nil {
@@ -415,23 +417,4 @@ func (c *channel) verifyServer(roots *x509.CertPool) error {
 	}
 	_, err := pc[0].Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter})
 	return err
-}
-
-// ParseInviteString checks a code or palyra://pair URI without joining.
-func ParseInviteString(s string) (uint32, error) {
-	inv, err := parseInvite(s)
-	if err != nil {
-		return 0, fmt.Errorf("pairing: %w", err)
-	}
-	return inv.Code.ID, nil
-}
-
-// InviteURI returns the palyra://pair URI of code (ID-DIGITS) with the
-// daemon's addresses and CA fingerprint.
-func InviteURI(code, tcp, quic, caFingerprint string) (string, error) {
-	c, err := parseCode(code)
-	if err != nil {
-		return "", err
-	}
-	return invite{Code: c, TCP: tcp, QUIC: quic, CAFingerprint: caFingerprint}.URI(), nil
 }

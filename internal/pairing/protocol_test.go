@@ -19,6 +19,8 @@ import (
 	"github.com/palyra/palyra/internal/authn"
 	"github.com/palyra/palyra/internal/devices"
 	"github.com/palyra/palyra/internal/identity"
+	"github.com/palyra/palyra/internal/paircode"
+	"github.com/palyra/palyra/internal/pake"
 	"github.com/palyra/palyra/internal/peer"
 	"github.com/palyra/palyra/internal/pki"
 )
@@ -73,23 +75,23 @@ func (f *fixture) conn() (server, client *tls.ConnectionState) {
 	return &ss, &cs
 }
 
-func (f *fixture) code(approve bool) pairCode {
+func (f *fixture) code(approve bool) paircode.Code {
 	f.t.Helper()
 	r, err := f.srv.createCode(context.Background(), authn.Caller{}, codeSpec{ttl: time.Minute, approve: approve})
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	c, _ := parseCode(r.GetCode())
+	c, _ := paircode.Parse(r.GetCode())
 	return c
 }
 
 // attempt is one client run of the protocol, split into its messages.
 type attempt struct {
 	id      *identity.Identity
-	party   *pakeParty
+	party   *pake.Party
 	start   *palyrav1.PairingStartRequest
 	startR  *palyrav1.PairingStartResponse
-	result  *pakeResult
+	result  *pake.Result
 	keys    sessionKeys
 	finish  *palyrav1.PairingFinishRequest
 	outcome *palyrav1.PairingFinishResult
@@ -99,13 +101,13 @@ var tcpPeer = peer.Peer{Transport: peer.TCP, Remote: "127.0.0.1:5555"}
 
 // pair runs the client side against f.srv with the client's channel view
 // cview and the server's sview; it stops at the first failure.
-func (f *fixture) pair(code pairCode, id *identity.Identity, sview, cview *tls.ConnectionState) (*attempt, error) {
+func (f *fixture) pair(code paircode.Code, id *identity.Identity, sview, cview *tls.ConnectionState) (*attempt, error) {
 	ctx := context.Background()
 	a := &attempt{id: id}
 	binding, _ := ChannelBinding(cview)
 	var share []byte
 	var err error
-	a.party, share, err = pakeStart(pakeInitiator, pakeConfig{Password: code.Password(), ChannelBinding: binding, InitiatorID: initiatorID, ResponderID: responderID, Context: pakeContext(code.ID)}, rand.Reader)
+	a.party, share, err = pake.Start(pake.Initiator, pake.Config{Password: code.Password(), ChannelBinding: binding, InitiatorID: initiatorID, ResponderID: responderID, Context: pakeContext(code.ID)}, rand.Reader)
 	if err != nil {
 		return a, err
 	}
@@ -225,7 +227,7 @@ func TestWrongCodeBurnsIt(t *testing.T) {
 func TestUnknownCodeIDLooksLikeAWrongCode(t *testing.T) {
 	f := newFixture(t)
 	s, c := f.conn()
-	a, err := f.pair(pairCode{ID: 4242, Secret: "123456"}, newID(t), s, c)
+	a, err := f.pair(paircode.Code{ID: 4242, Secret: "123456"}, newID(t), s, c)
 	if !errors.Is(err, ErrFailed) || a.startR == nil || len(a.startR.GetShare()) == 0 || len(a.startR.GetConfirmation()) == 0 {
 		t.Fatalf("unknown id: %v", err)
 	}
@@ -273,7 +275,7 @@ func TestDaemonRefusesConfirmationFromAnotherChannel(t *testing.T) {
 	// Start on s, but Finish arrives on another connection.
 	id := newID(t)
 	binding, _ := ChannelBinding(c)
-	party, share, _ := pakeStart(pakeInitiator, pakeConfig{Password: code.Password(), ChannelBinding: binding, InitiatorID: initiatorID, ResponderID: responderID, Context: pakeContext(code.ID)}, rand.Reader)
+	party, share, _ := pake.Start(pake.Initiator, pake.Config{Password: code.Password(), ChannelBinding: binding, InitiatorID: initiatorID, ResponderID: responderID, Context: pakeContext(code.ID)}, rand.Reader)
 	st, _, err := f.srv.Start(context.Background(), tcpPeer, s, &palyrav1.PairingStartRequest{Version: Version, CodeId: code.ID, Share: share})
 	if err != nil {
 		t.Fatal(err)

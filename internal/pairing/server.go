@@ -24,6 +24,7 @@ import (
 	"github.com/palyra/palyra/internal/devices"
 	"github.com/palyra/palyra/internal/guard"
 	"github.com/palyra/palyra/internal/identity"
+	"github.com/palyra/palyra/internal/pake"
 	"github.com/palyra/palyra/internal/peer"
 	"github.com/palyra/palyra/internal/pki"
 )
@@ -87,7 +88,7 @@ type Server struct {
 
 // session is one started PAKE, held in memory until Finish or sessionTTL.
 type session struct {
-	result  *pakeResult
+	result  *pake.Result
 	code    devices.PairingCode
 	known   bool // the code id named an active code
 	binding []byte
@@ -163,7 +164,7 @@ func (s *Server) Start(_ context.Context, p peer.Peer, st *tls.ConnectionState, 
 	if !known {
 		ev.Reason = "pairing_code_unknown"
 	}
-	party, share, err := pakeStart(pakeResponder, pakeConfig{
+	party, share, err := pake.Start(pake.Responder, pake.Config{
 		Password: password, ChannelBinding: binding, InitiatorID: initiatorID, ResponderID: responderID, Context: pakeContext(m.GetCodeId()),
 	}, s.cfg.Rand)
 	if err != nil {
