@@ -330,3 +330,32 @@ func freePort(t *testing.T) string {
 	t.Fatal("no free port")
 	return ""
 }
+
+func TestPairedConnectorGetsOnlyItsOwnScope(t *testing.T) {
+	state := filepath.Join(t.TempDir(), "state")
+	startDaemon(t, state)
+	must(t, []byte("owner-secret"), "--state-dir", state, "vault", "put", "global/k")
+	must(t, []byte("xoxb-token"), "--state-dir", state, "vault", "put", "connector:slack/token")
+	fails(t, 2, "bad input", nil, "--state-dir", state, "pair", "new", "--connector", "Slack Bot")
+	for _, tr := range []string{"tcp", "quic"} {
+		_, uri := newCode(t, state, "--connector", "slack", "--approve")
+		b := filepath.Join(t.TempDir(), tr)
+		must(t, nil, "pair", "join", uri, "--transport", tr, "--out", b)
+		id := []string{"--identity", b, "--transport", tr}
+		if got := string(must(t, nil, append(id, "vault", "get", "connector:slack/token")...).stdout); got != "xoxb-token" {
+			t.Fatalf("%s: own scope: %q", tr, got)
+		}
+		must(t, []byte("v"), append(id, "vault", "put", "connector:slack/state")...)
+		fails(t, 3, `Connector::"slack"`, nil, append(id, "vault", "get", "global/k")...)
+		fails(t, 3, "denied", nil, append(id, "status")...)
+		fails(t, 3, "denied", nil, append(id, "vault", "get", "connector:other/token")...)
+		// One active connector per name: revoke before pairing it again.
+		var cs []map[string]any
+		json.Unmarshal(must(t, nil, "--state-dir", state, "--json", "connectors", "list").stdout, &cs)
+		if len(cs) != 1 || cs[0]["name"] != "slack" || cs[0]["revoked"] != false {
+			t.Fatalf("connectors: %v", cs)
+		}
+		must(t, nil, "--state-dir", state, "devices", "revoke", cs[0]["device_id"].(string))
+		must(t, nil, "--state-dir", state, "devices", "remove", cs[0]["device_id"].(string))
+	}
+}
