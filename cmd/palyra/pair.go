@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"connectrpc.com/connect"
@@ -16,6 +17,7 @@ import (
 	"github.com/palyra/palyra/internal/client"
 	"github.com/palyra/palyra/internal/paircode"
 	"github.com/palyra/palyra/internal/pairing"
+	"github.com/palyra/palyra/internal/peer"
 )
 
 func pairingSvc(c *client.Conn) palyrav1connect.PairingServiceClient { return c.Pairing }
@@ -120,14 +122,16 @@ func pairListCmd(g *globals) *cobra.Command {
 
 func pairCancelCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
-		Use:     "cancel CODE_ID",
+		Use:     "cancel CODE_ID|CODE",
 		Short:   "Withdraw an unused pairing code",
-		Example: "  palyra pair cancel 17",
+		Example: "  palyra pair cancel 17\n  palyra pair cancel 17-482913",
 		Args:    exactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			id, err := strconv.ParseUint(args[0], 10, 32)
+			// The whole code is accepted too; only its id is sent.
+			arg, _, _ := strings.Cut(args[0], "-")
+			id, err := strconv.ParseUint(arg, 10, 32)
 			if err != nil || id == 0 {
-				return usagef("code id %q: want the number before the dash of the code", args[0])
+				return usagef("code id %q: want the number before the dash of the code", arg)
 			}
 			if _, err := call(c.Context(), g, pairingSvc, palyrav1connect.PairingServiceClient.CancelCode, &palyrav1.CancelPairingCodeRequest{CodeId: uint32(id)}); err != nil {
 				return err
@@ -239,8 +243,12 @@ func pairJoinCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if _, err := paircode.ParseInvite(args[0]); err != nil {
+			inv, err := paircode.ParseInvite(args[0])
+			if err != nil {
 				return usagef("%v", err)
+			}
+			if server == "" && (t == peer.TCP && inv.TCP == "" || t == peer.QUIC && inv.QUIC == "") {
+				return usagef("no daemon address: pass --server HOST:PORT or a palyra://pair URI")
 			}
 			// One progress line, rewritten in place, on a terminal only:
 			// a script sees the result, or one line saying what failed.
