@@ -28,14 +28,14 @@ import (
 // fixture is a pairing server on a real registry and CA, and a source of
 // real TLS 1.3 connections to take channel bindings from.
 type fixture struct {
-	t   *testing.T
+	t   testing.TB
 	srv *Server
 	reg *devices.Registry
 	ca  *pki.CA
 	sc  *pki.ServerCert
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	dir := t.TempDir()
 	ca, err := pki.LoadOrCreateCA(filepath.Join(dir, "ca.crt"), filepath.Join(dir, "ca.key"), bytes.Repeat([]byte{7}, 32), "test CA")
