@@ -24,6 +24,7 @@ import (
 	"github.com/palyra/palyra/internal/devices"
 	"github.com/palyra/palyra/internal/guard"
 	"github.com/palyra/palyra/internal/identity"
+	"github.com/palyra/palyra/internal/loglimit"
 	"github.com/palyra/palyra/internal/pake"
 	"github.com/palyra/palyra/internal/peer"
 	"github.com/palyra/palyra/internal/pki"
@@ -79,8 +80,9 @@ type Config struct {
 
 // Server is the daemon side of pairing. Safe for concurrent use.
 type Server struct {
-	cfg    Config
-	starts startLimiter
+	cfg     Config
+	starts  startLimiter
+	limited loglimit.Limiter // log lines for refused starts
 
 	mu       sync.Mutex
 	sessions map[string]*session
@@ -138,7 +140,9 @@ func (s *Server) Start(_ context.Context, p peer.Peer, st *tls.ConnectionState, 
 	}
 	now := s.cfg.Now()
 	if !s.starts.allow(p.Remote, now) {
-		s.cfg.Log.Warn("pairing starts rate limited", "remote", p.Remote)
+		if n, ok := s.limited.Allow(now); ok {
+			s.cfg.Log.Warn("pairing starts rate limited", "remote", p.Remote, "suppressed_before", n)
+		}
 		return nil, nil, connect.NewError(connect.CodeResourceExhausted, errors.New("too many pairing attempts from this address; wait a minute"))
 	}
 	s.mu.Lock()
