@@ -90,8 +90,10 @@ type Daemon struct {
 	watch    *statedir.Watch
 	// renewals limits certificate renewals per device.
 	renewals renewLimiter
-	// pairing serves PairingService (service_pairing.go).
-	pairing *pairing.Server
+	// pairing serves PairingService (service_pairing.go); pairingStarts,
+	// if set before Run, replaces its per-source starts per minute.
+	pairing       *pairing.Server
+	pairingStarts int
 	// handshakeLog rate-limits the log line for refused handshakes.
 	handshakeLog loglimit.Limiter
 	started      time.Time

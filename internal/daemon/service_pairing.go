@@ -24,8 +24,9 @@ func (d *Daemon) pairingServer() *pairing.Server {
 				a := d.srv.Addrs()
 				return a.TCP, a.QUIC
 			},
-			Now: d.now,
-			Log: d.log,
+			StartsPerMinute: d.pairingStarts,
+			Now:             d.now,
+			Log:             d.log,
 		})
 	}
 	return d.pairing

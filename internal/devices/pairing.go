@@ -213,12 +213,19 @@ func (r *Registry) CreateRequest(ctx context.Context, q PairingRequest, now time
 	if open >= max {
 		return fmt.Errorf("%w (%d)", ErrTooManyRequests, max)
 	}
-	_, err = tx.ExecContext(ctx, `INSERT INTO pairing_requests (request_id, code_id, device_id, name, platform, connector, public_key, csr, poll_hash, state, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	if err := insertRequest(ctx, tx, q); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+func insertRequest(ctx context.Context, db execer, q PairingRequest) error {
+	_, err := db.ExecContext(ctx, `INSERT INTO pairing_requests (request_id, code_id, device_id, name, platform, connector, public_key, csr, poll_hash, state, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		q.ID, q.CodeID, q.DeviceID, q.Name, q.Platform, q.Connector, []byte(q.PublicKey), q.CSR, q.PollHash, q.State, q.CreatedAt.Unix(), q.ExpiresAt.Unix())
 	if err != nil {
 		return fmt.Errorf("devices: store pairing request: %w", err)
 	}
-	return tx.Commit()
+	return nil
 }
 
 func expireRequests(ctx context.Context, db execer, now time.Time) error {
@@ -313,7 +320,10 @@ func (r *Registry) DecideRequest(ctx context.Context, id string, approve bool, n
 // and marks the request completed with the certificate, in one
 // transaction: either both happen or neither. It returns the Record
 // errors, or ErrRequestNotActive when the request is not approved.
-func (r *Registry) CompletePairing(ctx context.Context, id string, d Device, cert *x509.Certificate) (Device, error) {
+//
+// With newRequest set (State approved, ID id), the request is stored in
+// the same transaction first: a pre-approved pairing is one commit.
+func (r *Registry) CompletePairing(ctx context.Context, id string, d Device, cert *x509.Certificate, newRequest *PairingRequest) (Device, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	d, err := r.prepare(d, cert)
@@ -325,6 +335,14 @@ func (r *Registry) CompletePairing(ctx context.Context, id string, d Device, cer
 		return Device{}, fmt.Errorf("devices: %w", err)
 	}
 	defer tx.Rollback()
+	if q := newRequest; q != nil {
+		if q.ID != id || q.State != PairingApproved {
+			return Device{}, errors.New("devices: internal error: new request must be approved and named id")
+		}
+		if err := insertRequest(ctx, tx, *q); err != nil {
+			return Device{}, err
+		}
+	}
 	res, err := tx.ExecContext(ctx, `UPDATE pairing_requests SET state = 'completed', certificate = ? WHERE request_id = ? AND state = 'approved'`, cert.Raw, id)
 	if err != nil {
 		return Device{}, fmt.Errorf("devices: complete pairing: %w", err)

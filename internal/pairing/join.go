@@ -50,8 +50,10 @@ type JoinOptions struct {
 	PollInterval time.Duration
 	// Progress, if set, receives one-line progress reports.
 	Progress func(string)
-	// Trace, if set, receives the time spent in each phase ("pake",
-	// "issuance", "transport"), for benchmarks.
+	// Trace, if set, receives the time spent in each phase, for
+	// benchmarks: "identity" (keys and CSR), "transport" (dial and TLS
+	// handshake), "pake" (Start), "issuance" (Finish, and polls until the
+	// certificate arrives), "bundle" (writing and loading it).
 	Trace func(phase string, d time.Duration)
 }
 
@@ -134,6 +136,7 @@ func Join(ctx context.Context, o JoinOptions) (_ *client.Bundle, err error) {
 			os.Remove(filepath.Join(o.OutDir, n))
 		}
 	}()
+	tk := time.Now()
 	id, err := identity.Generate()
 	if err != nil {
 		return nil, err
@@ -142,6 +145,7 @@ func Join(ctx context.Context, o JoinOptions) (_ *client.Bundle, err error) {
 	if err != nil {
 		return nil, err
 	}
+	trace("identity", time.Since(tk))
 
 	t0 := time.Now()
 	progress(fmt.Sprintf("connecting to %s over %s", addr, o.Transport))
@@ -222,6 +226,8 @@ func Join(ctx context.Context, o JoinOptions) (_ *client.Bundle, err error) {
 	if err := checkIssued(certDER, roots, id); err != nil {
 		return nil, err
 	}
+	t3 := time.Now()
+	defer func() { trace("bundle", time.Since(t3)) }()
 	info := client.DaemonInfo{TCP: withHost(result.GetTcp(), host), QUIC: withHost(result.GetQuic(), host), CAFingerprint: caFP}
 	if err := client.WriteBundle(o.OutDir, id, certDER, ca.Raw, info); err != nil {
 		return nil, err

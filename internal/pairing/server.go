@@ -164,7 +164,9 @@ func (s *Server) Start(_ context.Context, p peer.Peer, st *tls.ConnectionState, 
 		password = make([]byte, 32)
 		io.ReadFull(s.cfg.Rand, password)
 	}
-	ev := &guard.Event{Resource: anyDevice, Allowed: known, Reason: "pairing_started", Durable: known}
+	// The code's use is already durable in devices.db; the record of the
+	// attempt is committed, not waited for.
+	ev := &guard.Event{Resource: anyDevice, Allowed: known, Reason: "pairing_started"}
 	if !known {
 		ev.Reason = "pairing_code_unknown"
 	}
@@ -248,37 +250,43 @@ func (s *Server) Finish(ctx context.Context, _ peer.Peer, st *tls.ConnectionStat
 		ev.Reason = "pairing_key_refused"
 		return nil, ev, connect.NewError(connect.CodePermissionDenied, continuityError(err))
 	}
+	if sess.code.Approve && s.cfg.Devices.NameInUse(name, pl.csr.DeviceID) {
+		// Pre-approved: nobody will see the conflict flagged, so refuse
+		// now rather than leave an approved request that cannot complete.
+		ev.Reason = "pairing_name_in_use"
+		return nil, ev, connect.NewError(connect.CodeFailedPrecondition, fmt.Errorf("an active device is named %q; pair under another name", name))
+	}
 	rid := identity.NewDeviceID().String()
 	q := devices.PairingRequest{
 		ID: rid, CodeID: sess.code.ID, DeviceID: pl.csr.DeviceID, Name: name, Platform: pl.platform, Connector: sess.code.Connector,
 		PublicKey: pl.csr.PublicKey, CSR: pl.csr.CSR.Raw, PollHash: pollHash(keys.pollToken), State: devices.PairingPending,
 		CreatedAt: now, ExpiresAt: now.Add(RequestTTL),
 	}
-	if sess.code.Approve {
-		q.State = devices.PairingApproved
-	}
-	if err := s.cfg.Devices.CreateRequest(ctx, q, now, MaxOpenRequests); err != nil {
-		ev.Reason = "pairing_request_refused"
-		if errors.Is(err, devices.ErrTooManyRequests) {
-			return nil, ev, connect.NewError(connect.CodeResourceExhausted, err)
-		}
-		s.cfg.Log.Error("pairing: store request", "err", err)
-		return nil, ev, connect.NewError(connect.CodeInternal, errors.New("internal error"))
-	}
-	ev.Allowed, ev.Reason = true, "pairing_requested"
 	out := &palyrav1.PairingFinishResult{RequestId: rid, CaCertificate: s.cfg.CA.Cert.Raw, State: palyrav1.PairingState_PAIRING_STATE_PENDING, Kind: "device"}
 	if q.Connector != "" {
 		out.Kind = "connector"
 	}
 	out.Tcp, out.Quic = s.cfg.Addrs()
-	if q.State == devices.PairingApproved {
-		cert, err := s.complete(ctx, q)
+	if sess.code.Approve {
+		// Pre-approved: stored and completed in one transaction.
+		q.State = devices.PairingApproved
+		cert, err := s.complete(ctx, q, true)
 		if err != nil {
 			ev.Reason = "pairing_issue_failed"
 			return nil, ev, err
 		}
-		ev.Reason = "pairing_completed"
+		ev.Allowed, ev.Reason = true, "pairing_completed"
 		out.State, out.Certificate = palyrav1.PairingState_PAIRING_STATE_COMPLETED, cert
+	} else {
+		if err := s.cfg.Devices.CreateRequest(ctx, q, now, MaxOpenRequests); err != nil {
+			ev.Reason = "pairing_request_refused"
+			if errors.Is(err, devices.ErrTooManyRequests) {
+				return nil, ev, connect.NewError(connect.CodeResourceExhausted, err)
+			}
+			s.cfg.Log.Error("pairing: store request", "err", err)
+			return nil, ev, connect.NewError(connect.CodeInternal, errors.New("internal error"))
+		}
+		ev.Allowed, ev.Reason = true, "pairing_requested"
 	}
 	s.cfg.Log.Info("pairing request", "request_id", rid, "device_id", q.DeviceID, "name", name, "connector", q.Connector, "fingerprint", identity.Fingerprint(q.PublicKey), "state", out.State.String())
 	b, err := proto.Marshal(out)
@@ -353,8 +361,9 @@ func printable(s string) bool {
 }
 
 // complete issues the certificate of an approved request and records the
-// device, in one transaction with the request's move to completed.
-func (s *Server) complete(ctx context.Context, q devices.PairingRequest) ([]byte, error) {
+// device, in one transaction with the request's move to completed (and,
+// with store, the request's own insertion).
+func (s *Server) complete(ctx context.Context, q devices.PairingRequest, store bool) ([]byte, error) {
 	csr, err := pki.ParseDeviceCSR(q.CSR)
 	if err != nil {
 		return nil, connect.NewError(connect.CodeInternal, errors.New("internal error"))
@@ -371,7 +380,11 @@ func (s *Server) complete(ctx context.Context, q devices.PairingRequest) ([]byte
 	if q.Connector != "" {
 		d.Owner = ""
 	}
-	if _, err := s.cfg.Devices.CompletePairing(ctx, q.ID, d, cert); err != nil {
+	var newRequest *devices.PairingRequest
+	if store {
+		newRequest = &q
+	}
+	if _, err := s.cfg.Devices.CompletePairing(ctx, q.ID, d, cert, newRequest); err != nil {
 		switch {
 		case errors.Is(err, devices.ErrNameTaken):
 			return nil, connect.NewError(connect.CodeFailedPrecondition, err)
@@ -413,7 +426,7 @@ func (s *Server) Poll(ctx context.Context, _ peer.Peer, _ *tls.ConnectionState, 
 		return out, nil, nil
 	}
 	ev := &guard.Event{Resource: deviceResource(q.DeviceID), Allowed: true, Reason: "pairing_completed", Durable: true}
-	cert, err := s.complete(ctx, q)
+	cert, err := s.complete(ctx, q, false)
 	if err != nil {
 		ev.Allowed, ev.Reason = false, "pairing_issue_failed"
 		return nil, ev, err
