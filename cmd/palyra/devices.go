@@ -104,7 +104,7 @@ func devicesCmd(g *globals) *cobra.Command {
 	}
 	revoke := &cobra.Command{
 		Use:        "revoke DEVICE_ID",
-		SuggestFor: []string{"remove", "delete", "rm"},
+		SuggestFor: []string{"delete", "rm"},
 		Short:      "Revoke a device: its certificates are refused and its connections closed",
 		Long: "Revoke a device: its certificates are refused from now on and its open connections closed.\n" +
 			"Revocation is final. Revoking a device revoked before succeeds and says so; its revocation\n" +
