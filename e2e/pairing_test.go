@@ -346,6 +346,10 @@ func TestPairedConnectorGetsOnlyItsOwnScope(t *testing.T) {
 			t.Fatalf("%s: own scope: %q", tr, got)
 		}
 		must(t, []byte("v"), append(id, "vault", "put", "connector:slack/state")...)
+		must(t, nil, append(id, "devices", "renew")...)
+		if got := string(must(t, nil, append(id, "vault", "get", "connector:slack/state")...).stdout); got != "v" {
+			t.Fatalf("%s: after renewal: %q", tr, got)
+		}
 		fails(t, 3, `Connector::"slack"`, nil, append(id, "vault", "get", "global/k")...)
 		fails(t, 3, "denied", nil, append(id, "status")...)
 		fails(t, 3, "denied", nil, append(id, "vault", "get", "connector:other/token")...)

@@ -176,6 +176,7 @@ func TestBaseline(t *testing.T) {
 		tc{"connector reads another connector's scope", on(remote(Principal{Kind: KindConnector, ID: "slack"}, ActionVaultRead, peer.TCP), SecretResource("connector:slackbot", "token")), deny()},
 		tc{"connector reads the owner's secrets", on(remote(Principal{Kind: KindConnector, ID: "slack"}, ActionVaultRead, peer.QUIC), SecretResource("global", "openai_api_key")), deny()},
 		tc{"connector lists every scope", on(remote(Principal{Kind: KindConnector, ID: "slack"}, ActionVaultList, peer.TCP), Resource{Type: ResourceVault, ID: AllScopes}), deny()},
+		tc{"connector renews its certificate", on(remote(Principal{Kind: KindConnector, ID: "slack"}, ActionDeviceRenew, peer.TCP), Resource{Type: ResourceDevice, ID: bobDevice}), allow("connector-renew-self")},
 		tc{"connector administers the vault", on(remote(Principal{Kind: KindConnector, ID: "slack"}, ActionVaultAdmin, peer.TCP), Resource{Type: ResourceVault, ID: "connector:slack"}), deny()},
 		tc{"admin user off the unix socket cannot enroll", Request{Principal: adminUser, Action: ActionDeviceEnroll, Resource: resourceFor[ActionDeviceEnroll], Transport: peer.TCP, DeviceID: adminDevice}, deny("device-admin-local-only")},
 		tc{"admin device revokes itself", Request{Principal: adminDev, Action: ActionDeviceRevoke, Resource: Resource{Type: ResourceDevice, ID: adminDevice}, Transport: peer.TCP, DeviceID: adminDevice}, deny("device-admin-local-only")},
@@ -310,7 +311,7 @@ permit (
     resource == Secret::"global/openai_api_key"
 );`
 	e := newEngine(t, bobReadsOpenAI)
-	if got, want := e.PolicyIDs(), []string{"admin-full-access", "bob-reads-openai", "connector-own-scope", "device-admin-local-only", "device-renew-self"}; !slices.Equal(got, want) {
+	if got, want := e.PolicyIDs(), []string{"admin-full-access", "bob-reads-openai", "connector-own-scope", "connector-renew-self", "device-admin-local-only", "device-renew-self"}; !slices.Equal(got, want) {
 		t.Errorf("PolicyIDs = %q, want %q", got, want)
 	}
 	other := SecretResource("global", "anthropic_api_key")
