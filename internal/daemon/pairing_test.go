@@ -9,8 +9,10 @@ import (
 	palyrav1 "github.com/palyra/palyra/api/palyra/v1"
 	"github.com/palyra/palyra/api/palyra/v1/palyrav1connect"
 	"github.com/palyra/palyra/internal/client"
+	"github.com/palyra/palyra/internal/identity"
 	"github.com/palyra/palyra/internal/pake"
 	"github.com/palyra/palyra/internal/peer"
+	"github.com/palyra/palyra/internal/pki"
 )
 
 // TestPairingStartIsAnonymousAndJournaled checks the protocol route kind:
@@ -56,5 +58,36 @@ func TestPairingStartIsAnonymousAndJournaled(t *testing.T) {
 	}
 	if len(transports) != 2 || transports[0] != "tcp" || transports[1] != "quic" {
 		t.Fatalf("anonymous records on %v, want tcp and quic", transports)
+	}
+}
+
+// TestEnrollRefusesABarredKey: a key ever revoked cannot be enrolled again,
+// under a fresh id either, and a non-random id is refused.
+func TestEnrollRefusesABarredKey(t *testing.T) {
+	td := startDaemon(t, nil)
+	ctx := context.Background()
+	b := td.enroll(t, "laptop")
+	if _, err := td.admin.Devices.Revoke(ctx, connect.NewRequest(&palyrav1.RevokeDeviceRequest{DeviceId: b.Identity.DeviceID.String()})); err != nil {
+		t.Fatal(err)
+	}
+	again := *b.Identity
+	again.DeviceID = identity.NewDeviceID()
+	csr, err := pki.CreateDeviceCSR(&again, "laptop2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = td.admin.Devices.Enroll(ctx, connect.NewRequest(&palyrav1.EnrollDeviceRequest{Name: "laptop2", Csr: csr}))
+	if connect.CodeOf(err) != connect.CodeFailedPrecondition {
+		t.Fatalf("barred key under a fresh id: %v", err)
+	}
+	weak, _ := identity.Generate()
+	weak.DeviceID = "01J00000000000000000000000"
+	csr, _ = pki.CreateDeviceCSR(weak, "weak")
+	_, err = td.admin.Devices.Enroll(ctx, connect.NewRequest(&palyrav1.EnrollDeviceRequest{Name: "weak", Csr: csr}))
+	if connect.CodeOf(err) != connect.CodeInvalidArgument {
+		t.Fatalf("non-random id: %v", err)
+	}
+	if n := len(td.devices.List()); n != 1 {
+		t.Fatalf("%d devices", n)
 	}
 }
