@@ -267,11 +267,17 @@ func TestPairingStateSurvivesRestart(t *testing.T) {
 		}
 		json.Unmarshal(must(t, nil, "--state-dir", state, "--json", "pair", "requests").stdout, &reqs)
 	}
-	// Approved, then the daemon restarts before (or as) the device polls:
-	// the device completes against the restarted daemon.
-	must(t, nil, "--state-dir", state, "pair", "approve", reqs[0]["request_id"].(string))
+	// The daemon restarts while the device waits (its polls fail, it keeps
+	// polling); the request is still there, pending, and once approved the
+	// device completes against the restarted daemon.
 	d.stop(t)
 	startDaemon(t, state, "--listen", port)
+	reqs = nil
+	json.Unmarshal(must(t, nil, "--state-dir", state, "--json", "pair", "requests").stdout, &reqs)
+	if len(reqs) != 1 || reqs[0]["state"] != "pending" {
+		t.Fatalf("after restart: %v", reqs)
+	}
+	must(t, nil, "--state-dir", state, "pair", "approve", reqs[0]["request_id"].(string))
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("join across a restart: %v\n%s", err, out.String())
 	}

@@ -122,3 +122,41 @@ func TestPairingRequestTransitions(t *testing.T) {
 		t.Fatalf("state %s, want expired", got.State)
 	}
 }
+
+// An approved request survives a restart and completes after it, in one
+// transaction with the device's record.
+func TestApprovedRequestCompletesAfterReopen(t *testing.T) {
+	ctx := context.Background()
+	r, ca, path := setup(t)
+	now := time.Now()
+	id, _ := identity.Generate()
+	der, _ := pki.CreateDeviceCSR(id, "phone")
+	q := PairingRequest{ID: "r1", CodeID: 1, DeviceID: id.DeviceID, Name: "phone", PublicKey: id.PublicKey(), CSR: der, PollHash: make([]byte, 32), State: PairingPending, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+	if err := r.CreateRequest(ctx, q, now, 4); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.DecideRequest(ctx, "r1", true, now); err != nil {
+		t.Fatal(err)
+	}
+	r.Close()
+	r2, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r2.Close()
+	got, err := r2.Request(ctx, "r1", now)
+	if err != nil || got.State != PairingApproved {
+		t.Fatalf("after reopen: %v %v", got.State, err)
+	}
+	req, _ := pki.ParseDeviceCSR(der)
+	cert, _ := ca.IssueClient(req, "phone", now, time.Hour)
+	if _, err := r2.CompletePairing(ctx, "r1", Device{ID: id.DeviceID, Name: "phone", Owner: "admin", PublicKey: id.PublicKey()}, cert, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r2.CompletePairing(ctx, "r1", Device{ID: id.DeviceID, Name: "phone", Owner: "admin", PublicKey: id.PublicKey()}, cert, nil); !errors.Is(err, ErrRequestNotActive) {
+		t.Fatalf("completed twice: %v", err)
+	}
+	if got, _ := r2.Request(ctx, "r1", now); got.State != PairingCompleted || len(got.Certificate) == 0 {
+		t.Fatalf("state %s", got.State)
+	}
+}
