@@ -39,6 +39,13 @@ type ProtocolFunc[Req, Res any] func(ctx context.Context, p peer.Peer, tlsState 
 // act, so that anonymous peers cannot write records at will.
 func Protocol[Req, Res any](g *Guard, procedure string, action authz.Action, maxBodyBytes int64, act ProtocolFunc[Req, Res]) Route {
 	h := connect.NewUnaryHandler(procedure, func(ctx context.Context, req *connect.Request[Req]) (*connect.Response[Res], error) {
+		if g.cfg.Ready != nil {
+			// State that changes: refused, like authenticated calls,
+			// while the state directory is not the daemon's.
+			if err := g.cfg.Ready(); err != nil {
+				return nil, connect.NewError(connect.CodeUnavailable, err)
+			}
+		}
 		p, _ := peer.FromContext(ctx)
 		st, _ := ctx.Value(tlsStateKey{}).(*tls.ConnectionState)
 		res, ev, err := act(ctx, p, st, req.Msg)
