@@ -10,6 +10,7 @@ import (
 	"github.com/palyra/palyra/api/palyra/v1/palyrav1connect"
 	"github.com/palyra/palyra/internal/client"
 	"github.com/palyra/palyra/internal/identity"
+	"github.com/palyra/palyra/internal/pairing"
 	"github.com/palyra/palyra/internal/pake"
 	"github.com/palyra/palyra/internal/peer"
 	"github.com/palyra/palyra/internal/pki"
@@ -89,5 +90,23 @@ func TestEnrollRefusesABarredKey(t *testing.T) {
 	}
 	if n := len(td.devices.List()); n != 1 {
 		t.Fatalf("%d devices", n)
+	}
+}
+
+// TestPairingBodiesAreBounded: the anonymous pairing procedures take only
+// small bodies.
+func TestPairingBodiesAreBounded(t *testing.T) {
+	td := startDaemon(t, nil)
+	hc, closeFn := client.TCPHTTPClient(nil, td.ca.Pool())
+	defer closeFn()
+	svc := palyrav1connect.NewPairingServiceClient(hc, "https://"+td.addrs.TCP, client.ClientOptions(peer.TCP)...)
+	big := make([]byte, pairing.MaxFinishBytes)
+	_, err := svc.Finish(context.Background(), connect.NewRequest(&palyrav1.PairingFinishRequest{SessionId: make([]byte, 16), Confirmation: make([]byte, 64), Sealed: big}))
+	if connect.CodeOf(err) != connect.CodeResourceExhausted {
+		t.Fatalf("oversized finish: %v", err)
+	}
+	_, err = svc.Start(context.Background(), connect.NewRequest(&palyrav1.PairingStartRequest{Version: 1, CodeId: 1, Share: make([]byte, pairing.MaxStartBytes)}))
+	if connect.CodeOf(err) != connect.CodeResourceExhausted {
+		t.Fatalf("oversized start: %v", err)
 	}
 }
