@@ -44,6 +44,7 @@ var services = []string{
 	palyrav1connect.DeviceServiceName,
 	palyrav1connect.AuditServiceName,
 	palyrav1connect.PolicyServiceName,
+	palyrav1connect.PairingServiceName,
 }
 
 // routes is the daemon's procedure table: everything it serves, on every
@@ -66,6 +67,7 @@ func (d *Daemon) routes(g *guard.Guard) []guard.Route {
 	rs = append(rs, d.deviceRoutes(g)...)
 	rs = append(rs, d.auditRoutes(g)...)
 	rs = append(rs, d.policyRoutes(g)...)
+	rs = append(rs, d.pairingServer().Routes(g)...)
 	return rs
 }
 
