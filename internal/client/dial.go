@@ -26,6 +26,7 @@ type Conn struct {
 	Devices palyrav1connect.DeviceServiceClient
 	Audit   palyrav1connect.AuditServiceClient
 	Policy  palyrav1connect.PolicyServiceClient
+	Pairing palyrav1connect.PairingServiceClient
 	// Approvals lists, decides and watches requests waiting for approval.
 	Approvals palyrav1connect.ApprovalServiceClient
 	// Health is the standard gRPC health service, open to anyone.
@@ -48,6 +49,7 @@ func NewConn(hc connect.HTTPClient, baseURL string, closeFn func(), opts ...conn
 		Devices:   palyrav1connect.NewDeviceServiceClient(hc, baseURL, opts...),
 		Audit:     palyrav1connect.NewAuditServiceClient(hc, baseURL, opts...),
 		Policy:    palyrav1connect.NewPolicyServiceClient(hc, baseURL, opts...),
+		Pairing:   palyrav1connect.NewPairingServiceClient(hc, baseURL, opts...),
 		Approvals: palyrav1connect.NewApprovalServiceClient(hc, baseURL, opts...),
 		Health:    grpchealth.NewClient(hc, baseURL, opts...),
 		close:     closeFn,

@@ -44,6 +44,7 @@ var services = []string{
 	palyrav1connect.DeviceServiceName,
 	palyrav1connect.AuditServiceName,
 	palyrav1connect.PolicyServiceName,
+	palyrav1connect.PairingServiceName,
 	palyrav1connect.ApprovalServiceName,
 }
 
@@ -67,6 +68,7 @@ func (d *Daemon) routes(g *guard.Guard) []guard.Route {
 	rs = append(rs, d.deviceRoutes(g)...)
 	rs = append(rs, d.auditRoutes(g)...)
 	rs = append(rs, d.policyRoutes(g)...)
+	rs = append(rs, d.pairingServer().Routes(g)...)
 	rs = append(rs, d.approvalRoutes(g)...)
 	return rs
 }

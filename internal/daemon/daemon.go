@@ -39,6 +39,7 @@ import (
 	"github.com/palyra/palyra/internal/loglimit"
 	"github.com/palyra/palyra/internal/masterkey"
 	"github.com/palyra/palyra/internal/offline"
+	"github.com/palyra/palyra/internal/pairing"
 	"github.com/palyra/palyra/internal/pki"
 	"github.com/palyra/palyra/internal/policy"
 	"github.com/palyra/palyra/internal/statedir"
@@ -92,6 +93,10 @@ type Daemon struct {
 	watch    *statedir.Watch
 	// renewals limits certificate renewals per device.
 	renewals renewLimiter
+	// pairing serves PairingService (service_pairing.go); pairingStarts,
+	// if set before Run, replaces its per-source starts per minute.
+	pairing       *pairing.Server
+	pairingStarts int
 	// handshakeLog rate-limits the log line for refused handshakes.
 	handshakeLog loglimit.Limiter
 	started      time.Time

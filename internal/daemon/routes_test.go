@@ -16,6 +16,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoregistry"
 
 	palyrav1 "github.com/palyra/palyra/api/palyra/v1"
+	"github.com/palyra/palyra/api/palyra/v1/palyrav1connect"
 	"github.com/palyra/palyra/internal/authz"
 	"github.com/palyra/palyra/internal/config"
 	"github.com/palyra/palyra/internal/guard"
@@ -44,27 +45,44 @@ func TestEveryProcedureHasAGuardedRoute(t *testing.T) {
 	for _, r := range d.routes(d.guard) {
 		table[r.Procedure] = r
 	}
+	// The pairing protocol's procedures are anonymous and decided by the
+	// protocol, every call journaled.
+	protocol := map[string]bool{
+		palyrav1connect.PairingServiceStartProcedure:  true,
+		palyrav1connect.PairingServiceFinishProcedure: true,
+		palyrav1connect.PairingServicePollProcedure:   true,
+	}
 	n := 0
 	for _, s := range apiServices() {
-		for j := range s.Methods().Len() {
-			m := s.Methods().Get(j)
-			path := "/" + string(s.FullName()) + "/" + string(m.Name())
-			n++
-			r, ok := table[path]
-			switch {
-			case !ok:
-				t.Errorf("%s has no route: add it to the guard table", path)
-				continue
-			case !r.Decided():
-				t.Errorf("%s is not a decided route", path)
-			case r.StreamType != streamType(m):
-				t.Errorf("%s: route stream type %v, the API says %v", path, r.StreamType, streamType(m))
+		{ // one service
+			for j := range s.Methods().Len() {
+				m := s.Methods().Get(j)
+				path := "/" + string(s.FullName()) + "/" + string(m.Name())
+				n++
+				r, ok := table[path]
+				switch {
+				case !ok:
+					t.Errorf("%s has no route: add it to the guard table", path)
+					continue
+				case protocol[path]:
+					if !r.Anonymous() || !r.Journaled() || r.Decided() {
+						t.Errorf("%s: want an anonymous, journaled protocol route", path)
+					}
+					delete(protocol, path)
+				case !r.Decided():
+					t.Errorf("%s is not a decided route", path)
+				case r.StreamType != streamType(m):
+					t.Errorf("%s: route stream type %v, the API says %v", path, r.StreamType, streamType(m))
+				}
+				if _, err := authz.ParseAction(string(r.Action)); err != nil {
+					t.Errorf("%s: action: %v", path, err)
+				}
+				delete(table, path)
 			}
-			if _, err := authz.ParseAction(string(r.Action)); err != nil {
-				t.Errorf("%s: action: %v", path, err)
-			}
-			delete(table, path)
 		}
+	}
+	if len(protocol) != 0 {
+		t.Errorf("protocol procedures missing from the API: %v", protocol)
 	}
 	if n < 12 {
 		t.Fatalf("only %d procedures found in the API descriptor", n)

@@ -53,6 +53,7 @@ type Route struct {
 	maxBodyBytes int64
 	handler      http.Handler
 	anon         http.Handler // a Meta route's handler for anonymous callers
+	journaled    bool         // a Protocol route
 }
 
 // Anonymous reports whether callers without a credential may reach the
