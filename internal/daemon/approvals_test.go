@@ -527,6 +527,13 @@ func TestApprovalNamedOnRetry(t *testing.T) {
 	if err := retry(dev, id); connect.CodeOf(err) != connect.CodePermissionDenied || !strings.Contains(err.Error(), "too late") {
 		t.Fatalf("retry naming a denied approval: %v", err)
 	}
+	// Not waiting changes nothing: the decision is known.
+	req0 := connect.NewRequest(&palyrav1.VaultGetRequest{Ref: "global/gated"})
+	req0.Header().Set(guard.HeaderApprovalID, id)
+	req0.Header().Set(guard.HeaderApprovalWait, "0")
+	if _, err := dev.Vault.Get(ctx, req0); connect.CodeOf(err) != connect.CodePermissionDenied || !strings.Contains(err.Error(), "too late") {
+		t.Fatalf("no-wait call naming a denied approval: %v", err)
+	}
 	// The owner's identical read is another requester's: the device's
 	// approval is not the owner's, so it waits (and gives up after 1s).
 	req := connect.NewRequest(&palyrav1.VaultGetRequest{Ref: "global/gated"})

@@ -145,9 +145,9 @@ func (g *Guard) approve(ctx context.Context, c authn.Caller, action authz.Action
 			if _, err := g.journal(ctx, entry(authz.Pending, reasonPending, &a), Read); err != nil {
 				return 0, err
 			}
+			g.cfg.Log.Info("waiting for approval", "approval_id", a.ID, "principal", requester, "action", action, "resource", t.Resource.String())
 		}
-		g.cfg.Log.Info("waiting for approval", "approval_id", a.ID, "principal", requester, "action", action, "resource", t.Resource.String())
-		if waitSet && wait == 0 {
+		if waitSet && wait == 0 && a.State == approval.StatePending {
 			ce := connect.NewError(connect.CodeFailedPrecondition, fmt.Errorf("waiting for approval %s (palyra approvals approve %s)", a.ID, a.ID))
 			ce.Meta().Set(HeaderApprovalID, a.ID)
 			ce.Meta().Set(HeaderApprovalExpires, strconv.FormatInt(a.Expires.Unix(), 10))
