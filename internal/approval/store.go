@@ -42,6 +42,9 @@ var (
 	ErrExpired = errors.New("approval: the request expired before it was decided")
 	// ErrInvalid: a malformed id, scope or field.
 	ErrInvalid = errors.New("approval: invalid request")
+	// ErrTooManyPending: the requester has MaxPendingPerRequester
+	// approvals waiting already.
+	ErrTooManyPending = fmt.Errorf("approval: %d requests of this requester are waiting for approval already", MaxPendingPerRequester)
 )
 
 // LostError is Resolve's answer when another decision came first: nothing
@@ -54,6 +57,11 @@ func (e *LostError) Error() string {
 	}
 	return fmt.Sprintf("approval %s was already %s by %s", e.Winner.ID, e.Winner.State, e.Winner.Decider)
 }
+
+// MaxPendingPerRequester bounds the approvals one requester may have
+// waiting at once, so that a caller cannot fill the list (and the disk)
+// with requests nobody will read.
+const MaxPendingPerRequester = 100
 
 // Limits on a record's text fields, in bytes.
 const (
@@ -274,6 +282,14 @@ func (s *Store) Create(ctx context.Context, r Request, wait time.Duration) (a Ap
 	}
 	if !errors.Is(err, ErrNotFound) {
 		return Approval{}, false, err
+	}
+	var waiting int
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM approvals WHERE requester = ? AND state = 'pending' AND expires_at > ?`,
+		r.Requester, now.UnixNano()).Scan(&waiting); err != nil {
+		return Approval{}, false, fmt.Errorf("approval: create: %w", err)
+	}
+	if waiting >= MaxPendingPerRequester {
+		return Approval{}, false, ErrTooManyPending
 	}
 	id := ulid.MustNew(ulid.Timestamp(now), rand.Reader).String()
 	_, err = tx.ExecContext(ctx, `INSERT INTO approvals (id, requester, device_id, session, action, resource, request_hash, reason, created_at, expires_at, state, seq)

@@ -3,6 +3,7 @@ package approval
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -276,5 +277,37 @@ func TestParseScope(t *testing.T) {
 		if _, err := ParseScope(s); err == nil {
 			t.Errorf("%q accepted", s)
 		}
+	}
+}
+
+// TestPendingBoundPerRequester: one requester cannot have more than
+// MaxPendingPerRequester approvals waiting; another requester still can,
+// and an expired one frees its place.
+func TestPendingBoundPerRequester(t *testing.T) {
+	ctx := context.Background()
+	c := &clock{t: time.Unix(1_800_000_000, 0)}
+	s := openStore(t, filepath.Join(t.TempDir(), "approvals.db"), c)
+	req := func(requester string, i int) Request {
+		r := testRequest(fmt.Sprintf(`Secret::"global/k%d"`, i))
+		r.Requester = requester
+		return r
+	}
+	for i := range MaxPendingPerRequester {
+		if _, _, err := s.Create(ctx, req("a", i), time.Minute); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, _, err := s.Create(ctx, req("a", MaxPendingPerRequester), time.Minute); !errors.Is(err, ErrTooManyPending) {
+		t.Fatalf("one too many: %v", err)
+	}
+	if _, joined, err := s.Create(ctx, req("a", 0), time.Minute); err != nil || !joined {
+		t.Fatalf("joining an existing one: %v %v", joined, err)
+	}
+	if _, _, err := s.Create(ctx, req("b", 0), time.Minute); err != nil {
+		t.Fatalf("another requester: %v", err)
+	}
+	c.add(2 * time.Minute)
+	if _, _, err := s.Create(ctx, req("a", MaxPendingPerRequester), time.Minute); err != nil {
+		t.Fatalf("after expiry: %v", err)
 	}
 }

@@ -234,6 +234,9 @@ func (g *Guard) approvalFailure(err error) error {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return connect.NewError(connect.CodeCanceled, err)
 	}
+	if errors.Is(err, approval.ErrTooManyPending) {
+		return connect.NewError(connect.CodeResourceExhausted, err)
+	}
 	g.cfg.Log.Error("approval store failed; refusing the request", "err", err)
 	return connect.NewError(connect.CodeUnavailable, errors.New("approvals unavailable; request refused"))
 }
