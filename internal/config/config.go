@@ -80,6 +80,9 @@ type Config struct {
 	Vault Vault `toml:"vault"`
 	// MasterKey is the [master_key] table: where the master key is kept.
 	MasterKey MasterKey `toml:"master_key"`
+	// Tools is the [tools] table: the governed tools' workspace, sandbox
+	// and limits.
+	Tools Tools `toml:"tools"`
 }
 
 // Defaults returns the built-in configuration. StateDir is left empty: the
@@ -92,6 +95,7 @@ func Defaults() Config {
 		Vault:  defaultVault(),
 
 		MasterKey: defaultMasterKey(),
+		Tools:     defaultTools(),
 	}
 }
 
@@ -105,6 +109,7 @@ func (c Config) Validate() error {
 		c.Audit.validate(),
 		c.Vault.validate(),
 		c.MasterKey.validate(),
+		c.Tools.validate(),
 	)
 }
 
@@ -203,6 +208,8 @@ func (c *Config) applyEnv(lookup func(string) (string, bool)) []string {
 // the copy cannot write through to the caller's Config.
 func (c Config) clone() Config {
 	c.ServerNames = slices.Clone(c.ServerNames)
+	c.Tools.TrustedDirs = slices.Clone(c.Tools.TrustedDirs)
+	c.Tools.SystemDirs = slices.Clone(c.Tools.SystemDirs)
 	return c
 }
 

@@ -49,6 +49,7 @@ func TestDefaults(t *testing.T) {
 		},
 		Vault:     Vault{ListPageDefault: 100, Retention: 10},
 		MasterKey: MasterKey{Provider: KeyProviderFile},
+		Tools:     defaultTools(),
 	}
 	if !reflect.DeepEqual(d, want) {
 		t.Fatalf("Defaults() =\n%+v\nwant\n%+v", d, want)
@@ -84,6 +85,7 @@ func TestParseFull(t *testing.T) {
 		},
 		Vault:     Vault{ListPageDefault: 50, Retention: 10},
 		MasterKey: MasterKey{Provider: KeyProviderFile},
+		Tools:     defaultTools(),
 	}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Fatalf("Parse =\n%+v\nwant\n%+v", cfg, want)
@@ -425,5 +427,24 @@ func TestNewLogger(t *testing.T) {
 	c.NewLogger(&buf).Info("hello")
 	if out := buf.String(); !strings.Contains(out, "level=INFO msg=hello") {
 		t.Errorf("text logger wrote %q", out)
+	}
+}
+
+func TestToolsRejects(t *testing.T) {
+	for _, doc := range []string{
+		"[tools]\nworkspace = \"rel\"\n",
+		"[tools]\ntrusted_dirs = []\n",
+		"[tools]\ntrusted_dirs = [\"usr/bin\"]\n",
+		"[tools]\nsystem_dirs = [\"/usr/\"]\n",
+		"[tools]\nwall_time = \"2h\"\n",
+		"[tools]\ncpu_time = \"10ms\"\n",
+		"[tools]\nmemory_bytes = 1\n",
+		"[tools]\noutput_bytes = 1073741824\n",
+		"[tools]\nWall_time = \"1s\"\n",
+		"[tools]\nshell = true\n",
+	} {
+		if _, err := Parse([]byte(doc), Defaults()); err == nil || !strings.Contains(err.Error(), "tools.") {
+			t.Errorf("Parse(%q) = %v, want an error naming tools.KEY", doc, err)
+		}
 	}
 }

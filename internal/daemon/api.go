@@ -43,6 +43,7 @@ var services = []string{
 	palyrav1connect.VaultServiceName,
 	palyrav1connect.DeviceServiceName,
 	palyrav1connect.AuditServiceName,
+	palyrav1connect.ToolsServiceName,
 }
 
 // routes is the daemon's procedure table: everything it serves, on every
@@ -64,6 +65,7 @@ func (d *Daemon) routes(g *guard.Guard) []guard.Route {
 	rs = append(rs, d.vaultRoutes(g)...)
 	rs = append(rs, d.deviceRoutes(g)...)
 	rs = append(rs, d.auditRoutes(g)...)
+	rs = append(rs, d.toolRoutes(g)...)
 	return rs
 }
 

@@ -41,6 +41,7 @@ import (
 	"github.com/palyra/palyra/internal/offline"
 	"github.com/palyra/palyra/internal/pki"
 	"github.com/palyra/palyra/internal/statedir"
+	"github.com/palyra/palyra/internal/tool"
 	"github.com/palyra/palyra/internal/transport"
 	"github.com/palyra/palyra/internal/vault"
 	"github.com/palyra/palyra/internal/version"
@@ -85,8 +86,10 @@ type Daemon struct {
 	keyCheck string
 	authz    *authz.Engine
 	guard    *guard.Guard
-	srv      *transport.Server
-	watch    *statedir.Watch
+	// tools are the governed tools served by ToolsService.
+	tools *tool.Registry
+	srv   *transport.Server
+	watch *statedir.Watch
 	// renewals limits certificate renewals per device.
 	renewals renewLimiter
 	// handshakeLog rate-limits the log line for refused handshakes.
@@ -120,6 +123,13 @@ type Option func(*openOptions)
 type openOptions struct {
 	recreate []string
 	record   bool
+	policies [][]byte
+}
+
+// Policies adds Cedar policy texts to the embedded baseline (authz.NewEngine
+// extra policies), for tests and embedders.
+func Policies(texts ...[]byte) Option {
+	return func(o *openOptions) { o.policies = append(o.policies, texts...) }
 }
 
 // RecordState lets Open accept a state directory that has no manifest (made
@@ -190,7 +200,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...Opti
 	for _, c := range []lifecycle.Component{
 		{Name: "state record", Start: d.recordState, Stop: d.stopWatch},
 		{Name: "authorization", Start: func(context.Context) error {
-			d.authz, err = authz.NewEngine()
+			d.authz, err = authz.NewEngine(o.policies...)
 			return err
 		}},
 		{Name: "guard", Start: func(context.Context) error {
@@ -201,6 +211,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...Opti
 			d.guard, err = guard.New(guard.Config{Authz: d.authz, Journal: d.audit, Devices: d.devices, CheckpointKey: key, OwnerUID: os.Getuid(), MapError: d.mapError, Ready: d.stateErr, Now: d.now, Log: log})
 			return err
 		}},
+		{Name: "tools", Start: d.openTools},
 	} {
 		d.parts.Add(c)
 	}

@@ -13,8 +13,8 @@ import (
 
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/reflect/protoregistry"
 
-	palyrav1 "github.com/palyra/palyra/api/palyra/v1"
 	"github.com/palyra/palyra/internal/authz"
 	"github.com/palyra/palyra/internal/config"
 	"github.com/palyra/palyra/internal/guard"
@@ -43,10 +43,16 @@ func TestEveryProcedureHasAGuardedRoute(t *testing.T) {
 	for _, r := range d.routes(d.guard) {
 		table[r.Procedure] = r
 	}
-	svcs := palyrav1.File_palyra_v1_palyra_proto.Services()
+	// Every file of package palyra.v1 (palyra.proto, tools.proto, ...).
+	var svcList []protoreflect.ServiceDescriptor
+	protoregistry.GlobalFiles.RangeFilesByPackage("palyra.v1", func(f protoreflect.FileDescriptor) bool {
+		for i := range f.Services().Len() {
+			svcList = append(svcList, f.Services().Get(i))
+		}
+		return true
+	})
 	n := 0
-	for i := range svcs.Len() {
-		s := svcs.Get(i)
+	for _, s := range svcList {
 		for j := range s.Methods().Len() {
 			m := s.Methods().Get(j)
 			path := "/" + string(s.FullName()) + "/" + string(m.Name())

@@ -86,6 +86,9 @@ func Meta(procedure string, h http.Handler, anon http.Handler, anonMaxBodyBytes 
 type Target struct {
 	Resource authz.Resource
 	Context  map[string]types.Value
+	// Also are further decisions the request needs (see Also); all of
+	// them and the route's own must allow it.
+	Also []Also
 }
 
 // TargetFunc validates a request message and names its target. It returns
@@ -189,6 +192,9 @@ func authorize[Req, Arg any](ctx context.Context, g *Guard, action authz.Action,
 			g.cfg.Log.Info("denied", "principal", e.Principal, "action", action, "resource", e.Resource, "policies", dec.Policies, "suppressed_before", n)
 		}
 		return c, zero, 0, connect.NewError(connect.CodePermissionDenied, &DeniedError{Principal: e.Principal, Action: string(action), Resource: e.Resource})
+	}
+	if err := g.decideAlso(ctx, c, t.Also, d, seq); err != nil {
+		return c, zero, 0, err
 	}
 	return c, arg, seq, nil
 }
