@@ -25,6 +25,7 @@ type Conn struct {
 	Vault   palyrav1connect.VaultServiceClient
 	Devices palyrav1connect.DeviceServiceClient
 	Audit   palyrav1connect.AuditServiceClient
+	Tools   palyrav1connect.ToolsServiceClient
 	// Health is the standard gRPC health service, open to anyone.
 	Health *grpchealth.Client
 	close  func()
@@ -41,6 +42,7 @@ func NewConn(hc connect.HTTPClient, baseURL string, closeFn func(), opts ...conn
 		Vault:   palyrav1connect.NewVaultServiceClient(hc, baseURL, opts...),
 		Devices: palyrav1connect.NewDeviceServiceClient(hc, baseURL, opts...),
 		Audit:   palyrav1connect.NewAuditServiceClient(hc, baseURL, opts...),
+		Tools:   palyrav1connect.NewToolsServiceClient(hc, baseURL, opts...),
 		Health:  grpchealth.NewClient(hc, baseURL, opts...),
 		close:   closeFn,
 	}

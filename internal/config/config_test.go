@@ -439,7 +439,7 @@ func TestToolsRejects(t *testing.T) {
 		"[tools]\nwall_time = \"2h\"\n",
 		"[tools]\ncpu_time = \"10ms\"\n",
 		"[tools]\nmemory_bytes = 1\n",
-		"[tools]\noutput_bytes = 1073741824\n",
+		"[tools]\noutput_bytes = 4194304\n",
 		"[tools]\nWall_time = \"1s\"\n",
 		"[tools]\nshell = true\n",
 	} {

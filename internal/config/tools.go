@@ -8,7 +8,7 @@ import (
 
 // Defaults and bounds of the [tools] table. Bounds are inclusive.
 const (
-	DefaultToolWallTime = 30 * time.Second
+	DefaultToolWallTime = 20 * time.Second
 	MinToolWallTime     = 10 * time.Millisecond
 	MaxToolWallTime     = time.Hour
 
@@ -30,7 +30,7 @@ const (
 
 	DefaultToolOutputBytes = 1 << 20
 	MinToolOutputBytes     = 1 << 10
-	MaxToolOutputBytes     = 16 << 20
+	MaxToolOutputBytes     = 2 << 20
 )
 
 // Tools is the [tools] table: the exec tool's workspace, trusted
@@ -41,12 +41,12 @@ const (
 //	trusted_dirs    = ["/usr/bin", "/bin"]   # where program names are resolved
 //	system_dirs     = ["/usr", "/bin", "/sbin", "/lib", "/lib64", "/etc"]  # read-only in the sandbox
 //	require_sandbox = true                   # refuse to run without Landlock
-//	wall_time       = "30s"                  # 10ms..1h
+//	wall_time       = "20s"                  # 10ms..1h
 //	cpu_time        = "30s"                  # 1s..1h (RLIMIT_CPU)
 //	memory_bytes    = 1073741824             # 16 MiB..64 GiB (RLIMIT_AS)
 //	open_files      = 256                    # 16..65536 (RLIMIT_NOFILE)
 //	processes       = 64                     # 1..65536 (RLIMIT_NPROC)
-//	output_bytes    = 1048576                # 1 KiB..16 MiB, stdout+stderr
+//	output_bytes    = 1048576                # 1 KiB..2 MiB, stdout+stderr
 type Tools struct {
 	// Workspace (workspace) is the directory programs run in, absolute;
 	// "" means the "workspace" directory inside the state directory.
