@@ -219,6 +219,15 @@ forbid (principal, action == Action::"secret.use", resource == Secret::"global/d
 	if deny.Resource != `Secret::"global/denied"` {
 		t.Fatalf("deny %+v", deny)
 	}
+	// All or nothing: the tool.execute decision allowed the call, the
+	// secret.use on global/api too, then global/denied was denied, so the
+	// program never ran and the call's outcome is an error.
+	te2 := waitRecord(t, td.audit, out.Seq, func(r audit.Record) bool { return r.Action == "tool.execute" })
+	ok2 := waitRecord(t, td.audit, te2.Seq, func(r audit.Record) bool { return r.Action == "secret.use" })
+	eo := waitRecord(t, td.audit, te2.Seq, func(r audit.Record) bool { return r.Kind == audit.KindOutcome && r.DecisionSeq == te2.Seq })
+	if te2.Decision != "allow" || ok2.Resource != `Secret::"global/api"` || ok2.Decision != "allow" || eo.Outcome != audit.OutcomeError || deny.Seq <= ok2.Seq {
+		t.Fatalf("records %+v %+v %+v %+v", te2, ok2, deny, eo)
+	}
 
 	// Over its wall time: killed and reported.
 	res, err = execCall(ctx, td.admin, `{"argv":["sleep","30"]}`)
