@@ -210,14 +210,22 @@ func (c Config) clone() Config {
 	c.ServerNames = slices.Clone(c.ServerNames)
 	c.Tools.TrustedDirs = slices.Clone(c.Tools.TrustedDirs)
 	c.Tools.SystemDirs = slices.Clone(c.Tools.SystemDirs)
+	c.Tools.FetchAllowPrefixes = slices.Clone(c.Tools.FetchAllowPrefixes)
 	return c
 }
 
 // normalize gives values that mean the same one representation: an empty
-// server_names list is nil, as in Defaults.
+// server_names list is nil, as in Defaults, and so are empty
+// tools.fetch_allow_prefixes and tools.system_dirs.
 func (c *Config) normalize() {
 	if len(c.ServerNames) == 0 {
 		c.ServerNames = nil
+	}
+	if len(c.Tools.FetchAllowPrefixes) == 0 {
+		c.Tools.FetchAllowPrefixes = nil
+	}
+	if len(c.Tools.SystemDirs) == 0 {
+		c.Tools.SystemDirs = nil
 	}
 }
 

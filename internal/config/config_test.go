@@ -448,3 +448,13 @@ func TestToolsRejects(t *testing.T) {
 		}
 	}
 }
+
+func TestToolsFetchAllowPrefixes(t *testing.T) {
+	cfg, err := Parse([]byte("[tools]\nfetch_allow_prefixes = [\"127.0.0.1/32\"]\n"), Defaults())
+	if err != nil || len(cfg.Tools.FetchAllowPrefixes) != 1 {
+		t.Fatalf("%v %+v", err, cfg.Tools)
+	}
+	if _, err := Parse([]byte("[tools]\nfetch_allow_prefixes = [\"localhost\"]\n"), Defaults()); err == nil || !strings.Contains(err.Error(), "tools.fetch_allow_prefixes[0]") {
+		t.Fatalf("got %v", err)
+	}
+}

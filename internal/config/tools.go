@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"net/netip"
 	"path/filepath"
 	"time"
 )
@@ -47,6 +48,7 @@ const (
 //	open_files      = 256                    # 16..65536 (RLIMIT_NOFILE)
 //	processes       = 64                     # 1..65536 (RLIMIT_NPROC)
 //	output_bytes    = 1048576                # 1 KiB..2 MiB, stdout+stderr
+//	fetch_allow_prefixes = []                # http.fetch: non-public prefixes allowed
 type Tools struct {
 	// Workspace (workspace) is the directory programs run in, absolute;
 	// "" means the "workspace" directory inside the state directory.
@@ -72,6 +74,10 @@ type Tools struct {
 	Processes int64 `toml:"processes"`
 	// OutputBytes (output_bytes) bounds stdout and stderr together.
 	OutputBytes int64 `toml:"output_bytes"`
+	// FetchAllowPrefixes (fetch_allow_prefixes) are address prefixes
+	// http.fetch may reach although they are not public unicast (e.g.
+	// "10.1.2.0/24" for one internal service); empty by default.
+	FetchAllowPrefixes []string `toml:"fetch_allow_prefixes"`
 }
 
 func defaultTools() Tools {
@@ -111,6 +117,11 @@ func (t Tools) validate() error {
 			if !filepath.IsAbs(d) || filepath.Clean(d) != d {
 				return fmt.Errorf("config: tools.%s[%d] %q is not a clean absolute path", list.key, i, d)
 			}
+		}
+	}
+	for i, p := range t.FetchAllowPrefixes {
+		if _, err := netip.ParsePrefix(p); err != nil {
+			return fmt.Errorf("config: tools.fetch_allow_prefixes[%d] %q is not a prefix such as \"10.1.2.0/24\"", i, p)
 		}
 	}
 	for _, r := range []struct {

@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
+	"net"
+	"net/netip"
 	"time"
 
 	"connectrpc.com/connect"
@@ -16,6 +19,11 @@ import (
 	"github.com/palyra/palyra/internal/tool"
 	"github.com/palyra/palyra/internal/tool/args"
 	toolexec "github.com/palyra/palyra/internal/tool/exec"
+	"github.com/palyra/palyra/internal/tool/fetchtool"
+	"github.com/palyra/palyra/internal/tool/fsops"
+	"github.com/palyra/palyra/internal/tool/fstool"
+	"github.com/palyra/palyra/internal/tool/httpfetch"
+	"github.com/palyra/palyra/internal/tool/netguard"
 )
 
 // openTools builds the registry of governed tools from the [tools] table
@@ -37,7 +45,12 @@ func (d *Daemon) openTools(context.Context) error {
 	if err != nil {
 		return err
 	}
-	d.tools, err = tool.NewRegistry(ex)
+	var allow netguard.Allow
+	for _, p := range t.FetchAllowPrefixes {
+		allow.Prefixes = append(allow.Prefixes, netip.MustParsePrefix(p)) // validated by config
+	}
+	tools := append([]tool.Tool{ex, fetchtool.New(fetchtool.Config{Allow: allow})}, fstool.New(ex.Workspace())...)
+	d.tools, err = tool.NewRegistry(tools...)
 	return err
 }
 
@@ -117,10 +130,7 @@ func (d *Daemon) runTool(ctx context.Context, c authn.Caller, call toolCall) (*p
 	}
 	res, err := call.tool.Run(ctx, call.plan, secrets)
 	if err != nil {
-		if errors.Is(err, toolexec.ErrSandboxUnavailable) {
-			return nil, connect.NewError(connect.CodeFailedPrecondition, err)
-		}
-		return nil, err
+		return nil, toolRunError(err)
 	}
 	d.log.Info("tool run", "tool", call.plan.Tool, "principal", c.Principal.String(), "request_sha256", call.plan.Hash,
 		"program", call.plan.Context.Program, "exit_code", res.ExitCode, "signal", res.Signal, "killed", res.Killed,
@@ -131,6 +141,37 @@ func (d *Daemon) runTool(ctx context.Context, c authn.Caller, call toolCall) (*p
 		Stdout: res.Stdout, Stderr: res.Stderr, Truncated: res.Truncated, OutputSha256: res.OutputSHA256,
 		WallUs: res.Wall.Microseconds(), UserUs: res.User.Microseconds(), SystemUs: res.System.Microseconds(),
 		Limits: res.Limits, Sandbox: res.Sandbox,
-		Program: call.plan.Context.Program, Cwd: call.plan.Context.Cwd, RequestSha256: call.plan.Hash,
+		Program: call.plan.Context.Program, Cwd: call.plan.Context.Cwd, RequestSha256: call.plan.Hash, Details: res.Details,
 	}, nil
+}
+
+// toolRunError maps a failed run to what the caller sees: the tools'
+// refusals keep their (value-free) message; anything unexpected stays an
+// internal error for mapError.
+func toolRunError(err error) error {
+	code := connect.Code(0)
+	switch {
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return err
+	case errors.Is(err, fs.ErrNotExist):
+		code = connect.CodeNotFound
+	case errors.Is(err, fs.ErrExist):
+		code = connect.CodeAlreadyExists
+	case errors.Is(err, fsops.ErrPath), errors.Is(err, fsops.ErrNotRegular), errors.Is(err, fsops.ErrTooLarge),
+		errors.Is(err, fsops.ErrHardLinked), errors.Is(err, httpfetch.ErrHeader), errors.Is(err, httpfetch.ErrRequest):
+		code = connect.CodeInvalidArgument
+	case errors.Is(err, netguard.ErrBlocked), errors.Is(err, netguard.ErrURL), errors.Is(err, httpfetch.ErrHostNotAllowed):
+		code = connect.CodePermissionDenied
+	case errors.Is(err, httpfetch.ErrTimeout):
+		code = connect.CodeDeadlineExceeded
+	case errors.Is(err, toolexec.ErrSandboxUnavailable), errors.Is(err, httpfetch.ErrTooManyRedirects):
+		code = connect.CodeFailedPrecondition
+	case errors.As(err, new(*net.OpError)), errors.As(err, new(*net.DNSError)):
+		code = connect.CodeFailedPrecondition // the remote end, not the daemon, is unreachable
+	case errors.As(err, new(*fs.PathError)):
+		code = connect.CodeFailedPrecondition // e.g. os.Root: "path escapes from parent"
+	default:
+		return err
+	}
+	return connect.NewError(code, err)
 }

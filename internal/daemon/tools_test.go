@@ -234,7 +234,7 @@ forbid (principal, action == Action::"secret.use", resource == Secret::"global/d
 	if err != nil || res.Killed != "timeout" {
 		t.Fatalf("sleep: %v %+v", err, res)
 	}
-	if l, err := td.admin.Tools.List(ctx, connect.NewRequest(&palyrav1.ToolListRequest{})); err != nil || len(l.Msg.Tools) != 1 || l.Msg.Tools[0].Name != "exec" {
+	if l, err := td.admin.Tools.List(ctx, connect.NewRequest(&palyrav1.ToolListRequest{})); err != nil || len(l.Msg.Tools) != 5 || l.Msg.Tools[0].Name != "exec" || l.Msg.Tools[4].Name != "http.fetch" {
 		t.Fatalf("list: %v %v", err, l)
 	}
 }

@@ -144,6 +144,9 @@ type Result struct {
 	// "cpu=10s", "as=1073741824", "nofile=256", "nproc=64",
 	// "output=1048576").
 	Limits []string
+	// Details are tool-specific facts of the run, never secret: an HTTP
+	// status, the size of a file written.
+	Details map[string]string
 	// Sandbox says which sandbox was in force, e.g. "landlock abi=6
 	// fs=workspace:rw,system:ro net=tcp-denied", or "none: <reason>".
 	// Never claimed when it was not applied.

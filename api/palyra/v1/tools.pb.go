@@ -108,6 +108,9 @@ type ToolExecuteResponse struct {
 	Cwd     string `protobuf:"bytes,14,opt,name=cwd,proto3" json:"cwd,omitempty"`
 	// Hex SHA-256 of the canonical request (tool and decoded arguments).
 	RequestSha256 string `protobuf:"bytes,15,opt,name=request_sha256,json=requestSha256,proto3" json:"request_sha256,omitempty"`
+	// Tool-specific facts of the run (http.fetch: status, url; fs.write:
+	// size), never secret.
+	Details       map[string]string `protobuf:"bytes,16,rep,name=details,proto3" json:"details,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -245,6 +248,13 @@ func (x *ToolExecuteResponse) GetRequestSha256() string {
 		return x.RequestSha256
 	}
 	return ""
+}
+
+func (x *ToolExecuteResponse) GetDetails() map[string]string {
+	if x != nil {
+		return x.Details
+	}
+	return nil
 }
 
 type ToolListRequest struct {
@@ -463,7 +473,7 @@ const file_palyra_v1_tools_proto_rawDesc = "" +
 	"\x15palyra/v1/tools.proto\x12\tpalyra.v1\"F\n" +
 	"\x12ToolExecuteRequest\x12\x12\n" +
 	"\x04tool\x18\x01 \x01(\tR\x04tool\x12\x1c\n" +
-	"\targuments\x18\x02 \x01(\fR\targuments\"\xa9\x03\n" +
+	"\targuments\x18\x02 \x01(\fR\targuments\"\xac\x04\n" +
 	"\x13ToolExecuteResponse\x12\x1b\n" +
 	"\texit_code\x18\x01 \x01(\x05R\bexitCode\x12\x16\n" +
 	"\x06signal\x18\x02 \x01(\tR\x06signal\x12\x16\n" +
@@ -480,7 +490,11 @@ const file_palyra_v1_tools_proto_rawDesc = "" +
 	"\asandbox\x18\f \x01(\tR\asandbox\x12\x18\n" +
 	"\aprogram\x18\r \x01(\tR\aprogram\x12\x10\n" +
 	"\x03cwd\x18\x0e \x01(\tR\x03cwd\x12%\n" +
-	"\x0erequest_sha256\x18\x0f \x01(\tR\rrequestSha256\"\x11\n" +
+	"\x0erequest_sha256\x18\x0f \x01(\tR\rrequestSha256\x12E\n" +
+	"\adetails\x18\x10 \x03(\v2+.palyra.v1.ToolExecuteResponse.DetailsEntryR\adetails\x1a:\n" +
+	"\fDetailsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x11\n" +
 	"\x0fToolListRequest\"D\n" +
 	"\x10ToolListResponse\x120\n" +
 	"\x05tools\x18\x01 \x03(\v2\x1a.palyra.v1.ToolDescriptionR\x05tools\"v\n" +
@@ -509,7 +523,7 @@ func file_palyra_v1_tools_proto_rawDescGZIP() []byte {
 	return file_palyra_v1_tools_proto_rawDescData
 }
 
-var file_palyra_v1_tools_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_palyra_v1_tools_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
 var file_palyra_v1_tools_proto_goTypes = []any{
 	(*ToolExecuteRequest)(nil),  // 0: palyra.v1.ToolExecuteRequest
 	(*ToolExecuteResponse)(nil), // 1: palyra.v1.ToolExecuteResponse
@@ -517,19 +531,21 @@ var file_palyra_v1_tools_proto_goTypes = []any{
 	(*ToolListResponse)(nil),    // 3: palyra.v1.ToolListResponse
 	(*ToolDescription)(nil),     // 4: palyra.v1.ToolDescription
 	(*ToolArgument)(nil),        // 5: palyra.v1.ToolArgument
+	nil,                         // 6: palyra.v1.ToolExecuteResponse.DetailsEntry
 }
 var file_palyra_v1_tools_proto_depIdxs = []int32{
-	4, // 0: palyra.v1.ToolListResponse.tools:type_name -> palyra.v1.ToolDescription
-	5, // 1: palyra.v1.ToolDescription.arguments:type_name -> palyra.v1.ToolArgument
-	0, // 2: palyra.v1.ToolsService.Execute:input_type -> palyra.v1.ToolExecuteRequest
-	2, // 3: palyra.v1.ToolsService.List:input_type -> palyra.v1.ToolListRequest
-	1, // 4: palyra.v1.ToolsService.Execute:output_type -> palyra.v1.ToolExecuteResponse
-	3, // 5: palyra.v1.ToolsService.List:output_type -> palyra.v1.ToolListResponse
-	4, // [4:6] is the sub-list for method output_type
-	2, // [2:4] is the sub-list for method input_type
-	2, // [2:2] is the sub-list for extension type_name
-	2, // [2:2] is the sub-list for extension extendee
-	0, // [0:2] is the sub-list for field type_name
+	6, // 0: palyra.v1.ToolExecuteResponse.details:type_name -> palyra.v1.ToolExecuteResponse.DetailsEntry
+	4, // 1: palyra.v1.ToolListResponse.tools:type_name -> palyra.v1.ToolDescription
+	5, // 2: palyra.v1.ToolDescription.arguments:type_name -> palyra.v1.ToolArgument
+	0, // 3: palyra.v1.ToolsService.Execute:input_type -> palyra.v1.ToolExecuteRequest
+	2, // 4: palyra.v1.ToolsService.List:input_type -> palyra.v1.ToolListRequest
+	1, // 5: palyra.v1.ToolsService.Execute:output_type -> palyra.v1.ToolExecuteResponse
+	3, // 6: palyra.v1.ToolsService.List:output_type -> palyra.v1.ToolListResponse
+	5, // [5:7] is the sub-list for method output_type
+	3, // [3:5] is the sub-list for method input_type
+	3, // [3:3] is the sub-list for extension type_name
+	3, // [3:3] is the sub-list for extension extendee
+	0, // [0:3] is the sub-list for field type_name
 }
 
 func init() { file_palyra_v1_tools_proto_init() }
@@ -543,7 +559,7 @@ func file_palyra_v1_tools_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_palyra_v1_tools_proto_rawDesc), len(file_palyra_v1_tools_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   6,
+			NumMessages:   7,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

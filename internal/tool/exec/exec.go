@@ -209,3 +209,6 @@ func (t *Tool) confine(cwd string) (string, error) {
 	}
 	return real, nil
 }
+
+// Workspace is the workspace directory, absolute and symlink-resolved.
+func (t *Tool) Workspace() string { return t.ws }
