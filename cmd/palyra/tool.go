@@ -3,7 +3,9 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -60,18 +62,22 @@ func toolListCmd(g *globals) *cobra.Command {
 }
 
 func toolRunCmd(g *globals) *cobra.Command {
-	var kvs []string
+	var kvs, jsonKVs []string
 	cmd := &cobra.Command{
 		Use:   "run TOOL [--arg KEY=VALUE ...] [-- ARGV...]",
 		Short: "Run a governed tool: one authorization decision, sandboxed, output masked",
 		Long: "Run TOOL with the arguments object built from --arg KEY=VALUE (a string; KEY.NAME=VALUE sets\n" +
-			"NAME in the object KEY, as in env.TOKEN=vault://global/gh_token) and, after --, the argv array.\n" +
+			"NAME in the object KEY, as in env.TOKEN=vault://global/gh_token), --arg-json KEY=JSON (any JSON\n" +
+			"value: create=true) and, after --, the argv array. Tool-specific facts of the run (an HTTP\n" +
+			"status, a file's size) are printed on stderr as one line.\n" +
 			"The program's masked stdout and stderr are printed as they were captured, and palyra exits with\n" +
 			"its exit status (128+9 when the daemon killed it, with the reason on stderr). With --json the\n" +
 			"whole result is printed instead.",
 		Example: "  palyra tool run exec -- ls -la\n" +
 			"  palyra tool run exec --arg cwd=project -- git status --short\n" +
 			"  palyra tool run exec --arg env.TOKEN=vault://global/gh_token -- printenv TOKEN\n" +
+			"  palyra tool run fs.write --arg path=notes.txt --arg content=hello --arg-json create=true\n" +
+			"  palyra tool run http.fetch --arg url=https://example.com/\n" +
 			"  palyra --json tool run exec -- ls",
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
@@ -79,7 +85,7 @@ func toolRunCmd(g *globals) *cobra.Command {
 			if dash == 0 || (dash < 0 && len(args) != 1) || dash > 1 {
 				return usagef("want: palyra tool run TOOL [--arg KEY=VALUE ...] [-- ARGV...]")
 			}
-			doc, err := toolArguments(kvs, args[1:])
+			doc, err := toolArguments(kvs, jsonKVs, args[1:])
 			if err != nil {
 				return err
 			}
@@ -98,6 +104,13 @@ func toolRunCmd(g *globals) *cobra.Command {
 			}
 			os.Stdout.Write(m.Stdout)
 			os.Stderr.Write(m.Stderr)
+			if len(m.Details) > 0 {
+				var ds []string
+				for _, k := range slices.Sorted(maps.Keys(m.Details)) {
+					ds = append(ds, k+"="+m.Details[k])
+				}
+				fmt.Fprintf(os.Stderr, "%s: %s\n", args[0], strings.Join(ds, " "))
+			}
 			switch {
 			case m.Killed != "":
 				fmt.Fprintf(os.Stderr, "palyra: %s was killed by the daemon: %s (limits: %s)\n", m.Program, m.Killed, strings.Join(m.Limits, " "))
@@ -115,14 +128,26 @@ func toolRunCmd(g *globals) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringArrayVar(&kvs, "arg", nil, "KEY=VALUE or KEY.NAME=VALUE: a string argument of the tool (repeatable)")
+	cmd.Flags().StringArrayVar(&jsonKVs, "arg-json", nil, "KEY=JSON: an argument given as a JSON value, e.g. create=true (repeatable)")
 	return cmd
 }
 
 // toolArguments builds the arguments object: each --arg, and argv when
 // given after --. A key given twice is a usage error, as the daemon would
 // refuse it.
-func toolArguments(kvs, argv []string) ([]byte, error) {
+func toolArguments(kvs, jsonKVs, argv []string) ([]byte, error) {
 	obj := map[string]any{}
+	for _, kv := range jsonKVs {
+		k, v, ok := strings.Cut(kv, "=")
+		var val any
+		if !ok || k == "" || json.Unmarshal([]byte(v), &val) != nil {
+			return nil, usagef("--arg-json %q: want KEY=JSON", k)
+		}
+		if _, dup := obj[k]; dup {
+			return nil, usagef("--arg-json %s given twice", k)
+		}
+		obj[k] = val
+	}
 	for _, kv := range kvs {
 		k, v, ok := strings.Cut(kv, "=")
 		if !ok || k == "" {
