@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -31,6 +32,8 @@ const (
 	MaxArgs = 1024
 	// MaxEnv is the largest number of injected secrets.
 	MaxEnv = 32
+	// MaxPorts is the largest number of tcp_connect ports.
+	MaxPorts = 16
 )
 
 // Config is the exec tool's configuration (the [tools] table).
@@ -107,6 +110,7 @@ func (*Tool) Describe() tool.Description {
 			{Name: "argv", Type: "[string]", Required: true, Doc: "the program (a bare name looked up in the trusted directories, or an absolute path) and its arguments; never a shell string"},
 			{Name: "cwd", Type: "string", Doc: "working directory, relative to the workspace (default: the workspace)"},
 			{Name: "env", Type: "{string:string}", Doc: "NAME: vault://SCOPE/KEY[#N] — secrets injected as environment variables, each a secret.use decision"},
+			{Name: "tcp_connect", Type: "[integer]", Doc: "TCP ports the program may connect to, on any address (policy sees hosts \"*:PORT\"); none by default"},
 		},
 	}
 }
@@ -116,12 +120,16 @@ type Args struct {
 	Argv []string          `json:"argv"`
 	Cwd  string            `json:"cwd,omitempty"`
 	Env  map[string]string `json:"env,omitempty"`
+	// TCPConnect are the TCP ports the program may connect to (any host:
+	// Landlock restricts ports, not addresses); none by default.
+	TCPConnect []int `json:"tcp_connect,omitempty"`
 }
 
 // spec is a planned exec call.
 type spec struct {
-	exe []string // the argv to execute, program names absolute
-	cwd string
+	exe   []string // the argv to execute, program names absolute
+	cwd   string
+	ports []uint16 // TCP ports the sandbox lets the program connect to
 }
 
 var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
@@ -164,7 +172,11 @@ func (t *Tool) Plan(raw []byte) (*tool.Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &tool.Plan{Tool: Name, Hash: tool.Hash(Name, a), Spec: spec{exe: u.exe, cwd: cwd}}
+	ports, hosts, err := connectPorts(a.TCPConnect)
+	if err != nil {
+		return nil, err
+	}
+	p := &tool.Plan{Tool: Name, Hash: tool.Hash(Name, a), Spec: spec{exe: u.exe, cwd: cwd, ports: ports}}
 	if len(a.Env) > MaxEnv {
 		return nil, fmt.Errorf("%w: %d env entries, at most %d", errInvalid, len(a.Env), MaxEnv)
 	}
@@ -186,8 +198,32 @@ func (t *Tool) Plan(raw []byte) (*tool.Plan, error) {
 		CommandLine: shellQuote(a.Argv),
 		Flags:       normalizeFlags(args),
 		Cwd:         cwd,
+		Hosts:       hosts,
 	}
 	return p, nil
+}
+
+// connectPorts checks the tcp_connect ports and names them for policy as
+// hosts "*:PORT" (any address: the sandbox restricts ports only), sorted,
+// each once.
+func connectPorts(in []int) ([]uint16, []string, error) {
+	if len(in) > MaxPorts {
+		return nil, nil, fmt.Errorf("%w: %d tcp_connect ports, at most %d", errInvalid, len(in), MaxPorts)
+	}
+	var ports []uint16
+	for _, p := range in {
+		if p < 1 || p > 65535 {
+			return nil, nil, fmt.Errorf("%w: tcp_connect port %d out of range [1, 65535]", errInvalid, p)
+		}
+		ports = append(ports, uint16(p)) // #nosec G115 -- checked above
+	}
+	slices.Sort(ports)
+	ports = slices.Compact(ports)
+	hosts := make([]string, len(ports))
+	for i, p := range ports {
+		hosts[i] = "*:" + strconv.Itoa(int(p))
+	}
+	return ports, hosts, nil
 }
 
 // confine resolves cwd (relative to the workspace, or absolute) and

@@ -3,6 +3,9 @@ package exec
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -224,4 +227,40 @@ func TestLandlockConfinesWrites(t *testing.T) {
 	if res.ExitCode != 0 {
 		t.Fatalf("a write inside the workspace failed: %s", res.Stderr)
 	}
+}
+
+// TestLandlockNetwork: with Landlock ABI 4+, a TCP connect fails unless
+// its port is in tcp_connect (and policy sees it as a host "*:PORT").
+func TestLandlockNetwork(t *testing.T) {
+	abi, err := ll.LandlockGetABIVersion()
+	if err != nil || abi < 4 {
+		t.Skipf("Landlock ABI %d (%v) cannot restrict TCP", abi, err)
+	}
+	curl, err := filepath.EvalSymlinks("/usr/bin/curl")
+	if err != nil {
+		t.Skipf("no curl: %v", err)
+	}
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("reached")) })}
+	go srv.Serve(ln)
+	defer srv.Close()
+	port := ln.Addr().(*net.TCPAddr).Port
+	tl := testTool(t, func(c *Config) { c.RequireSandbox = true })
+	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
+	res := run(t, tl, `{"argv":["`+curl+`","-sS","--max-time","5","`+url+`"]}`, nil)
+	if res.ExitCode == 0 || strings.Contains(string(res.Stdout), "reached") {
+		t.Fatalf("connect without tcp_connect succeeded: %+v", res)
+	}
+	p := plan(t, tl, fmt.Sprintf(`{"argv":["curl","-sS","--max-time","5","%s"],"tcp_connect":[%d]}`, url, port))
+	if want := []string{fmt.Sprintf("*:%d", port)}; !slices.Equal(p.Context.Hosts, want) {
+		t.Fatalf("hosts %q, want %q", p.Context.Hosts, want)
+	}
+	res, err = tl.Run(context.Background(), p, nil)
+	if err != nil || res.ExitCode != 0 || string(res.Stdout) != "reached" {
+		t.Fatalf("connect with tcp_connect: %v %+v stderr %s", err, res, res.Stderr)
+	}
+	t.Logf("sandbox: %s", res.Sandbox)
 }

@@ -32,6 +32,7 @@ type launchSpec struct {
 	RW      []string `json:"rw"`
 	RO      []string `json:"ro"`
 	Require bool     `json:"require"`
+	Connect []uint16 `json:"connect"`
 	Limits  []rlimit `json:"limits"`
 }
 

@@ -12,11 +12,13 @@ import (
 const rlimitNPROC = 6 // RLIMIT_NPROC on Linux
 
 // sandbox applies Landlock to the launcher (and so to the program it
-// execs): the RW directories read-write, the RO directories readable (and executable),
-// /dev/null read-write, /dev/zero, /dev/random and /dev/urandom readable;, nothing else; TCP bind and connect denied
-// (ABI 4+), UDP too (ABI 10+); signals and abstract unix sockets scoped to
-// the domain (ABI 6+). It returns what was applied, from the kernel's ABI
-// version, or "none: ..." when Landlock is unavailable and not required.
+// execs): the RW directories read-write; the RO directories readable and
+// executable; /dev/null read-write; /dev/zero, /dev/random and
+// /dev/urandom readable; nothing else. TCP bind and connect are denied
+// (ABI 4+) except connect to the spec's ports, UDP too (ABI 10+); signals
+// and abstract unix sockets are scoped to the domain (ABI 6+). It returns
+// what was applied, from the kernel's ABI version, or "none: ..." when
+// Landlock is unavailable and not required.
 func sandbox(sp launchSpec) (string, error) {
 	abi, err := ll.LandlockGetABIVersion()
 	if err != nil || abi < 1 {
@@ -25,12 +27,16 @@ func sandbox(sp launchSpec) (string, error) {
 		}
 		return fmt.Sprintf("none: landlock unavailable in this kernel (%v)", err), nil
 	}
-	err = landlock.V11.BestEffort().Restrict(
+	rules := []landlock.Rule{
 		landlock.RWDirs(sp.RW...),
 		landlock.RODirs(sp.RO...).IgnoreIfMissing(),
 		landlock.RWFiles("/dev/null").IgnoreIfMissing(),
 		landlock.ROFiles("/dev/zero", "/dev/urandom", "/dev/random").IgnoreIfMissing(),
-	)
+	}
+	for _, p := range sp.Connect {
+		rules = append(rules, landlock.ConnectTCP(p))
+	}
+	err = landlock.V11.BestEffort().Restrict(rules...)
 	if err != nil {
 		if sp.Require {
 			return "", fmt.Errorf("sandbox: landlock: %v", err)
@@ -38,11 +44,15 @@ func sandbox(sp launchSpec) (string, error) {
 		return fmt.Sprintf("none: landlock failed (%v)", err), nil
 	}
 	net := "open (landlock abi<4 cannot restrict it)"
+	allowed := ""
+	if len(sp.Connect) > 0 {
+		allowed = fmt.Sprintf(" except tcp connect to ports %v", sp.Connect)
+	}
 	switch {
 	case abi >= 10:
-		net = "tcp+udp denied"
+		net = "tcp+udp denied" + allowed
 	case abi >= 4:
-		net = "tcp bind/connect denied (udp not restricted below abi 10)"
+		net = "tcp bind/connect denied" + allowed + " (udp not restricted below abi 10)"
 	}
 	desc := fmt.Sprintf("landlock abi=%d fs=workspace:rw,system:ro net=%s", abi, net)
 	if abi >= 6 {

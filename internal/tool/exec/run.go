@@ -63,6 +63,7 @@ func (t *Tool) Run(ctx context.Context, p *tool.Plan, secrets map[string][]byte)
 		RW:      []string{t.ws},
 		RO:      append(append([]string(nil), t.cfg.SystemDirs...), t.res.trusted...),
 		Require: t.cfg.RequireSandbox,
+		Connect: sp.ports,
 		Limits:  t.rlimits(),
 	}
 	specJSON, err := json.Marshal(ls)
