@@ -7,8 +7,6 @@ import (
 	"os"
 )
 
-const rlimitNPROC = -1
-
 func sandbox(sp launchSpec) (string, error) {
 	if sp.Require {
 		return "", errors.New("sandbox: landlock exists only on Linux")

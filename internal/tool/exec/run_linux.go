@@ -9,11 +9,14 @@ import (
 	"io"
 	"os"
 	osexec "os/exec"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/palyra/palyra/internal/redact"
 	"github.com/palyra/palyra/internal/tool"
@@ -92,6 +95,11 @@ func (t *Tool) Run(ctx context.Context, p *tool.Plan, secrets map[string][]byte)
 	cmd.WaitDelay = time.Second
 	out.kill = func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 
+	// PR_SET_PDEATHSIG fires when the thread that started the child
+	// exits, not the process: keep this goroutine on its thread until the
+	// child is reaped.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	start := time.Now()
 	err = cmd.Start()
 	statusW.Close()
@@ -99,9 +107,19 @@ func (t *Tool) Run(ctx context.Context, p *tool.Plan, secrets map[string][]byte)
 		return nil, fmt.Errorf("exec: start the sandbox launcher: %w", err)
 	}
 	status, _ := io.ReadAll(io.LimitReader(statusR, 64<<10))
-	werr := cmd.Wait()
-	// The group may outlive its leader (a background child): end it.
+	// Wait for the leader to exit without reaping it: while it is a
+	// zombie its pid, and so the process group id, cannot be reused, so
+	// killing the group (background children that outlive the leader)
+	// cannot hit an unrelated group. Then reap it.
+	var info unix.Siginfo
+	for {
+		err := unix.Waitid(unix.P_PID, cmd.Process.Pid, &info, unix.WEXITED|unix.WNOWAIT, nil)
+		if err != unix.EINTR {
+			break
+		}
+	}
 	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	werr := cmd.Wait()
 	res := &tool.Result{Wall: time.Since(start), Limits: t.limitNames()}
 	var st launchStatus
 	for _, line := range bytes.Split(bytes.TrimSpace(status), []byte("\n")) {
