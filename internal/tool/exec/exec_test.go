@@ -264,3 +264,16 @@ func TestLandlockNetwork(t *testing.T) {
 	}
 	t.Logf("sandbox: %s", res.Sandbox)
 }
+
+// TestWritableTrustedDirRefused: a trusted directory others may write is a
+// configuration error.
+func TestWritableTrustedDirRefused(t *testing.T) {
+	d := t.TempDir()
+	if err := os.Chmod(d, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	_, err := New(Config{Workspace: filepath.Join(t.TempDir(), "ws"), TrustedDirs: []string{d, "/usr/bin"}})
+	if err == nil || !strings.Contains(err.Error(), "writable by group or others") {
+		t.Fatalf("got %v", err)
+	}
+}

@@ -15,7 +15,8 @@ type resolver struct {
 }
 
 // newResolver resolves each trusted directory's own symlinks (/bin ->
-// /usr/bin), so that containment is checked on real paths.
+// /usr/bin), so that containment is checked on real paths, and refuses a
+// directory that group or others may write.
 func newResolver(dirs []string) (*resolver, error) {
 	r := &resolver{}
 	for _, d := range dirs {
@@ -25,6 +26,13 @@ func newResolver(dirs []string) (*resolver, error) {
 		real, err := filepath.EvalSymlinks(d)
 		if err != nil {
 			continue // a trusted directory that does not exist here trusts nothing
+		}
+		fi, err := os.Stat(real)
+		if err != nil || !fi.IsDir() {
+			continue
+		}
+		if fi.Mode().Perm()&0o022 != 0 {
+			return nil, fmt.Errorf("exec: trusted directory %s is writable by group or others (%s): anyone could plant a program in it", d, fi.Mode().Perm())
 		}
 		r.trusted = append(r.trusted, filepath.Clean(real))
 	}
