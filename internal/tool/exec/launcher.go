@@ -46,6 +46,11 @@ type rlimit struct {
 type launchStatus struct {
 	Sandbox string `json:"sandbox,omitempty"`
 	Err     string `json:"err,omitempty"`
+	// Errno is set when a setrlimit or the execve failed after the limits
+	// were applied (no formatted message can be made then).
+	Errno int `json:"errno,omitempty"`
+	// Step is "setrlimit NAME" or "execve", with Errno.
+	Step string `json:"step,omitempty"`
 }
 
 // launch is the launcher's main: it returns an exit status only when the
@@ -70,11 +75,11 @@ func launch(specJSON string) int {
 		return 126
 	}
 	report(launchStatus{Sandbox: desc})
-	if err := limit(sp.Limits); err != nil {
-		report(launchStatus{Err: fmt.Sprintf("launcher: %v", err)})
-		return 126
-	}
-	err = execve(sp.Path, sp.Argv, os.Environ(), status)
-	report(launchStatus{Err: fmt.Sprintf("execute %s: %v", sp.Path, err)})
-	return 127
+	// From here nothing may allocate: with RLIMIT_AS in force the Go
+	// runtime could fail to grow its heap. limitExec prepares everything
+	// first, then makes only raw system calls, and on failure writes a
+	// prepared line and exits.
+	err = limitExec(sp.Limits, sp.Path, sp.Argv, os.Environ(), status)
+	report(launchStatus{Err: fmt.Sprintf("launcher: %v", err)})
+	return 126
 }

@@ -4,6 +4,9 @@ import (
 	"fmt"
 	"os"
 	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/landlock-lsm/go-landlock/landlock"
 	ll "github.com/landlock-lsm/go-landlock/landlock/syscall"
@@ -61,19 +64,66 @@ func sandbox(sp launchSpec) (string, error) {
 	return desc, nil
 }
 
-// limit applies the rlimits (soft and hard) to the launcher.
-func limit(ls []rlimit) error {
-	for _, l := range ls {
+// limitExec applies the rlimits (soft and hard) and execve's the program;
+// status is closed on exec. Everything that allocates happens before the
+// first limit; after it there are only raw system calls (prlimit64,
+// write, execve, exit_group), so a low RLIMIT_AS cannot make the Go
+// runtime fail between the limits and the exec. It returns only an error
+// from before the limits; a later failure is reported on status as a
+// prepared line and the launcher exits with 127.
+func limitExec(ls []rlimit, path string, argv, env []string, status *os.File) error {
+	pathp, err := syscall.BytePtrFromString(path)
+	if err != nil {
+		return err
+	}
+	argvp, err := syscall.SlicePtrFromStrings(argv)
+	if err != nil {
+		return err
+	}
+	envp, err := syscall.SlicePtrFromStrings(env)
+	if err != nil {
+		return err
+	}
+	lims := make([]unix.Rlimit, len(ls))
+	fails := make([][]byte, len(ls)+1)
+	for i, l := range ls {
 		v := uint64(l.Value) // #nosec G115 -- validated positive by the configuration
-		if err := syscall.Setrlimit(l.Resource, &syscall.Rlimit{Cur: v, Max: v}); err != nil {
-			return fmt.Errorf("setrlimit %s=%d: %w", l.Name, l.Value, err)
+		lims[i] = unix.Rlimit{Cur: v, Max: v}
+		fails[i] = []byte(`{"step":"setrlimit ` + l.Name + `","errno":`)
+	}
+	fails[len(ls)] = []byte(`{"step":"execve","errno":`)
+	var line [96]byte
+	fd := status.Fd()
+	syscall.CloseOnExec(int(fd))
+	fail := func(prefix []byte, errno syscall.Errno) {
+		n := copy(line[:], prefix)
+		n += writeUint(line[n:], uint64(errno))
+		n += copy(line[n:], "}\n")
+		unix.RawSyscall(unix.SYS_WRITE, fd, uintptr(unsafe.Pointer(&line[0])), uintptr(n))
+		unix.RawSyscall(unix.SYS_EXIT_GROUP, 127, 0, 0)
+	}
+	for i := range lims {
+		if _, _, e := unix.RawSyscall6(unix.SYS_PRLIMIT64, 0, uintptr(ls[i].Resource), uintptr(unsafe.Pointer(&lims[i])), 0, 0, 0); e != 0 {
+			fail(fails[i], e)
 		}
 	}
-	return nil
+	_, _, e := unix.RawSyscall(unix.SYS_EXECVE, uintptr(unsafe.Pointer(pathp)), uintptr(unsafe.Pointer(&argvp[0])), uintptr(unsafe.Pointer(&envp[0])))
+	fail(fails[len(ls)], e)
+	return nil // not reached
 }
 
-// execve replaces the launcher with the program; status is closed on exec.
-func execve(path string, argv, env []string, status *os.File) error {
-	syscall.CloseOnExec(int(status.Fd()))
-	return syscall.Exec(path, argv, env)
+// writeUint writes n in decimal into b and returns the length, without
+// allocating.
+func writeUint(b []byte, n uint64) int {
+	var tmp [20]byte
+	i := len(tmp)
+	for {
+		i--
+		tmp[i] = byte('0' + n%10)
+		n /= 10
+		if n == 0 {
+			break
+		}
+	}
+	return copy(b, tmp[i:])
 }

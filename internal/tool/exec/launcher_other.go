@@ -14,8 +14,6 @@ func sandbox(sp launchSpec) (string, error) {
 	return "none: landlock exists only on Linux", nil
 }
 
-func limit([]rlimit) error { return errors.New("rlimits are applied only on Linux") }
-
-func execve(string, []string, []string, *os.File) error {
+func limitExec([]rlimit, string, []string, []string, *os.File) error {
 	return errors.New("the exec tool runs only on Linux")
 }

@@ -131,6 +131,9 @@ func (t *Tool) Run(ctx context.Context, p *tool.Plan, secrets map[string][]byte)
 			if s.Err != "" {
 				st.Err = s.Err
 			}
+			if s.Errno != 0 {
+				st.Err = fmt.Sprintf("%s %s: %v", s.Step, sp.exe[0], syscall.Errno(s.Errno)) // #nosec G115 -- an errno
+			}
 		}
 	}
 	res.Sandbox = st.Sandbox
