@@ -277,3 +277,26 @@ func TestWritableTrustedDirRefused(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+// TestMemoryLimit: RLIMIT_AS is in force in the program (and a low one
+// does not break the launcher itself).
+func TestMemoryLimit(t *testing.T) {
+	perl, err := filepath.EvalSymlinks("/usr/bin/perl")
+	if err != nil {
+		t.Skipf("no perl: %v", err)
+	}
+	doc := `{"argv":["` + perl + `","-e","my $x = \"a\" x 200000000; print length($x)"]}`
+	res := run(t, testTool(t, func(c *Config) { c.MemoryBytes = 64 << 20 }), doc, nil)
+	if res.ExitCode == 0 || strings.Contains(string(res.Stdout), "200000000") {
+		t.Fatalf("200 MB allocated under a 64 MiB limit: %+v", res)
+	}
+	res = run(t, testTool(t, func(c *Config) { c.MemoryBytes = 1 << 30 }), doc, nil)
+	if res.ExitCode != 0 || string(res.Stdout) != "200000000" {
+		t.Fatalf("under 1 GiB: exit %d stdout %q stderr %q", res.ExitCode, res.Stdout, res.Stderr)
+	}
+	for range 20 { // the launcher itself never trips over a 16 MiB limit
+		if res := run(t, testTool(t, func(c *Config) { c.MemoryBytes = 16 << 20 }), `{"argv":["true"]}`, nil); res.ExitCode != 0 {
+			t.Fatalf("true under 16 MiB: %+v", res)
+		}
+	}
+}
