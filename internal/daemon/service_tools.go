@@ -50,8 +50,19 @@ func (d *Daemon) openTools(context.Context) error {
 		allow.Prefixes = append(allow.Prefixes, netip.MustParsePrefix(p)) // validated by config
 	}
 	tools := append([]tool.Tool{ex, fetchtool.New(fetchtool.Config{Allow: allow})}, fstool.New(ex.Workspace())...)
-	d.tools, err = tool.NewRegistry(tools...)
-	return err
+	if d.tools, err = tool.NewRegistry(tools...); err != nil {
+		return err
+	}
+	abi, lerr := toolexec.LandlockABI()
+	switch {
+	case lerr == nil:
+		d.log.Info("governed tools ready", "tools", d.tools.Names(), "workspace", ex.Workspace(), "landlock_abi", abi)
+	case t.RequireSandbox:
+		d.log.Warn("this kernel has no Landlock: exec will refuse every call ([tools] require_sandbox = true)", "err", lerr)
+	default:
+		d.log.Warn("this kernel has no Landlock: exec runs programs without a sandbox ([tools] require_sandbox = false)", "err", lerr)
+	}
+	return nil
 }
 
 // toolCall is a validated ToolsService.Execute request: the tool and the

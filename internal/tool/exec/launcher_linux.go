@@ -127,3 +127,7 @@ func writeUint(b []byte, n uint64) int {
 	}
 	return copy(b, tmp[i:])
 }
+
+// LandlockABI is the kernel's Landlock ABI version, or an error when the
+// kernel has no Landlock (not built in, or not enabled in the lsm= list).
+func LandlockABI() (int, error) { return ll.LandlockGetABIVersion() }

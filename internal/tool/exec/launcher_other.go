@@ -17,3 +17,6 @@ func sandbox(sp launchSpec) (string, error) {
 func limitExec([]rlimit, string, []string, []string, *os.File) error {
 	return errors.New("the exec tool runs only on Linux")
 }
+
+// LandlockABI is the kernel's Landlock ABI version: none outside Linux.
+func LandlockABI() (int, error) { return 0, errors.New("landlock exists only on Linux") }
