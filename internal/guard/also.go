@@ -6,7 +6,6 @@ import (
 	"connectrpc.com/connect"
 	"github.com/cedar-policy/cedar-go/types"
 
-	"github.com/palyra/palyra/internal/audit"
 	"github.com/palyra/palyra/internal/authn"
 	"github.com/palyra/palyra/internal/authz"
 )
@@ -14,7 +13,8 @@ import (
 // Also is a further decision a request needs besides its route's own: a
 // tool call that injects a vault secret needs secret.use on that Secret as
 // well as tool.execute on the Tool. The guard decides and journals each,
-// like the route's decision, for the same principal and connection.
+// like the route's decision, for the same principal and connection, before
+// the route's own decision.
 type Also struct {
 	Action   authz.Action
 	Resource authz.Resource
@@ -22,13 +22,14 @@ type Also struct {
 	Context map[string]types.Value
 }
 
-// decideAlso decides every entry of also after the route's own decision
-// (journaled at seq) allowed the request, and journals each decision. The
-// request goes ahead only if every one allows it: on the first deny the
-// remaining entries are not decided, an error outcome is recorded for the
-// route's decision (the action never ran) and the caller is told which
-// decision denied it.
-func (g *Guard) decideAlso(ctx context.Context, c authn.Caller, also []Also, d Durability, seq int64) error {
+// decideAlso decides every entry of also, in order, before the route's
+// own decision, and journals each decision. The request goes on to its own
+// decision only if every one allowed it: on the first deny the remaining
+// entries and the route's action are not decided and the caller is told
+// which decision denied it. Deciding these first means every path the
+// route's decision can take (allow, deny, or waiting for an approval)
+// comes after them.
+func (g *Guard) decideAlso(ctx context.Context, c authn.Caller, also []Also, d Durability) error {
 	for _, a := range also {
 		dec := g.cfg.Authz.Decide(authz.Request{
 			Principal: c.Principal,
@@ -47,7 +48,6 @@ func (g *Guard) decideAlso(ctx context.Context, c authn.Caller, also []Also, d D
 			return err
 		}
 		if !dec.Allowed() {
-			g.cfg.Journal.AppendAsync(audit.Entry{Kind: audit.KindOutcome, DecisionSeq: seq, Outcome: audit.OutcomeError})
 			if n, ok := g.denialLog.Allow(g.cfg.Now()); ok {
 				g.cfg.Log.Info("denied", "principal", e.Principal, "action", a.Action, "resource", e.Resource, "policies", dec.Policies, "suppressed_before", n)
 			}

@@ -166,6 +166,9 @@ func authorize[Req, Arg any](ctx context.Context, g *Guard, action authz.Action,
 		}
 		return c, zero, 0, g.cfg.MapError(err, c)
 	}
+	if err := g.decideAlso(ctx, c, t.Also, d); err != nil {
+		return c, zero, 0, err
+	}
 	dec := g.cfg.Authz.Decide(authz.Request{
 		Principal: c.Principal,
 		Action:    action,
@@ -192,9 +195,6 @@ func authorize[Req, Arg any](ctx context.Context, g *Guard, action authz.Action,
 			g.cfg.Log.Info("denied", "principal", e.Principal, "action", action, "resource", e.Resource, "policies", dec.Policies, "suppressed_before", n)
 		}
 		return c, zero, 0, connect.NewError(connect.CodePermissionDenied, &DeniedError{Principal: e.Principal, Action: string(action), Resource: e.Resource})
-	}
-	if err := g.decideAlso(ctx, c, t.Also, d, seq); err != nil {
-		return c, zero, 0, err
 	}
 	return c, arg, seq, nil
 }
