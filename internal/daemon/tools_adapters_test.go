@@ -59,6 +59,17 @@ func TestToolsFiles(t *testing.T) {
 	if _, err := os.Stat("/etc/x"); err == nil {
 		t.Fatal("fs.write escaped the workspace")
 	}
+
+	// A run that fails after an allow has its error outcome journaled.
+	start := td.audit.Head()
+	if _, err := callTool(ctx, td.admin, "fs.read", `{"path":"notes"}`); connect.CodeOf(err) != connect.CodeInvalidArgument {
+		t.Fatalf("read of a directory: %v", err)
+	}
+	dec := waitRecord(t, td.audit, start, func(r audit.Record) bool { return r.Action == "tool.execute" })
+	out := waitRecord(t, td.audit, dec.Seq, func(r audit.Record) bool { return r.Kind == audit.KindOutcome && r.DecisionSeq == dec.Seq })
+	if out.Outcome != audit.OutcomeError {
+		t.Fatalf("outcome %+v", out)
+	}
 }
 
 // TestToolsFetch: http.fetch judges the URL's host in policy

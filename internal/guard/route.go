@@ -263,8 +263,9 @@ func finish[Res any](g *Guard, c authn.Caller, seq int64, res *Res, err error) (
 		case connect.CodeDataLoss:
 			out.Outcome = audit.OutcomeIntegrity
 		default:
+			// An outcome record carries no reason (audit.Entry): with one
+			// the journal refused the record and the error was lost.
 			out.Outcome = audit.OutcomeError
-			out.Reason = ce.Code().String() // "failed_precondition", …
 		}
 	} else if v, ok := any(res).(versioned); ok {
 		out.Version = v.GetVersion()
