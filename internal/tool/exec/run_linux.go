@@ -83,7 +83,7 @@ func (t *Tool) Run(ctx context.Context, p *tool.Plan, secrets map[string][]byte)
 	rctx, cancel := context.WithTimeout(ctx, wall)
 	defer cancel()
 	out := &capped{limit: t.cfg.OutputBytes}
-	cmd := osexec.CommandContext(rctx, t.cfg.Launcher, LauncherArg, string(specJSON))
+	cmd := osexec.CommandContext(rctx, t.cfg.Launcher, LauncherArg, string(specJSON)) // #nosec G204 -- the daemon's own binary as the sandbox launcher; the program in the spec is the authorized plan's, resolved in the trusted directories
 	cmd.Env = env
 	cmd.Dir = sp.cwd
 	cmd.Stdin = nil // /dev/null
