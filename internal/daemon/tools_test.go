@@ -208,8 +208,15 @@ forbid (principal, action == Action::"secret.use", resource == Secret::"global/d
 		t.Fatalf("decisions %+v %+v", te, su)
 	}
 	out := waitRecord(t, td.audit, te.Seq, func(r audit.Record) bool { return r.Kind == audit.KindOutcome && r.DecisionSeq == te.Seq })
-	if out.Outcome != audit.OutcomeOK {
+	if out.Outcome != audit.OutcomeOK || out.Format != 3 || len(out.Details) < 6 ||
+		out.Details[0] != "request_sha256="+res.RequestSha256 || out.Details[1] != "exit_code=0" ||
+		out.Details[len(out.Details)-1] != "output_sha256="+res.OutputSha256 {
 		t.Fatalf("outcome %+v", out)
+	}
+	for _, d := range out.Details {
+		if strings.Contains(d, secret) || strings.Contains(d, "vault://") {
+			t.Fatalf("outcome detail %q carries output or a secret reference", d)
+		}
 	}
 
 	_, err = execCall(ctx, td.admin, `{"argv":["printenv"],"env":{"A":"vault://global/api","B":"vault://global/denied"}}`)

@@ -56,3 +56,8 @@ func (g *Guard) decideAlso(ctx context.Context, c authn.Caller, also []Also, d D
 	}
 	return nil
 }
+
+// Detailed is a response that reports facts of its run ("key=value", never
+// secret or content: a tool's request hash, exit status, durations, output
+// hash); the guard records them in the call's outcome (audit.Entry.Details).
+type Detailed interface{ AuditDetails() []string }

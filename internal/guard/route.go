@@ -270,6 +270,9 @@ func finish[Res any](g *Guard, c authn.Caller, seq int64, res *Res, err error) (
 	} else if v, ok := any(res).(versioned); ok {
 		out.Version = v.GetVersion()
 	}
+	if d, ok := any(res).(Detailed); ok && err == nil {
+		out.Details = d.AuditDetails()
+	}
 	g.cfg.Journal.AppendAsync(out)
 	if ce != nil {
 		return nil, ce
