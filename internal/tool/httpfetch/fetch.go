@@ -128,8 +128,8 @@ type Options struct {
 	Timeout time.Duration
 	// RootCAs verifies server certificates; nil means the system roots.
 	RootCAs *x509.CertPool
-	// MinTLSVersion is the lowest TLS version accepted; 0 means TLS 1.2,
-	// since fetching from the public web cannot require TLS 1.3 yet.
+	// MinTLSVersion is the lowest TLS version accepted; 0 means TLS 1.3.
+	// Set tls.VersionTLS12 for servers that do not offer 1.3 yet.
 	MinTLSVersion uint16
 	// UserAgent is sent unless Request.Header has one; empty means
 	// DefaultUserAgent.
@@ -174,7 +174,7 @@ func (o Options) withDefaults() Options {
 		o.Timeout = DefaultTimeout
 	}
 	if o.MinTLSVersion == 0 {
-		o.MinTLSVersion = tls.VersionTLS12
+		o.MinTLSVersion = tls.VersionTLS13
 	}
 	if o.UserAgent == "" {
 		o.UserAgent = DefaultUserAgent
@@ -248,19 +248,19 @@ func (f *fetcher) redirect(resp *http.Response, from netguard.Target, hop int) (
 	}
 	u, err := from.URL.Parse(loc)
 	if err != nil {
-		return netguard.Target{}, fmt.Errorf("http.fetch: redirect from %s: %w: Location is not a URL", from.Host, netguard.ErrURL)
+		return netguard.Target{}, fmt.Errorf("http.fetch: redirect %d from %s: %w: Location is not a URL", hop+1, from.Host, netguard.ErrURL)
 	}
 	next, err := netguard.CheckURL(u.String())
 	if err != nil {
-		return netguard.Target{}, fmt.Errorf("http.fetch: redirect from %s: %w", from.Host, err)
+		return netguard.Target{}, fmt.Errorf("http.fetch: redirect %d from %s: %w", hop+1, from.Host, err)
 	}
 	if err := checkHost(next, f.opts.Hosts); err != nil {
-		return netguard.Target{}, fmt.Errorf("http.fetch: redirect from %s: %w", from.Host, err)
+		return netguard.Target{}, fmt.Errorf("http.fetch: redirect %d from %s: %w", hop+1, from.Host, err)
 	}
 	if next.Addr.IsValid() {
 		// Refuse a literal before any connection attempt, with its class.
 		if err := netguard.CheckIP(next.Addr, f.opts.Allow); err != nil {
-			return netguard.Target{}, fmt.Errorf("http.fetch: redirect from %s to %s: %w", from.Host, next.Host, err)
+			return netguard.Target{}, fmt.Errorf("http.fetch: redirect %d to %s: %w", hop+1, next.Host, err)
 		}
 	}
 	return next, nil

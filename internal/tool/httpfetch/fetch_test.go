@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -95,6 +97,8 @@ func (s *server) lastHeader() http.Header {
 	defer s.mu.Unlock()
 	return s.headers[len(s.headers)-1]
 }
+
+var quietLog = log.New(io.Discard, "", 0)
 
 var only127 = netguard.Allow{Prefixes: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}}
 
@@ -430,7 +434,9 @@ func TestConnectionIsPinnedToTheCheckedAddress(t *testing.T) {
 }
 
 func TestTLSVerifiesTheHostNameOverThePinnedAddress(t *testing.T) {
-	s := httptest.NewTLSServer(http.HandlerFunc(hello)) // certificate for example.com and 127.0.0.1
+	s := httptest.NewUnstartedServer(http.HandlerFunc(hello)) // certificate for example.com and 127.0.0.1
+	s.Config.ErrorLog = quietLog                              // the refused handshakes are expected
+	s.StartTLS()
 	t.Cleanup(s.Close)
 	port := netip.MustParseAddrPort(s.Listener.Addr().String()).Port()
 	pool := x509.NewCertPool()
@@ -557,5 +563,51 @@ func TestConnectIsRefused(t *testing.T) {
 	wantRefused(t, "bad method", err, ErrRequest, "method")
 	if s.hits.Load() != 0 {
 		t.Fatal("reached the server")
+	}
+}
+
+func TestResponseHeadersAreBounded(t *testing.T) {
+	s := newServer(t, func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("X-Big", strings.Repeat("a", 100<<10))
+	})
+	if _, err := Fetch(context.Background(), Request{URL: s.URL}, opts(nil)); err == nil || !strings.Contains(err.Error(), "header") {
+		t.Fatalf("100 KiB of headers accepted: %v", err)
+	}
+}
+
+func TestIPv6LiteralAllowedExplicitly(t *testing.T) {
+	ln, err := net.Listen("tcp", "[::1]:0")
+	if err != nil {
+		t.Skip("no IPv6 loopback:", err)
+	}
+	s := httptest.NewUnstartedServer(http.HandlerFunc(hello))
+	s.Listener = ln
+	s.Start()
+	t.Cleanup(s.Close)
+	o := opts(nil)
+	o.Allow = netguard.Allow{Prefixes: []netip.Prefix{netip.MustParsePrefix("::1/128")}}
+	o.Hosts = []string{"::1"}
+	r, err := Fetch(context.Background(), Request{URL: s.URL}, o)
+	if err != nil || string(r.Body) != "hello" || r.RemoteAddr.Addr() != netip.IPv6Loopback() {
+		t.Fatalf("%v %+v", err, r)
+	}
+}
+
+func TestTLS13IsTheDefaultMinimum(t *testing.T) {
+	s := httptest.NewUnstartedServer(http.HandlerFunc(hello))
+	s.TLS = &tls.Config{MaxVersion: tls.VersionTLS12}
+	s.Config.ErrorLog = quietLog
+	s.StartTLS()
+	t.Cleanup(s.Close)
+	pool := x509.NewCertPool()
+	pool.AddCert(s.Certificate())
+	o := opts(nil)
+	o.RootCAs = pool
+	if _, err := Fetch(context.Background(), Request{URL: s.URL}, o); err == nil || !strings.Contains(err.Error(), "version") {
+		t.Fatalf("TLS 1.2 server accepted by default: %v", err)
+	}
+	o.MinTLSVersion = tls.VersionTLS12
+	if r, err := Fetch(context.Background(), Request{URL: s.URL}, o); err != nil || string(r.Body) != "hello" {
+		t.Fatalf("TLS 1.2 allowed explicitly: %v", err)
 	}
 }

@@ -62,13 +62,13 @@ func FuzzCheckIP(f *testing.F) {
 		if err == nil {
 			// Allowed by default means public: never one of the refused ranges,
 			// neither directly nor through its IPv4 form.
-			if c, refused := Classify(a); refused {
+			if c, refused := classify(a); refused {
 				if _, _, embeds := embeddedIPv4(a); !embeds {
 					t.Fatalf("%v allowed but classified %s", a, c)
 				}
 			}
 			if v4, _, ok := embeddedIPv4(a); ok {
-				if _, refused := Classify(v4); refused {
+				if _, refused := classify(v4); refused {
 					t.Fatalf("%v allowed but embeds %v", a, v4)
 				}
 			}

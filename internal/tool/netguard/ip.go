@@ -130,18 +130,17 @@ func CheckIP(addr netip.Addr, allow Allow) error {
 		}
 		return nil
 	}
-	c, blocked := Classify(addr)
+	c, blocked := classify(addr)
 	if !blocked || allow.permits(addr, c) {
 		return nil
 	}
 	return &BlockedError{Addr: addr, Class: c}
 }
 
-// Classify returns the class of addr and whether that class is refused by
-// default. It judges addr itself: IPv6 forms carrying an IPv4 address are
-// classified as Reserved here (CheckIP looks inside them). ok is false for
-// public unicast addresses.
-func Classify(addr netip.Addr) (c Class, refused bool) {
+// classify returns the class of addr and whether that class is refused by
+// default (refused is false for public unicast). It judges addr itself, not
+// an IPv4 address it may carry: CheckIP unwraps those forms first.
+func classify(addr netip.Addr) (c Class, refused bool) {
 	addr = addr.WithZone("")
 	table := v6Table
 	if addr.Is4() {

@@ -73,7 +73,6 @@ var v6Table = []classEntry{
 var globalUnicast = netip.MustParsePrefix("2000::/3")
 
 var (
-	mappedPrefix = netip.MustParsePrefix("::ffff:0:0/96")
 	compatPrefix = netip.MustParsePrefix("::/96")
 	siitPrefix   = netip.MustParsePrefix("::ffff:0:0:0/96")
 	nat64Prefix  = netip.MustParsePrefix("64:ff9b::/96")
