@@ -38,7 +38,7 @@ var benchmarks = []string{
 	"BenchmarkGet", "BenchmarkBareSQLiteGet", "BenchmarkBareSQLiteGetPrepared",
 	"BenchmarkPut", "BenchmarkBareSQLitePut",
 	"BenchmarkAppend", "BenchmarkBareSQLiteInsert",
-	"BenchmarkDecide", "BenchmarkCedarAuthorizeBare",
+	"BenchmarkDecide", "BenchmarkCedarAuthorizeBare", "BenchmarkDecidePolicies",
 	"BenchmarkWriter",
 }
 
@@ -63,6 +63,8 @@ var pairs = []pair{
 	{"Append/window-durable", "BareSQLiteInsert/FULL", "durable audit append vs a bare insert (synchronous=FULL)"},
 	{"Append/always", "BareSQLiteInsert/FULL", "audit append, sync=always, vs a bare insert (synchronous=FULL)"},
 	{"Decide", "CedarAuthorizeBare", "one policy decision vs a bare cedar-go Authorize"},
+	{"DecidePolicies/n=10000/indexed", "DecidePolicies/n=10000/plain", "a decision among 10,000 operator policies, indexed vs every policy evaluated"},
+	{"DecidePolicies/n=10000/indexed", "DecidePolicies/n=10/indexed", "indexed decisions, 10,000 policies vs 10 (flat: goal under 2×)"},
 	{"Writer/values=1", "", "palyra run's masking Writer, 1 MiB writes, 1 value"},
 	{"Writer/values=16", "", "16 values"},
 	{"Writer/values=100", "", "100 values sharing a beginning"},

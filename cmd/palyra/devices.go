@@ -104,7 +104,7 @@ func devicesCmd(g *globals) *cobra.Command {
 	}
 	revoke := &cobra.Command{
 		Use:        "revoke DEVICE_ID",
-		SuggestFor: []string{"remove", "delete", "rm"},
+		SuggestFor: []string{"delete", "rm"},
 		Short:      "Revoke a device: its certificates are refused and its connections closed",
 		Long: "Revoke a device: its certificates are refused from now on and its open connections closed.\n" +
 			"Revocation is final. Revoking a device revoked before succeeds and says so; its revocation\n" +
@@ -187,7 +187,7 @@ func devicesCmd(g *globals) *cobra.Command {
 		},
 	}
 	exportKey.Flags().StringVar(&keyOut, "out", "", "file to create (0600; must not exist)")
-	cmd.AddCommand(enroll, list, renew, revoke, exportKey, setAddressCmd(g))
+	cmd.AddCommand(enroll, list, renew, revoke, exportKey, setAddressCmd(g), devicesRemoveCmd(g))
 	return cmd
 }
 

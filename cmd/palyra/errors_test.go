@@ -292,7 +292,7 @@ func TestUnknownSubcommandIsUsage(t *testing.T) {
 		{[]string{"bogus"}, `unknown command "bogus" for "palyra" (see palyra --help)`},
 		{[]string{"statsu"}, `unknown command "statsu" for "palyra" (did you mean "status"?)`},
 		{[]string{"vault", "delete", "x"}, `unknown command "delete" for "palyra vault" (did you mean "rm"?)`},
-		{[]string{"devices", "remove", "ID"}, `unknown command "remove" for "palyra devices" (did you mean "revoke"?)`},
+		{[]string{"devices", "delete", "ID"}, `unknown command "delete" for "palyra devices" (did you mean "revoke"?)`},
 		{[]string{"audit", "check"}, `unknown command "check" for "palyra audit" (see palyra audit --help)`},
 	} {
 		root := newRoot(&globals{})

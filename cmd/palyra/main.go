@@ -105,12 +105,12 @@ func newRoot(g *globals) *cobra.Command {
 	root.PersistentFlags().BoolVar(&g.json, "json", false, "print machine-readable JSON (a failure: one JSON object on stderr)")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.PersistentPreRunE = func(c *cobra.Command, _ []string) error {
-		if f := c.Flag("transport"); f != nil && f.Changed && g.identity == "" {
+		if f := c.Flag("transport"); f != nil && f.Changed && g.identity == "" && c.CommandPath() != "palyra pair join" {
 			return usagef("--transport applies with --identity BUNDLE_DIR only (the owner's admin socket has no transport to choose)")
 		}
 		return nil
 	}
-	root.AddCommand(statusCmd(g), vaultCmd(g), devicesCmd(g), auditCmd(g), demoCmd(g), versionCmd(g), runCmd(g), securityCmd(g), toolCmd(g))
+	root.AddCommand(statusCmd(g), vaultCmd(g), devicesCmd(g), auditCmd(g), demoCmd(g), versionCmd(g), runCmd(g), securityCmd(g), policyCmd(g), pairCmd(g), connectorsCmd(g), toolCmd(g))
 	root.SetHelpCommand(helpCmd())
 	// Cobra's completion group, made now rather than at Execute, so that it
 	// too refuses an unknown shell.

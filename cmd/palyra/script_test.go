@@ -62,7 +62,7 @@ func TestMain(m *testing.M) {
 //	                             failing, also require exactly one stderr line
 //	                             starting "palyra: ", or with --json the object
 //	                             {"error", "code", "exit": N} and an empty stdout
-//	jsonvar VAR KEY              set $VAR to the string at KEY (a.0.b: object
+//	jsonvar VAR KEY              set $VAR to the string or integer at KEY (a.0.b: object
 //	                             keys and array indices) in the JSON on the
 //	                             last command's stdout
 //	freeport VAR                 set $VAR to a loopback port free on TCP and UDP
@@ -329,8 +329,11 @@ func cmdJSONVar(ts *testscript.TestScript, neg bool, args []string) {
 		}
 	}
 	s, ok := v.(string)
+	if n, isNum := v.(float64); isNum && n == float64(int64(n)) {
+		s, ok = strconv.FormatInt(int64(n), 10), true
+	}
 	if !ok || s == "" {
-		ts.Fatalf("%q is not a non-empty string: %v", args[1], v)
+		ts.Fatalf("%q is not a non-empty string or an integer: %v", args[1], v)
 	}
 	ts.Setenv(args[0], s)
 }

@@ -43,8 +43,9 @@ func securityAuditCmd(g *globals) *cobra.Command {
 			"Checks: permissions and owners of the state directory and its files; state.json against the\n" +
 			"files; the master key provider (file: low, the key beside the data; passphrase: Argon2id below\n" +
 			"t=2 m=64MiB p=1 is high); listeners off loopback; TLS 1.3 only; CA (< 90 days medium, < 7 days\n" +
-			"high), server (< 1h high) and device certificates; Cedar files in STATE_DIR/policies; the audit\n" +
-			"journal and its checkpoints; core dumps.\n\n" +
+			"high), server (< 1h high) and device certificates; the policy directory (STATE_DIR/policies or\n" +
+			"policy_dir) loaded with its test cases as palyrad would; the audit journal and its checkpoints;\n" +
+			"core dumps.\n\n" +
 			"Exit status: 1 when any finding is high (a one-line summary on stderr; with --json, stdout still\n" +
 			"holds the findings and stderr is empty), else 0; 2 bad usage.",
 		Example: "  palyra --state-dir ~/.local/state/palyra security audit\n" +

@@ -2,7 +2,8 @@
 // identity, its certificate authority, the encrypted vault and the audit
 // journal, and serves the API over mTLS on TCP and QUIC and over the local
 // admin socket. It runs in the foreground; SIGINT or SIGTERM stop it
-// gracefully. It writes STATE_DIR/palyrad.addr when ready.
+// gracefully; SIGHUP reloads the operator policies. It writes
+// STATE_DIR/palyrad.addr when ready.
 package main
 
 import (
@@ -34,13 +35,19 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// SIGHUP reloads the operator policies; caught from the start, so one
+	// sent while the daemon starts does not kill it (the reload waits
+	// until it is ready).
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
 	var configPath, stateDir, listen string
 	var recreate []string
 	var recordState bool
 	cmd := &cobra.Command{
 		Use:   "palyrad",
 		Short: "The Palyra security daemon",
-		Long: "The Palyra security daemon. Runs in the foreground; SIGINT or SIGTERM stop it gracefully.\n" +
+		Long: "The Palyra security daemon. Runs in the foreground; SIGINT or SIGTERM stop it gracefully;\n" +
+			"SIGHUP reloads the operator policies, as `palyra policy reload` does (docs/policies.md).\n" +
 			"Writes STATE_DIR/palyrad.addr when ready.\n\n" +
 			"Configuration: --config FILE, else the file $PALYRA_CONFIG names (both must exist), else\n" +
 			"$XDG_CONFIG_HOME/palyra/config.toml or ~/.config/palyra/config.toml when it exists (built-in\n" +
@@ -72,6 +79,7 @@ func main() {
 			if err != nil {
 				return err
 			}
+			go reloadOnHangup(cmd.Context(), d, hup, log)
 			if err := d.Run(cmd.Context()); err != nil {
 				// A first start that never served leaves nothing behind.
 				d.Discard()
@@ -143,4 +151,26 @@ func flagValue(cmd *cobra.Command, name string, value string) *string {
 // does not know the vault's values, so patterns are all it can mask.
 func newLogger(cfg config.Daemon, w io.Writer) *slog.Logger {
 	return slog.New(redact.Handler(cfg.NewLogger(w).Handler(), redact.Patterns()))
+}
+
+// reloadOnHangup reloads d's operator policies on each signal from hup
+// until ctx ends. The reload is the owner's Reload RPC on the admin socket,
+// so the daemon decides, journals and logs it like any other; the result is
+// logged here too.
+func reloadOnHangup(ctx context.Context, d *daemon.Daemon, hup <-chan os.Signal, log *slog.Logger) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+			r, err := d.ReloadPolicies(ctx)
+			if err != nil {
+				if ctx.Err() == nil {
+					log.Warn("SIGHUP: policy reload failed", "err", err)
+				}
+				continue
+			}
+			log.Info("SIGHUP: policies reloaded", "digest", r.GetDigest(), "policies", r.GetPolicies(), "cases", r.GetCases())
+		}
+	}
 }

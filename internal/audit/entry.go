@@ -229,8 +229,10 @@ func (e *Entry) validateOutcome() error {
 	case e.Version < 0:
 		return fmt.Errorf("%w: version %d is negative", ErrInvalidEntry, e.Version)
 	case e.Principal != "" || e.Action != "" || e.Resource != "" || e.Decision != "" ||
-		len(e.Policies) != 0 || len(e.Obligations) != 0 || e.Transport != peer.None || e.Reason != "":
-		return fmt.Errorf("%w: an outcome record carries only its decision seq, outcome, version and details", ErrInvalidEntry)
+		len(e.Policies) != 0 || len(e.Obligations) != 0 || e.Transport != peer.None:
+		return fmt.Errorf("%w: an outcome record carries only its decision seq, outcome, version, details and, for an error, its reason", ErrInvalidEntry)
+	case e.Reason != "" && e.Outcome != OutcomeError:
+		return fmt.Errorf("%w: only an %q outcome carries a reason", ErrInvalidEntry, OutcomeError)
 	}
 	return checkList("detail", e.Details, MaxDetails)
 }

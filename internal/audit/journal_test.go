@@ -257,7 +257,7 @@ func TestAppendRefusesInvalidEntries(t *testing.T) {
 		"outcome decision":      func(e *Entry) { outcome(e); e.Decision = DecisionAllow },
 		"outcome transport":     func(e *Entry) { outcome(e); e.Transport = peer.Unix },
 		"outcome policies":      func(e *Entry) { outcome(e); e.Policies = []string{"p"} },
-		"outcome reason":        func(e *Entry) { outcome(e); e.Reason = "x" },
+		"outcome ok reason":     func(e *Entry) { outcome(e); e.Reason = "x" },
 	} {
 		e := sampleEntry(0)
 		mod(&e)
@@ -399,5 +399,34 @@ func TestVerifyMissingFile(t *testing.T) {
 	var be *BrokenError
 	if err == nil || errors.As(err, &be) {
 		t.Fatalf("err = %v, want a plain error", err)
+	}
+}
+
+// An error outcome keeps the API code the caller was given, and the
+// asynchronous path journals it (it was once refused as invalid, silently
+// leaving every failed action without an outcome).
+func TestErrorOutcomeKeepsItsReason(t *testing.T) {
+	ctx := context.Background()
+	j, _ := openTemp(t)
+	dec, err := j.Append(ctx, sampleEntry(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	seq := dec.Seq
+	if err := j.AppendAsync(Entry{Kind: KindOutcome, DecisionSeq: seq, Outcome: OutcomeError, Reason: "failed_precondition"}); err != nil {
+		t.Fatalf("AppendAsync: %v", err)
+	}
+	var rec Record
+	for range 200 {
+		if rec, err = j.OutcomeOf(ctx, seq); err == nil {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatalf("OutcomeOf(%d): %v", seq, err)
+	}
+	if rec.Outcome != OutcomeError || rec.Reason != "failed_precondition" {
+		t.Fatalf("outcome = %q reason %q, want error / failed_precondition", rec.Outcome, rec.Reason)
 	}
 }

@@ -7,6 +7,8 @@
 //     the handshake names a Device, which must still be enrolled, unrevoked,
 //     bound to the certificate's key and within the certificate's validity at
 //     the time of the request (a connection can outlive its certificate);
+//     a device the registry records as a connector (paired with a
+//     --connector code) is the principal Connector::"<name>" instead;
 //   - anything else is unauthenticated.
 //
 // The check repeats the handshake's revocation check on every request, so a
@@ -75,6 +77,13 @@ func Authenticate(p peer.Peer, reg *devices.Registry, ownerUID int, now time.Tim
 		d, err := reg.Check(p.Cert)
 		if err != nil {
 			return Caller{}, fmt.Errorf("%w: %s", ErrUnauthenticated, reason(err))
+		}
+		if d.Connector != "" {
+			// A connector's certificate is a device certificate whose
+			// registry record names the connector: the principal is the
+			// connector, with no roles of its own (baseline: its own
+			// vault scope only).
+			return Caller{Principal: authz.Principal{Kind: authz.KindConnector, ID: d.Connector}, DeviceID: d.ID, Transport: p.Transport}, nil
 		}
 		return Caller{
 			Principal: authz.Principal{Kind: authz.KindDevice, ID: d.ID.String(), Owner: d.Owner, Roles: userRoles(d.Owner)},

@@ -1,6 +1,8 @@
 package authz
 
 import (
+	"fmt"
+	"slices"
 	"testing"
 
 	"github.com/cedar-policy/cedar-go"
@@ -96,6 +98,69 @@ func BenchmarkNewEngine(b *testing.B) {
 	for b.Loop() {
 		if _, err := NewEngine(); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// operatorPolicies returns n policies like those operators write, most
+// scoped to one user, device, connector, scope or secret: group k of eight
+// policies governs user "u<k>", device "dev<k>", connector "bot<k>" and
+// scope "team<k>".
+func operatorPolicies(n int) []Source {
+	forms := []string{
+		`@id("u%[1]d-vault") permit (principal in User::"u%[1]d", action in Action::"vault", resource in Vault::"team%[1]d");`,
+		`@id("dev%[1]d-no-rm-r") @approval("required") forbid (principal == Device::"dev%[1]d", action == Action::"tool.execute", resource == Tool::"exec") when { context.flags.contains("-r") || context.flags.contains("--recursive") };`,
+		`@id("team%[1]d-read") permit (principal in Role::"team%[1]d", action == Action::"vault.read", resource in Vault::"team%[1]d");`,
+		`@id("u%[1]d-ls") permit (principal in User::"u%[1]d", action == Action::"tool.execute", resource == Tool::"exec") when { context.program == "/usr/bin/ls" };`,
+		`@id("team%[1]d-prod-delete") forbid (principal, action == Action::"vault.delete", resource == Secret::"team%[1]d/prod_key") unless { context.transport == "unix" };`,
+		`@id("dev%[1]d-use") permit (principal == Device::"dev%[1]d", action == Action::"secret.use", resource in Vault::"team%[1]d");`,
+		`@id("u%[1]d-approve") permit (principal == User::"u%[1]d", action in [Action::"approval.read", Action::"approval.decide"], resource);`,
+		`@id("bot%[1]d-fetch") permit (principal == Connector::"bot%[1]d", action == Action::"tool.execute", resource == Tool::"http.fetch") when { context.hosts.contains("api.example.com") };`,
+	}
+	srcs := make([]Source, n)
+	for i := range srcs {
+		srcs[i] = Source{Name: fmt.Sprintf("p%d.cedar", i), Text: fmt.Appendf(nil, forms[i%len(forms)], i/len(forms))}
+	}
+	return srcs
+}
+
+// policiesRequest is the request of BenchmarkDecidePolicies: device dev0
+// of user u0 (role team0) reading a secret of scope team0 over TCP,
+// allowed by u0-vault and team0-read.
+var policiesRequest = Request{
+	Principal: Principal{Kind: KindDevice, ID: "dev0", Owner: "u0", Roles: []string{"team0"}},
+	Action:    ActionVaultRead,
+	Resource:  SecretResource("team0", "api_key"),
+	Transport: peer.TCP,
+	DeviceID:  "dev0",
+}
+
+// BenchmarkDecidePolicies is Decide over 10 to 10,000 policies (the
+// baseline plus operator policies), indexed and, as the baseline, over
+// every policy as plain cedar-go evaluates a set.
+func BenchmarkDecidePolicies(b *testing.B) {
+	for _, n := range []int{10, 100, 1000, 10000} {
+		e, err := NewEngineFromSources(operatorPolicies(n - len(newEngine(b).PolicyIDs()))...)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if got := len(e.PolicyIDs()); got != n {
+			b.Fatalf("%d policies, want %d", got, n)
+		}
+		for _, v := range []struct {
+			name string
+			e    *Engine
+		}{{"indexed", e}, {"plain", unindexed(e)}} {
+			b.Run(fmt.Sprintf("n=%d/%s", n, v.name), func(b *testing.B) {
+				want := []string{"team0-read", "u0-vault"}
+				if d := v.e.Decide(policiesRequest); !d.Allowed() || !slices.Equal(d.Policies, want) {
+					b.Fatalf("Decide = %+v, want allow by %q", d, want)
+				}
+				b.ReportAllocs()
+				for b.Loop() {
+					v.e.Decide(policiesRequest)
+				}
+			})
 		}
 	}
 }

@@ -15,21 +15,23 @@
 //     that owns it, and that User entity carries the owner's roles, so
 //     `principal in Role::"admin"` holds for a device enrolled by an admin:
 //     the device acts for its owner, never more.
-//   - Actions (type Action) are Action::"vault.read", "vault.write",
-//     "vault.list", "vault.delete", "device.enroll", "device.list",
-//     "device.renew", "device.revoke", "daemon.status" and "audit.read",
-//     grouped under Action::"vault", "device", "daemon" and "audit" so a
-//     policy can name a whole family.
+//   - Actions (type Action, listed by Actions) are Action::"vault.read",
+//     "device.pair", "secret.use", "tool.execute", "approval.decide",
+//     "policy.write" and the rest, grouped under Action::"vault",
+//     "device", "daemon", "audit", "secret", "tool", "approval" and
+//     "policy" so a policy can name a whole family.
 //   - Resources are Secret::"<scope>/<key>" (parent Vault::"<scope>"),
 //     Vault::"<scope>" (parent Vault::"*", the pseudo-scope meaning all),
-//     Device::"<ULID>" or Device::"*", Daemon::"local" and
-//     Audit::"journal".
+//     Device::"<ULID>" or Device::"*", Daemon::"local", Audit::"journal",
+//     Tool::"<name>", Approval::"<id>" and Policy::"<@id>" (each also with
+//     "*" for listings).
 //   - The context record is per action, as the schema declares it. Every
 //     action has {transport: "unix"|"tcp"|"quic", device_id: the calling
 //     device's ULID or "" on the local socket}; vault actions add scope
 //     (the Secret's scope or the Vault id), which the Engine derives from
-//     the resource; any other attribute (vault.write's value_size) comes
-//     from Request.Context and must match the declared type.
+//     the resource; any other attribute (vault.write's value_size, the
+//     tool.execute and approval.decide contexts) comes from
+//     Request.Context and must match the declared type.
 //
 // The embedded schema (schema.cedarschema) states which principal and
 // resource types and which context each action has; Decide refuses requests
@@ -41,8 +43,9 @@
 //
 // Deny is the default. The embedded baseline (baseline.cedar) permits
 // members of Role::"admin" everything, lets every device renew its own
-// certificate, and forbids device enrollment and revocation except by a
-// non-device principal on the unix socket. Operators
+// certificate, and forbids enrolling, pairing, revoking and removing
+// devices and reloading policies except by a non-device principal on the
+// unix socket. Operators
 // add policies as extra texts to NewEngine. A forbid always beats a permit,
 // so extra policies can grant access but cannot lift the baseline forbids.
 //
@@ -69,6 +72,18 @@
 // the action's schema) is denied with an entry in Decision.Errors and never
 // reaches Cedar; Decide never panics. A deny in which a forbid failed to
 // evaluate carries no obligations, so an error can never be approved away.
+//
+// # Index
+//
+// NewEngine indexes the policies by the principal, action and resource
+// constraints of their scopes (==, in, is, is-in, action lists and groups,
+// or none). Decide looks up the keys that hold for the request, using the
+// ancestors of its principal, action and resource in the entities it
+// built, and has cedar-go evaluate only the policies filed under them. A
+// policy left out has a false scope constraint, and Cedar evaluates the
+// scope before the conditions, so it would have evaluated to false without
+// error: the Decision is the one evaluating every policy gives, at a cost
+// that does not grow with the number of policies that cannot apply.
 //
 // An Engine is immutable once built and safe for concurrent use; to change
 // policies, build a new Engine and swap it in.

@@ -70,6 +70,9 @@ type Engine struct {
 	// computed once at load so Decide parses no annotations.
 	obligations map[cedar.PolicyID][]Obligation
 	ids         []string
+	// index selects the policies whose scope can match a request; see
+	// index.go.
+	index policySelector
 }
 
 // NewEngine returns an Engine for the embedded baseline policies plus the
@@ -116,6 +119,7 @@ func NewEngineFromSources(srcs ...Source) (*Engine, error) {
 		e.ids = append(e.ids, string(p.id))
 	}
 	slices.Sort(e.ids)
+	e.index = newPolicyIndex(e.policies)
 	return e, nil
 }
 
@@ -144,7 +148,7 @@ func (e *Engine) Decide(req Request) (d Decision) {
 	if err != nil {
 		return Decision{Errors: []string{"request: " + err.Error()}}
 	}
-	dec, diag := cedar.Authorize(e.policies, ents, creq)
+	dec, diag := cedar.Authorize(e.index.candidates(creq, ents), ents, creq)
 
 	var failedForbids []string
 	if len(diag.Errors) > 0 {

@@ -97,6 +97,12 @@ func remote(p Principal, action Action, transport peer.Transport) Request {
 	return Request{Principal: p, Action: action, Resource: resourceFor[action], Transport: transport, DeviceID: identity.DeviceID(p.ID), Context: contextFor[action]}
 }
 
+// on is req with resource r.
+func on(req Request, r Resource) Request {
+	req.Resource = r
+	return req
+}
+
 func newEngine(t testing.TB, extra ...string) *Engine {
 	t.Helper()
 	texts := make([][]byte, len(extra))
@@ -165,6 +171,13 @@ func TestBaseline(t *testing.T) {
 		tc{"admin connector", remote(Principal{Kind: KindConnector, ID: "discord", Roles: []string{"admin"}}, ActionVaultRead, peer.TCP), allow("admin-full-access")},
 		tc{"admin connector cannot enroll devices", remote(Principal{Kind: KindConnector, ID: "discord", Roles: []string{"admin"}}, ActionDeviceEnroll, peer.TCP), deny("device-admin-local-only")},
 		tc{"plain connector", remote(Principal{Kind: KindConnector, ID: "slack"}, ActionDaemonStatus, peer.TCP), deny()},
+		tc{"connector reads its own scope", on(remote(Principal{Kind: KindConnector, ID: "slack"}, ActionVaultRead, peer.TCP), SecretResource("connector:slack", "token")), allow("connector-own-scope")},
+		tc{"connector lists its own scope", on(remote(Principal{Kind: KindConnector, ID: "slack"}, ActionVaultList, peer.TCP), Resource{Type: ResourceVault, ID: "connector:slack"}), allow("connector-own-scope")},
+		tc{"connector reads another connector's scope", on(remote(Principal{Kind: KindConnector, ID: "slack"}, ActionVaultRead, peer.TCP), SecretResource("connector:slackbot", "token")), deny()},
+		tc{"connector reads the owner's secrets", on(remote(Principal{Kind: KindConnector, ID: "slack"}, ActionVaultRead, peer.QUIC), SecretResource("global", "openai_api_key")), deny()},
+		tc{"connector lists every scope", on(remote(Principal{Kind: KindConnector, ID: "slack"}, ActionVaultList, peer.TCP), Resource{Type: ResourceVault, ID: AllScopes}), deny()},
+		tc{"connector renews its certificate", on(remote(Principal{Kind: KindConnector, ID: "slack"}, ActionDeviceRenew, peer.TCP), Resource{Type: ResourceDevice, ID: bobDevice}), allow("connector-renew-self")},
+		tc{"connector administers the vault", on(remote(Principal{Kind: KindConnector, ID: "slack"}, ActionVaultAdmin, peer.TCP), Resource{Type: ResourceVault, ID: "connector:slack"}), deny()},
 		tc{"admin user off the unix socket cannot enroll", Request{Principal: adminUser, Action: ActionDeviceEnroll, Resource: resourceFor[ActionDeviceEnroll], Transport: peer.TCP, DeviceID: adminDevice}, deny("device-admin-local-only")},
 		tc{"admin device revokes itself", Request{Principal: adminDev, Action: ActionDeviceRevoke, Resource: Resource{Type: ResourceDevice, ID: adminDevice}, Transport: peer.TCP, DeviceID: adminDevice}, deny("device-admin-local-only")},
 		tc{"admin lists all scopes", Request{Principal: adminUser, Action: ActionVaultList, Resource: Resource{Type: ResourceVault, ID: AllScopes}, Transport: peer.Unix}, allow("admin-full-access")},
@@ -298,7 +311,7 @@ permit (
     resource == Secret::"global/openai_api_key"
 );`
 	e := newEngine(t, bobReadsOpenAI)
-	if got, want := e.PolicyIDs(), []string{"admin-full-access", "bob-reads-openai", "device-admin-local-only", "device-renew-self"}; !slices.Equal(got, want) {
+	if got, want := e.PolicyIDs(), []string{"admin-full-access", "bob-reads-openai", "connector-own-scope", "connector-renew-self", "device-admin-local-only", "device-renew-self"}; !slices.Equal(got, want) {
 		t.Errorf("PolicyIDs = %q, want %q", got, want)
 	}
 	other := SecretResource("global", "anthropic_api_key")

@@ -3,6 +3,7 @@ package authz
 import (
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/cedar-policy/cedar-go/types"
 
@@ -141,11 +142,11 @@ func (m *model) buildRequest(req Request) (types.Request, *requestEntities, erro
 		}
 		vault := types.NewEntityUID(ResourceVault, types.String(scope))
 		ents.add(types.Entity{UID: resource, Parents: types.NewEntityUIDSet(vault)})
-		ents.add(types.Entity{UID: vault, Parents: m.allScopesParent})
+		ents.add(types.Entity{UID: vault, Parents: m.scopeParents(scope)})
 	case ResourceVault:
 		scope = r.ID
 		if r.ID != AllScopes {
-			ents.add(types.Entity{UID: resource, Parents: m.allScopesParent})
+			ents.add(types.Entity{UID: resource, Parents: m.scopeParents(scope)})
 		}
 	case ResourceDaemon:
 		if r.ID != DaemonLocal {
@@ -171,4 +172,19 @@ func (m *model) buildRequest(req Request) (types.Request, *requestEntities, erro
 		Resource:  resource,
 		Context:   ctx,
 	}, ents, nil
+}
+
+// connectorScopePrefix starts the vault scope of one connector,
+// "connector:<name>".
+const connectorScopePrefix = "connector:"
+
+// scopeParents returns the parents of the named vault scope: Vault::"*",
+// and for "connector:<name>" also Connector::"<name>", so that a policy can
+// give a connector its own scope with `resource in principal`.
+func (m *model) scopeParents(scope string) types.EntityUIDSet {
+	name, ok := strings.CutPrefix(scope, connectorScopePrefix)
+	if !ok || name == "" {
+		return m.allScopesParent
+	}
+	return types.NewEntityUIDSet(types.NewEntityUID(ResourceVault, AllScopes), types.NewEntityUID(KindConnector, types.String(name)))
 }

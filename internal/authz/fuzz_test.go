@@ -2,6 +2,7 @@ package authz
 
 import (
 	"errors"
+	"reflect"
 	"slices"
 	"testing"
 
@@ -13,13 +14,16 @@ import (
 // returns decides a fixed set of requests without panicking, every effect is
 // Allow or Deny, every allow names a determining policy, every named policy
 // is loaded, every obligation is a known one of a determining policy, and no
-// extra policy lifts the baseline forbid on device enrollment by a device.
+// extra policy lifts the baseline forbid on device enrollment by a device;
+// and the index changes no decision (Decide equals evaluating every policy).
 func FuzzNewEngine(f *testing.F) {
 	// Seeds beyond testdata/fuzz/FuzzNewEngine.
 	f.Add([]byte(`@id("x") permit (principal, action, resource);`))
 	f.Add([]byte(`@id("x") forbid (principal, action in Action::"vault", resource) unless { context.transport == "unix" };`))
 	f.Add([]byte(`@id("x") @approval("required") forbid (principal is Connector, action, resource);`))
 	f.Add([]byte(`@id("x") permit (principal, action == Action::"vault.write", resource) when { context.value_size < 100 && context.scope like "g*" };`))
+	f.Add([]byte(`@id("x") permit (principal is Device in Role::"member", action in [Action::"vault.read", Action::"vault"], resource is Secret in Vault::"*");`))
+	f.Add([]byte(`@id("x") forbid (principal == Connector::"discord", action == Action::"vault.write", resource in Vault::"global") when { context.value_size * 4611686018427387904 > 0 };`))
 
 	reqs := []Request{
 		remote(adminDev, ActionDeviceEnroll, peer.TCP),
@@ -43,8 +47,12 @@ func FuzzNewEngine(f *testing.F) {
 			return
 		}
 		ids := e.PolicyIDs()
+		plain := unindexed(e)
 		for _, req := range reqs {
 			d := e.Decide(req)
+			if want := plain.Decide(req); !reflect.DeepEqual(d, want) {
+				t.Fatalf("Decide(%+v) indexed = %+v, plain = %+v", req, d, want)
+			}
 			if d.Effect != Allow && d.Effect != Deny {
 				t.Fatalf("Decide(%+v) = %+v, want allow or deny", req, d)
 			}

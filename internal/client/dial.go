@@ -25,6 +25,8 @@ type Conn struct {
 	Vault   palyrav1connect.VaultServiceClient
 	Devices palyrav1connect.DeviceServiceClient
 	Audit   palyrav1connect.AuditServiceClient
+	Policy  palyrav1connect.PolicyServiceClient
+	Pairing palyrav1connect.PairingServiceClient
 	Tools   palyrav1connect.ToolsServiceClient
 	// Health is the standard gRPC health service, open to anyone.
 	Health *grpchealth.Client
@@ -42,6 +44,8 @@ func NewConn(hc connect.HTTPClient, baseURL string, closeFn func(), opts ...conn
 		Vault:   palyrav1connect.NewVaultServiceClient(hc, baseURL, opts...),
 		Devices: palyrav1connect.NewDeviceServiceClient(hc, baseURL, opts...),
 		Audit:   palyrav1connect.NewAuditServiceClient(hc, baseURL, opts...),
+		Policy:  palyrav1connect.NewPolicyServiceClient(hc, baseURL, opts...),
+		Pairing: palyrav1connect.NewPairingServiceClient(hc, baseURL, opts...),
 		Tools:   palyrav1connect.NewToolsServiceClient(hc, baseURL, opts...),
 		Health:  grpchealth.NewClient(hc, baseURL, opts...),
 		close:   closeFn,

@@ -68,6 +68,11 @@ func Enroll(ctx context.Context, admin *Conn, name, outDir, daemonHost string) (
 	return LoadBundle(outDir)
 }
 
+// DialAddr turns a daemon's listen address into one a client can dial:
+// host replaces its host when not empty, and an unspecified address
+// (0.0.0.0, ::) becomes the matching loopback address.
+func DialAddr(listen, host string) string { return dialAddr(listen, host) }
+
 // dialAddr turns a listen address into one a client can dial.
 func dialAddr(listen, host string) string {
 	h, port, err := net.SplitHostPort(listen)

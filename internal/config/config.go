@@ -14,7 +14,7 @@
 //  4. command-line flags, which the command applies to the Config that Load
 //     returns and then checks again with [Config.Validate].
 //
-// The file has top-level keys (state_dir, listen, server_names,
+// The file has top-level keys (state_dir, policy_dir, listen, server_names,
 // server_cert_ttl, client_cert_ttl, log_level, log_format; see [Daemon] and
 // [Certs]) and one table per subsystem ([audit], see [Audit]; [vault], see
 // [Vault]). Each section's Go type and its checks live in a file of their

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"path/filepath"
 	"strings"
 )
 
@@ -23,6 +24,10 @@ type Daemon struct {
 	// databases. Empty means the platform default, chosen by the command.
 	// PALYRA_STATE_DIR and --state-dir override it.
 	StateDir string `toml:"state_dir"`
+	// PolicyDir (policy_dir) is the directory of operator policy files
+	// (*.cedar) and their test cases (*.cedartest); docs/policies.md.
+	// Empty means STATE_DIR/policies. It must be an absolute path.
+	PolicyDir string `toml:"policy_dir"`
 	// Listen (listen) is host:port for TCP and QUIC (the same port). Port 0
 	// picks one. Default DefaultListen. PALYRA_LISTEN and --listen override
 	// it.
@@ -44,6 +49,9 @@ func defaultDaemon() Daemon {
 
 func (d Daemon) validate() error {
 	var errs []error
+	if d.PolicyDir != "" && !filepath.IsAbs(d.PolicyDir) {
+		errs = append(errs, fmt.Errorf("config: policy_dir %q: want an absolute path", d.PolicyDir))
+	}
 	if _, _, err := net.SplitHostPort(d.Listen); err != nil {
 		errs = append(errs, fmt.Errorf("config: listen %q: %w", d.Listen, err))
 	}

@@ -43,6 +43,8 @@ var services = []string{
 	palyrav1connect.VaultServiceName,
 	palyrav1connect.DeviceServiceName,
 	palyrav1connect.AuditServiceName,
+	palyrav1connect.PolicyServiceName,
+	palyrav1connect.PairingServiceName,
 	palyrav1connect.ToolsServiceName,
 }
 
@@ -65,6 +67,8 @@ func (d *Daemon) routes(g *guard.Guard) []guard.Route {
 	rs = append(rs, d.vaultRoutes(g)...)
 	rs = append(rs, d.deviceRoutes(g)...)
 	rs = append(rs, d.auditRoutes(g)...)
+	rs = append(rs, d.policyRoutes(g)...)
+	rs = append(rs, d.pairingServer().Routes(g)...)
 	rs = append(rs, d.toolRoutes(g)...)
 	return rs
 }

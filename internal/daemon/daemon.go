@@ -29,7 +29,6 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/palyra/palyra/internal/audit"
-	"github.com/palyra/palyra/internal/authz"
 	"github.com/palyra/palyra/internal/config"
 	"github.com/palyra/palyra/internal/devices"
 	"github.com/palyra/palyra/internal/fileperm"
@@ -39,7 +38,9 @@ import (
 	"github.com/palyra/palyra/internal/loglimit"
 	"github.com/palyra/palyra/internal/masterkey"
 	"github.com/palyra/palyra/internal/offline"
+	"github.com/palyra/palyra/internal/pairing"
 	"github.com/palyra/palyra/internal/pki"
+	"github.com/palyra/palyra/internal/policy"
 	"github.com/palyra/palyra/internal/statedir"
 	"github.com/palyra/palyra/internal/tool"
 	"github.com/palyra/palyra/internal/transport"
@@ -84,7 +85,7 @@ type Daemon struct {
 	// the manifest predates providers, or there is none yet).
 	mk       *masterkey.Key
 	keyCheck string
-	authz    *authz.Engine
+	policies *policy.Holder
 	guard    *guard.Guard
 	// tools are the governed tools served by ToolsService.
 	tools *tool.Registry
@@ -92,6 +93,10 @@ type Daemon struct {
 	watch *statedir.Watch
 	// renewals limits certificate renewals per device.
 	renewals renewLimiter
+	// pairing serves PairingService (service_pairing.go); pairingStarts,
+	// if set before Run, replaces its per-source starts per minute.
+	pairing       *pairing.Server
+	pairingStarts int
 	// handshakeLog rate-limits the log line for refused handshakes.
 	handshakeLog loglimit.Limiter
 	started      time.Time
@@ -123,13 +128,6 @@ type Option func(*openOptions)
 type openOptions struct {
 	recreate []string
 	record   bool
-	policies [][]byte
-}
-
-// Policies adds Cedar policy texts to the embedded baseline (authz.NewEngine
-// extra policies), for tests and embedders.
-func Policies(texts ...[]byte) Option {
-	return func(o *openOptions) { o.policies = append(o.policies, texts...) }
 }
 
 // RecordState lets Open accept a state directory that has no manifest (made
@@ -199,16 +197,13 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...Opti
 	}
 	for _, c := range []lifecycle.Component{
 		{Name: "state record", Start: d.recordState, Stop: d.stopWatch},
-		{Name: "authorization", Start: func(context.Context) error {
-			d.authz, err = authz.NewEngine(o.policies...)
-			return err
-		}},
+		{Name: "authorization", Start: d.loadPolicies},
 		{Name: "guard", Start: func(context.Context) error {
 			key, err := note.NewEd25519VerifierKey(offline.AuditOrigin(d.id.DeviceID), d.id.PublicKey())
 			if err != nil {
 				return err
 			}
-			d.guard, err = guard.New(guard.Config{Authz: d.authz, Journal: d.audit, Devices: d.devices, CheckpointKey: key, OwnerUID: os.Getuid(), MapError: d.mapError, Ready: d.stateErr, Now: d.now, Log: log})
+			d.guard, err = guard.New(guard.Config{Authz: d.policies, Journal: d.audit, Devices: d.devices, CheckpointKey: key, OwnerUID: os.Getuid(), MapError: d.mapError, Ready: d.stateErr, Now: d.now, Log: log})
 			return err
 		}},
 		{Name: "tools", Start: d.openTools},

@@ -35,7 +35,7 @@ func (d *Daemon) mapError(err error, c authn.Caller) *connect.Error {
 		return connect.NewError(connect.CodeNotFound, err)
 	case errors.Is(err, vault.ErrInvalidRef), errors.Is(err, vault.ErrValueTooLarge), errors.Is(err, vault.ErrInvalidLimit), errors.Is(err, errBadDeviceName),
 		errors.Is(err, errDaemonID), errors.Is(err, pki.ErrInvalidCSR), errors.Is(err, identity.ErrInvalidDeviceID),
-		errors.Is(err, devices.ErrNameTaken):
+		errors.Is(err, devices.ErrNameTaken), errors.Is(err, devices.ErrWeakID):
 		return connect.NewError(connect.CodeInvalidArgument, err)
 	case errors.Is(err, vault.ErrIntegrity):
 		d.log.Error("vault integrity failure", "err", err, "principal", c.Principal.String())
@@ -43,7 +43,7 @@ func (d *Daemon) mapError(err error, c authn.Caller) *connect.Error {
 	case errors.Is(err, vault.ErrNoKEK):
 		d.log.Error("vault KEK not available", "err", err, "principal", c.Principal.String())
 		return connect.NewError(connect.CodeFailedPrecondition, err)
-	case errors.Is(err, devices.ErrRevoked), errors.Is(err, devices.ErrKeyMismatch), errors.Is(err, devices.ErrAlreadyRevoked):
+	case errors.Is(err, devices.ErrRevoked), errors.Is(err, devices.ErrKeyMismatch), errors.Is(err, devices.ErrAlreadyRevoked), errors.Is(err, devices.ErrKeyBarred):
 		return connect.NewError(connect.CodeFailedPrecondition, err)
 	case errors.Is(err, errRenewRateLimited):
 		return connect.NewError(connect.CodeResourceExhausted, err)

@@ -102,13 +102,10 @@ func (d *Daemon) deviceRoutes(g *guard.Guard) []guard.Route {
 func (d *Daemon) enroll(ctx context.Context, c authn.Caller, e enrollment) (*palyrav1.EnrollDeviceResponse, error) {
 	// The registry checks the key binding before the certificate is handed
 	// out, so a refused re-key never yields a usable certificate.
-	if dev, err := d.devices.Get(e.csr.DeviceID); err == nil {
-		if dev.Revoked() {
-			return nil, devices.ErrRevoked
-		}
-		if !dev.PublicKey.Equal(e.csr.PublicKey) {
-			return nil, devices.ErrKeyMismatch
-		}
+	// (key continuity: a known id keeps its key, a key ever revoked is
+	// barred under any id, ids must be random).
+	if err := d.devices.Admissible(e.csr.DeviceID, e.csr.PublicKey); err != nil {
+		return nil, err
 	}
 	cert, err := d.ca.IssueClient(e.csr, e.name, d.now(), time.Duration(d.cfg.ClientCertTTL))
 	if err != nil {

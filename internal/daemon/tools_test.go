@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -18,7 +19,7 @@ import (
 	"github.com/palyra/palyra/internal/peer"
 )
 
-// startToolDaemon is a real daemon with extra policies.
+// startToolDaemon is a real daemon with operator policy files.
 func startToolDaemon(t testing.TB, mutate func(*config.Config), policies ...string) *testDaemon {
 	t.Helper()
 	cfg := config.Defaults()
@@ -27,12 +28,17 @@ func startToolDaemon(t testing.TB, mutate func(*config.Config), policies ...stri
 	if mutate != nil {
 		mutate(&cfg)
 	}
-	var texts [][]byte
-	for _, p := range policies {
-		texts = append(texts, []byte(p))
+	if len(policies) > 0 {
+		// Operator policy files, as palyrad loads them from policy_dir.
+		cfg.PolicyDir = t.TempDir()
+		for i, p := range policies {
+			if err := os.WriteFile(filepath.Join(cfg.PolicyDir, fmt.Sprintf("tools-%d.cedar", i)), []byte(p), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	d, err := Open(ctx, cfg, slog.New(slog.DiscardHandler), Policies(texts...))
+	d, err := Open(ctx, cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		cancel()
 		t.Fatal(err)

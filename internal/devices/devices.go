@@ -37,6 +37,14 @@ var (
 	// unique among active devices, ignoring case; a revoked device's name
 	// may be reused).
 	ErrNameTaken = errors.New("devices: name taken")
+	// ErrKeyBarred means the key belonged to a device that was revoked: a
+	// key ever revoked is never enrolled or paired again, under any id.
+	ErrKeyBarred = errors.New("devices: key was revoked and is barred")
+	// ErrWeakID means the device id is not a random ULID (all zero, or a
+	// random part of one repeated character).
+	ErrWeakID = errors.New("devices: device id is not random")
+	// ErrNotRevoked is Remove's answer for a device still active.
+	ErrNotRevoked = errors.New("devices: device is not revoked; revoke it first")
 )
 
 // Device is one enrolled device.
@@ -49,6 +57,10 @@ type Device struct {
 	RevokedAt    time.Time // zero when not revoked
 	CertSerial   string    // hex serial of the latest issued certificate
 	CertNotAfter time.Time
+	// Connector is the connector name when the certificate makes its
+	// holder the principal Connector::"NAME" rather than a device of
+	// Owner; "" for a device.
+	Connector string
 }
 
 // Revoked reports whether the device has been revoked.
@@ -71,13 +83,39 @@ CREATE TABLE devices (
 -- Revocation is permanent: a revoked row can never be un-revoked.
 CREATE TRIGGER devices_revocation_is_final BEFORE UPDATE OF revoked_at ON devices
 WHEN OLD.revoked_at != 0 BEGIN SELECT RAISE(ABORT, 'device revocation is final'); END;
-`}
+`, migrationKeyContinuity, migrationPairing}
+
+// migrationKeyContinuity bars every key ever revoked, for ever: a revoked
+// device's key is copied to barred_keys by the database itself, rows there
+// are never deleted, and no device row may carry a barred key. Only a
+// revoked device may be removed (its id and name forgotten).
+const migrationKeyContinuity = `
+ALTER TABLE devices ADD COLUMN connector TEXT NOT NULL DEFAULT '';
+CREATE TABLE barred_keys (
+	public_key BLOB PRIMARY KEY CHECK (length(public_key) = 32),
+	barred_at  INTEGER NOT NULL
+) STRICT;
+INSERT INTO barred_keys SELECT public_key, revoked_at FROM devices WHERE revoked_at != 0;
+CREATE TRIGGER barred_keys_are_permanent BEFORE DELETE ON barred_keys
+BEGIN SELECT RAISE(ABORT, 'a barred key stays barred'); END;
+CREATE TRIGGER barred_keys_are_immutable BEFORE UPDATE ON barred_keys
+BEGIN SELECT RAISE(ABORT, 'a barred key stays barred'); END;
+CREATE TRIGGER devices_bar_revoked_key AFTER UPDATE OF revoked_at ON devices
+WHEN NEW.revoked_at != 0 BEGIN INSERT OR IGNORE INTO barred_keys VALUES (NEW.public_key, NEW.revoked_at); END;
+CREATE TRIGGER devices_refuse_barred_key BEFORE INSERT ON devices
+WHEN EXISTS (SELECT 1 FROM barred_keys WHERE public_key = NEW.public_key)
+BEGIN SELECT RAISE(ABORT, 'device key is barred'); END;
+CREATE TRIGGER devices_remove_only_revoked BEFORE DELETE ON devices
+WHEN OLD.revoked_at = 0 BEGIN SELECT RAISE(ABORT, 'only a revoked device can be removed'); END;
+`
 
 // Registry is the device registry. Safe for concurrent use.
 type Registry struct {
 	db *sql.DB
 	mu sync.RWMutex
 	m  map[identity.DeviceID]Device
+	// barred holds every barred key (string of the 32 raw bytes).
+	barred map[string]bool
 }
 
 // Open opens (creating if needed) the registry database at path and loads it
@@ -87,8 +125,12 @@ func Open(ctx context.Context, path string) (*Registry, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &Registry{db: db, m: map[identity.DeviceID]Device{}}
-	rows, err := db.QueryContext(ctx, `SELECT device_id, name, owner, public_key, enrolled_at, revoked_at, cert_serial, cert_not_after FROM devices`)
+	r := &Registry{db: db, m: map[identity.DeviceID]Device{}, barred: map[string]bool{}}
+	if err := r.loadBarred(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	rows, err := db.QueryContext(ctx, `SELECT device_id, name, owner, public_key, enrolled_at, revoked_at, cert_serial, cert_not_after, connector FROM devices`)
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("devices: load: %w", err)
@@ -98,7 +140,7 @@ func Open(ctx context.Context, path string) (*Registry, error) {
 		var d Device
 		var pub []byte
 		var enrolled, revoked, notAfter int64
-		if err := rows.Scan(&d.ID, &d.Name, &d.Owner, &pub, &enrolled, &revoked, &d.CertSerial, &notAfter); err != nil {
+		if err := rows.Scan(&d.ID, &d.Name, &d.Owner, &pub, &enrolled, &revoked, &d.CertSerial, &notAfter, &d.Connector); err != nil {
 			db.Close()
 			return nil, fmt.Errorf("devices: load: %w", err)
 		}
@@ -122,39 +164,66 @@ func (r *Registry) Close() error { return r.db.Close() }
 // Record stores the issuance of cert to device d (ID, Name, Owner,
 // PublicKey set). A new id is inserted; a known id must have the same key
 // and not be revoked, and gets its name and certificate fields updated.
-// It returns ErrKeyMismatch or ErrRevoked otherwise, and ErrNameTaken when
+// It returns ErrKeyMismatch or ErrRevoked otherwise, ErrKeyBarred for a key
+// ever revoked, ErrWeakID for a non-random id, and ErrNameTaken when
 // another active device has d's name, changing nothing.
 func (r *Registry) Record(ctx context.Context, d Device, cert *x509.Certificate) (Device, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	d, err := r.prepare(d, cert)
+	if err != nil {
+		return Device{}, err
+	}
+	if err := r.store(ctx, r.db, d); err != nil {
+		return Device{}, err
+	}
+	r.m[d.ID] = d
+	return d, nil
+}
+
+// prepare checks that d may be recorded with cert and fills in its
+// certificate and enrollment fields. r.mu must be held.
+func (r *Registry) prepare(d Device, cert *x509.Certificate) (Device, error) {
+	if err := r.admissible(d.ID, d.PublicKey); err != nil {
+		return Device{}, err
+	}
 	if other, ok := r.activeNamed(d.Name, d.ID); ok {
 		return Device{}, fmt.Errorf("%w: active device %s is named %q; choose another name, or revoke that device first", ErrNameTaken, other.ID, other.Name)
 	}
 	d.CertSerial = cert.SerialNumber.Text(16)
 	d.CertNotAfter = cert.NotAfter.Truncate(time.Second)
+	d.EnrolledAt = time.Now().Truncate(time.Second)
 	if old, ok := r.m[d.ID]; ok {
-		if old.Revoked() {
-			return Device{}, ErrRevoked
-		}
-		if !old.PublicKey.Equal(d.PublicKey) {
-			return Device{}, ErrKeyMismatch
-		}
-		d.EnrolledAt = old.EnrolledAt
-		_, err := r.db.ExecContext(ctx, `UPDATE devices SET name = ?, cert_serial = ?, cert_not_after = ? WHERE device_id = ?`,
+		d.EnrolledAt, d.Owner, d.Connector = old.EnrolledAt, old.Owner, old.Connector
+	}
+	return d, nil
+}
+
+// execer is a *sql.DB or *sql.Tx.
+type execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+// store writes d, prepared, inserting a new id or updating a known one.
+// r.mu must be held.
+func (r *Registry) store(ctx context.Context, db execer, d Device) error {
+	if _, ok := r.m[d.ID]; ok {
+		_, err := db.ExecContext(ctx, `UPDATE devices SET name = ?, cert_serial = ?, cert_not_after = ? WHERE device_id = ?`,
 			d.Name, d.CertSerial, d.CertNotAfter.Unix(), d.ID)
 		if err != nil {
-			return Device{}, fmt.Errorf("devices: update %s: %w", d.ID, err)
+			return fmt.Errorf("devices: update %s: %w", d.ID, err)
 		}
-	} else {
-		d.EnrolledAt = time.Now().Truncate(time.Second)
-		_, err := r.db.ExecContext(ctx, `INSERT INTO devices (device_id, name, owner, public_key, enrolled_at, cert_serial, cert_not_after) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-			d.ID, d.Name, d.Owner, []byte(d.PublicKey), d.EnrolledAt.Unix(), d.CertSerial, d.CertNotAfter.Unix())
-		if err != nil {
-			return Device{}, fmt.Errorf("devices: insert %s: %w", d.ID, err)
-		}
+		return nil
 	}
-	r.m[d.ID] = d
-	return d, nil
+	if d.EnrolledAt.IsZero() {
+		return errors.New("devices: internal error: unprepared device")
+	}
+	_, err := db.ExecContext(ctx, `INSERT INTO devices (device_id, name, owner, public_key, enrolled_at, cert_serial, cert_not_after, connector) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		d.ID, d.Name, d.Owner, []byte(d.PublicKey), d.EnrolledAt.Unix(), d.CertSerial, d.CertNotAfter.Unix(), d.Connector)
+	if err != nil {
+		return fmt.Errorf("devices: insert %s: %w", d.ID, err)
+	}
+	return nil
 }
 
 // activeNamed returns an active device other than except whose name is
@@ -187,6 +256,7 @@ func (r *Registry) Revoke(ctx context.Context, id identity.DeviceID) error {
 	}
 	d.RevokedAt = now
 	r.m[id] = d
+	r.barred[string(d.PublicKey)] = true
 	return nil
 }
 

@@ -35,10 +35,16 @@ const HeaderCheckpointKey = "Palyra-Audit-Key"
 // (64 KiB) plus framing and the largest other field.
 const MaxRequestBytes = 128 << 10
 
+// Decider makes authorization decisions: an *authz.Engine, or a holder of
+// the active policy set that is read atomically on each call.
+type Decider interface {
+	Decide(authz.Request) authz.Decision
+}
+
 // Config is what a Guard needs. Every field but Log and Now is required.
 type Config struct {
-	// Authz makes the decisions.
-	Authz *authz.Engine
+	// Authz makes the decisions, one call per decided request.
+	Authz Decider
 	// Journal records decisions and outcomes.
 	Journal *audit.Journal
 	// Devices is the registry that authenticates device certificates.

@@ -53,6 +53,7 @@ type Route struct {
 	maxBodyBytes int64
 	handler      http.Handler
 	anon         http.Handler // a Meta route's handler for anonymous callers
+	journaled    bool         // a Protocol route
 }
 
 // Anonymous reports whether callers without a credential may reach the
@@ -263,9 +264,8 @@ func finish[Res any](g *Guard, c authn.Caller, seq int64, res *Res, err error) (
 		case connect.CodeDataLoss:
 			out.Outcome = audit.OutcomeIntegrity
 		default:
-			// An outcome record carries no reason (audit.Entry): with one
-			// the journal refused the record and the error was lost.
 			out.Outcome = audit.OutcomeError
+			out.Reason = ce.Code().String() // "failed_precondition", …
 		}
 	} else if v, ok := any(res).(versioned); ok {
 		out.Version = v.GetVersion()
@@ -273,7 +273,9 @@ func finish[Res any](g *Guard, c authn.Caller, seq int64, res *Res, err error) (
 	if d, ok := any(res).(Detailed); ok && err == nil {
 		out.Details = d.AuditDetails()
 	}
-	g.cfg.Journal.AppendAsync(out)
+	if jerr := g.cfg.Journal.AppendAsync(out); jerr != nil && g.cfg.Log != nil {
+		g.cfg.Log.Error("the outcome of a decision was not journaled", "decision_seq", seq, "err", jerr)
+	}
 	if ce != nil {
 		return nil, ce
 	}

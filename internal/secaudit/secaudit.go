@@ -19,7 +19,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"sort"
 	"strconv"
@@ -28,11 +27,11 @@ import (
 	"time"
 
 	"github.com/palyra/palyra/internal/audit"
-	"github.com/palyra/palyra/internal/authz"
 	"github.com/palyra/palyra/internal/config"
 	"github.com/palyra/palyra/internal/harden"
 	"github.com/palyra/palyra/internal/masterkey"
 	"github.com/palyra/palyra/internal/offline"
+	"github.com/palyra/palyra/internal/policy"
 	"github.com/palyra/palyra/internal/sqlitedb"
 	"github.com/palyra/palyra/internal/statedir"
 )
@@ -141,7 +140,11 @@ func Run(ctx context.Context, o Options) []Finding {
 	add(Certificates(o.Layout, o.Live, o.Now)...)
 	add(Devices(o.Layout, o.Now)...)
 	add(RevokedConnected(o.Live)...)
-	add(Policies(o.Layout.Dir)...)
+	pd := o.Config.PolicyDir
+	if pd == "" {
+		pd = filepath.Join(o.Layout.Dir, PolicyDir)
+	}
+	add(Policies(pd)...)
 	add(Audit(ctx, o.Layout, o.Config, o.Live != nil, o.Now)...)
 	add(CoreDumps(o.Live, o.Getenv, o.ProcDir)...)
 	Sort(fs)
@@ -480,64 +483,54 @@ func RevokedConnected(live *Live) []Finding {
 }
 
 // PolicyDir is where operators' Cedar policy files live, inside the state
-// directory.
+// directory, unless the configuration names another (policy_dir).
 const PolicyDir = "policies"
 
-// Policies parses and validates every *.cedar file in DIR/policies, each
-// together with the baseline, as palyrad's policy engine would.
+// Policies loads the policy directory dir exactly as palyrad would
+// (internal/policy: permissions, syntax, schema, test cases): the first
+// problem is a high finding naming the file and line, or the failing case;
+// a directory that loads is one info finding. A missing or empty directory
+// has none.
 func Policies(dir string) []Finding {
 	const check = "policies"
-	pd := filepath.Join(dir, PolicyDir)
-	files, err := filepath.Glob(filepath.Join(pd, "*.cedar"))
-	if err != nil || len(files) == 0 {
-		return nil
+	set, results, err := policy.Check(dir)
+	if err != nil {
+		return []Finding{policyFinding(dir, err)}
 	}
 	var out []Finding
-	var good []authz.Source
-	for _, f := range files {
-		b, err := os.ReadFile(f) // #nosec G304 -- a policy file found in the state directory the operator named, read to validate it
-		if err != nil {
-			out = append(out, Finding{check, High, "cannot read " + f + ": " + err.Error(), "make it readable, or remove it"})
-			continue
-		}
-		src := authz.Source{Name: f, Text: b}
-		if _, err := authz.NewEngineFromSources(src); err != nil {
-			out = append(out, policyFinding(f, err))
-			continue
-		}
-		good = append(good, src)
-	}
-	// Each file alone is valid; together they must be too (an @id used in
-	// two files).
-	if len(good) > 1 {
-		if _, err := authz.NewEngineFromSources(good...); err != nil {
-			return append(out, policyFinding(pd, err))
+	for _, r := range results {
+		if !r.Passed() {
+			path := filepath.Join(dir, r.File)
+			out = append(out, Finding{check, High, fmt.Sprintf("test case %q in %s fails: %s", r.Case, path, r.Failure),
+				"fix the policies or the case at " + path + ": palyrad refuses to load the directory while a case fails"})
 		}
 	}
-	if len(good) > 0 {
-		out = append(out, Finding{check, Info, fmt.Sprintf("%d policy file(s) in %s parse and validate against the schema", len(good), pd), ""})
+	if len(out) > 0 || len(set.Files) == 0 {
+		return out
 	}
-	return out
+	msg := fmt.Sprintf("%d policy file(s) in %s parse and validate against the schema", len(set.Files), dir)
+	if set.Cases > 0 {
+		msg += fmt.Sprintf("; %d test case(s) pass", set.Cases)
+	}
+	return []Finding{{check, Info, msg, ""}}
 }
 
-// parsePos is the position cedar-go's parser gives a syntax error.
-var parsePos = regexp.MustCompile(`<input>:(\d+):(\d+)`)
-
-// policyFinding is the finding for a policy file that failed: where (file
-// and, when known, line and column) and why.
-func policyFinding(f string, err error) Finding {
-	where := f
-	var pe *authz.PolicyError
-	if errors.As(err, &pe) {
-		where = pe.Source
-		if pe.Line > 0 {
-			where = fmt.Sprintf("%s:%d:%d", pe.Source, pe.Line, pe.Column)
-		} else if m := parsePos.FindStringSubmatch(err.Error()); m != nil {
-			// A syntax error: cedar-go names the position in its message.
-			where = pe.Source + ":" + m[1] + ":" + m[2]
-		}
+// policyFinding is the finding for a policy directory that does not load:
+// where (file and, when known, line and column) and why.
+func policyFinding(dir string, err error) Finding {
+	var fe *policy.FileError
+	if !errors.As(err, &fe) {
+		return Finding{"policies", High, "policy directory " + dir + " does not load: " + err.Error(), "fix it as the message says; palyrad does not start with it"}
 	}
-	return Finding{"policies", High, "policy " + where + " is invalid: " + err.Error(), "fix the policy at " + where + " (every policy needs a unique @id and must match the schema: palyra's actions and entity types), or remove the file"}
+	where := fe.Path
+	if fe.Line > 0 {
+		where = fmt.Sprintf("%s:%d:%d", fe.Path, fe.Line, fe.Column)
+	}
+	why := fe.Err.Error()
+	if fe.PolicyID != "" {
+		why = fmt.Sprintf("policy %q: %s", fe.PolicyID, why)
+	}
+	return Finding{"policies", High, "policy " + where + " is invalid: " + why, "fix the policy at " + where + " (every policy needs a unique @id and must match the schema: palyra's actions and entity types), or remove the file"}
 }
 
 // Audit verifies the audit journal and its checkpoint freshness.

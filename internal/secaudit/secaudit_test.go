@@ -242,26 +242,30 @@ func TestDevices(t *testing.T) {
 
 func TestPolicies(t *testing.T) {
 	l := layout(t)
-	if fs := Policies(l.Dir); len(fs) != 0 {
+	pd := filepath.Join(l.Dir, PolicyDir)
+	if fs := Policies(pd); len(fs) != 0 {
 		t.Fatalf("no policies directory: %+v", fs)
 	}
-	pd := filepath.Join(l.Dir, PolicyDir)
 	if err := os.Mkdir(pd, 0o700); err != nil {
 		t.Fatal(err)
 	}
 	good := "@id(\"local-status\")\npermit (principal, action == Action::\"daemon.status\", resource);\n"
 	write(t, filepath.Join(pd, "a.cedar"), []byte(good), 0o600)
-	if fs := Policies(l.Dir); len(fs) != 1 || fs[0].Severity != Info {
+	if fs := Policies(pd); len(fs) != 1 || fs[0].Severity != Info {
 		t.Fatalf("one good file: %+v", fs)
 	}
 	write(t, filepath.Join(pd, "b.cedar"), []byte("// nothing\n\npermit (principal, action, resource) when { principal. };\n"), 0o600)
-	want(t, Policies(l.Dir), High, "b.cedar:3:", "fix the policy at "+filepath.Join(pd, "b.cedar")+":3:")
+	want(t, Policies(pd), High, "b.cedar:3:", "fix the policy at "+filepath.Join(pd, "b.cedar")+":3:")
 	// The same @id in two files: each valid alone, not together.
 	write(t, filepath.Join(pd, "b.cedar"), []byte(good), 0o600)
-	want(t, Policies(l.Dir), High, "duplicate", "unique @id")
+	want(t, Policies(pd), High, "duplicate", "unique @id")
 	// A policy that does not match the schema, with its position.
 	write(t, filepath.Join(pd, "b.cedar"), []byte("\n@id(\"bad\")\npermit (principal, action == Action::\"nope\", resource);\n"), 0o600)
-	want(t, Policies(l.Dir), High, "b.cedar:2:1 is invalid", "b.cedar:2:1")
+	want(t, Policies(pd), High, "b.cedar:2:1 is invalid", "b.cedar:2:1")
+	// A failing test case, as palyrad would refuse it.
+	os.Remove(filepath.Join(pd, "b.cedar"))
+	write(t, filepath.Join(pd, "a.cedartest"), []byte(`{"cases": [{"name": "bob may not", "principal": "User::\"bob\"", "action": "daemon.status", "resource": "Daemon::\"local\"", "expect": "deny"}]}`), 0o600)
+	want(t, Policies(pd), High, `test case "bob may not" in `+filepath.Join(pd, "a.cedartest")+" fails: expected deny, got allow", "palyrad refuses to load")
 }
 
 func TestCoreDumps(t *testing.T) {

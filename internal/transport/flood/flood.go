@@ -137,16 +137,22 @@ func (q QUICInitials) Run(ctx context.Context) (Stats, error) {
 	start := time.Now()
 	buf := make([]byte, size)
 	var sent int64
+	// total is the flood's whole budget: a sender that falls behind (a
+	// starved machine) catches up to the rate but never sends more than
+	// Rate × Duration, however late it stops.
+	total := int64(d.Seconds() * float64(q.Rate))
 	tick := time.NewTicker(time.Millisecond)
 	defer tick.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			st.Datagrams, st.Elapsed = sent, time.Since(start)
-			return st, nil
 		case <-tick.C:
 		}
-		due := int64(time.Since(start).Seconds() * float64(q.Rate))
+		if ctx.Err() != nil || sent >= total {
+			st.Datagrams, st.Elapsed = sent, time.Since(start)
+			return st, nil
+		}
+		due := min(int64(time.Since(start).Seconds()*float64(q.Rate)), total)
 		for ; sent < due; sent++ {
 			junkInitial(buf)
 			// Errors (ECONNREFUSED from an earlier ICMP, a full buffer)
