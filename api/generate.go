@@ -4,4 +4,4 @@
 // protoc-gen-connect-go v1.19.1 on PATH), run `go generate ./api`.
 package api
 
-//go:generate protoc -I . --go_out=. --go_opt=module=github.com/palyra/palyra/api --connect-go_out=. --connect-go_opt=module=github.com/palyra/palyra/api palyra/v1/palyra.proto palyra/v1/policy.proto palyra/v1/pairing.proto palyra/v1/approvals.proto palyra/echo/v1/echo.proto
+//go:generate protoc -I . --go_out=. --go_opt=module=github.com/palyra/palyra/api --connect-go_out=. --connect-go_opt=module=github.com/palyra/palyra/api palyra/v1/palyra.proto palyra/v1/policy.proto palyra/v1/pairing.proto palyra/v1/tools.proto palyra/v1/approvals.proto palyra/echo/v1/echo.proto

@@ -36,6 +36,9 @@ func recordJSON(r *palyrav1.AuditRecord) map[string]any {
 		if r.Reason != "" {
 			m["reason"] = r.Reason
 		}
+		if len(r.Details) > 0 {
+			m["details"] = r.Details
+		}
 		return m
 	}
 	m["principal"] = r.Principal
@@ -66,6 +69,9 @@ func recordLine(r *palyrav1.AuditRecord) string {
 		}
 		if r.Reason != "" {
 			s += " " + r.Reason
+		}
+		if len(r.Details) > 0 {
+			s += " [" + strings.Join(r.Details, " ") + "]"
 		}
 		return s
 	}

@@ -110,7 +110,7 @@ func newRoot(g *globals) *cobra.Command {
 		}
 		return nil
 	}
-	root.AddCommand(statusCmd(g), vaultCmd(g), devicesCmd(g), auditCmd(g), approvalsCmd(g), demoCmd(g), versionCmd(g), runCmd(g), securityCmd(g), policyCmd(g), pairCmd(g), connectorsCmd(g))
+	root.AddCommand(statusCmd(g), vaultCmd(g), devicesCmd(g), auditCmd(g), approvalsCmd(g), demoCmd(g), versionCmd(g), runCmd(g), securityCmd(g), policyCmd(g), pairCmd(g), connectorsCmd(g), toolCmd(g))
 	root.SetHelpCommand(helpCmd())
 	// Cobra's completion group, made now rather than at Execute, so that it
 	// too refuses an unknown shell.

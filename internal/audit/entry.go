@@ -108,6 +108,12 @@ type Entry struct {
 	// Version is, for an outcome record, the new version of the resource
 	// a write changed, and 0 otherwise.
 	Version int64
+	// Details are, for an outcome record, facts of the run as "key=value"
+	// text (a governed tool's request hash, exit status, durations and
+	// output hash), at most MaxDetails; never a secret or content. An
+	// outcome with details is stored in format 3, one without in format
+	// 2. Nil and empty are the same.
+	Details []string
 }
 
 // Record is an Entry as stored in the journal: its position Seq (1, 2, 3, …
@@ -160,6 +166,8 @@ const (
 	MaxPolicies = 256
 	// MaxObligations is the largest number of obligations.
 	MaxObligations = 64
+	// MaxDetails is the largest number of outcome details.
+	MaxDetails = 16
 )
 
 // ErrInvalidEntry is wrapped by the error Append returns for an Entry that
@@ -193,8 +201,8 @@ func (e *Entry) validateDecision() error {
 	if e.Transport > peer.QUIC {
 		return fmt.Errorf("%w: transport %d is not None, Unix, TCP or QUIC", ErrInvalidEntry, uint8(e.Transport))
 	}
-	if e.DecisionSeq != 0 || e.Outcome != "" || e.Version != 0 {
-		return fmt.Errorf("%w: a decision record has no decision seq, outcome or version", ErrInvalidEntry)
+	if e.DecisionSeq != 0 || e.Outcome != "" || e.Version != 0 || len(e.Details) != 0 {
+		return fmt.Errorf("%w: a decision record has no decision seq, outcome, version or details", ErrInvalidEntry)
 	}
 	for _, f := range [...]struct{ name, v string }{
 		{"principal", e.Principal},
@@ -222,11 +230,11 @@ func (e *Entry) validateOutcome() error {
 		return fmt.Errorf("%w: version %d is negative", ErrInvalidEntry, e.Version)
 	case e.Principal != "" || e.Action != "" || e.Resource != "" || e.Decision != "" ||
 		len(e.Policies) != 0 || len(e.Obligations) != 0 || e.Transport != peer.None:
-		return fmt.Errorf("%w: an outcome record carries only its decision seq, outcome, version and, for an error, its reason", ErrInvalidEntry)
+		return fmt.Errorf("%w: an outcome record carries only its decision seq, outcome, version, details and, for an error, its reason", ErrInvalidEntry)
 	case e.Reason != "" && e.Outcome != OutcomeError:
 		return fmt.Errorf("%w: only an %q outcome carries a reason", ErrInvalidEntry, OutcomeError)
 	}
-	return nil
+	return checkList("detail", e.Details, MaxDetails)
 }
 
 func checkList(name string, l []string, limit int) error {
@@ -266,6 +274,7 @@ func checkText(name, v string) error {
 func (e *Entry) normalize() {
 	e.Policies = cloneList(e.Policies)
 	e.Obligations = cloneList(e.Obligations)
+	e.Details = cloneList(e.Details)
 	if !e.Time.IsZero() {
 		e.Time = time.Unix(0, e.Time.UnixNano()).UTC()
 	}

@@ -12,9 +12,20 @@ const (
 	recordLabel = "palyra.audit.record"
 	formatV1    = 1
 	formatV2    = 2
-	// formatVersion is the format new records are written in.
+	formatV3    = 3
+	// formatVersion is the format new records without details are
+	// written in; an outcome with details is format 3 (recordFormat).
 	formatVersion = formatV2
 )
+
+// recordFormat is the format a new record is written in: 3 for an outcome
+// record with details, 2 otherwise.
+func recordFormat(e *Entry) uint32 {
+	if len(e.Details) > 0 {
+		return formatV3
+	}
+	return formatV2
+}
 
 // v1Fields are the hashed fields of a format 1 record, as stored: format 1
 // hashed the stored time text and transport text exactly.
@@ -47,9 +58,14 @@ func appendV1Encoding(b []byte, seq int64, f *v1Fields, prev *[32]byte) []byte {
 // encoded, zero when it does not apply, fixed-width integers at fixed
 // positions and every variable-length field after its length, so the
 // encoding decodes back into exactly one record.
+//
+// Format 3 (section 3.3) is the same encoding with 3 as the format version
+// and the details list after version; it is used exactly when the record
+// has details, so every record has one encoding.
 func appendV2Encoding(b []byte, seq int64, e *Entry, prev *[32]byte) []byte {
+	format := recordFormat(e)
 	b = appendString(b, recordLabel)
-	b = binary.BigEndian.AppendUint32(b, formatV2)
+	b = binary.BigEndian.AppendUint32(b, format)
 	b = binary.BigEndian.AppendUint64(b, uint64(seq)) // #nosec G115 -- canonical encoding (docs/audit-format.md): int64 reinterpreted bit for bit, injective
 	b = binary.BigEndian.AppendUint64(b, uint64(e.Time.UnixNano()))
 	b = append(b, byte(e.Kind))
@@ -64,6 +80,9 @@ func appendV2Encoding(b []byte, seq int64, e *Entry, prev *[32]byte) []byte {
 	b = binary.BigEndian.AppendUint64(b, uint64(e.DecisionSeq)) // #nosec G115 -- canonical encoding (docs/audit-format.md): int64 reinterpreted bit for bit, injective
 	b = appendString(b, e.Outcome)
 	b = binary.BigEndian.AppendUint64(b, uint64(e.Version)) // #nosec G115 -- canonical encoding (docs/audit-format.md): int64 reinterpreted bit for bit, injective
+	if format == formatV3 {
+		b = appendList(b, e.Details)
+	}
 	return append(b, prev[:]...)
 }
 
@@ -80,7 +99,7 @@ func appendList(b []byte, l []string) []byte {
 	return b
 }
 
-// hashV2 computes a format 2 record's hash; buf is scratch space reused
+// hashV2 computes a format 2 (or, with details, format 3) record's hash; buf is scratch space reused
 // across calls and returned grown.
 func hashV2(buf []byte, seq int64, e *Entry, prev *[32]byte) ([32]byte, []byte) {
 	buf = appendV2Encoding(buf[:0], seq, e, prev)

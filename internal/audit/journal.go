@@ -639,10 +639,10 @@ func (j *Journal) write(batch []*request, forceCheckpoint bool) (err error) {
 		hash, j.buf = hashV2(j.buf, seq, e, &prev)
 		if _, err = j.insertStmt.ExecContext(ctx, seq, e.Time.UnixNano(), int64(e.Kind),
 			e.Principal, e.Action, e.Resource, e.Decision, encodeList(e.Policies), encodeList(e.Obligations),
-			e.Transport.String(), e.Reason, e.DecisionSeq, e.Outcome, e.Version, hash[:]); err != nil {
+			e.Transport.String(), e.Reason, e.DecisionSeq, e.Outcome, e.Version, encodeList(e.Details), hash[:]); err != nil {
 			return fmt.Errorf("audit: append: insert record %d: %w", seq, err)
 		}
-		r.rec = Record{Seq: seq, Format: formatV2, Entry: *e, Hash: hash}
+		r.rec = Record{Seq: seq, Format: recordFormat(e), Entry: *e, Hash: hash}
 		prev = hash
 	}
 	var lc *latestCheckpoint

@@ -45,7 +45,7 @@ func (j *Journal) List(ctx context.Context, f Filter) ([]Record, error) {
 		limit = DefaultListLimit
 	}
 	limit = min(limit, MaxListLimit)
-	recs, err := list(ctx, j.db, tables{v1: "records_v1", v2: "records"}, f, limit)
+	recs, err := list(ctx, j.db, currentTables, f, limit)
 	if err != nil {
 		return nil, fmt.Errorf("audit: list: %w", err)
 	}
@@ -61,7 +61,7 @@ func list(ctx context.Context, q queryer, t tables, f Filter, limit int) ([]Reco
 		if table.name == "" || len(recs) >= limit {
 			continue
 		}
-		query, args := listQuery(table.name, table.format, f, limit-len(recs))
+		query, args := listQuery(table.name, t.v2cols, table.format, f, limit-len(recs))
 		rows, err := q.QueryContext(ctx, query, args...)
 		if err != nil {
 			return nil, err
@@ -90,8 +90,8 @@ func list(ctx context.Context, q queryer, t tables, f Filter, limit int) ([]Reco
 	return recs, nil
 }
 
-func listQuery(table string, format uint32, f Filter, limit int) (string, []any) {
-	cols := v2Columns
+func listQuery(table, v2cols string, format uint32, f Filter, limit int) (string, []any) {
+	cols := v2cols
 	if format == formatV1 {
 		cols = v1Columns
 	}
@@ -142,7 +142,7 @@ func (j *Journal) Get(ctx context.Context, seq int64) (Record, error) {
 	if j.isClosed() {
 		return Record{}, ErrClosed
 	}
-	recs, err := list(ctx, j.db, tables{v1: "records_v1", v2: "records"}, Filter{AfterSeq: seq - 1}, 1)
+	recs, err := list(ctx, j.db, currentTables, Filter{AfterSeq: seq - 1}, 1)
 	if err != nil {
 		return Record{}, fmt.Errorf("audit: get %d: %w", seq, err)
 	}
@@ -160,7 +160,7 @@ func eachRecord(ctx context.Context, q queryer, t tables, after int64, fn func(*
 		name string
 		cols string
 		scan func(*sql.Rows, *storedRecord) error
-	}{{t.v1, v1Columns, scanV1}, {t.v2, v2Columns, scanV2}} {
+	}{{t.v1, v1Columns, scanV1}, {t.v2, t.v2cols, scanV2}} {
 		if table.name == "" {
 			continue
 		}

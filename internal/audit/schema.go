@@ -12,6 +12,10 @@ package audit
 // row's hash, which Verify recomputes), decision and outcome fields. Its
 // seq continues where records_v1 ends.
 //
+// Version 3 adds the details column (outcome details, a JSON array; "[]"
+// for every earlier row, which stays format 2): a record with details is
+// format 3.
+//
 // The triggers make the tables append-only: UPDATE and DELETE abort, and an
 // INSERT must extend the head by exactly one record (or checkpoint a larger
 // count), which also stops INSERT OR REPLACE from overwriting a row without
@@ -100,6 +104,9 @@ BEGIN SELECT RAISE(ABORT, 'audit records are append-only'); END;
 CREATE TRIGGER records_append_at_head BEFORE INSERT ON records
 WHEN NEW.seq IS NOT coalesce((SELECT max(seq) FROM records), (SELECT coalesce(max(seq), 0) FROM records_v1)) + 1
 BEGIN SELECT RAISE(ABORT, 'audit records are appended at the head only'); END;
+`,
+	`
+ALTER TABLE records ADD COLUMN details TEXT NOT NULL DEFAULT '[]';
 `,
 }
 

@@ -16,24 +16,32 @@ import (
 // code) keeps its format 1 rows in "records"; from version 2 on they are in
 // "records_v1" and "records" holds format 2 rows.
 const (
-	v2Columns     = `seq, time, kind, principal, action, resource, decision, policies, obligations, transport, reason, decision_seq, outcome, version, hash`
-	v1Columns     = `seq, time, principal, action, resource, decision, policies, transport, reason, prev_hash, hash`
-	insertRecord  = `INSERT INTO records (` + v2Columns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
-	insertCheckpt = `INSERT INTO checkpoints (count, note) VALUES (?, ?)`
-	selectLatest  = `SELECT count, note FROM checkpoints ORDER BY count DESC LIMIT 1`
-	selectLink    = `SELECT kind, decision FROM records WHERE seq = ?`
+	v2Columns = `seq, time, kind, principal, action, resource, decision, policies, obligations, transport, reason, decision_seq, outcome, version, details, hash`
+	// v2ColumnsNoDetails reads a schema version 2 file (opened by Verify
+	// without migrating it), whose rows have no details column.
+	v2ColumnsNoDetails = `seq, time, kind, principal, action, resource, decision, policies, obligations, transport, reason, decision_seq, outcome, version, '[]', hash`
+	v1Columns          = `seq, time, principal, action, resource, decision, policies, transport, reason, prev_hash, hash`
+	insertRecord       = `INSERT INTO records (` + v2Columns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	insertCheckpt      = `INSERT INTO checkpoints (count, note) VALUES (?, ?)`
+	selectLatest       = `SELECT count, note FROM checkpoints ORDER BY count DESC LIMIT 1`
+	selectLink         = `SELECT kind, decision FROM records WHERE seq = ?`
 )
 
 // tables names the record tables of an open schema: v1 is "" when the
-// schema has none.
-type tables struct{ v1, v2 string }
+// schema has none; v2cols is the column list that reads v2's rows.
+type tables struct{ v1, v2, v2cols string }
+
+// currentTables are the tables of the schema Open migrates to.
+var currentTables = tables{v1: "records_v1", v2: "records", v2cols: v2Columns}
 
 func tablesFor(version int) (tables, error) {
 	switch version {
 	case 1:
 		return tables{v1: "records"}, nil
 	case 2:
-		return tables{v1: "records_v1", v2: "records"}, nil
+		return tables{v1: "records_v1", v2: "records", v2cols: v2ColumnsNoDetails}, nil
+	case 3:
+		return currentTables, nil
 	}
 	return tables{}, fmt.Errorf("schema version %d, want 1 or %d: not an audit journal this binary knows", version, schemaVersion)
 }
@@ -55,19 +63,20 @@ type storedRecord struct {
 	bad      string
 }
 
-// scanV2 reads one format 2 row from rows (selected with v2Columns).
+// scanV2 reads one format 2 or 3 row from rows (selected with
+// tables.v2cols).
 func scanV2(rows *sql.Rows, r *storedRecord) error {
 	var (
 		nanos                          int64
 		kind                           int64
 		policies, obligations, transpt string
+		details                        string
 		hash                           sql.RawBytes
 	)
 	if err := rows.Scan(&r.Seq, &nanos, &kind, &r.Principal, &r.Action, &r.Resource, &r.Decision,
-		&policies, &obligations, &transpt, &r.Reason, &r.DecisionSeq, &r.Outcome, &r.Version, &hash); err != nil {
+		&policies, &obligations, &transpt, &r.Reason, &r.DecisionSeq, &r.Outcome, &r.Version, &details, &hash); err != nil {
 		return err
 	}
-	r.Format = formatV2
 	r.bad = ""
 	r.Time = time.Unix(0, nanos).UTC()
 	var err error
@@ -85,6 +94,10 @@ func scanV2(rows *sql.Rows, r *storedRecord) error {
 	if r.Obligations, err = decodeList(obligations); err != nil {
 		r.bad = "obligations are not a JSON array of strings"
 	}
+	if r.Details, err = decodeList(details); err != nil {
+		r.bad = "details are not a JSON array of strings"
+	}
+	r.Format = recordFormat(&r.Entry)
 	if r.Transport, err = peer.ParseTransport(transpt); err != nil {
 		r.bad = "transport is not unix, tcp, quic or empty"
 	}

@@ -34,12 +34,12 @@ func exec(t *testing.T, db *sql.DB, query string, args ...any) {
 func rehash(t *testing.T, db *sql.DB, from, to int64) {
 	t.Helper()
 	ctx := context.Background()
-	prev, _, err := recordHashAt(ctx, db, tables{v1: "records_v1", v2: "records"}, from-1)
+	prev, _, err := recordHashAt(ctx, db, currentTables, from-1)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var stored []storedRecord
-	if err := eachRecord(ctx, db, tables{v2: "records"}, from-1, func(r *storedRecord) error {
+	if err := eachRecord(ctx, db, tables{v2: "records", v2cols: v2Columns}, from-1, func(r *storedRecord) error {
 		if r.Seq <= to {
 			stored = append(stored, *r)
 		}
@@ -61,7 +61,7 @@ func rehash(t *testing.T, db *sql.DB, from, to int64) {
 func appendRaw(t *testing.T, db *sql.DB, e Entry) {
 	t.Helper()
 	ctx := context.Background()
-	t2 := tables{v1: "records_v1", v2: "records"}
+	t2 := currentTables
 	last, err := lastSeq(ctx, db, t2)
 	if err != nil {
 		t.Fatal(err)
@@ -75,7 +75,7 @@ func appendRaw(t *testing.T, db *sql.DB, e Entry) {
 	}
 	h, _ := hashV2(nil, last+1, &e, &prev)
 	exec(t, db, insertRecord, last+1, e.Time.UnixNano(), int64(e.Kind), e.Principal, e.Action, e.Resource, e.Decision,
-		encodeList(e.Policies), encodeList(e.Obligations), e.Transport.String(), e.Reason, e.DecisionSeq, e.Outcome, e.Version, h[:])
+		encodeList(e.Policies), encodeList(e.Obligations), e.Transport.String(), e.Reason, e.DecisionSeq, e.Outcome, e.Version, encodeList(e.Details), h[:])
 }
 
 const (
@@ -160,7 +160,7 @@ func TestVerifyDetectsTampering(t *testing.T) {
 		name: "insert a row before the sequence, around the CHECK constraint",
 		tamper: func(t *testing.T, db *sql.DB) {
 			exec(t, db, `PRAGMA ignore_check_constraints = 1; DROP TRIGGER records_append_at_head`)
-			exec(t, db, `INSERT INTO records SELECT 0, time, kind, 'User::"mallory"', action, resource, 'allow', policies, obligations, transport, reason, decision_seq, outcome, version, hash FROM records WHERE seq = 1`)
+			exec(t, db, `INSERT INTO records SELECT 0, time, kind, 'User::"mallory"', action, resource, 'allow', policies, obligations, transport, reason, decision_seq, outcome, version, hash, details FROM records WHERE seq = 1`)
 		},
 		seq: 0, reason: "outside the sequence",
 	}, {
@@ -244,7 +244,7 @@ func TestVerifyDetectsTampering(t *testing.T) {
 	}, {
 		name: "append a record that does not chain",
 		tamper: func(t *testing.T, db *sql.DB) {
-			exec(t, db, `INSERT INTO records SELECT 11, time, kind, principal, action, resource, decision, policies, obligations, transport, reason, decision_seq, outcome, version, hash FROM records WHERE seq = 10`)
+			exec(t, db, `INSERT INTO records SELECT 11, time, kind, principal, action, resource, decision, policies, obligations, transport, reason, decision_seq, outcome, version, hash, details FROM records WHERE seq = 10`)
 		},
 		seq: 11, reason: "stored hash does not match", openErr: true,
 	}, {
@@ -385,7 +385,7 @@ func TestTriggersRefuseChanges(t *testing.T) {
 	j, path := openTemp(t)
 	appendN(t, j, 3)
 	db := rawDB(t, path)
-	const cols = `time, kind, principal, action, resource, decision, policies, obligations, transport, reason, decision_seq, outcome, version, hash`
+	const cols = `time, kind, principal, action, resource, decision, policies, obligations, transport, reason, decision_seq, outcome, version, details, hash`
 	for _, q := range []string{
 		`UPDATE records SET principal = 'x' WHERE seq = 2`,
 		`DELETE FROM records WHERE seq = 3`,

@@ -27,6 +27,7 @@ type Conn struct {
 	Audit   palyrav1connect.AuditServiceClient
 	Policy  palyrav1connect.PolicyServiceClient
 	Pairing palyrav1connect.PairingServiceClient
+	Tools   palyrav1connect.ToolsServiceClient
 	// Approvals lists, decides and watches requests waiting for approval.
 	Approvals palyrav1connect.ApprovalServiceClient
 	// Health is the standard gRPC health service, open to anyone.
@@ -50,6 +51,7 @@ func NewConn(hc connect.HTTPClient, baseURL string, closeFn func(), opts ...conn
 		Audit:     palyrav1connect.NewAuditServiceClient(hc, baseURL, opts...),
 		Policy:    palyrav1connect.NewPolicyServiceClient(hc, baseURL, opts...),
 		Pairing:   palyrav1connect.NewPairingServiceClient(hc, baseURL, opts...),
+		Tools:     palyrav1connect.NewToolsServiceClient(hc, baseURL, opts...),
 		Approvals: palyrav1connect.NewApprovalServiceClient(hc, baseURL, opts...),
 		Health:    grpchealth.NewClient(hc, baseURL, opts...),
 		close:     closeFn,

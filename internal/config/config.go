@@ -80,6 +80,9 @@ type Config struct {
 	Vault Vault `toml:"vault"`
 	// MasterKey is the [master_key] table: where the master key is kept.
 	MasterKey MasterKey `toml:"master_key"`
+	// Tools is the [tools] table: the governed tools' workspace, sandbox
+	// and limits.
+	Tools Tools `toml:"tools"`
 	// Approvals is the [approvals] table: how long a request waits for a
 	// human decision.
 	Approvals Approvals `toml:"approvals"`
@@ -95,6 +98,7 @@ func Defaults() Config {
 		Vault:  defaultVault(),
 
 		MasterKey: defaultMasterKey(),
+		Tools:     defaultTools(),
 		Approvals: defaultApprovals(),
 	}
 }
@@ -109,6 +113,7 @@ func (c Config) Validate() error {
 		c.Audit.validate(),
 		c.Vault.validate(),
 		c.MasterKey.validate(),
+		c.Tools.validate(),
 		c.Approvals.validate(),
 	)
 }
@@ -208,14 +213,24 @@ func (c *Config) applyEnv(lookup func(string) (string, bool)) []string {
 // the copy cannot write through to the caller's Config.
 func (c Config) clone() Config {
 	c.ServerNames = slices.Clone(c.ServerNames)
+	c.Tools.TrustedDirs = slices.Clone(c.Tools.TrustedDirs)
+	c.Tools.SystemDirs = slices.Clone(c.Tools.SystemDirs)
+	c.Tools.FetchAllowPrefixes = slices.Clone(c.Tools.FetchAllowPrefixes)
 	return c
 }
 
 // normalize gives values that mean the same one representation: an empty
-// server_names list is nil, as in Defaults.
+// server_names list is nil, as in Defaults, and so are empty
+// tools.fetch_allow_prefixes and tools.system_dirs.
 func (c *Config) normalize() {
 	if len(c.ServerNames) == 0 {
 		c.ServerNames = nil
+	}
+	if len(c.Tools.FetchAllowPrefixes) == 0 {
+		c.Tools.FetchAllowPrefixes = nil
+	}
+	if len(c.Tools.SystemDirs) == 0 {
+		c.Tools.SystemDirs = nil
 	}
 }
 

@@ -49,6 +49,7 @@ func TestDefaults(t *testing.T) {
 		},
 		Vault:     Vault{ListPageDefault: 100, Retention: 10},
 		MasterKey: MasterKey{Provider: KeyProviderFile},
+		Tools:     defaultTools(),
 		Approvals: Approvals{Wait: Duration(30 * time.Minute)},
 	}
 	if !reflect.DeepEqual(d, want) {
@@ -85,6 +86,7 @@ func TestParseFull(t *testing.T) {
 		},
 		Vault:     Vault{ListPageDefault: 50, Retention: 10},
 		MasterKey: MasterKey{Provider: KeyProviderFile},
+		Tools:     defaultTools(),
 		Approvals: Approvals{Wait: Duration(30 * time.Minute)},
 	}
 	if !reflect.DeepEqual(cfg, want) {
@@ -429,5 +431,34 @@ func TestNewLogger(t *testing.T) {
 	c.NewLogger(&buf).Info("hello")
 	if out := buf.String(); !strings.Contains(out, "level=INFO msg=hello") {
 		t.Errorf("text logger wrote %q", out)
+	}
+}
+
+func TestToolsRejects(t *testing.T) {
+	for _, doc := range []string{
+		"[tools]\nworkspace = \"rel\"\n",
+		"[tools]\ntrusted_dirs = []\n",
+		"[tools]\ntrusted_dirs = [\"usr/bin\"]\n",
+		"[tools]\nsystem_dirs = [\"/usr/\"]\n",
+		"[tools]\nwall_time = \"2h\"\n",
+		"[tools]\ncpu_time = \"10ms\"\n",
+		"[tools]\nmemory_bytes = 1\n",
+		"[tools]\noutput_bytes = 4194304\n",
+		"[tools]\nWall_time = \"1s\"\n",
+		"[tools]\nshell = true\n",
+	} {
+		if _, err := Parse([]byte(doc), Defaults()); err == nil || !strings.Contains(err.Error(), "tools.") {
+			t.Errorf("Parse(%q) = %v, want an error naming tools.KEY", doc, err)
+		}
+	}
+}
+
+func TestToolsFetchAllowPrefixes(t *testing.T) {
+	cfg, err := Parse([]byte("[tools]\nfetch_allow_prefixes = [\"127.0.0.1/32\"]\n"), Defaults())
+	if err != nil || len(cfg.Tools.FetchAllowPrefixes) != 1 {
+		t.Fatalf("%v %+v", err, cfg.Tools)
+	}
+	if _, err := Parse([]byte("[tools]\nfetch_allow_prefixes = [\"localhost\"]\n"), Defaults()); err == nil || !strings.Contains(err.Error(), "tools.fetch_allow_prefixes[0]") {
+		t.Fatalf("got %v", err)
 	}
 }

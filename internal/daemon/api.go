@@ -45,6 +45,7 @@ var services = []string{
 	palyrav1connect.AuditServiceName,
 	palyrav1connect.PolicyServiceName,
 	palyrav1connect.PairingServiceName,
+	palyrav1connect.ToolsServiceName,
 	palyrav1connect.ApprovalServiceName,
 }
 
@@ -69,6 +70,7 @@ func (d *Daemon) routes(g *guard.Guard) []guard.Route {
 	rs = append(rs, d.auditRoutes(g)...)
 	rs = append(rs, d.policyRoutes(g)...)
 	rs = append(rs, d.pairingServer().Routes(g)...)
+	rs = append(rs, d.toolRoutes(g)...)
 	rs = append(rs, d.approvalRoutes(g)...)
 	return rs
 }

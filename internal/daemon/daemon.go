@@ -43,6 +43,7 @@ import (
 	"github.com/palyra/palyra/internal/pki"
 	"github.com/palyra/palyra/internal/policy"
 	"github.com/palyra/palyra/internal/statedir"
+	"github.com/palyra/palyra/internal/tool"
 	"github.com/palyra/palyra/internal/transport"
 	"github.com/palyra/palyra/internal/vault"
 	"github.com/palyra/palyra/internal/version"
@@ -89,8 +90,10 @@ type Daemon struct {
 	keyCheck string
 	policies *policy.Holder
 	guard    *guard.Guard
-	srv      *transport.Server
-	watch    *statedir.Watch
+	// tools are the governed tools served by ToolsService.
+	tools *tool.Registry
+	srv   *transport.Server
+	watch *statedir.Watch
 	// renewals limits certificate renewals per device.
 	renewals renewLimiter
 	// pairing serves PairingService (service_pairing.go); pairingStarts,
@@ -210,6 +213,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...Opti
 				Approvals: guard.Approvals{Store: d.approvals, Wait: time.Duration(d.cfg.Approvals.Wait)}})
 			return err
 		}},
+		{Name: "tools", Start: d.openTools},
 	} {
 		d.parts.Add(c)
 	}

@@ -149,5 +149,6 @@ func auditRecord(r audit.Record) *palyrav1.AuditRecord {
 		DecisionSeq:  r.DecisionSeq,
 		Outcome:      r.Outcome,
 		Version:      r.Version,
+		Details:      r.Details,
 	}
 }

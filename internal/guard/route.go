@@ -87,6 +87,9 @@ func Meta(procedure string, h http.Handler, anon http.Handler, anonMaxBodyBytes 
 type Target struct {
 	Resource authz.Resource
 	Context  map[string]types.Value
+	// Also are further decisions the request needs (see Also); all of
+	// them and the route's own must allow it.
+	Also []Also
 }
 
 // TargetFunc validates a request message and names its target. It returns
@@ -163,6 +166,9 @@ func authorize[Req, Arg any](ctx context.Context, g *Guard, action authz.Action,
 			return c, zero, 0, connect.NewError(connect.CodePermissionDenied, rf)
 		}
 		return c, zero, 0, g.cfg.MapError(err, c)
+	}
+	if err := g.decideAlso(ctx, c, t.Also, d); err != nil {
+		return c, zero, 0, err
 	}
 	dec := g.cfg.Authz.Decide(authz.Request{
 		Principal: c.Principal,
@@ -270,6 +276,9 @@ func finish[Res any](g *Guard, c authn.Caller, seq int64, res *Res, err error) (
 		}
 	} else if v, ok := any(res).(versioned); ok {
 		out.Version = v.GetVersion()
+	}
+	if d, ok := any(res).(Detailed); ok && err == nil {
+		out.Details = d.AuditDetails()
 	}
 	if jerr := g.cfg.Journal.AppendAsync(out); jerr != nil && g.cfg.Log != nil {
 		g.cfg.Log.Error("the outcome of a decision was not journaled", "decision_seq", seq, "err", jerr)

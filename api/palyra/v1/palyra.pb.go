@@ -1619,6 +1619,7 @@ type AuditRecord struct {
 	DecisionSeq   int64                  `protobuf:"varint,12,opt,name=decision_seq,json=decisionSeq,proto3" json:"decision_seq,omitempty"` // outcome: the decision it follows
 	Outcome       string                 `protobuf:"bytes,13,opt,name=outcome,proto3" json:"outcome,omitempty"`                             // outcome: ok, not_found, integrity, error
 	Version       int64                  `protobuf:"varint,14,opt,name=version,proto3" json:"version,omitempty"`                            // outcome: the new version of a write, else 0
+	Details       []string               `protobuf:"bytes,15,rep,name=details,proto3" json:"details,omitempty"`                             // outcome: facts of a run ("key=value": a tool's request hash, exit status, durations, output hash), never secret
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1749,6 +1750,13 @@ func (x *AuditRecord) GetVersion() int64 {
 		return x.Version
 	}
 	return 0
+}
+
+func (x *AuditRecord) GetDetails() []string {
+	if x != nil {
+		return x.Details
+	}
+	return nil
 }
 
 type AuditListRequest struct {
@@ -2119,7 +2127,7 @@ const file_palyra_v1_palyra_proto_rawDesc = "" +
 	"\vcertificate\x18\x01 \x01(\fR\vcertificate\"2\n" +
 	"\x13RevokeDeviceRequest\x12\x1b\n" +
 	"\tdevice_id\x18\x01 \x01(\tR\bdeviceId\"\x16\n" +
-	"\x14RevokeDeviceResponse\"\x92\x03\n" +
+	"\x14RevokeDeviceResponse\"\xac\x03\n" +
 	"\vAuditRecord\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x03R\x03seq\x12$\n" +
 	"\x0etime_unix_nano\x18\x02 \x01(\x03R\ftimeUnixNano\x12\x12\n" +
@@ -2135,7 +2143,8 @@ const file_palyra_v1_palyra_proto_rawDesc = "" +
 	"\x06reason\x18\v \x01(\tR\x06reason\x12!\n" +
 	"\fdecision_seq\x18\f \x01(\x03R\vdecisionSeq\x12\x18\n" +
 	"\aoutcome\x18\r \x01(\tR\aoutcome\x12\x18\n" +
-	"\aversion\x18\x0e \x01(\x03R\aversion\"\xb2\x01\n" +
+	"\aversion\x18\x0e \x01(\x03R\aversion\x12\x18\n" +
+	"\adetails\x18\x0f \x03(\tR\adetails\"\xb2\x01\n" +
 	"\x10AuditListRequest\x12\x1b\n" +
 	"\tafter_seq\x18\x01 \x01(\x03R\bafterSeq\x12\x1d\n" +
 	"\n" +

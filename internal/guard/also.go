@@ -1,0 +1,63 @@
+package guard
+
+import (
+	"context"
+
+	"connectrpc.com/connect"
+	"github.com/cedar-policy/cedar-go/types"
+
+	"github.com/palyra/palyra/internal/authn"
+	"github.com/palyra/palyra/internal/authz"
+)
+
+// Also is a further decision a request needs besides its route's own: a
+// tool call that injects a vault secret needs secret.use on that Secret as
+// well as tool.execute on the Tool. The guard decides and journals each,
+// like the route's decision, for the same principal and connection, before
+// the route's own decision.
+type Also struct {
+	Action   authz.Action
+	Resource authz.Resource
+	// Context is the action's own context attributes (see Target.Context).
+	Context map[string]types.Value
+}
+
+// decideAlso decides every entry of also, in order, before the route's
+// own decision, and journals each decision. The request goes on to its own
+// decision only if every one allowed it: on the first deny the remaining
+// entries and the route's action are not decided and the caller is told
+// which decision denied it. Deciding these first means every path the
+// route's decision can take (allow, deny, or waiting for an approval)
+// comes after them.
+func (g *Guard) decideAlso(ctx context.Context, c authn.Caller, also []Also, d Durability) error {
+	for _, a := range also {
+		dec := g.cfg.Authz.Decide(authz.Request{
+			Principal: c.Principal,
+			Action:    a.Action,
+			Resource:  a.Resource,
+			Transport: c.Transport,
+			DeviceID:  c.DeviceID,
+			Context:   a.Context,
+		})
+		e := decisionEntry(c, a.Action, a.Resource, dec)
+		dd := d
+		if !dec.Allowed() {
+			dd = Read
+		}
+		if _, err := g.journal(ctx, e, dd); err != nil {
+			return err
+		}
+		if !dec.Allowed() {
+			if n, ok := g.denialLog.Allow(g.cfg.Now()); ok {
+				g.cfg.Log.Info("denied", "principal", e.Principal, "action", a.Action, "resource", e.Resource, "policies", dec.Policies, "suppressed_before", n)
+			}
+			return connect.NewError(connect.CodePermissionDenied, &DeniedError{Principal: e.Principal, Action: string(a.Action), Resource: e.Resource})
+		}
+	}
+	return nil
+}
+
+// Detailed is a response that reports facts of its run ("key=value", never
+// secret or content: a tool's request hash, exit status, durations, output
+// hash); the guard records them in the call's outcome (audit.Entry.Details).
+type Detailed interface{ AuditDetails() []string }

@@ -1,0 +1,85 @@
+package exec
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+)
+
+// LauncherArg is the first argument that turns a binary linking this
+// package (palyrad, and the test binaries) into the sandbox launcher:
+//
+//	palyrad __palyra-sandbox-exec SPEC_JSON
+//
+// Go's os/exec cannot set a child's rlimits or Landlock domain, so Run
+// re-executes the daemon's own binary this way; the launcher applies the
+// Landlock ruleset (which also sets no_new_privs) and the rlimits to
+// itself, reports on file descriptor 3 what it applied, and execve's the
+// program, which inherits all of it. The launcher grants nothing: it only
+// takes privileges away before running what its caller could run anyway.
+const LauncherArg = "__palyra-sandbox-exec"
+
+func init() {
+	if len(os.Args) == 3 && os.Args[1] == LauncherArg {
+		os.Exit(launch(os.Args[2]))
+	}
+}
+
+// launchSpec is what the launcher applies and runs.
+type launchSpec struct {
+	Path    string   `json:"path"`
+	Argv    []string `json:"argv"`
+	RW      []string `json:"rw"`
+	RO      []string `json:"ro"`
+	Require bool     `json:"require"`
+	Connect []uint16 `json:"connect"`
+	Limits  []rlimit `json:"limits"`
+}
+
+type rlimit struct {
+	Name     string `json:"name"`
+	Resource int    `json:"resource"`
+	Value    int64  `json:"value"`
+}
+
+// launchStatus is one line the launcher writes on fd 3.
+type launchStatus struct {
+	Sandbox string `json:"sandbox,omitempty"`
+	Err     string `json:"err,omitempty"`
+	// Errno is set when a setrlimit or the execve failed after the limits
+	// were applied (no formatted message can be made then).
+	Errno int `json:"errno,omitempty"`
+	// Step is "setrlimit NAME" or "execve", with Errno.
+	Step string `json:"step,omitempty"`
+}
+
+// launch is the launcher's main: it returns an exit status only when the
+// program could not be executed (126: refused or setup failed, 127: exec
+// failed).
+func launch(specJSON string) int {
+	status := os.NewFile(3, "status")
+	report := func(s launchStatus) {
+		if status != nil {
+			b, _ := json.Marshal(s)
+			status.Write(append(b, '\n'))
+		}
+	}
+	var sp launchSpec
+	if err := json.Unmarshal([]byte(specJSON), &sp); err != nil || len(sp.Argv) == 0 {
+		report(launchStatus{Err: "launcher: malformed spec"})
+		return 126
+	}
+	desc, err := sandbox(sp)
+	if err != nil {
+		report(launchStatus{Err: err.Error()})
+		return 126
+	}
+	report(launchStatus{Sandbox: desc})
+	// From here nothing may allocate: with RLIMIT_AS in force the Go
+	// runtime could fail to grow its heap. limitExec prepares everything
+	// first, then makes only raw system calls, and on failure writes a
+	// prepared line and exits.
+	err = limitExec(sp.Limits, sp.Path, sp.Argv, os.Environ(), status)
+	report(launchStatus{Err: fmt.Sprintf("launcher: %v", err)})
+	return 126
+}
