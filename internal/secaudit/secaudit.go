@@ -143,6 +143,9 @@ func Run(ctx context.Context, o Options) []Finding {
 	pd := o.Config.PolicyDir
 	if pd == "" {
 		pd = filepath.Join(o.Layout.Dir, PolicyDir)
+	} else if _, err := os.Stat(pd); errors.Is(err, os.ErrNotExist) {
+		add(Finding{"policies", High, "policy_dir " + pd + " does not exist: palyrad refuses to start",
+			"create it (mkdir -m 700 " + pd + ") or correct policy_dir in the configuration"})
 	}
 	add(Policies(pd)...)
 	add(Audit(ctx, o.Layout, o.Config, o.Live != nil, o.Now)...)
@@ -494,6 +497,9 @@ const PolicyDir = "policies"
 func Policies(dir string) []Finding {
 	const check = "policies"
 	set, results, err := policy.Check(dir)
+	if errors.Is(err, policy.ErrNoDirectory) {
+		return nil
+	}
 	if err != nil {
 		return []Finding{policyFinding(dir, err)}
 	}
