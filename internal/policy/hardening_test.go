@@ -182,7 +182,9 @@ func TestQueryRefusesMalformedRequests(t *testing.T) {
 		{func(q *Query) { q.Roles = []string{"a", ""} }, "roles: role 2 is empty"},
 		{func(q *Query) { q.Roles = []string{"a", "b", "a"} }, `roles: "a" given twice`},
 		{func(q *Query) { q.DeviceID = "01JCXYZ8R6Q0D0E6V4V5N7Z2KA" }, "drop device_id"},
-		{func(q *Query) { q.Principal, q.Owner, q.DeviceID = `Device::"01JCXYZ8R6Q0D0E6V4V5N7Z2KA"`, "alice", "01JCXYZ8R6Q0D0E6V4V5N7Z2KB" }, "a Device principal calls as itself"},
+		{func(q *Query) {
+			q.Principal, q.Owner, q.DeviceID = `Device::"01JCXYZ8R6Q0D0E6V4V5N7Z2KA"`, "alice", "01JCXYZ8R6Q0D0E6V4V5N7Z2KB"
+		}, "a Device principal calls as itself"},
 		{func(q *Query) { q.Context = []byte(`{"transport": "tcp"}`) }, `the engine fills in context "transport" itself`},
 		{func(q *Query) { q.Action, q.Resource = "vault.read", `Tool::"exec"` }, `resource type "Tool" is not valid`},
 	} {
