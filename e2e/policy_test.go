@@ -180,3 +180,27 @@ func TestPolicyDirMustExist(t *testing.T) {
 		t.Fatalf("a vanished directory dropped the operator's forbid: admin %s", dec)
 	}
 }
+
+// TestPolicyWriteForbiddenOnSIGHUP: once an operator policy forbids
+// policy.write, SIGHUP is denied too, and the log says what to do.
+func TestPolicyWriteForbiddenOnSIGHUP(t *testing.T) {
+	state := filepath.Join(t.TempDir(), "state")
+	d := startDaemon(t, state)
+	d.stop(t)
+	pdir := filepath.Join(state, "policies")
+	if err := os.Mkdir(pdir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(pdir, "10-frozen.cedar"),
+		"@id(\"frozen\")\nforbid (principal, action == Action::\"policy.write\", resource);\n")
+	d = startDaemon(t, state)
+	d.cmd.Process.Signal(syscall.SIGHUP)
+	waitLog(t, d, "SIGHUP: policy reload failed", 1)
+	if logs := d.logs.String(); !strings.Contains(logs, "an operator policy forbids policy.write: edit the policy files and restart palyrad") {
+		t.Fatalf("the denial does not say what to do:\n%s", logs)
+	}
+	r := palyra(t, nil, "--state-dir", state, "policy", "reload")
+	if r.code != 3 || !strings.Contains(string(r.stderr), "if an operator policy forbids policy.write, edit the policy files and restart palyrad") {
+		t.Fatalf("reload: exit %d: %s", r.code, r.stderr)
+	}
+}

@@ -148,6 +148,11 @@ func (d *Daemon) ReloadPolicies(ctx context.Context) (*palyrav1.PolicyReloadResp
 	r, err := conn.Policy.Reload(ctx, connect.NewRequest(&palyrav1.PolicyReloadRequest{}))
 	if err != nil {
 		var ce *connect.Error
+		if errors.As(err, &ce) && ce.Code() == connect.CodePermissionDenied {
+			// The baseline permits the owner on the admin socket, so
+			// only an operator policy can deny this.
+			return nil, fmt.Errorf("%s; an operator policy forbids policy.write: edit the policy files and restart palyrad", ce.Message())
+		}
 		if errors.As(err, &ce) {
 			return nil, errors.New(ce.Message())
 		}
