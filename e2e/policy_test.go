@@ -133,3 +133,74 @@ func TestBrokenPolicyDirectoryStopsTheStart(t *testing.T) {
 	os.Remove(filepath.Join(pdir, "x.cedar"))
 	startDaemon(t, state)
 }
+
+// TestPolicyDirMustExist: a policy_dir named in the configuration that
+// does not exist (a typo) stops the start instead of running on the
+// baseline alone; and a policy directory that loaded and then disappears
+// is refused on SIGHUP, the operator's forbid still answering.
+func TestPolicyDirMustExist(t *testing.T) {
+	base := t.TempDir()
+	state := filepath.Join(base, "state")
+	pdir := filepath.Join(base, "ops-policies")
+	cfg := filepath.Join(base, "palyrad.toml")
+	writeFile(t, cfg, "policy_dir = "+strconv.Quote(pdir+"-typo")+"\n")
+	code, out := runDaemonToExit(t, "--state-dir", state, "--listen", "127.0.0.1:0", "--config", cfg)
+	if code != 1 || !strings.Contains(out, "policy directory "+pdir+"-typo (policy_dir) does not exist: create it (mkdir -m 700 "+pdir+"-typo) or correct policy_dir in the configuration") {
+		t.Fatalf("exit %d: %s", code, out)
+	}
+
+	if err := os.Mkdir(pdir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(pdir, "10-no-admin-read.cedar"),
+		"@id(\"no-vault-read\")\nforbid (principal, action == Action::\"vault.read\", resource);\n")
+	writeFile(t, cfg, "policy_dir = "+strconv.Quote(pdir)+"\n")
+	d := startDaemon(t, state, "--config", cfg)
+	adminReads := func() string {
+		r := must(t, nil, "--state-dir", state, "--json", "policy", "explain",
+			"--principal", `User::"admin"`, "--role", "admin", "--action", "vault.read", "--resource", `Secret::"global/k"`)
+		var out struct{ Decision string }
+		if err := json.Unmarshal(r.stdout, &out); err != nil {
+			t.Fatalf("explain: %v: %s", err, r.stdout)
+		}
+		return out.Decision
+	}
+	if dec := adminReads(); dec != "deny" {
+		t.Fatalf("with the operator's forbid: admin %s", dec)
+	}
+	if err := os.Rename(pdir, pdir+".moved"); err != nil {
+		t.Fatal(err)
+	}
+	d.cmd.Process.Signal(syscall.SIGHUP)
+	waitLog(t, d, "SIGHUP: policy reload failed", 1)
+	if logs := d.logs.String(); !strings.Contains(logs, "policy directory "+pdir+" (policy_dir) does not exist") {
+		t.Fatalf("the rejection does not say the directory is missing:\n%s", logs)
+	}
+	if dec := adminReads(); dec != "deny" {
+		t.Fatalf("a vanished directory dropped the operator's forbid: admin %s", dec)
+	}
+}
+
+// TestPolicyWriteForbiddenOnSIGHUP: once an operator policy forbids
+// policy.write, SIGHUP is denied too, and the log says what to do.
+func TestPolicyWriteForbiddenOnSIGHUP(t *testing.T) {
+	state := filepath.Join(t.TempDir(), "state")
+	d := startDaemon(t, state)
+	d.stop(t)
+	pdir := filepath.Join(state, "policies")
+	if err := os.Mkdir(pdir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(pdir, "10-frozen.cedar"),
+		"@id(\"frozen\")\nforbid (principal, action == Action::\"policy.write\", resource);\n")
+	d = startDaemon(t, state)
+	d.cmd.Process.Signal(syscall.SIGHUP)
+	waitLog(t, d, "SIGHUP: policy reload failed", 1)
+	if logs := d.logs.String(); !strings.Contains(logs, "an operator policy forbids policy.write: edit the policy files and restart palyrad") {
+		t.Fatalf("the denial does not say what to do:\n%s", logs)
+	}
+	r := palyra(t, nil, "--state-dir", state, "policy", "reload")
+	if r.code != 3 || !strings.Contains(string(r.stderr), "if an operator policy forbids policy.write, edit the policy files and restart palyrad") {
+		t.Fatalf("reload: exit %d: %s", r.code, r.stderr)
+	}
+}

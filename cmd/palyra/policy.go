@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
+	"unicode"
 
 	"connectrpc.com/connect"
 	"github.com/spf13/cobra"
@@ -107,13 +109,24 @@ func policyExplainCmd(g *globals) *cobra.Command {
 	f := cmd.Flags()
 	f.StringVar(&m.Principal, "principal", "", `principal entity: User::"NAME", Device::"ULID" or Connector::"NAME"`)
 	f.StringVar(&m.Owner, "owner", "", "the owning user of a Device principal")
-	f.StringSliceVar(&m.Roles, "role", nil, "a role of the principal (for a Device, of its owner); repeatable")
+	f.StringArrayVar(&m.Roles, "role", nil, fmt.Sprintf("a role of the principal (for a Device, of its owner); repeatable, at most %d", policy.MaxRoles))
 	f.StringVar(&m.Action, "action", "", `action: Action::"NAME" or NAME, e.g. vault.read`)
 	f.StringVar(&m.Resource, "resource", "", `resource entity, e.g. Secret::"global/k"`)
 	f.StringVar(&m.Transport, "request-transport", "", "transport of the explained request: unix, tcp or quic")
 	f.StringVar(&m.DeviceId, "device-id", "", "calling device of the explained request")
 	f.StringVar(&m.ContextJson, "context", "", "JSON object of the action's context attributes")
 	return cmd
+}
+
+// printable returns s, or s quoted Go-style if it holds a character that
+// is not printable.
+func printable(s string) string {
+	for _, r := range s {
+		if !unicode.IsPrint(r) {
+			return strconv.Quote(s)
+		}
+	}
+	return s
 }
 
 func listOrNone(l []string, sep, none string) string {
@@ -179,11 +192,14 @@ func policyTestCmd(g *globals) *cobra.Command {
 					return err
 				}
 			} else {
+				// The case name is quoted and the rest escaped when
+				// needed: a control character in a name or a failure
+				// must not be able to fake an output line.
 				for _, r := range results {
 					if r.Passed() {
-						fmt.Printf("PASS\t%s\t%s\n", r.File, r.Case)
+						fmt.Printf("PASS\t%s\t%q\n", printable(r.File), r.Case)
 					} else {
-						fmt.Printf("FAIL\t%s\t%s\t%s\n", r.File, r.Case, r.Failure)
+						fmt.Printf("FAIL\t%s\t%q\t%s\n", printable(r.File), r.Case, printable(r.Failure))
 					}
 				}
 			}
@@ -210,6 +226,13 @@ func policyReloadCmd(g *globals) *cobra.Command {
 		Args:    exactArgs(0),
 		RunE: func(c *cobra.Command, _ []string) error {
 			r, err := call(c.Context(), g, policySvc, palyrav1connect.PolicyServiceClient.Reload, &palyrav1.PolicyReloadRequest{})
+			if connect.CodeOf(err) == connect.CodePermissionDenied {
+				var ce *connect.Error
+				errors.As(err, &ce)
+				return connect.NewError(connect.CodePermissionDenied, errors.New(ce.Message()+
+					"; reloading is for the owner on the admin socket (palyra --state-dir STATE_DIR policy reload, or SIGHUP to palyrad)"+
+					"; if an operator policy forbids policy.write, edit the policy files and restart palyrad"))
+			}
 			if connect.CodeOf(err) == connect.CodeFailedPrecondition {
 				var ce *connect.Error
 				errors.As(err, &ce)

@@ -241,8 +241,16 @@ func typeErr(want string, v types.Value) error {
 		got = "Set"
 	case types.Record:
 		got = "Record"
+	case types.Decimal:
+		got = "decimal"
+	case types.IPAddr:
+		got = "ipaddr"
+	case types.Datetime:
+		got = "datetime"
+	case types.Duration:
+		got = "duration"
 	default:
-		got = fmt.Sprintf("%T", v)
+		got = "another type"
 	}
 	return fmt.Errorf("want %s, got %s", want, got)
 }

@@ -66,6 +66,7 @@ func TestRequestContext(t *testing.T) {
 			{"empty context", write(adminUser, "global", map[string]types.Value{}), "needs context attribute"},
 			{"wrong type", write(adminUser, "global", map[string]types.Value{"value_size": types.String("42")}), `context attribute "value_size" of action "vault.write": want Long, got String`},
 			{"nil value", write(adminUser, "global", map[string]types.Value{"value_size": nil}), "want Long, got nil"},
+			{"extension value", write(adminUser, "global", map[string]types.Value{"value_size": func() types.Value { v, _ := types.ParseIPAddr("10.0.0.1"); return v }()}), "want Long, got ipaddr"},
 			{"unknown attribute besides the required one", write(adminUser, "global", map[string]types.Value{"value_size": types.Long(1), "reason": types.String("x")}), `context attribute "reason" is not declared for action "vault.write" (it takes ["value_size"])`},
 			{"misspelt attribute", write(adminUser, "global", map[string]types.Value{"valuesize": types.Long(1)}), `"valuesize" is not declared`},
 			{"attribute of another action", Request{Principal: adminUser, Action: ActionVaultRead, Resource: openAIKey, Transport: peer.Unix, Context: size(1)}, `"value_size" is not declared for action "vault.read" (it takes none)`},

@@ -1,6 +1,7 @@
 package authz
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 
@@ -129,6 +130,20 @@ func (e *Engine) PolicyIDs() []string {
 		return nil
 	}
 	return slices.Clone(e.ids)
+}
+
+// CheckRequest reports whether req is well formed, as Decide checks it
+// before evaluating any policy: nil, or the error Decide would deny it with
+// ("request: " + error). A malformed request is the caller's mistake (a
+// principal kind or resource type the action does not take, a device id
+// on the unix transport, a context attribute the action does not declare
+// or the engine fills in), never a policy question.
+func (e *Engine) CheckRequest(req Request) error {
+	if e == nil || e.model == nil {
+		return errors.New("engine: not initialized")
+	}
+	_, _, err := e.model.buildRequest(req)
+	return err
 }
 
 // Decide runs exactly one Cedar authorization for req. Anything other than

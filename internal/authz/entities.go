@@ -13,19 +13,40 @@ import (
 // requestEntities is the entity store of one request: the few entities
 // built from the Request, then the engine's shared, immutable ones (actions
 // and Vault::"*"). A linear scan over the handful of request entities is
-// cheaper than building a map for every decision.
+// cheaper than building a map for every decision; past indexAbove entities
+// (a principal with many roles) a map takes over, so lookups stay constant
+// time.
 type requestEntities struct {
 	local  []types.Entity
 	buf    [5]types.Entity // a Device, its owner, one role, a Secret, its Vault
+	index  map[types.EntityUID]int
 	static types.EntityMap
+}
+
+// indexAbove is the number of request entities past which they are found
+// through a map.
+const indexAbove = 8
+
+// find returns the position of uid in r.local, or -1.
+func (r *requestEntities) find(uid types.EntityUID) int {
+	if r.index != nil {
+		if i, ok := r.index[uid]; ok {
+			return i
+		}
+		return -1
+	}
+	for i := range r.local {
+		if r.local[i].UID == uid {
+			return i
+		}
+	}
+	return -1
 }
 
 // Get implements types.EntityGetter.
 func (r *requestEntities) Get(uid types.EntityUID) (types.Entity, bool) {
-	for i := range r.local {
-		if r.local[i].UID == uid {
-			return r.local[i], true
-		}
+	if i := r.find(uid); i >= 0 {
+		return r.local[i], true
 	}
 	e, ok := r.static[uid]
 	return e, ok
@@ -35,12 +56,19 @@ func (r *requestEntities) Get(uid types.EntityUID) (types.Entity, bool) {
 // principal revoking itself is both principal and resource; the principal,
 // which carries the parents, wins).
 func (r *requestEntities) add(e types.Entity) {
-	for i := range r.local {
-		if r.local[i].UID == e.UID {
-			return
-		}
+	if r.find(e.UID) >= 0 {
+		return
 	}
 	r.local = append(r.local, e)
+	switch {
+	case r.index != nil:
+		r.index[e.UID] = len(r.local) - 1
+	case len(r.local) > indexAbove:
+		r.index = make(map[types.EntityUID]int, 2*len(r.local))
+		for i := range r.local {
+			r.index[r.local[i].UID] = i
+		}
+	}
 }
 
 // entityMap returns every entity of the request, for validation in tests.

@@ -42,7 +42,9 @@ func (d *Daemon) policyDir() string {
 // not load stops the start: running without the operator's forbids would
 // allow what they meant to deny.
 func (d *Daemon) loadPolicies(context.Context) error {
-	h, err := policy.Open(d.policyDir())
+	// An explicitly configured directory must exist: a typo must not
+	// start palyrad on the baseline alone.
+	h, err := policy.Open(d.policyDir(), d.cfg.PolicyDir != "")
 	if err != nil {
 		return fmt.Errorf("operator policies: %w", err)
 	}
@@ -91,12 +93,18 @@ func (d *Daemon) policyRoutes(g *guard.Guard) []guard.Route {
 		guard.Unary(g, palyrav1connect.PolicyServiceTestProcedure, authz.ActionPolicyRead, guard.Read,
 			policySetTarget[palyrav1.PolicyTestRequest],
 			func(context.Context, authn.Caller, struct{}) (*palyrav1.PolicyTestResponse, error) {
-				_, results, err := policy.Check(d.policies.Dir())
+				// Serialized with reloads and answered from the last
+				// load when the directory has not changed, so parallel
+				// calls cannot each hold a parsed directory.
+				rep, err := d.policies.Test()
+				if err == nil {
+					err = rep.Err
+				}
 				if err != nil {
 					return nil, connect.NewError(connect.CodeFailedPrecondition, err)
 				}
 				out := &palyrav1.PolicyTestResponse{Dir: d.policies.Dir()}
-				for _, r := range results {
+				for _, r := range rep.Results {
 					out.Results = append(out.Results, &palyrav1.PolicyCaseResult{File: r.File, Name: r.Case, Failure: r.Failure})
 				}
 				return out, nil
@@ -140,6 +148,11 @@ func (d *Daemon) ReloadPolicies(ctx context.Context) (*palyrav1.PolicyReloadResp
 	r, err := conn.Policy.Reload(ctx, connect.NewRequest(&palyrav1.PolicyReloadRequest{}))
 	if err != nil {
 		var ce *connect.Error
+		if errors.As(err, &ce) && ce.Code() == connect.CodePermissionDenied {
+			// The baseline permits the owner on the admin socket, so
+			// only an operator policy can deny this.
+			return nil, fmt.Errorf("%s; an operator policy forbids policy.write: edit the policy files and restart palyrad", ce.Message())
+		}
 		if errors.As(err, &ce) {
 			return nil, errors.New(ce.Message())
 		}

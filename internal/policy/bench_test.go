@@ -11,7 +11,7 @@ import (
 // same run: the cost of swappable policies on every request.
 func BenchmarkDecide(b *testing.B) {
 	dir := b.TempDir()
-	h, err := Open(dir)
+	h, err := Open(dir, false)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/palyra/palyra/internal/authz"
 )
@@ -49,6 +50,14 @@ func ParseCases(name string, data []byte) ([]Case, error) {
 	if f.Cases == nil {
 		return nil, fmt.Errorf("%s: no \"cases\" list", name)
 	}
+	// A null "policies" would decode as absent (not checked): refuse it,
+	// the author meant [] or something else.
+	var raw struct {
+		Cases []map[string]jsontext.Value `json:"cases"`
+	}
+	if err := json.Unmarshal(data, &raw); err != nil {
+		return nil, fmt.Errorf("%s: %v", name, err)
+	}
 	if len(f.Cases) > MaxCasesPerFile {
 		return nil, fmt.Errorf("%s: more than %d cases", name, MaxCasesPerFile)
 	}
@@ -65,6 +74,16 @@ func ParseCases(name string, data []byte) ([]Case, error) {
 		}
 		if _, err := authz.ParseEffect(c.Expect); err != nil {
 			return nil, fmt.Errorf("%s (%q): expect %q: want allow, deny or pending", where, truncate(c.Name, 80), truncate(c.Expect, 40))
+		}
+		if v, ok := raw.Cases[i]["policies"]; ok && v.Kind() == 'n' {
+			return nil, fmt.Errorf("%s (%q): \"policies\" is null: give a list of policy ids ([] expects a default deny) or leave it out", where, truncate(c.Name, 80))
+		}
+		if c.Policies != nil {
+			for j, id := range *c.Policies {
+				if slices.Contains((*c.Policies)[:j], id) {
+					return nil, fmt.Errorf("%s (%q): policy %q listed twice in \"policies\"", where, truncate(c.Name, 80), truncate(id, 80))
+				}
+			}
 		}
 		seen[c.Name] = true
 	}

@@ -1,9 +1,11 @@
 package policy
 
 import (
+	"bytes"
 	"regexp"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/go-json-experiment/json/jsontext"
 )
@@ -17,6 +19,8 @@ func FuzzParseCases(f *testing.F) {
 	f.Add([]byte(`{"cases": [{"name": "n", "principal": "Device::\"01JCXYZ8R6Q0D0E6V4V5N7Z2KA\"", "owner": "a", "roles": ["admin"], "action": "tool.execute", "resource": "Tool::\"exec\"", "transport": "quic", "context": {"argv": ["ls"], "n": 1, "e": {"__entity": {"type": "User", "id": "a"}}}, "expect": "pending", "policies": []}]}`))
 	f.Add([]byte(`{"Cases": [{"NAME": "x"}]}`))
 	f.Add([]byte("{\"cases\": [{\"name\": \"\xff\"}]}"))
+	f.Add([]byte(`{"cases": [{"name": "n", "principal": "User::\"a\"", "action": "vault.read", "resource": "Secret::\"g/k\"", "expect": "deny", "policies": null}]}`))
+	f.Add([]byte(`{"cases": [{"name": "n", "principal": "User::\"a\"", "action": "vault.read", "resource": "Secret::\"g/k\"", "expect": "deny", "policies": ["x", "x"]}]}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		cases, err := ParseCases("f.cedartest", data)
 		if err != nil {
@@ -28,6 +32,15 @@ func FuzzParseCases(f *testing.F) {
 				t.Fatalf("accepted an invalid case %+v", c)
 			}
 			seen[c.Name] = true
+			if c.Policies != nil {
+				ids := map[string]bool{}
+				for _, id := range *c.Policies {
+					if ids[id] {
+						t.Fatalf("accepted duplicate expected policy %q", id)
+					}
+					ids[id] = true
+				}
+			}
 			// Building the request must not panic either.
 			_, _ = c.Request()
 		}
@@ -62,6 +75,28 @@ func FuzzParseContext(f *testing.F) {
 		}
 		if ctx != nil && (!strings.HasPrefix(trimmed, "{") || !jsontext.Value(trimmed).IsValid()) {
 			t.Fatalf("accepted %q: not one JSON object without duplicate names", data)
+		}
+	})
+}
+
+// FuzzCheckText: the text check of policy and case files never panics,
+// accepts only UTF-8 without a byte-order mark, and locates a refusal
+// inside the text.
+func FuzzCheckText(f *testing.F) {
+	f.Add([]byte(alicePermit))
+	f.Add([]byte("\xef\xbb\xbf@id(\"x\")"))
+	f.Add([]byte("// a\n// caf\xe9\n"))
+	f.Add([]byte("\n\n\xc3"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		fe := checkText(data)
+		if fe == nil {
+			if !utf8.Valid(data) || bytes.HasPrefix(data, utf8BOM) {
+				t.Fatalf("accepted %q", data)
+			}
+			return
+		}
+		if fe.Line < 1 || fe.Column < 1 || fe.Line > bytes.Count(data, []byte("\n"))+1 || fe.Column > len(data)+1 {
+			t.Fatalf("position %d:%d outside %q", fe.Line, fe.Column, data)
 		}
 	})
 }

@@ -1,11 +1,13 @@
 package policy
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -13,6 +15,10 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
+	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/cedar-policy/cedar-go"
 
@@ -87,7 +93,7 @@ type FileError struct {
 // Error implements error: "PATH[:LINE:COL]: [policy "ID": ]MESSAGE".
 func (e *FileError) Error() string {
 	var b strings.Builder
-	b.WriteString(e.Path)
+	b.WriteString(printable(e.Path))
 	if e.Line > 0 {
 		fmt.Fprintf(&b, ":%d:%d", e.Line, e.Column)
 	}
@@ -99,22 +105,48 @@ func (e *FileError) Error() string {
 	return b.String()
 }
 
+// printable returns s, or s quoted Go-style if it holds a character that
+// is not printable (a control character in a file name must not be able
+// to fake an output line).
+func printable(s string) string {
+	for _, r := range s {
+		if !unicode.IsPrint(r) {
+			return strconv.Quote(s)
+		}
+	}
+	return s
+}
+
 // Unwrap returns the underlying error.
 func (e *FileError) Unwrap() error { return e.Err }
 
+// ErrNoDirectory is wrapped by the error for a policy directory that does
+// not exist.
+var ErrNoDirectory = errors.New("policy directory does not exist")
+
 // Load reads the policy directory dir and returns its Set, or the first
-// problem: the directory or a file belongs to another user or is writable
-// by group or others (fileperm.ErrInsecure), a file is not a regular file
-// or is larger than MaxFileBytes, a policy does not parse or validate
-// (*FileError naming file and line), a case file is malformed
-// (*FileError), or a test case fails (*CaseError). A missing directory is
-// the baseline alone. Names starting with "." are ignored; other entries
-// not ending in .cedar or .cedartest are ignored too.
+// problem: the directory does not exist (ErrNoDirectory), it, a directory
+// above it or a file can be written by another user
+// (fileperm.ErrInsecure), a file is a symbolic link, not a regular file, or
+// larger than MaxFileBytes, a file name looks like a policy file but does
+// not end exactly in .cedar or .cedartest, a file changed while it was read,
+// a policy does not parse or validate (*FileError naming file and line), a
+// case file is malformed (*FileError), or a test case fails (*CaseError).
+// Names starting with "." are ignored; other entries not ending in .cedar or
+// .cedartest are ignored too.
 func Load(dir string) (*Set, error) {
 	s, results, err := Check(dir)
 	if err != nil {
 		return nil, err
 	}
+	if err := failure(dir, results); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// failure is the *CaseError for the first failed result, nil if all passed.
+func failure(dir string, results []Result) error {
 	var first *CaseError
 	for _, r := range results {
 		if r.Passed() {
@@ -127,9 +159,9 @@ func Load(dir string) (*Set, error) {
 		first.More++
 	}
 	if first != nil {
-		return nil, first
+		return first
 	}
-	return s, nil
+	return nil
 }
 
 // Check is Load without rejecting the set for failed cases: it returns the
@@ -139,13 +171,16 @@ func Check(dir string) (*Set, []Result, error) {
 	if dir == "" {
 		return nil, nil, errors.New("policy: no policy directory given")
 	}
-	files, err := readDir(dir)
+	files, err := readStable(dir)
 	if err != nil {
 		return nil, nil, err
 	}
-	s := &Set{Dir: dir}
-	var srcs []authz.Source
-	var caseFiles []file
+	return build(dir, files)
+}
+
+// digestOf is the hex SHA-256 over the length-prefixed names and contents
+// of files.
+func digestOf(files []file) string {
 	h := sha256.New()
 	for _, f := range files {
 		var n [8]byte
@@ -155,6 +190,20 @@ func Check(dir string) (*Set, []Result, error) {
 		binary.BigEndian.PutUint64(n[:], uint64(len(f.text)))
 		h.Write(n[:])
 		h.Write(f.text)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// build parses, validates and tests the files read from dir.
+func build(dir string, files []file) (*Set, []Result, error) {
+	s := &Set{Dir: dir, Digest: digestOf(files)}
+	var srcs []authz.Source
+	var caseFiles []file
+	for _, f := range files {
+		if err := checkText(f.text); err != nil {
+			err.Path = filepath.Join(dir, f.name)
+			return nil, nil, err
+		}
 		if strings.HasSuffix(f.name, CaseSuffix) {
 			s.CaseFiles = append(s.CaseFiles, f.name)
 			caseFiles = append(caseFiles, f)
@@ -163,7 +212,7 @@ func Check(dir string) (*Set, []Result, error) {
 		s.Files = append(s.Files, f.name)
 		srcs = append(srcs, authz.Source{Name: f.name, Text: f.text})
 	}
-	s.Digest = hex.EncodeToString(h.Sum(nil))
+	var err error
 	if s.engine, err = authz.NewEngineFromSources(srcs...); err != nil {
 		var pe *authz.PolicyError
 		if errors.As(err, &pe) {
@@ -204,6 +253,35 @@ func Check(dir string) (*Set, []Result, error) {
 	return s, results, nil
 }
 
+// utf8BOM is the UTF-8 encoding of U+FEFF, the byte-order mark.
+var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
+
+// checkText refuses a file text that is not plain UTF-8: a byte-order
+// mark, or an invalid byte sequence (located by line and byte column).
+// The caller fills in Path.
+func checkText(text []byte) *FileError {
+	if bytes.HasPrefix(text, utf8BOM) {
+		return &FileError{Line: 1, Column: 1, Err: errors.New("starts with a UTF-8 byte-order mark; save the file without BOM")}
+	}
+	if utf8.Valid(text) {
+		return nil
+	}
+	line, col := 1, 1
+	for i := 0; i < len(text); {
+		r, n := utf8.DecodeRune(text[i:])
+		if r == utf8.RuneError && n <= 1 {
+			return &FileError{Line: line, Column: col, Err: fmt.Errorf("invalid UTF-8 (byte 0x%02x); save the file as UTF-8", text[i])}
+		}
+		if r == '\n' {
+			line, col = line+1, 1
+		} else {
+			col += n
+		}
+		i += n
+	}
+	return nil
+}
+
 // describe lists the policies of a source NewEngineFromSources accepted.
 func describe(src authz.Source) ([]Info, error) {
 	list, err := cedar.NewPolicyListFromBytes(src.Name, src.Text)
@@ -229,18 +307,72 @@ func describe(src authz.Source) ([]Info, error) {
 	return out, nil
 }
 
+// settle is how long after its last modification a file must have been
+// left alone before one read of it is trusted: a file written in place
+// (truncated, then written) may be read between the two.
+const settle = time.Second
+
+// readStable reads dir (readDir). If some file was modified less than
+// settle ago it waits until settle has passed and reads the directory
+// again: the two reads must agree (names, contents, modification times),
+// else the directory is refused as changing.
+func readStable(dir string) ([]file, error) {
+	files, err := readDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var newest time.Time
+	for _, f := range files {
+		if f.mtime.After(newest) {
+			newest = f.mtime
+		}
+	}
+	wait := settle - time.Since(newest)
+	if wait <= 0 {
+		return files, nil
+	}
+	time.Sleep(min(wait, settle))
+	again, err := readDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	if changed := changedFile(files, again); changed != "" {
+		return nil, &FileError{Path: filepath.Join(dir, changed), Err: errors.New("changed while it was read; " +
+			"write policy files under a temporary name (starting with \".\") and rename them into place, then reload")}
+	}
+	return files, nil
+}
+
+// changedFile names a file that differs between two reads of a directory,
+// "" if none does.
+func changedFile(a, b []file) string {
+	for i := 0; i < max(len(a), len(b)); i++ {
+		switch {
+		case i >= len(a):
+			return b[i].name
+		case i >= len(b) || a[i].name != b[i].name:
+			return a[i].name
+		case !bytes.Equal(a[i].text, b[i].text) || !a[i].mtime.Equal(b[i].mtime):
+			return a[i].name
+		}
+	}
+	return ""
+}
+
 // file is one policy or case file read from a directory.
 type file struct {
-	name string
-	text []byte
+	name  string
+	text  []byte
+	mtime time.Time
 }
 
 // readDir reads the policy and case files of dir, sorted by name, with
-// their permissions checked. A missing directory has none.
+// the permissions of the directory, of every directory above it and of
+// every file checked. A missing directory is ErrNoDirectory.
 func readDir(dir string) ([]file, error) {
 	fi, err := os.Stat(dir)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
+		return nil, fmt.Errorf("%w: %s", ErrNoDirectory, dir)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("policy directory: %w", err)
@@ -248,10 +380,13 @@ func readDir(dir string) ([]file, error) {
 	if !fi.IsDir() {
 		return nil, fmt.Errorf("policy directory %s is not a directory", dir)
 	}
+	if err := checkAncestors(dir); err != nil {
+		return nil, err
+	}
 	// Whoever can write the directory can add a policy: it must be
 	// ours, and writable by nobody else.
 	if err := fileperm.Check(fi, fileperm.Trusted); err != nil {
-		return nil, fmt.Errorf("policy directory %s: %w; fix with: chmod go-w %s", dir, err, dir)
+		return nil, fmt.Errorf("policy directory %s: %w; %s", dir, err, permFix(fi, dir))
 	}
 	entries, err := os.ReadDir(dir)
 	if err != nil {
@@ -260,24 +395,123 @@ func readDir(dir string) ([]file, error) {
 	var out []file
 	for _, e := range entries {
 		name := e.Name()
-		if strings.HasPrefix(name, ".") || !(strings.HasSuffix(name, PolicySuffix) || strings.HasSuffix(name, CaseSuffix)) {
+		if strings.HasPrefix(name, ".") {
+			continue
+		}
+		exact := strings.HasSuffix(name, PolicySuffix) || strings.HasSuffix(name, CaseSuffix)
+		if !exact {
+			if lower := strings.ToLower(strings.TrimSpace(name)); strings.HasSuffix(lower, PolicySuffix) || strings.HasSuffix(lower, CaseSuffix) {
+				return nil, &FileError{Path: filepath.Join(dir, name), Err: errors.New("looks like a policy file but would not be loaded: " +
+					"only names ending exactly in .cedar or .cedartest are; rename it (or start its name with \".\" to keep it aside)")}
+			}
 			continue
 		}
 		if len(out) == MaxFiles {
 			return nil, fmt.Errorf("policy directory %s: more than %d policy and case files", dir, MaxFiles)
 		}
-		path := filepath.Join(dir, name)
-		text, err := fileperm.ReadFile(path, fileperm.Trusted, MaxFileBytes)
+		f, err := readFile(filepath.Join(dir, name))
 		if err != nil {
-			if errors.Is(err, fileperm.ErrInsecure) {
-				return nil, &FileError{Path: path, Err: fmt.Errorf("%w; fix with: chmod go-w %s", err, path)}
-			}
-			return nil, &FileError{Path: path, Err: err}
+			return nil, err
 		}
-		out = append(out, file{name: name, text: text})
+		f.name = name
+		out = append(out, f)
 	}
 	slices.SortFunc(out, func(a, b file) int { return strings.Compare(a.name, b.name) })
 	return out, nil
+}
+
+// readFile reads one policy or case file: not through a symbolic link,
+// a regular file, owned by this user and writable by nobody else, at most
+// MaxFileBytes. Errors are *FileError.
+func readFile(path string) (file, error) {
+	fail := func(err error) (file, error) { return file{}, &FileError{Path: path, Err: err} }
+	// O_NOFOLLOW: a symbolic link is refused rather than followed to a
+	// file whose permissions say nothing about the link's target
+	// directory. O_NONBLOCK: opening a FIFO must not hang.
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0) // #nosec G304 -- a file of the policy directory, checked below
+	if errors.Is(err, syscall.ELOOP) {
+		return fail(errors.New("is a symbolic link; policy files must be regular files: copy the target into the directory instead"))
+	}
+	if err != nil {
+		return fail(errors.Unwrap(err))
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return fail(err)
+	}
+	if !fi.Mode().IsRegular() {
+		return fail(fmt.Errorf("is not a regular file (%s); only regular files are loaded", fi.Mode().Type()))
+	}
+	if err := fileperm.Check(fi, fileperm.Trusted); err != nil {
+		return fail(fmt.Errorf("%w; %s", err, permFix(fi, path)))
+	}
+	b, err := io.ReadAll(io.LimitReader(f, MaxFileBytes+1))
+	if err != nil {
+		return fail(err)
+	}
+	if len(b) > MaxFileBytes {
+		return fail(fmt.Errorf("is larger than %d bytes (1 MiB); split it into several files", MaxFileBytes))
+	}
+	return file{text: b, mtime: fi.ModTime()}, nil
+}
+
+// permFix says how to fix a file or directory fileperm.Check refused:
+// chown when another user owns it, chmod otherwise.
+func permFix(fi fs.FileInfo, path string) string {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) != os.Getuid() {
+		return fmt.Sprintf("it must belong to the user palyrad runs as (uid %d); check who put it there, then fix with: chown %d %s", os.Getuid(), os.Getuid(), path)
+	}
+	return "fix with: chmod go-w " + path
+}
+
+// checkAncestors refuses a policy directory that someone else could
+// replace: every directory above it, on the path as given and on the path
+// with symbolic links resolved, must belong to root or this user and must
+// not be writable by group or others unless it is sticky (like /tmp, where
+// only an entry's owner may rename or remove it). This is sshd's
+// StrictModes rule.
+func checkAncestors(dir string) error {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return fmt.Errorf("policy directory: %w", err)
+	}
+	real, err := filepath.EvalSymlinks(abs)
+	if err != nil {
+		return fmt.Errorf("policy directory: %w", err)
+	}
+	for _, p := range []string{abs, real} {
+		for d := filepath.Dir(p); ; d = filepath.Dir(d) {
+			fi, err := os.Lstat(d)
+			if err != nil {
+				return fmt.Errorf("policy directory: %w", err)
+			}
+			// A symbolic link cannot be changed in place, only replaced
+			// in its directory, which is checked too.
+			if fi.Mode()&fs.ModeSymlink == 0 {
+				if err := checkAncestor(d, fi); err != nil {
+					return fmt.Errorf("policy directory %s: %w", dir, err)
+				}
+			}
+			if d == filepath.Dir(d) {
+				break
+			}
+		}
+	}
+	return nil
+}
+
+// checkAncestor applies checkAncestors' rule to one directory.
+func checkAncestor(d string, fi fs.FileInfo) error {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Uid != 0 && int(st.Uid) != os.Getuid() {
+		return fmt.Errorf("%w: %s above it belongs to uid %d, neither root nor this user, who could replace the policy directory; "+
+			"move the policy directory (policy_dir) or fix with: chown root %s", fileperm.ErrInsecure, d, st.Uid, d)
+	}
+	if fi.Mode().Perm()&0o022 != 0 && fi.Mode()&fs.ModeSticky == 0 {
+		return fmt.Errorf("%w: %s above it has mode %04o: group or others could replace the policy directory; fix with: chmod go-w %s",
+			fileperm.ErrInsecure, d, fi.Mode().Perm(), d)
+	}
+	return nil
 }
 
 // parsePosition finds the position in cedar-go's syntax error text, which

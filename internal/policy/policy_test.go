@@ -55,13 +55,62 @@ func aliceReads(t *testing.T, s interface {
 	return s.Decide(req)
 }
 
-func TestMissingDirectoryIsTheBaseline(t *testing.T) {
-	s, err := Load(filepath.Join(t.TempDir(), "absent"))
+// A missing directory is the baseline alone only for the default
+// directory, and only until it has been seen: an explicitly configured one
+// must exist, and one that was loaded and then disappears is refused with
+// the active set still answering (F1).
+func TestMissingDirectory(t *testing.T) {
+	absent := filepath.Join(t.TempDir(), "absent")
+	if _, err := Load(absent); !errors.Is(err, ErrNoDirectory) {
+		t.Fatalf("Load: err = %v", err)
+	}
+	if _, err := Open(absent, true); !errors.Is(err, ErrNoDirectory) || !strings.Contains(err.Error(), "policy_dir") || !strings.Contains(err.Error(), "mkdir -m 700 "+absent) {
+		t.Fatalf("required: err = %v", err)
+	}
+	h, err := Open(absent, false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(s.Files) != 0 || len(s.Policies) == 0 || s.Policies[0].Source != authz.BaselineSourceName {
+	if s := h.Active(); len(s.Files) != 0 || len(s.Policies) == 0 || s.Policies[0].Source != authz.BaselineSourceName {
 		t.Fatalf("set = %+v", s)
+	}
+	// Still never seen: still the baseline.
+	if _, _, err := h.Reload(); err != nil {
+		t.Fatal(err)
+	}
+
+	dir := policyDir(t, map[string]string{"10-alice.cedar": alicePermit})
+	var h2 *Holder
+	for _, required := range []bool{false, true} {
+		if err := os.Rename(filepath.Join(dir, "..", "moved"), dir); err != nil && !errors.Is(err, os.ErrNotExist) {
+			t.Fatal(err)
+		}
+		h, err := Open(dir, required)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h2 = h
+		active := h.Active()
+		if err := os.Rename(dir, filepath.Join(dir, "..", "moved")); err != nil {
+			t.Fatal(err)
+		}
+		_, _, err = h.Reload()
+		if !errors.Is(err, ErrNoDirectory) || !strings.Contains(err.Error(), "is gone") && !strings.Contains(err.Error(), "does not exist") {
+			t.Fatalf("required %v: reload of a vanished directory: err = %v", required, err)
+		}
+		if h.Active() != active || !aliceReads(t, h).Allowed() {
+			t.Fatal("a vanished directory changed the active set")
+		}
+		if rep, err := h.Test(); !errors.Is(err, ErrNoDirectory) {
+			t.Fatalf("Test of a vanished directory: %+v, %v", rep, err)
+		}
+	}
+	// An empty directory is how to go back to the baseline.
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := h2.Reload(); err != nil || aliceReads(t, h2).Allowed() {
+		t.Fatalf("empty directory: %v", err)
 	}
 }
 
@@ -207,7 +256,7 @@ func TestNotARegularFileIsRefused(t *testing.T) {
 
 func TestHolderReloadSwapsOnlyAValidSet(t *testing.T) {
 	dir := policyDir(t, nil)
-	h, err := Open(dir)
+	h, err := Open(dir, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -234,7 +283,7 @@ func TestHolderReloadSwapsOnlyAValidSet(t *testing.T) {
 // Decisions read the active set while reloads swap it: run with -race.
 func TestHolderConcurrentDecideAndReload(t *testing.T) {
 	dir := policyDir(t, map[string]string{"10-alice.cedar": alicePermit})
-	h, err := Open(dir)
+	h, err := Open(dir, false)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
+	"sync"
 
 	"github.com/cedar-policy/cedar-go/types"
 	"github.com/go-json-experiment/json"
@@ -17,6 +19,13 @@ import (
 
 // MaxContextBytes bounds a request context given as JSON.
 const MaxContextBytes = 64 << 10
+
+// MaxRoles bounds the roles of a query's principal.
+const MaxRoles = 64
+
+// shapeEngine is the baseline engine, used only to check the shape of a
+// query's request (which does not depend on the policies).
+var shapeEngine = sync.OnceValues(func() (*authz.Engine, error) { return authz.NewEngine() })
 
 // Query is an authorization request written as text, as test cases and
 // `palyra policy explain` give it. Entity references use Cedar syntax:
@@ -46,8 +55,11 @@ type Query struct {
 	Context jsontext.Value `json:"context,omitzero"`
 }
 
-// Request converts q to the authz.Request it names. Errors say which field
-// is wrong.
+// Request converts q to the authz.Request it names and checks it is well
+// formed as authz.Engine.CheckRequest does: at most MaxRoles roles, none
+// empty or repeated, a principal and resource the action takes, no device
+// id on unix, only the action's own context attributes. Errors say which
+// field is wrong.
 func (q Query) Request() (authz.Request, error) {
 	var req authz.Request
 	p, err := parseUID("principal", q.Principal)
@@ -58,6 +70,17 @@ func (q Query) Request() (authz.Request, error) {
 	case authz.KindUser, authz.KindConnector, authz.KindDevice:
 	default:
 		return req, fmt.Errorf("principal %s: want a User, Device or Connector", p)
+	}
+	if len(q.Roles) > MaxRoles {
+		return req, fmt.Errorf("roles: %d given, at most %d", len(q.Roles), MaxRoles)
+	}
+	for i, r := range q.Roles {
+		if r == "" {
+			return req, fmt.Errorf("roles: role %d is empty", i+1)
+		}
+		if slices.Contains(q.Roles[:i], r) {
+			return req, fmt.Errorf("roles: %q given twice", truncate(r, 40))
+		}
 	}
 	req.Principal = authz.Principal{Kind: string(p.Type), ID: string(p.ID), Owner: q.Owner, Roles: q.Roles}
 	if req.Principal.Kind == authz.KindDevice && q.Owner == "" {
@@ -109,7 +132,31 @@ func (q Query) Request() (authz.Request, error) {
 	if req.Context, err = ParseContext(q.Context); err != nil {
 		return req, err
 	}
+	e, err := shapeEngine()
+	if err != nil {
+		return req, err
+	}
+	if err := e.CheckRequest(req); err != nil {
+		return req, fmt.Errorf("%w%s", err, shapeHint(req))
+	}
 	return req, nil
+}
+
+// shapeHint says what to change for a request CheckRequest refused, for
+// the mistakes a query makes most.
+func shapeHint(req authz.Request) string {
+	switch {
+	case req.Transport == peer.Unix && req.DeviceID != "":
+		return "; a request on unix has no device: drop device_id (--device-id) or give transport tcp or quic"
+	case req.Principal.Kind == authz.KindDevice && string(req.DeviceID) != req.Principal.ID:
+		return "; a Device principal calls as itself: drop device_id (--device-id)"
+	}
+	for _, k := range []string{"transport", "device_id", "scope"} {
+		if _, ok := req.Context[k]; ok {
+			return fmt.Sprintf("; the engine fills in context %q itself: leave it out of the context", k)
+		}
+	}
+	return ""
 }
 
 // parseUID parses a Cedar entity reference such as `User::"alice"`.

@@ -143,6 +143,8 @@ func Run(ctx context.Context, o Options) []Finding {
 	pd := o.Config.PolicyDir
 	if pd == "" {
 		pd = filepath.Join(o.Layout.Dir, PolicyDir)
+	} else {
+		add(ConfiguredPolicyDir(pd)...)
 	}
 	add(Policies(pd)...)
 	add(Audit(ctx, o.Layout, o.Config, o.Live != nil, o.Now)...)
@@ -494,6 +496,9 @@ const PolicyDir = "policies"
 func Policies(dir string) []Finding {
 	const check = "policies"
 	set, results, err := policy.Check(dir)
+	if errors.Is(err, policy.ErrNoDirectory) {
+		return nil
+	}
 	if err != nil {
 		return []Finding{policyFinding(dir, err)}
 	}
@@ -513,6 +518,16 @@ func Policies(dir string) []Finding {
 		msg += fmt.Sprintf("; %d test case(s) pass", set.Cases)
 	}
 	return []Finding{{check, Info, msg, ""}}
+}
+
+// ConfiguredPolicyDir checks the policy_dir the configuration names: it
+// must exist (palyrad refuses to start without it), a high finding if not.
+func ConfiguredPolicyDir(dir string) []Finding {
+	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	return []Finding{{"policies", High, "policy_dir " + dir + " does not exist: palyrad refuses to start",
+		"create it (mkdir -m 700 " + dir + ") or correct policy_dir in the configuration"}}
 }
 
 // policyFinding is the finding for a policy directory that does not load:

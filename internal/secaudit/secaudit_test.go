@@ -268,6 +268,17 @@ func TestPolicies(t *testing.T) {
 	want(t, Policies(pd), High, `test case "bob may not" in `+filepath.Join(pd, "a.cedartest")+" fails: expected deny, got allow", "palyrad refuses to load")
 }
 
+func TestConfiguredPolicyDirMustExist(t *testing.T) {
+	pd := filepath.Join(t.TempDir(), "policies")
+	want(t, ConfiguredPolicyDir(pd), High, "policy_dir "+pd+" does not exist: palyrad refuses to start", "mkdir -m 700 "+pd)
+	if err := os.Mkdir(pd, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if fs := ConfiguredPolicyDir(pd); len(fs) != 0 {
+		t.Fatalf("existing directory: %+v", fs)
+	}
+}
+
 func TestCoreDumps(t *testing.T) {
 	proc := t.TempDir()
 	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
