@@ -94,11 +94,11 @@ type PairingCode struct {
 	ID uint32
 	// SealedPassword is the sealed PAKE password, 32 to 128 bytes.
 	SealedPassword []byte
-	Name      string // proposed device name; "" lets the device choose
-	Connector string // connector name, "" for a device
-	Approve   bool   // requests are approved at once
-	CreatedAt time.Time
-	ExpiresAt time.Time
+	Name           string // proposed device name; "" lets the device choose
+	Connector      string // connector name, "" for a device
+	Approve        bool   // requests are approved at once
+	CreatedAt      time.Time
+	ExpiresAt      time.Time
 }
 
 // PairingState is a pairing request's state.

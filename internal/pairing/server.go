@@ -68,7 +68,7 @@ const (
 	MaxStartBytes  = 1 << 10
 	MaxFinishBytes = 8 << 10
 	MaxPollBytes   = 1 << 10
-	maxNameLen = 64
+	maxNameLen     = 64
 )
 
 // platformPattern is what a device may report as its platform.
@@ -175,11 +175,11 @@ func (s *Server) Start(_ context.Context, p peer.Peer, st *tls.ConnectionState, 
 		return nil, nil, connect.NewError(connect.CodeFailedPrecondition, errors.New("pairing runs only over TLS (TCP or QUIC)"))
 	}
 	now := s.cfg.Now()
-	if !s.starts.allow(p.Remote, now) {
+	if wait, ok := s.starts.allow(p.Remote, now); !ok {
 		if n, ok := s.limited.Allow(now); ok {
 			s.cfg.Log.Warn("pairing starts rate limited", "remote", p.Remote, "suppressed_before", n)
 		}
-		return nil, nil, connect.NewError(connect.CodeResourceExhausted, errors.New("too many pairing attempts from this address; wait a minute"))
+		return nil, nil, connect.NewError(connect.CodeResourceExhausted, fmt.Errorf("too many pairing attempts from this address; try again in %d s", wait))
 	}
 	src := sourceOf(p.Remote)
 	s.mu.Lock()
@@ -650,7 +650,9 @@ func sourceOf(remote string) netip.Prefix {
 	return p
 }
 
-func (l *startLimiter) allow(remote string, now time.Time) bool {
+// allow reports whether one more Start from remote is allowed at now, and
+// otherwise in how many seconds the next one will be.
+func (l *startLimiter) allow(remote string, now time.Time) (wait int, ok bool) {
 	src := sourceOf(remote)
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -662,7 +664,7 @@ func (l *startLimiter) allow(remote string, now time.Time) bool {
 		c = startCount{start: now}
 	}
 	if c.n >= l.perMinute {
-		return false
+		return int(c.start.Add(time.Minute).Sub(now).Seconds()) + 1, false
 	}
 	c.n++
 	if len(l.seen) >= maxTrackedSources {
@@ -672,11 +674,11 @@ func (l *startLimiter) allow(remote string, now time.Time) bool {
 			}
 		}
 		if len(l.seen) >= maxTrackedSources {
-			return false
+			return 60, false
 		}
 	}
 	l.seen[src] = c
-	return true
+	return 0, true
 }
 
 // newCodeID picks a random code id in 1..maxCodeID.
