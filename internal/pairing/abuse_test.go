@@ -300,3 +300,35 @@ func TestJoinRefusesAMissingOutParent(t *testing.T) {
 		t.Fatalf("parent folders made: %v", err)
 	}
 }
+
+// After revoke and remove, a new key claiming the old device id is
+// refused (it would inherit the id's vault scope and audit history); the
+// name pairs again with a new key under a new id.
+func TestRemovedDeviceIDCannotBeTakenOver(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	old := newID(t)
+	s, c := f.conn()
+	if _, err := f.pair(f.code(true), old, s, c); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.reg.Revoke(ctx, old.DeviceID); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.reg.Remove(ctx, old.DeviceID); err != nil {
+		t.Fatal(err)
+	}
+	taker := newID(t)
+	taker.DeviceID = old.DeviceID
+	s, c = f.conn()
+	if _, err := f.pair(f.code(true), taker, s, c); connect.CodeOf(err) != connect.CodePermissionDenied || !strings.Contains(err.Error(), "revoked") {
+		t.Fatalf("new key under a removed id: %v", err)
+	}
+	s, c = f.conn()
+	if _, err := f.pair(f.code(true), newID(t), s, c); err != nil {
+		t.Fatalf("name after remove, new key and id: %v", err)
+	}
+	if d, err := f.reg.Get(old.DeviceID); err == nil {
+		t.Fatalf("old id taken over: %+v", d)
+	}
+}

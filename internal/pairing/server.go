@@ -54,7 +54,7 @@ const (
 	// Start uses the code up), so decoys can never crowd them out.
 	maxDecoys = 1024
 	// maxSessionsPerSource bounds the live sessions of one source.
-	maxSessionsPerSource = 4
+	maxSessionsPerSource = 16
 	// unknownRecordsPerMinute bounds the journal records of attempts on
 	// unknown codes (Start, and Finish of their decoy sessions), over all
 	// sources; the rest are counted in one log line per minute.
