@@ -191,7 +191,9 @@ func TestPairingFailures(t *testing.T) {
 	requests := func() int {
 		return strings.Count(string(must(t, nil, "--state-dir", state, "--json", "pair", "requests", "--all").stdout), "request_id")
 	}
-	devs := func() int { return strings.Count(string(must(t, nil, "--state-dir", state, "devices", "list").stdout), "\n") }
+	devs := func() int {
+		return strings.Count(string(must(t, nil, "--state-dir", state, "devices", "list").stdout), "\n")
+	}
 	for _, flags := range [][]string{nil, {"--approve"}} {
 		nq, nd := requests(), devs()
 		_, uri := newCode(t, state, flags...)
