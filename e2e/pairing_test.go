@@ -302,6 +302,28 @@ func TestPairingApprovalAndContinuity(t *testing.T) {
 	}
 	fails(t, 1, "is already rejected; nothing to approve", nil, "--state-dir", state, "pair", "approve", reqs[0]["request_id"].(string))
 
+	// A name drawn like "phone" (Cyrillic о) is flagged, and printed
+	// escaped so it does not read as the ASCII name.
+	code, _ = newCode(t, state)
+	cmd = exec.Command(filepath.Join(binDir, "palyra"), "pair", "join", code, "--server", d.addrs.TCP, "--out", filepath.Join(t.TempDir(), "b"), "--timeout", "30s", "--name", "ph\u043ene")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	reqs = nil
+	for deadline := time.Now().Add(20 * time.Second); len(reqs) == 0; time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("no pending request")
+		}
+		json.Unmarshal(owner("--json", "pair", "requests").stdout, &reqs)
+	}
+	if text := string(owner("pair", "requests").stdout); reqs[0]["lookalike_of"] != "phone" || !strings.Contains(text, "\t\"ph\\u043ene\"\t") || !strings.Contains(text, `LOOKS LIKE "phone"`) {
+		t.Fatalf("lookalike not flagged: %v\n%s", reqs[0], text)
+	}
+	owner("pair", "reject", reqs[0]["request_id"].(string))
+	if err := cmd.Wait(); err == nil {
+		t.Fatal("rejected join succeeded")
+	}
+
 	// Remove: only a revoked device; then the name pairs again with a new
 	// key, and the old key stays barred.
 	fails(t, 1, "revoke it first", nil, "--state-dir", state, "devices", "remove", dev.Identity.DeviceID.String())

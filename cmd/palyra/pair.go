@@ -289,7 +289,7 @@ func pairJoinCmd(g *globals) *cobra.Command {
 // joinError words a failed `pair join` (docs/pairing.md, exit codes).
 func joinError(err error) error {
 	switch {
-	case errors.Is(err, client.ErrBundleDirNotEmpty), errors.Is(err, pairing.ErrOutParent):
+	case errors.Is(err, client.ErrBundleDirNotEmpty), errors.Is(err, pairing.ErrOutParent), errors.Is(err, pairing.ErrBadName):
 		return usageError{err}
 	case errors.Is(err, pairing.ErrFailed), errors.Is(err, pairing.ErrRejected), errors.Is(err, pairing.ErrExpired),
 		errors.Is(err, pairing.ErrCAMismatch), errors.Is(err, pairing.ErrRefused):
@@ -367,16 +367,16 @@ func connectorsCmd(g *globals) *cobra.Command {
 func devicesRemoveCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use:   "remove DEVICE_ID",
-		Short: "Forget a revoked device's id and name; its key stays barred for ever",
-		Long: "Forget a revoked device (or connector): its id and name may be used again, by a new key. Its key\n" +
-			"stays barred: it can never be enrolled or paired again, under any id.",
+		Short: "Forget a revoked device's name; its key and id stay barred for ever",
+		Long: "Forget a revoked device (or connector): its name may be used again, by a new device (a new key\n" +
+			"and a new id). Its key and its id stay barred: neither can ever be enrolled or paired again.",
 		Example: "  palyra devices remove 01JCXYZ8R6Q0D0E6V4V5N7Z2KA",
 		Args:    exactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			if _, err := call(c.Context(), g, pairingSvc, palyrav1connect.PairingServiceClient.RemoveDevice, &palyrav1.RemoveDeviceRequest{DeviceId: args[0]}); err != nil {
 				return err
 			}
-			return g.report(map[string]any{"removed": args[0]}, "removed device %s (its key stays barred)", args[0])
+			return g.report(map[string]any{"removed": args[0]}, "removed device %s (its key and id stay barred)", args[0])
 		},
 	}
 }

@@ -139,7 +139,7 @@ func Join(ctx context.Context, o JoinOptions) (_ *client.Bundle, err error) {
 		o.Name, _ = os.Hostname()
 	}
 	if !ValidName(o.Name) {
-		return nil, errors.New("pairing: device name must be 1..64 printable characters, without surrounding spaces")
+		return nil, ErrBadName
 	}
 	if o.Timeout <= 0 {
 		o.Timeout = 10 * time.Minute

@@ -494,7 +494,7 @@ func decodeFinishPayload(b []byte) (finishPayload, error) {
 		return finishPayload{}, errors.New("pairing: malformed payload")
 	}
 	if !ValidName(m.GetName()) {
-		return finishPayload{}, errBadName
+		return finishPayload{}, ErrBadName
 	}
 	if !platformPattern.MatchString(m.GetPlatform()) {
 		return finishPayload{}, errors.New("pairing: platform must be 1 to 32 of [a-z0-9/_.-]")
@@ -510,8 +510,8 @@ func decodeFinishPayload(b []byte) (finishPayload, error) {
 	return finishPayload{csr: csr, name: m.GetName(), platform: m.GetPlatform(), expectedCA: m.GetExpectedCaFingerprint()}, nil
 }
 
-// errBadName is the answer to an invalid device name.
-var errBadName = fmt.Errorf("pairing: device name must be 1..%d printable characters, no tabs, no runs of spaces, without surrounding spaces", maxNameLen)
+// ErrBadName is the answer to an invalid device name.
+var ErrBadName = fmt.Errorf("pairing: device name must be 1..%d printable characters, no tabs, no runs of spaces, without surrounding spaces", maxNameLen)
 
 // errCAMismatch is Finish's answer when the client expects another CA.
 var errCAMismatch = errors.New("pairing: this daemon's CA does not match the fingerprint in the pairing URI")
