@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"io"
 	"net"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -178,6 +179,64 @@ func TestPairingFailures(t *testing.T) {
 	// Bad input: exit 2 before anything is sent.
 	fails(t, 2, "bad input", nil, "pair", "join", "not-a-code", "--server", d.addrs.TCP, "--out", filepath.Join(t.TempDir(), "b"))
 	fails(t, 2, "--out", nil, "pair", "join", code)
+	// --out makes its last component only.
+	tmp := t.TempDir()
+	fails(t, 2, "the parent of the bundle directory does not exist; create it first", nil, "pair", "join", "17-123456", "--server", d.addrs.TCP, "--out", filepath.Join(tmp, "nonexistent", "zz", "b"))
+	if entries, _ := os.ReadDir(tmp); len(entries) != 0 {
+		t.Fatalf("join left %d entries in the --out parent's parent", len(entries))
+	}
+
+	// A URI naming another CA: refused before the daemon records the
+	// request or issues anything.
+	requests := func() int {
+		return strings.Count(string(must(t, nil, "--state-dir", state, "--json", "pair", "requests", "--all").stdout), "request_id")
+	}
+	devs := func() int {
+		return strings.Count(string(must(t, nil, "--state-dir", state, "devices", "list").stdout), "\n")
+	}
+	for _, flags := range [][]string{nil, {"--approve"}} {
+		nq, nd := requests(), devs()
+		_, uri := newCode(t, state, flags...)
+		i := strings.Index(uri, "&ca=")
+		bad := uri[:i] + "&ca=" + strings.Repeat("0", 64) + uri[i+4+64:]
+		fails(t, 3, "denied: pairing: the daemon's CA does not match the fingerprint in the pairing URI", nil, "pair", "join", bad, "--out", filepath.Join(t.TempDir(), "b"))
+		if requests() != nq || devs() != nd {
+			t.Fatalf("request or device recorded for another CA (%v)", flags)
+		}
+	}
+
+	// A pre-approved code whose name was taken after it was made: one
+	// line, what to do.
+	a, _ := newCode(t, state, "--approve", "--name", "dup")
+	b, _ := newCode(t, state, "--approve", "--name", "dup")
+	must(t, nil, "pair", "join", a, "--server", d.addrs.TCP, "--out", filepath.Join(t.TempDir(), "b"))
+	fails(t, 3, `denied: the daemon refused this pairing: an active device is named "dup"; this code is used up: ask the daemon's owner for a new code with another name`, nil,
+		"pair", "join", b, "--server", d.addrs.TCP, "--out", filepath.Join(t.TempDir(), "b"))
+
+	// Something at the address that resets the connection mid-handshake:
+	// an unreachable daemon, exit 5.
+	fails(t, 5, "daemon unreachable: ", nil, "pair", "join", "17-123456", "--server", resetter(t), "--out", filepath.Join(t.TempDir(), "b"))
+}
+
+// resetter returns the address of a TCP listener that resets every
+// connection it accepts.
+func resetter(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			c.(*net.TCPConn).SetLinger(0)
+			c.Close()
+		}
+	}()
+	return l.Addr().String()
 }
 
 func TestPairingApprovalAndContinuity(t *testing.T) {
@@ -208,13 +267,21 @@ func TestPairingApprovalAndContinuity(t *testing.T) {
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("join: %v\n%s", err, out.String())
 	}
+	// Deciding it again says what it is, without the gRPC code word.
+	r := fails(t, 1, "pairing request "+reqs[0]["request_id"].(string)+" is already completed; nothing to approve", nil, "--state-dir", state, "pair", "approve", reqs[0]["request_id"].(string))
+	if strings.Contains(string(r.stderr), "failed_precondition") || strings.Contains(string(r.stderr), "devices:") {
+		t.Fatalf("approve of a completed request: %s", r.stderr)
+	}
 	dev, _ := client.LoadBundle(b1)
 	must(t, nil, "--identity", b1, "status")
 
-	// The same name again is flagged, and its approval refused while the
-	// first phone is active.
-	code, _ = newCode(t, state, "--name", "phone")
-	cmd = exec.Command(filepath.Join(binDir, "palyra"), "pair", "join", code, "--server", d.addrs.TCP, "--out", filepath.Join(t.TempDir(), "b"), "--timeout", "30s")
+	// A code for a name in use is refused when it is made.
+	fails(t, 1, `an active device is named "phone"; choose another name, or revoke that device first`, nil, "--state-dir", state, "pair", "new", "--name", "phone")
+
+	// The same name proposed by the device is flagged, and its approval
+	// refused while the first phone is active.
+	code, _ = newCode(t, state)
+	cmd = exec.Command(filepath.Join(binDir, "palyra"), "pair", "join", code, "--server", d.addrs.TCP, "--out", filepath.Join(t.TempDir(), "b"), "--timeout", "30s", "--name", "phone")
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -233,7 +300,29 @@ func TestPairingApprovalAndContinuity(t *testing.T) {
 	if err := cmd.Wait(); err == nil {
 		t.Fatal("rejected join succeeded")
 	}
-	fails(t, 1, "not pending", nil, "--state-dir", state, "pair", "approve", reqs[0]["request_id"].(string))
+	fails(t, 1, "is already rejected; nothing to approve", nil, "--state-dir", state, "pair", "approve", reqs[0]["request_id"].(string))
+
+	// A name drawn like "phone" (Cyrillic о) is flagged, and printed
+	// escaped so it does not read as the ASCII name.
+	code, _ = newCode(t, state)
+	cmd = exec.Command(filepath.Join(binDir, "palyra"), "pair", "join", code, "--server", d.addrs.TCP, "--out", filepath.Join(t.TempDir(), "b"), "--timeout", "30s", "--name", "ph\u043ene")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	reqs = nil
+	for deadline := time.Now().Add(20 * time.Second); len(reqs) == 0; time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("no pending request")
+		}
+		json.Unmarshal(owner("--json", "pair", "requests").stdout, &reqs)
+	}
+	if text := string(owner("pair", "requests").stdout); reqs[0]["lookalike_of"] != "phone" || !strings.Contains(text, "\t\"ph\\u043ene\"\t") || !strings.Contains(text, `LOOKS LIKE "phone"`) {
+		t.Fatalf("lookalike not flagged: %v\n%s", reqs[0], text)
+	}
+	owner("pair", "reject", reqs[0]["request_id"].(string))
+	if err := cmd.Wait(); err == nil {
+		t.Fatal("rejected join succeeded")
+	}
 
 	// Remove: only a revoked device; then the name pairs again with a new
 	// key, and the old key stays barred.
@@ -314,6 +403,8 @@ func TestPairingStartFloodIsLimitedWhileDevicesAreServed(t *testing.T) {
 	if limited == 0 || accepted > 20 {
 		t.Fatalf("flood: %d starts reached the protocol, %d limited", accepted, limited)
 	}
+	// A pairing from the flooding source is told to wait: exit 5.
+	fails(t, 5, "daemon busy: too many pairing attempts from this address; try again in ", nil, "pair", "join", "17-123456", "--server", d.addrs.TCP, "--out", filepath.Join(t.TempDir(), "b"))
 	must(t, nil, "--identity", dev, "--transport", "quic", "status")
 }
 
@@ -353,6 +444,10 @@ func TestPairedConnectorGetsOnlyItsOwnScope(t *testing.T) {
 		}
 		must(t, []byte("v"), append(id, "vault", "put", "connector:slack/state")...)
 		must(t, nil, append(id, "devices", "renew")...)
+		// The renewed certificate still reads connector:NAME.
+		if rb, err := client.LoadBundle(b); err != nil || rb.Cert.Leaf.Subject.CommonName != "connector:slack" {
+			t.Fatalf("%s: renewed certificate CN: %v %v", tr, rb, err)
+		}
 		if got := string(must(t, nil, append(id, "vault", "get", "connector:slack/state")...).stdout); got != "v" {
 			t.Fatalf("%s: after renewal: %q", tr, got)
 		}

@@ -97,7 +97,7 @@ func devicesCmd(g *globals) *cobra.Command {
 				if d.RevokedUnix != 0 {
 					state = "revoked " + ts(d.RevokedUnix)
 				}
-				fmt.Printf("%s\t%s\t%s\t%s\n", d.DeviceId, d.Name, d.Fingerprint[:16], state)
+				fmt.Printf("%s\t%s\t%s\t%s\n", d.DeviceId, tableText(d.Name), d.Fingerprint[:16], state)
 			}
 			return nil
 		},

@@ -120,6 +120,18 @@ func (e revokedError) Error() string {
 		e.device, e.bundle)
 }
 
+// busyError means the daemon is limiting this client for now (exit code
+// 5, like an unreachable daemon: try again later); its text says when.
+type busyError struct{ msg string }
+
+func (e busyError) Error() string { return e.msg }
+
+// failureError is a refusal the CLI words itself (exit code 1), in place
+// of the daemon's message with its gRPC code word.
+type failureError struct{ msg string }
+
+func (e failureError) Error() string { return e.msg }
+
 // deniedError is a denial the CLI words itself, in place of the daemon's
 // message (which may name a resource the user never chose).
 type deniedError struct{ msg string }
@@ -223,6 +235,14 @@ func classify(err error) outcome {
 	var de deniedError
 	if errors.As(err, &de) {
 		return outcome{3, "denied", de.Error()}
+	}
+	var be busyError
+	if errors.As(err, &be) {
+		return outcome{5, "busy", be.Error()}
+	}
+	var fe failureError
+	if errors.As(err, &fe) {
+		return outcome{1, "failure", fe.Error()}
 	}
 	var ce *connect.Error
 	isConnect := errors.As(err, &ce)

@@ -56,7 +56,7 @@ func pairNewCmd(g *globals) *cobra.Command {
 				Name: name, Connector: connector, TtlSeconds: int64(ttl / time.Second), Approve: approve,
 			}))
 			if err != nil {
-				return err
+				return preconditionFailure(err)
 			}
 			st, err := conn.Daemon.Status(c.Context(), connect.NewRequest(&palyrav1.StatusRequest{}))
 			if err != nil {
@@ -113,7 +113,7 @@ func pairListCmd(g *globals) *cobra.Command {
 				fmt.Println("CODE ID\tNAME\tCONNECTOR\tAPPROVE\tEXPIRES")
 			}
 			for _, pc := range r.Codes {
-				fmt.Printf("%d\t%s\t%s\t%v\t%s\n", pc.CodeId, pc.Name, pc.Connector, pc.Approve, ts(pc.ExpiresUnix))
+				fmt.Printf("%d\t%s\t%s\t%v\t%s\n", pc.CodeId, tableText(pc.Name), pc.Connector, pc.Approve, ts(pc.ExpiresUnix))
 			}
 			return nil
 		},
@@ -147,8 +147,9 @@ func pairRequestsCmd(g *globals) *cobra.Command {
 		Use:   "requests [--all]",
 		Short: "List pairing requests waiting for approval",
 		Long: "List pairing requests waiting for approval: the name the device proposed, a short fingerprint of its\n" +
-			"key (compare it with the one `pair join` shows on the device), and NAME IN USE when an active device\n" +
-			"already has the name.",
+			"key (compare it with the one `pair join` shows on the device), NAME IN USE when an active device\n" +
+			"already has the name, and LOOKS LIKE \"OTHER\" when it is drawn like an active device's name. A name with\n" +
+			"spaces or characters outside printable ASCII is shown quoted, non-ASCII escaped (\\u03bf).",
 		Example: "  palyra pair requests\n  palyra pair requests --all --json",
 		Args:    exactArgs(0),
 		RunE: func(c *cobra.Command, _ []string) error {
@@ -161,7 +162,7 @@ func pairRequestsCmd(g *globals) *cobra.Command {
 				for _, q := range r.Requests {
 					out = append(out, map[string]any{"request_id": q.RequestId, "device_id": q.DeviceId, "name": q.Name, "platform": q.Platform,
 						"connector": q.Connector, "key": q.ShortFingerprint, "fingerprint": q.Fingerprint, "state": stateName(q.State),
-						"name_in_use": q.NameConflict, "code_id": q.CodeId})
+						"name_in_use": q.NameConflict, "lookalike_of": q.LookalikeOf, "code_id": q.CodeId})
 				}
 				return printJSON(out)
 			}
@@ -169,14 +170,17 @@ func pairRequestsCmd(g *globals) *cobra.Command {
 				fmt.Println("REQUEST ID\tNAME\tKEY\tSTATE\tNOTE")
 			}
 			for _, q := range r.Requests {
-				note := q.Platform
+				note := tableText(q.Platform)
 				if q.Connector != "" {
 					note = "connector " + q.Connector
+				}
+				if q.LookalikeOf != "" {
+					note = "LOOKS LIKE " + strconv.QuoteToASCII(q.LookalikeOf) + " (an active device); " + note
 				}
 				if q.NameConflict {
 					note = "NAME IN USE by an active device; " + note
 				}
-				fmt.Printf("%s\t%s\t%s\t%s\t%s\n", q.RequestId, q.Name, q.ShortFingerprint, stateName(q.State), note)
+				fmt.Printf("%s\t%s\t%s\t%s\t%s\n", q.RequestId, tableText(q.Name), q.ShortFingerprint, stateName(q.State), note)
 			}
 			return nil
 		},
@@ -216,7 +220,7 @@ func pairDecideCmd(g *globals, approve bool) *cobra.Command {
 		RunE: func(c *cobra.Command, args []string) error {
 			r, err := call(c.Context(), g, pairingSvc, rpc, &palyrav1.DecidePairingRequest{RequestId: args[0]})
 			if err != nil {
-				return err
+				return preconditionFailure(err)
 			}
 			return g.report(map[string]any{"request_id": args[0], "state": stateName(r.State)}, "pairing request %s %s", args[0], stateName(r.State))
 		},
@@ -261,20 +265,18 @@ func pairJoinCmd(g *globals) *cobra.Command {
 					fmt.Fprintf(os.Stderr, "\r\033[K%s", s)
 				}
 			}
-			b, err := pairing.Join(c.Context(), pairing.JoinOptions{Invite: args[0], Server: server, Transport: t, OutDir: out, Name: name, Timeout: timeout, Progress: progress})
+			var daemonID, caFP, addr string
+			paired := func(d, fp, a string) { daemonID, caFP, addr = d, fp, a }
+			b, err := pairing.Join(c.Context(), pairing.JoinOptions{Invite: args[0], Server: server, Transport: t, OutDir: out, Name: name, Timeout: timeout, Progress: progress, Paired: paired})
 			if tty {
 				fmt.Fprint(os.Stderr, "\r\033[K")
 			}
-			switch {
-			case errors.Is(err, client.ErrBundleDirNotEmpty):
-				return usageError{err}
-			case errors.Is(err, pairing.ErrFailed), errors.Is(err, pairing.ErrRejected), errors.Is(err, pairing.ErrExpired), errors.Is(err, pairing.ErrCAMismatch):
-				return deniedError{err.Error()}
-			case err != nil:
-				return err
+			if err != nil {
+				return joinError(err)
 			}
-			return g.report(map[string]any{"device_id": b.Identity.DeviceID, "fingerprint": b.Identity.Fingerprint(), "bundle": out, "cert_not_after": b.Cert.Leaf.NotAfter.UTC().Format(time.RFC3339)},
-				"paired: device id %s, key %s, bundle %s", b.Identity.DeviceID, pairing.KeyShortFingerprint(b.Identity), out)
+			return g.report(map[string]any{"device_id": b.Identity.DeviceID, "fingerprint": b.Identity.Fingerprint(), "bundle": out, "cert_not_after": b.Cert.Leaf.NotAfter.UTC().Format(time.RFC3339),
+				"daemon_id": daemonID, "ca_fingerprint": caFP, "daemon_addr": addr},
+				"paired: device id %s, key %s, bundle %s, with daemon %s (CA %s) at %s", b.Identity.DeviceID, pairing.KeyShortFingerprint(b.Identity), out, daemonID, pairing.ShortFingerprint(caFP), addr)
 		},
 	}
 	c.Flags().StringVar(&server, "server", "", "daemon address HOST:PORT (default: from the URI)")
@@ -282,6 +284,45 @@ func pairJoinCmd(g *globals) *cobra.Command {
 	c.Flags().StringVar(&name, "name", "", "name to propose for this device (default: the host name)")
 	c.Flags().DurationVar(&timeout, "timeout", 10*time.Minute, "give up after this long, approval wait included")
 	return c
+}
+
+// joinError words a failed `pair join` (docs/pairing.md, exit codes).
+func joinError(err error) error {
+	switch {
+	case errors.Is(err, client.ErrBundleDirNotEmpty), errors.Is(err, pairing.ErrOutParent), errors.Is(err, pairing.ErrBadName):
+		return usageError{err}
+	case errors.Is(err, pairing.ErrFailed), errors.Is(err, pairing.ErrRejected), errors.Is(err, pairing.ErrExpired),
+		errors.Is(err, pairing.ErrCAMismatch), errors.Is(err, pairing.ErrRefused):
+		return deniedError{err.Error()}
+	case errors.Is(err, pairing.ErrBusy):
+		return busyError{err.Error()}
+	case errors.Is(err, pairing.ErrUnreachable):
+		return unreachableError{strings.TrimPrefix(err.Error(), pairing.ErrUnreachable.Error()+": ")}
+	}
+	return err
+}
+
+// preconditionFailure words the daemon's refusal of a pairing command
+// whose state does not allow it (a request no longer pending, a name in
+// use) without the gRPC code word: one line, exit code 1.
+func preconditionFailure(err error) error {
+	var ce *connect.Error
+	if errors.As(err, &ce) && ce.Code() == connect.CodeFailedPrecondition {
+		return failureError{ce.Message()}
+	}
+	return err
+}
+
+// tableText is s as a table cell: as is when it is printable ASCII
+// without spaces, else quoted with non-ASCII characters escaped, so that
+// no name can pass for other columns or for another name.
+func tableText(s string) string {
+	for _, r := range s {
+		if r <= ' ' || r > '~' || r == '"' || r == '\\' {
+			return strconv.QuoteToASCII(s)
+		}
+	}
+	return s
 }
 
 // connectorsCmd is `palyra connectors`.
@@ -326,16 +367,16 @@ func connectorsCmd(g *globals) *cobra.Command {
 func devicesRemoveCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use:   "remove DEVICE_ID",
-		Short: "Forget a revoked device's id and name; its key stays barred for ever",
-		Long: "Forget a revoked device (or connector): its id and name may be used again, by a new key. Its key\n" +
-			"stays barred: it can never be enrolled or paired again, under any id.",
+		Short: "Forget a revoked device's name; its key and id stay barred for ever",
+		Long: "Forget a revoked device (or connector): its name may be used again, by a new device (a new key\n" +
+			"and a new id). Its key and its id stay barred: neither can ever be enrolled or paired again.",
 		Example: "  palyra devices remove 01JCXYZ8R6Q0D0E6V4V5N7Z2KA",
 		Args:    exactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			if _, err := call(c.Context(), g, pairingSvc, palyrav1connect.PairingServiceClient.RemoveDevice, &palyrav1.RemoveDeviceRequest{DeviceId: args[0]}); err != nil {
 				return err
 			}
-			return g.report(map[string]any{"removed": args[0]}, "removed device %s (its key stays barred)", args[0])
+			return g.report(map[string]any{"removed": args[0]}, "removed device %s (its key and id stay barred)", args[0])
 		},
 	}
 }

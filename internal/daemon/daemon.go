@@ -99,6 +99,7 @@ type Daemon struct {
 	// pairing serves PairingService (service_pairing.go); pairingStarts,
 	// if set before Run, replaces its per-source starts per minute.
 	pairing       *pairing.Server
+	pairingKey    []byte // seals pairing codes in devices.db (masterkey.LabelPairingCodes)
 	pairingStarts int
 	// handshakeLog rate-limits the log line for refused handshakes.
 	handshakeLog loglimit.Limiter
@@ -242,6 +243,9 @@ func (d *Daemon) stateComponents(l statedir.Layout, create bool) []lifecycle.Com
 	return []lifecycle.Component{
 		{Name: "master key", Start: func(context.Context) error {
 			mk, err = d.masterKey(l, create)
+			if err == nil {
+				d.pairingKey = mk.Derive(masterkey.LabelPairingCodes)
+			}
 			return err
 		}},
 		{Name: "identity", Start: func(context.Context) error {

@@ -153,7 +153,7 @@ func (d *Daemon) renewTarget(c authn.Caller, m *palyrav1.RenewCertificateRequest
 }
 
 func (d *Daemon) renew(ctx context.Context, _ authn.Caller, r renewal) (*palyrav1.RenewCertificateResponse, error) {
-	cert, err := d.ca.IssueClient(r.csr, r.dev.Name, d.now(), time.Duration(d.cfg.ClientCertTTL))
+	cert, err := d.ca.IssueClient(r.csr, r.dev.CommonName(), d.now(), time.Duration(d.cfg.ClientCertTTL))
 	if err != nil {
 		return nil, err
 	}

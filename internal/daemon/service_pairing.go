@@ -17,6 +17,7 @@ func (d *Daemon) pairingServer() *pairing.Server {
 			CertTTL:  time.Duration(d.cfg.ClientCertTTL),
 			Owner:    authn.OwnerUser,
 			DaemonID: d.id.DeviceID,
+			CodeKey:  d.pairingKey,
 			Addrs: func() (string, string) {
 				if d.srv == nil {
 					return "", ""

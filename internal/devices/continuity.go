@@ -10,7 +10,28 @@ import (
 )
 
 // Key continuity: a device id is bound to one key for life, a key ever
-// revoked is barred for ever (under any id), and ids must be random.
+// revoked is barred for ever (under any id), an id ever revoked is barred
+// for ever (under any key), and ids must be random.
+
+// migrationBarredIDs bars every device id ever revoked, for ever, like
+// barred_keys: removing a device frees its name, never its id, so a new
+// key cannot take over the old id's vault scope and audit history.
+const migrationBarredIDs = `
+CREATE TABLE barred_ids (
+	device_id TEXT PRIMARY KEY,
+	barred_at INTEGER NOT NULL
+) STRICT;
+INSERT INTO barred_ids SELECT device_id, revoked_at FROM devices WHERE revoked_at != 0;
+CREATE TRIGGER barred_ids_are_permanent BEFORE DELETE ON barred_ids
+BEGIN SELECT RAISE(ABORT, 'a barred device id stays barred'); END;
+CREATE TRIGGER barred_ids_are_immutable BEFORE UPDATE ON barred_ids
+BEGIN SELECT RAISE(ABORT, 'a barred device id stays barred'); END;
+CREATE TRIGGER devices_bar_revoked_id AFTER UPDATE OF revoked_at ON devices
+WHEN NEW.revoked_at != 0 BEGIN INSERT OR IGNORE INTO barred_ids VALUES (NEW.device_id, NEW.revoked_at); END;
+CREATE TRIGGER devices_refuse_barred_id BEFORE INSERT ON devices
+WHEN EXISTS (SELECT 1 FROM barred_ids WHERE device_id = NEW.device_id)
+BEGIN SELECT RAISE(ABORT, 'device id is barred'); END;
+`
 
 // CheckRandomID refuses a device id that is not a plausible random ULID:
 // its 48-bit time part all zero, or its 80-bit random part one repeated
@@ -46,6 +67,9 @@ func (r *Registry) admissible(id identity.DeviceID, key ed25519.PublicKey) error
 	if r.barred[string(key)] {
 		return ErrKeyBarred
 	}
+	if r.barredIDs[id] {
+		return ErrRevoked
+	}
 	return nil
 }
 
@@ -68,6 +92,21 @@ func (r *Registry) NameInUse(name string, except identity.DeviceID) bool {
 }
 
 func (r *Registry) loadBarred(ctx context.Context) error {
+	ids, err := r.db.QueryContext(ctx, `SELECT device_id FROM barred_ids`)
+	if err != nil {
+		return fmt.Errorf("devices: load barred ids: %w", err)
+	}
+	defer ids.Close()
+	for ids.Next() {
+		var id identity.DeviceID
+		if err := ids.Scan(&id); err != nil {
+			return fmt.Errorf("devices: load barred ids: %w", err)
+		}
+		r.barredIDs[id] = true
+	}
+	if err := ids.Err(); err != nil {
+		return fmt.Errorf("devices: load barred ids: %w", err)
+	}
 	rows, err := r.db.QueryContext(ctx, `SELECT public_key FROM barred_keys`)
 	if err != nil {
 		return fmt.Errorf("devices: load barred keys: %w", err)
@@ -83,8 +122,8 @@ func (r *Registry) loadBarred(ctx context.Context) error {
 	return rows.Err()
 }
 
-// Remove forgets a revoked device: its id and name may be used again, its
-// key stays barred. It returns ErrNotFound or ErrNotRevoked otherwise.
+// Remove forgets a revoked device: its name may be used again, by a new
+// device (new id, new key); its id and key stay barred. It returns ErrNotFound or ErrNotRevoked otherwise.
 func (r *Registry) Remove(ctx context.Context, id identity.DeviceID) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()

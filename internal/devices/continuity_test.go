@@ -68,6 +68,85 @@ func TestRevokedKeyStaysBarredAfterRemove(t *testing.T) {
 	}
 }
 
+// Removing a revoked device frees its name, never its id: a new key that
+// claims the old id would inherit its vault scope and audit history.
+func TestRevokedIDStaysBarredAfterRemove(t *testing.T) {
+	ctx := context.Background()
+	r, ca, path := setup(t)
+	record := func(r *Registry, i *identity.Identity, name string) error {
+		der, _ := pki.CreateDeviceCSR(i, name)
+		req, _ := pki.ParseDeviceCSR(der)
+		cert, _ := ca.IssueClient(req, name, time.Now(), time.Hour)
+		_, err := r.Record(ctx, Device{ID: i.DeviceID, Name: name, Owner: "admin", PublicKey: i.PublicKey()}, cert)
+		return err
+	}
+	old, _ := identity.Generate()
+	if err := record(r, old, "phone"); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Revoke(ctx, old.DeviceID); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Remove(ctx, old.DeviceID); err != nil {
+		t.Fatal(err)
+	}
+	// A new key claiming the old id: refused.
+	taker, _ := identity.Generate()
+	taker.DeviceID = old.DeviceID
+	if err := r.Admissible(taker.DeviceID, taker.PublicKey()); !errors.Is(err, ErrRevoked) {
+		t.Fatalf("new key under a removed id: %v", err)
+	}
+	if err := record(r, taker, "phone"); !errors.Is(err, ErrRevoked) {
+		t.Fatalf("record of a new key under a removed id: %v", err)
+	}
+	// The name pairs again with a new key and a new id.
+	fresh, _ := identity.Generate()
+	if err := record(r, fresh, "phone"); err != nil {
+		t.Fatalf("name after remove: %v", err)
+	}
+	// The bar survives a restart and is enforced by the database itself.
+	r.Close()
+	r2, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r2.Close()
+	if err := r2.Admissible(taker.DeviceID, taker.PublicKey()); !errors.Is(err, ErrRevoked) {
+		t.Fatalf("after reopen: %v", err)
+	}
+	if _, err := r2.db.Exec(`INSERT INTO devices (device_id, name, owner, public_key, enrolled_at, cert_serial, cert_not_after) VALUES (?, 'x', 'admin', ?, 1, '1', 1)`, taker.DeviceID, []byte(taker.PublicKey())); err == nil {
+		t.Fatal("database accepted a barred id")
+	}
+	if _, err := r2.db.Exec(`DELETE FROM barred_ids`); err == nil {
+		t.Fatal("database let an id bar be lifted")
+	}
+}
+
+func TestLookalikeNames(t *testing.T) {
+	ctx := context.Background()
+	r, ca, _ := setup(t)
+	id, _ := identity.Generate()
+	der, _ := pki.CreateDeviceCSR(id, "laptop")
+	req, _ := pki.ParseDeviceCSR(der)
+	cert, _ := ca.IssueClient(req, "laptop", time.Now(), time.Hour)
+	if _, err := r.Record(ctx, Device{ID: id.DeviceID, Name: "laptop", Owner: "admin", PublicKey: id.PublicKey()}, cert); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{"lapt\u03bfp", "l\u0430ptop", "LAPT0P", "\uff4c\uff41\uff50\uff54\uff4f\uff50", "1aptop"} {
+		if other, ok := r.NameLookalike(n, ""); !ok || other != "laptop" {
+			t.Errorf("%q not flagged: %q %v", n, other, ok)
+		}
+	}
+	for _, n := range []string{"laptop", "Laptop", "desktop", "laptops"} {
+		if other, ok := r.NameLookalike(n, ""); ok {
+			t.Errorf("%q flagged as like %q", n, other)
+		}
+	}
+	if _, ok := r.NameLookalike("lapt\u03bfp", id.DeviceID); ok {
+		t.Error("a device flagged against itself")
+	}
+}
+
 func TestWeakIDsRefused(t *testing.T) {
 	for _, s := range []string{"00000000000000000000000000", "01J00000000000000000000000", "0000000000ABCDEFGHJKMNPQRS", "01JABCDEFGZZZZZZZZZZZZZZZZ"} {
 		if err := CheckRandomID(identity.DeviceID(s)); !errors.Is(err, ErrWeakID) {
@@ -84,7 +163,7 @@ func TestPairingRequestTransitions(t *testing.T) {
 	r, _, _ := setup(t)
 	now := time.Now()
 	pw := make([]byte, 32)
-	if err := r.CreateCode(ctx, PairingCode{ID: 7, Password: pw, CreatedAt: now, ExpiresAt: now.Add(time.Minute)}, now, 2); err != nil {
+	if err := r.CreateCode(ctx, PairingCode{ID: 7, SealedPassword: pw, CreatedAt: now, ExpiresAt: now.Add(time.Minute)}, now, 2); err != nil {
 		t.Fatal(err)
 	}
 	if _, ok, _ := r.TakeCode(ctx, 7, now); !ok {

@@ -66,6 +66,16 @@ type Device struct {
 // Revoked reports whether the device has been revoked.
 func (d Device) Revoked() bool { return !d.RevokedAt.IsZero() }
 
+// CommonName is the subject CN of the device's certificates: its name, or
+// "connector:NAME" for a connector (for people; the registry is what
+// counts).
+func (d Device) CommonName() string {
+	if d.Connector != "" {
+		return "connector:" + d.Connector
+	}
+	return d.Name
+}
+
 // Fingerprint is the device key's fingerprint (identity.Fingerprint).
 func (d Device) Fingerprint() string { return identity.Fingerprint(d.PublicKey) }
 
@@ -83,7 +93,7 @@ CREATE TABLE devices (
 -- Revocation is permanent: a revoked row can never be un-revoked.
 CREATE TRIGGER devices_revocation_is_final BEFORE UPDATE OF revoked_at ON devices
 WHEN OLD.revoked_at != 0 BEGIN SELECT RAISE(ABORT, 'device revocation is final'); END;
-`, migrationKeyContinuity, migrationPairing}
+`, migrationKeyContinuity, migrationPairing, migrationBarredIDs, migrationSealedCodes}
 
 // migrationKeyContinuity bars every key ever revoked, for ever: a revoked
 // device's key is copied to barred_keys by the database itself, rows there
@@ -116,6 +126,8 @@ type Registry struct {
 	m  map[identity.DeviceID]Device
 	// barred holds every barred key (string of the 32 raw bytes).
 	barred map[string]bool
+	// barredIDs holds every device id ever revoked.
+	barredIDs map[identity.DeviceID]bool
 }
 
 // Open opens (creating if needed) the registry database at path and loads it
@@ -125,7 +137,7 @@ func Open(ctx context.Context, path string) (*Registry, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &Registry{db: db, m: map[identity.DeviceID]Device{}, barred: map[string]bool{}}
+	r := &Registry{db: db, m: map[identity.DeviceID]Device{}, barred: map[string]bool{}, barredIDs: map[identity.DeviceID]bool{}}
 	if err := r.loadBarred(ctx); err != nil {
 		db.Close()
 		return nil, err
@@ -257,6 +269,7 @@ func (r *Registry) Revoke(ctx context.Context, id identity.DeviceID) error {
 	d.RevokedAt = now
 	r.m[id] = d
 	r.barred[string(d.PublicKey)] = true
+	r.barredIDs[id] = true
 	return nil
 }
 

@@ -13,8 +13,9 @@ import (
 )
 
 // Pairing state kept beside the registry (docs/pairing.md): one-time codes,
-// stored only as their PAKE password hash, and pairing requests, whose
-// state machine the database enforces.
+// whose PAKE password is stored only sealed under a key the database does
+// not hold, and pairing requests, whose state machine the database
+// enforces.
 
 // Pairing errors.
 var (
@@ -66,16 +67,38 @@ WHEN NOT ((OLD.state = 'pending' AND NEW.state IN ('approved', 'rejected', 'expi
 BEGIN SELECT RAISE(ABORT, 'pairing request state transition not allowed'); END;
 `
 
+// migrationSealedCodes replaces the codes table by one that holds each
+// code's PAKE password sealed (AEAD) under a key derived from the daemon's
+// master key, so that a copy of devices.db alone reveals no code. Codes
+// active at the upgrade are dropped (they live minutes; make new ones).
+const migrationSealedCodes = `
+DROP TABLE pairing_codes;
+CREATE TABLE pairing_codes (
+	code_id         INTEGER PRIMARY KEY CHECK (code_id > 0),
+	sealed_password BLOB NOT NULL CHECK (length(sealed_password) BETWEEN 32 AND 128),
+	name            TEXT NOT NULL,
+	connector       TEXT NOT NULL,
+	approve         INTEGER NOT NULL CHECK (approve IN (0, 1)),
+	created_at      INTEGER NOT NULL,
+	expires_at      INTEGER NOT NULL,
+	used_at         INTEGER NOT NULL DEFAULT 0
+) STRICT;
+CREATE TRIGGER pairing_codes_single_use BEFORE UPDATE OF used_at ON pairing_codes
+WHEN OLD.used_at != 0 BEGIN SELECT RAISE(ABORT, 'pairing code already used'); END;
+`
+
 // PairingCode is a pairing code as stored: never its digits, only the
-// PAKE password derived from them (paircode.Code.Password).
+// PAKE password derived from them (paircode.Code.Password), sealed by the
+// caller under a key this package never sees.
 type PairingCode struct {
-	ID        uint32
-	Password  []byte // 32 bytes
-	Name      string // proposed device name; "" lets the device choose
-	Connector string // connector name, "" for a device
-	Approve   bool   // requests are approved at once
-	CreatedAt time.Time
-	ExpiresAt time.Time
+	ID uint32
+	// SealedPassword is the sealed PAKE password, 32 to 128 bytes.
+	SealedPassword []byte
+	Name           string // proposed device name; "" lets the device choose
+	Connector      string // connector name, "" for a device
+	Approve        bool   // requests are approved at once
+	CreatedAt      time.Time
+	ExpiresAt      time.Time
 }
 
 // PairingState is a pairing request's state.
@@ -135,8 +158,8 @@ func (r *Registry) CreateCode(ctx context.Context, c PairingCode, now time.Time,
 	if taken > 0 {
 		return ErrCodeIDTaken
 	}
-	_, err = tx.ExecContext(ctx, `INSERT INTO pairing_codes (code_id, password, name, connector, approve, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		c.ID, c.Password, c.Name, c.Connector, c.Approve, c.CreatedAt.Unix(), c.ExpiresAt.Unix())
+	_, err = tx.ExecContext(ctx, `INSERT INTO pairing_codes (code_id, sealed_password, name, connector, approve, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		c.ID, c.SealedPassword, c.Name, c.Connector, c.Approve, c.CreatedAt.Unix(), c.ExpiresAt.Unix())
 	if err != nil {
 		return fmt.Errorf("devices: store code: %w", err)
 	}
@@ -183,8 +206,8 @@ func (r *Registry) CancelCode(ctx context.Context, id uint32, now time.Time) err
 func (r *Registry) TakeCode(ctx context.Context, id uint32, now time.Time) (c PairingCode, ok bool, err error) {
 	var created, expires int64
 	err = r.db.QueryRowContext(ctx, `UPDATE pairing_codes SET used_at = ? WHERE code_id = ? AND used_at = 0 AND expires_at > ?
-		RETURNING code_id, password, name, connector, approve, created_at, expires_at`, now.Unix(), id, now.Unix()).
-		Scan(&c.ID, &c.Password, &c.Name, &c.Connector, &c.Approve, &created, &expires)
+		RETURNING code_id, sealed_password, name, connector, approve, created_at, expires_at`, now.Unix(), id, now.Unix()).
+		Scan(&c.ID, &c.SealedPassword, &c.Name, &c.Connector, &c.Approve, &created, &expires)
 	if errors.Is(err, sql.ErrNoRows) {
 		return PairingCode{}, false, nil
 	}

@@ -36,6 +36,7 @@ const (
 	LabelVaultKEK     = "vault-kek"
 	LabelIdentitySeal = "identity-seal"
 	LabelCASeal       = "ca-seal"
+	LabelPairingCodes = "pairing-codes"
 )
 
 // fileHeader starts a key file; the version in it lets the format change.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strconv"
 	"time"
 
 	"connectrpc.com/connect"
@@ -117,7 +118,7 @@ func (s *Server) codeTarget(_ authn.Caller, m *palyrav1.CreatePairingCodeRequest
 		return bad(fmt.Errorf("ttl must be between %v and %v", MinTTL, MaxTTL))
 	}
 	if m.GetName() != "" && !ValidName(m.GetName()) {
-		return bad(fmt.Errorf("name must be 1..%d printable characters, without surrounding spaces", maxNameLen))
+		return bad(fmt.Errorf("name must be 1..%d printable characters, no tabs, no runs of spaces, without surrounding spaces", maxNameLen))
 	}
 	if m.GetConnector() != "" && !connectorName.MatchString(m.GetConnector()) {
 		return bad(errors.New("connector name must be 1..63 of [a-z0-9._-], starting with a letter or digit"))
@@ -130,6 +131,19 @@ func (s *Server) codeTarget(_ authn.Caller, m *palyrav1.CreatePairingCodeRequest
 
 func (s *Server) createCode(ctx context.Context, _ authn.Caller, spec codeSpec) (*palyrav1.CreatePairingCodeResponse, error) {
 	now := s.cfg.Now()
+	// A name taken now would make the pairing fail after the code is
+	// used up: refuse it here, where choosing another costs nothing.
+	for _, n := range []string{spec.name, spec.connector} {
+		if n == "" {
+			continue
+		}
+		if s.cfg.Devices.NameInUse(n, "") {
+			return nil, connect.NewError(connect.CodeFailedPrecondition, fmt.Errorf("an active device is named %s; choose another name, or revoke that device first", strconv.QuoteToASCII(n)))
+		}
+		if other, ok := s.cfg.Devices.NameLookalike(n, ""); ok {
+			return nil, connect.NewError(connect.CodeFailedPrecondition, fmt.Errorf("the name %s looks like active device %s; choose another name", strconv.QuoteToASCII(n), strconv.QuoteToASCII(other)))
+		}
+	}
 	for range 8 {
 		id, err := newCodeID(s.cfg.Rand)
 		if err != nil {
@@ -139,7 +153,7 @@ func (s *Server) createCode(ctx context.Context, _ authn.Caller, spec codeSpec) 
 		if err != nil {
 			return nil, err
 		}
-		pc := devices.PairingCode{ID: id, Password: code.Password(), Name: spec.name, Connector: spec.connector, Approve: spec.approve,
+		pc := devices.PairingCode{ID: id, SealedPassword: s.sealPassword(id, code.Password()), Name: spec.name, Connector: spec.connector, Approve: spec.approve,
 			CreatedAt: now, ExpiresAt: now.Add(spec.ttl)}
 		err = s.cfg.Devices.CreateCode(ctx, pc, now, MaxActiveCodes)
 		switch {
@@ -176,10 +190,12 @@ func (s *Server) listRequests(ctx context.Context, _ authn.Caller, all bool) (*p
 	out := &palyrav1.ListPairingRequestsResponse{}
 	for _, q := range qs {
 		fp := identity.Fingerprint(q.PublicKey)
+		like, _ := s.cfg.Devices.NameLookalike(q.Name, q.DeviceID)
 		out.Requests = append(out.Requests, &palyrav1.PairingRequest{
 			RequestId: q.ID, DeviceId: q.DeviceID.String(), Name: q.Name, Platform: q.Platform, ShortFingerprint: ShortFingerprint(fp),
 			Fingerprint: fp, State: StateProto(q.State), Connector: q.Connector,
 			NameConflict: s.cfg.Devices.NameInUse(q.Name, q.DeviceID), CreatedUnix: q.CreatedAt.Unix(), ExpiresUnix: q.ExpiresAt.Unix(), CodeId: q.CodeID,
+			LookalikeOf: like,
 		})
 	}
 	return out, nil
@@ -200,21 +216,25 @@ func (s *Server) decideTarget(_ authn.Caller, m *palyrav1.DecidePairingRequest) 
 
 func (s *Server) decide(approve bool) func(context.Context, authn.Caller, devices.PairingRequest) (*palyrav1.DecidePairingResponse, error) {
 	return func(ctx context.Context, c authn.Caller, q devices.PairingRequest) (*palyrav1.DecidePairingResponse, error) {
+		verb := "reject"
+		if approve {
+			verb = "approve"
+		}
 		if q.State != devices.PairingPending {
-			return nil, connect.NewError(connect.CodeFailedPrecondition, fmt.Errorf("%w (it is %s)", devices.ErrRequestNotActive, q.State))
+			return nil, connect.NewError(connect.CodeFailedPrecondition, fmt.Errorf("pairing request %s is already %s; nothing to %s", q.ID, q.State, verb))
 		}
 		if approve {
 			if err := s.cfg.Devices.Admissible(q.DeviceID, q.PublicKey); err != nil {
 				return nil, connect.NewError(connect.CodeFailedPrecondition, continuityError(err))
 			}
 			if s.cfg.Devices.NameInUse(q.Name, q.DeviceID) {
-				return nil, connect.NewError(connect.CodeFailedPrecondition, fmt.Errorf("an active device is named %q; revoke it first, or reject this request", q.Name))
+				return nil, connect.NewError(connect.CodeFailedPrecondition, fmt.Errorf("an active device is named %s; revoke it first, or reject this request", strconv.QuoteToASCII(q.Name)))
 			}
 		}
 		q, err := s.cfg.Devices.DecideRequest(ctx, q.ID, approve, s.cfg.Now())
 		if err != nil {
 			if errors.Is(err, devices.ErrRequestNotActive) {
-				return nil, connect.NewError(connect.CodeFailedPrecondition, err)
+				return nil, connect.NewError(connect.CodeFailedPrecondition, fmt.Errorf("pairing request %s is no longer pending; nothing to %s", q.ID, verb))
 			}
 			return nil, err
 		}

@@ -31,7 +31,7 @@ func FuzzDecodeFinishPayload(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if p.csr == nil || !ValidName(p.name) || len(p.platform) > maxPlatformLen {
+		if p.csr == nil || !ValidName(p.name) || !platformPattern.MatchString(p.platform) {
 			t.Fatalf("accepted an invalid payload: %+v", p)
 		}
 	})

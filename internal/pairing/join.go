@@ -50,6 +50,10 @@ type JoinOptions struct {
 	PollInterval time.Duration
 	// Progress, if set, receives one-line progress reports.
 	Progress func(string)
+	// Paired, if set, is told which daemon the device paired with: its
+	// device id, its CA's fingerprint (pki.CertFingerprint) and the
+	// address dialed.
+	Paired func(daemonID, caFingerprint, addr string)
 	// Trace, if set, receives the time spent in each phase, for
 	// benchmarks: "identity" (keys and CSR), "transport" (dial and TLS
 	// handshake), "pake" (Start), "issuance" (Finish, and polls until the
@@ -63,12 +67,46 @@ var (
 	// an intercepted connection).
 	ErrFailed = errors.New("pairing failed: the code is wrong, used or expired, or the connection is intercepted; ask for a new code")
 	// ErrRejected: the operator rejected the request.
-	ErrRejected = errors.New("pairing request rejected by the daemon's operator")
+	ErrRejected = errors.New("pairing request rejected by the daemon's operator; if that was a mistake, ask the owner for a new code")
 	// ErrExpired: the request expired before approval.
 	ErrExpired = errors.New("pairing request expired before it was approved; ask for a new code")
-	// ErrCAMismatch: the CA the daemon sent is not the one the URI names.
-	ErrCAMismatch = errors.New("pairing: the daemon's CA does not match the fingerprint in the pairing URI")
+	// ErrCAMismatch: the daemon's CA is not the one the URI names. The
+	// daemon checks it before recording anything (the fingerprint is in
+	// the sealed Finish payload), and the client checks it again.
+	ErrCAMismatch = errors.New("pairing: the daemon's CA does not match the fingerprint in the pairing URI (another daemon, or an intercepted connection); nothing was recorded; ask the owner for the right URI")
+	// ErrRefused: the daemon refused the pairing (a name in use, a key or
+	// id barred); the error's text says why and what to do.
+	ErrRefused = errors.New("the daemon refused this pairing")
+	// ErrBusy: the daemon limits this source or its pending requests; the
+	// error's text says when to try again.
+	ErrBusy = errors.New("daemon busy")
+	// ErrUnreachable: the connection failed or the daemon went away
+	// during the pairing.
+	ErrUnreachable = errors.New("the connection to the daemon failed during pairing")
+	// ErrOutParent: the bundle directory's parent does not exist (only
+	// the last component is created).
+	ErrOutParent = errors.New("the parent of the bundle directory does not exist; create it first")
 )
+
+// callError classifies a failed Start or Finish for Join's callers.
+func callError(err error) error {
+	var ce *connect.Error
+	if !errors.As(err, &ce) {
+		return fmt.Errorf("%w: %v; check the daemon is running, then pair again with a new code", ErrUnreachable, err)
+	}
+	switch ce.Code() {
+	case connect.CodeResourceExhausted:
+		return fmt.Errorf("%w: %s", ErrBusy, ce.Message())
+	case connect.CodeFailedPrecondition:
+		if ce.Message() == errCAMismatch.Error() {
+			return ErrCAMismatch
+		}
+		return fmt.Errorf("%w: %s", ErrRefused, ce.Message())
+	case connect.CodeUnavailable, connect.CodeUnknown, connect.CodeCanceled, connect.CodeDeadlineExceeded:
+		return fmt.Errorf("%w: %v; check the daemon is running, then pair again with a new code", ErrUnreachable, err)
+	}
+	return fmt.Errorf("pairing: %w", err)
+}
 
 // Join pairs this machine with a daemon: it makes a new device identity
 // (the private key never leaves this process), runs the PAKE over a fresh
@@ -101,7 +139,7 @@ func Join(ctx context.Context, o JoinOptions) (_ *client.Bundle, err error) {
 		o.Name, _ = os.Hostname()
 	}
 	if !ValidName(o.Name) {
-		return nil, errors.New("pairing: device name must be 1..64 printable characters, without surrounding spaces")
+		return nil, ErrBadName
 	}
 	if o.Timeout <= 0 {
 		o.Timeout = 10 * time.Minute
@@ -120,6 +158,9 @@ func Join(ctx context.Context, o JoinOptions) (_ *client.Bundle, err error) {
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
 
+	if fi, err := os.Stat(filepath.Dir(filepath.Clean(o.OutDir))); err != nil || !fi.IsDir() {
+		return nil, fmt.Errorf("%w: %s", ErrOutParent, filepath.Dir(filepath.Clean(o.OutDir)))
+	}
 	created, err := client.PrepareBundleDir(o.OutDir)
 	if err != nil {
 		return nil, err
@@ -151,7 +192,7 @@ func Join(ctx context.Context, o JoinOptions) (_ *client.Bundle, err error) {
 	progress(fmt.Sprintf("connecting to %s over %s", addr, o.Transport))
 	ch, err := dialChannel(ctx, addr, o.Transport)
 	if err != nil {
-		return nil, fmt.Errorf("pairing: connect to %s: %w", addr, err)
+		return nil, fmt.Errorf("%w: connect to %s: %w", ErrUnreachable, addr, err)
 	}
 	closeOnce := sync.OnceFunc(ch.close)
 	defer closeOnce()
@@ -168,7 +209,7 @@ func Join(ctx context.Context, o JoinOptions) (_ *client.Bundle, err error) {
 	}
 	st, err := svc.Start(ctx, connect.NewRequest(&palyrav1.PairingStartRequest{Version: Version, CodeId: inv.Code.ID, Share: share}))
 	if err != nil {
-		return nil, fmt.Errorf("pairing: start: %w", err)
+		return nil, callError(err)
 	}
 	res, err := party.Finish(st.Msg.GetShare())
 	if err != nil {
@@ -186,7 +227,7 @@ func Join(ctx context.Context, o JoinOptions) (_ *client.Bundle, err error) {
 	if err != nil {
 		return nil, err
 	}
-	payload, err := proto.Marshal(&palyrav1.PairingFinishPayload{Csr: csr, Name: o.Name, Platform: runtime.GOOS + "/" + runtime.GOARCH})
+	payload, err := proto.Marshal(&palyrav1.PairingFinishPayload{Csr: csr, Name: o.Name, Platform: runtime.GOOS + "/" + runtime.GOARCH, ExpectedCaFingerprint: inv.CAFingerprint})
 	if err != nil {
 		return nil, err
 	}
@@ -194,7 +235,7 @@ func Join(ctx context.Context, o JoinOptions) (_ *client.Bundle, err error) {
 	t2 := time.Now()
 	fin, err := svc.Finish(ctx, connect.NewRequest(&palyrav1.PairingFinishRequest{SessionId: sid, Confirmation: res.Confirmation(), Sealed: seal(keys.toDaemon, sid, payload)}))
 	if err != nil {
-		return nil, fmt.Errorf("pairing: %w", err)
+		return nil, callError(err)
 	}
 	result, err := openFinishResult(keys, sid, fin.Msg.GetSealed())
 	if err != nil {
@@ -233,6 +274,9 @@ func Join(ctx context.Context, o JoinOptions) (_ *client.Bundle, err error) {
 		return nil, err
 	}
 	progress("paired as " + result.GetKind() + " " + id.DeviceID.String())
+	if o.Paired != nil {
+		o.Paired(result.GetDaemonId(), caFP, addr)
+	}
 	return client.LoadBundle(o.OutDir)
 }
 

@@ -33,6 +33,7 @@ type fixture struct {
 	reg *devices.Registry
 	ca  *pki.CA
 	sc  *pki.ServerCert
+	dir string
 }
 
 func newFixture(t testing.TB) *fixture {
@@ -52,7 +53,7 @@ func newFixture(t testing.TB) *fixture {
 	}
 	t.Cleanup(func() { reg.Close() })
 	srv := NewServer(Config{Devices: reg, CA: ca, CertTTL: time.Hour, Owner: authn.OwnerUser, Addrs: func() (string, string) { return "127.0.0.1:1", "127.0.0.1:1" }, StartsPerMinute: 1000})
-	return &fixture{t: t, srv: srv, reg: reg, ca: ca, sc: sc}
+	return &fixture{t: t, srv: srv, reg: reg, ca: ca, sc: sc, dir: dir}
 }
 
 // conn handshakes a real TLS 1.3 connection over a pipe and returns the
@@ -102,6 +103,12 @@ var tcpPeer = peer.Peer{Transport: peer.TCP, Remote: "127.0.0.1:5555"}
 // pair runs the client side against f.srv with the client's channel view
 // cview and the server's sview; it stops at the first failure.
 func (f *fixture) pair(code paircode.Code, id *identity.Identity, sview, cview *tls.ConnectionState) (*attempt, error) {
+	return f.pairWith(code, id, sview, cview, nil)
+}
+
+// pairWith is pair with the Finish payload changed by edit (if set) before
+// it is sealed.
+func (f *fixture) pairWith(code paircode.Code, id *identity.Identity, sview, cview *tls.ConnectionState, edit func(*palyrav1.PairingFinishPayload)) (*attempt, error) {
 	ctx := context.Background()
 	a := &attempt{id: id}
 	binding, _ := ChannelBinding(cview)
@@ -125,7 +132,11 @@ func (f *fixture) pair(code paircode.Code, id *identity.Identity, sview, cview *
 	key, _ := a.result.Key()
 	a.keys, _ = deriveKeys(key, a.startR.GetSessionId())
 	csr, _ := pki.CreateDeviceCSR(id, "dev")
-	pl, _ := proto.Marshal(&palyrav1.PairingFinishPayload{Csr: csr, Name: "dev", Platform: "test"})
+	payload := &palyrav1.PairingFinishPayload{Csr: csr, Name: "dev", Platform: "test"}
+	if edit != nil {
+		edit(payload)
+	}
+	pl, _ := proto.Marshal(payload)
 	a.finish = &palyrav1.PairingFinishRequest{SessionId: a.startR.GetSessionId(), Confirmation: a.result.Confirmation(), Sealed: seal(a.keys.toDaemon, a.startR.GetSessionId(), pl)}
 	fr, _, err := f.srv.Finish(ctx, tcpPeer, sview, a.finish)
 	if err != nil {

@@ -2,6 +2,7 @@ package pairing
 
 import (
 	"context"
+	"crypto/cipher"
 	"crypto/rand"
 	"crypto/subtle"
 	"crypto/tls"
@@ -11,12 +12,15 @@ import (
 	"io"
 	"log/slog"
 	"net/netip"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 	"unicode"
 
 	"connectrpc.com/connect"
+	"golang.org/x/crypto/chacha20poly1305"
 	"google.golang.org/protobuf/proto"
 
 	palyrav1 "github.com/palyra/palyra/api/palyra/v1"
@@ -44,8 +48,17 @@ const (
 	RequestTTL = 15 * time.Minute
 	// sessionTTL bounds the time between Start and Finish.
 	sessionTTL = 30 * time.Second
-	// maxSessions bounds the sessions held in memory.
-	maxSessions = 1024
+	// maxDecoys bounds the sessions held for Starts with an unknown,
+	// used or expired code id; when full, the oldest is dropped. Sessions
+	// for real codes are held apart (at most one per code: the first
+	// Start uses the code up), so decoys can never crowd them out.
+	maxDecoys = 1024
+	// maxSessionsPerSource bounds the live sessions of one source.
+	maxSessionsPerSource = 16
+	// unknownRecordsPerMinute bounds the journal records of attempts on
+	// unknown codes (Start, and Finish of their decoy sessions), over all
+	// sources; the rest are counted in one log line per minute.
+	unknownRecordsPerMinute = 10
 	// DefaultStartsPerMinute is how many Starts one source may make per
 	// minute.
 	DefaultStartsPerMinute = 20
@@ -56,8 +69,10 @@ const (
 	MaxFinishBytes = 8 << 10
 	MaxPollBytes   = 1 << 10
 	maxNameLen     = 64
-	maxPlatformLen = 64
 )
+
+// platformPattern is what a device may report as its platform.
+var platformPattern = regexp.MustCompile(`^[a-z0-9/_.-]{1,32}$`)
 
 // Config is what a Server needs.
 type Config struct {
@@ -69,6 +84,10 @@ type Config struct {
 	Owner string
 	// DaemonID is the daemon's own device id, which no device may take.
 	DaemonID identity.DeviceID
+	// CodeKey (32 bytes, derived from the daemon's master key) seals the
+	// codes' PAKE passwords in devices.db (XChaCha20-Poly1305, the code
+	// id as AAD); nil makes a random key, good for one process only.
+	CodeKey []byte
 	// Addrs returns the daemon's dialable TCP and QUIC addresses.
 	Addrs func() (tcp, quic string)
 	// StartsPerMinute per source; 0 means DefaultStartsPerMinute.
@@ -84,8 +103,14 @@ type Server struct {
 	starts  startLimiter
 	limited loglimit.Limiter // log lines for refused starts
 
-	mu       sync.Mutex
-	sessions map[string]*session
+	codeAEAD cipher.AEAD
+	unknown  noiseLimiter // journal records of unknown-code attempts
+
+	mu sync.Mutex
+	// sessions holds the sessions of real codes, decoys those of unknown
+	// codes; perSource counts both per source.
+	sessions, decoys map[string]*session
+	perSource        map[netip.Prefix]int
 }
 
 // session is one started PAKE, held in memory until Finish or sessionTTL.
@@ -94,6 +119,8 @@ type session struct {
 	code    devices.PairingCode
 	known   bool // the code id named an active code
 	binding []byte
+	source  netip.Prefix
+	created time.Time
 	expires time.Time
 }
 
@@ -111,7 +138,16 @@ func NewServer(cfg Config) *Server {
 	if cfg.StartsPerMinute <= 0 {
 		cfg.StartsPerMinute = DefaultStartsPerMinute
 	}
-	return &Server{cfg: cfg, starts: startLimiter{perMinute: cfg.StartsPerMinute}, sessions: map[string]*session{}}
+	if cfg.CodeKey == nil {
+		cfg.CodeKey = make([]byte, chacha20poly1305.KeySize)
+		rand.Read(cfg.CodeKey)
+	}
+	aead, err := chacha20poly1305.NewX(cfg.CodeKey)
+	if err != nil {
+		panic("pairing: code key must be 32 bytes")
+	}
+	return &Server{cfg: cfg, starts: startLimiter{perMinute: cfg.StartsPerMinute}, codeAEAD: aead,
+		sessions: map[string]*session{}, decoys: map[string]*session{}, perSource: map[netip.Prefix]int{}}
 }
 
 // anyDevice is the resource of pairing operations not yet tied to a device.
@@ -139,25 +175,32 @@ func (s *Server) Start(_ context.Context, p peer.Peer, st *tls.ConnectionState, 
 		return nil, nil, connect.NewError(connect.CodeFailedPrecondition, errors.New("pairing runs only over TLS (TCP or QUIC)"))
 	}
 	now := s.cfg.Now()
-	if !s.starts.allow(p.Remote, now) {
+	if wait, ok := s.starts.allow(p.Remote, now); !ok {
 		if n, ok := s.limited.Allow(now); ok {
 			s.cfg.Log.Warn("pairing starts rate limited", "remote", p.Remote, "suppressed_before", n)
 		}
-		return nil, nil, connect.NewError(connect.CodeResourceExhausted, errors.New("too many pairing attempts from this address; wait a minute"))
+		return nil, nil, connect.NewError(connect.CodeResourceExhausted, fmt.Errorf("too many pairing attempts from this address; try again in %d s", wait))
 	}
+	src := sourceOf(p.Remote)
 	s.mu.Lock()
 	s.pruneLocked(now)
-	full := len(s.sessions) >= maxSessions
+	wait, full := s.sourceFullLocked(src, now)
 	s.mu.Unlock()
 	if full {
-		return nil, nil, connect.NewError(connect.CodeResourceExhausted, errors.New("too many pairings in progress; try again shortly"))
+		return nil, nil, connect.NewError(connect.CodeResourceExhausted, fmt.Errorf("too many pairings in progress from this address; try again in %d s", wait))
 	}
 	code, known, err := s.cfg.Devices.TakeCode(context.Background(), m.GetCodeId(), now)
 	if err != nil {
 		s.cfg.Log.Error("pairing: take code", "err", err)
 		return nil, nil, connect.NewError(connect.CodeInternal, errors.New("internal error"))
 	}
-	password := code.Password
+	var password []byte
+	if known {
+		if password, err = s.openPassword(code); err != nil {
+			s.cfg.Log.Error("pairing: code does not open under this daemon's key", "code_id", code.ID)
+			known = false
+		}
+	}
 	if !known {
 		// Run the same PAKE against a random password, so the answer
 		// does not tell whether the id exists.
@@ -168,7 +211,7 @@ func (s *Server) Start(_ context.Context, p peer.Peer, st *tls.ConnectionState, 
 	// attempt is committed, not waited for.
 	ev := &guard.Event{Resource: anyDevice, Allowed: known, Reason: "pairing_started"}
 	if !known {
-		ev.Reason = "pairing_code_unknown"
+		ev = s.unknownEvent(now, "pairing_code_unknown")
 	}
 	party, share, err := pake.Start(pake.Responder, pake.Config{
 		Password: password, ChannelBinding: binding, InitiatorID: initiatorID, ResponderID: responderID, Context: pakeContext(m.GetCodeId()),
@@ -178,7 +221,9 @@ func (s *Server) Start(_ context.Context, p peer.Peer, st *tls.ConnectionState, 
 	}
 	res, err := party.Finish(m.GetShare())
 	if err != nil {
-		ev.Allowed, ev.Reason = false, "pairing_bad_share"
+		if ev != nil {
+			ev.Allowed, ev.Reason = false, "pairing_bad_share"
+		}
 		return nil, ev, connect.NewError(connect.CodeInvalidArgument, errors.New("malformed PAKE share"))
 	}
 	sid := make([]byte, sessionIDLen)
@@ -186,18 +231,110 @@ func (s *Server) Start(_ context.Context, p peer.Peer, st *tls.ConnectionState, 
 		return nil, ev, connect.NewError(connect.CodeInternal, errors.New("internal error"))
 	}
 	s.mu.Lock()
-	s.sessions[string(sid)] = &session{result: res, code: code, known: known, binding: binding, expires: now.Add(sessionTTL)}
+	s.addLocked(string(sid), &session{result: res, code: code, known: known, binding: binding, source: src, created: now, expires: now.Add(sessionTTL)})
 	s.mu.Unlock()
 	return &palyrav1.PairingStartResponse{SessionId: sid, Share: share, Confirmation: res.Confirmation()}, ev, nil
 }
 
+// sourceFullLocked reports whether src holds maxSessionsPerSource live
+// sessions, and in how many seconds its oldest expires. s.mu must be held.
+func (s *Server) sourceFullLocked(src netip.Prefix, now time.Time) (wait int, full bool) {
+	if s.perSource[src] < maxSessionsPerSource {
+		return 0, false
+	}
+	first := now.Add(sessionTTL)
+	for _, t := range []map[string]*session{s.sessions, s.decoys} {
+		for _, v := range t {
+			if v.source == src && v.expires.Before(first) {
+				first = v.expires
+			}
+		}
+	}
+	return int(first.Sub(now).Seconds()) + 1, true
+}
+
+// addLocked holds sess under sid: a real code's in sessions, a decoy in
+// decoys, dropping the oldest decoy when decoys is full. s.mu must be
+// held.
+func (s *Server) addLocked(sid string, sess *session) {
+	t := s.sessions
+	if !sess.known {
+		t = s.decoys
+		if len(t) >= maxDecoys {
+			var oldest string
+			for k, v := range t {
+				if oldest == "" || v.created.Before(t[oldest].created) {
+					oldest = k
+				}
+			}
+			s.removeLocked(t, oldest)
+		}
+	}
+	t[sid] = sess
+	s.perSource[sess.source]++
+}
+
+// takeLocked removes and returns the session sid, if any. s.mu must be
+// held.
+func (s *Server) takeLocked(sid string) (*session, bool) {
+	for _, t := range []map[string]*session{s.sessions, s.decoys} {
+		if v, ok := t[sid]; ok {
+			s.removeLocked(t, sid)
+			return v, true
+		}
+	}
+	return nil, false
+}
+
+func (s *Server) removeLocked(t map[string]*session, sid string) {
+	v := t[sid]
+	delete(t, sid)
+	if s.perSource[v.source]--; s.perSource[v.source] <= 0 {
+		delete(s.perSource, v.source)
+	}
+}
+
 func (s *Server) pruneLocked(now time.Time) {
-	for k, v := range s.sessions {
-		if now.After(v.expires) {
-			delete(s.sessions, k)
+	for _, t := range []map[string]*session{s.sessions, s.decoys} {
+		for k, v := range t {
+			if now.After(v.expires) {
+				s.removeLocked(t, k)
+			}
 		}
 	}
 }
+
+// unknownEvent is the journal event of an attempt on an unknown code, or
+// nil past unknownRecordsPerMinute (then counted, and logged once a
+// minute).
+func (s *Server) unknownEvent(now time.Time, reason string) *guard.Event {
+	ok, dropped := s.unknown.allow(now)
+	if dropped > 0 {
+		s.cfg.Log.Warn("pairing: attempts on unknown codes not journaled (over the per-minute bound)", "count", dropped)
+	}
+	if !ok {
+		return nil
+	}
+	return &guard.Event{Resource: anyDevice, Reason: reason}
+}
+
+// sealPassword seals a code's PAKE password for devices.db.
+func (s *Server) sealPassword(id uint32, password []byte) []byte {
+	nonce := make([]byte, s.codeAEAD.NonceSize(), s.codeAEAD.NonceSize()+len(password)+s.codeAEAD.Overhead())
+	rand.Read(nonce)
+	return s.codeAEAD.Seal(nonce, nonce, password, codeAAD(id))
+}
+
+// openPassword reverses sealPassword.
+func (s *Server) openPassword(c devices.PairingCode) ([]byte, error) {
+	n := s.codeAEAD.NonceSize()
+	if len(c.SealedPassword) < n+s.codeAEAD.Overhead() {
+		return nil, errSealed
+	}
+	return s.codeAEAD.Open(nil, c.SealedPassword[:n], c.SealedPassword[n:], codeAAD(c.ID))
+}
+
+func codeAAD(id uint32) []byte { return fmt.Appendf(nil, "palyra-pairing-code id=%d", id) }
 
 // Finish is the PairingService.Finish protocol route's function.
 func (s *Server) Finish(ctx context.Context, _ peer.Peer, st *tls.ConnectionState, m *palyrav1.PairingFinishRequest) (*palyrav1.PairingFinishResponse, *guard.Event, error) {
@@ -206,11 +343,16 @@ func (s *Server) Finish(ctx context.Context, _ peer.Peer, st *tls.ConnectionStat
 	}
 	now := s.cfg.Now()
 	s.mu.Lock()
-	sess, ok := s.sessions[string(m.GetSessionId())]
-	delete(s.sessions, string(m.GetSessionId())) // one attempt per session
+	sess, ok := s.takeLocked(string(m.GetSessionId())) // one attempt per session
 	s.mu.Unlock()
 	if !ok || now.After(sess.expires) {
 		return nil, nil, connect.NewError(connect.CodePermissionDenied, errFailed)
+	}
+	if !sess.known {
+		// A decoy: it fails like a wrong code, journaled within the
+		// unknown-code bound.
+		sess.result.Verify(m.GetConfirmation())
+		return nil, s.unknownEvent(now, "pairing_confirmation_failed"), connect.NewError(connect.CodePermissionDenied, errFailed)
 	}
 	ev := &guard.Event{Resource: anyDevice, Reason: "pairing_confirmation_failed", Durable: true}
 	binding, err := ChannelBinding(st)
@@ -218,7 +360,7 @@ func (s *Server) Finish(ctx context.Context, _ peer.Peer, st *tls.ConnectionStat
 		ev.Reason = "pairing_channel_changed"
 		return nil, ev, connect.NewError(connect.CodePermissionDenied, errFailed)
 	}
-	if err := sess.result.Verify(m.GetConfirmation()); err != nil || !sess.known {
+	if err := sess.result.Verify(m.GetConfirmation()); err != nil {
 		return nil, ev, connect.NewError(connect.CodePermissionDenied, errFailed)
 	}
 	key, err := sess.result.Key()
@@ -233,6 +375,12 @@ func (s *Server) Finish(ctx context.Context, _ peer.Peer, st *tls.ConnectionStat
 	if err != nil {
 		ev.Reason = "pairing_bad_payload"
 		return nil, ev, connect.NewError(connect.CodeInvalidArgument, err)
+	}
+	if pl.expectedCA != "" && !strings.EqualFold(pl.expectedCA, pki.CertFingerprint(s.cfg.CA.Cert.Raw)) {
+		// The client holds a URI for another daemon: nothing is
+		// recorded, no certificate is issued.
+		ev.Reason = "pairing_ca_mismatch"
+		return nil, ev, connect.NewError(connect.CodeFailedPrecondition, errCAMismatch)
 	}
 	name := pl.name
 	switch {
@@ -250,11 +398,24 @@ func (s *Server) Finish(ctx context.Context, _ peer.Peer, st *tls.ConnectionStat
 		ev.Reason = "pairing_key_refused"
 		return nil, ev, connect.NewError(connect.CodePermissionDenied, continuityError(err))
 	}
-	if sess.code.Approve && s.cfg.Devices.NameInUse(name, pl.csr.DeviceID) {
-		// Pre-approved: nobody will see the conflict flagged, so refuse
-		// now rather than leave an approved request that cannot complete.
-		ev.Reason = "pairing_name_in_use"
-		return nil, ev, connect.NewError(connect.CodeFailedPrecondition, fmt.Errorf("an active device is named %q; pair under another name", name))
+	if sess.code.Approve {
+		// Pre-approved: nobody will see a conflict or a lookalike
+		// flagged, so refuse now rather than issue or leave an approved
+		// request that cannot complete. The code is used up either way.
+		what := ""
+		if s.cfg.Devices.NameInUse(name, pl.csr.DeviceID) {
+			what = fmt.Sprintf("an active device is named %s", strconv.QuoteToASCII(name))
+		} else if other, ok := s.cfg.Devices.NameLookalike(name, pl.csr.DeviceID); ok {
+			what = fmt.Sprintf("the name %s looks like active device %s", strconv.QuoteToASCII(name), strconv.QuoteToASCII(other))
+		}
+		if what != "" {
+			ev.Reason = "pairing_name_in_use"
+			next := "pair again with a new code and another --name"
+			if sess.code.Name != "" || sess.code.Connector != "" {
+				next = "ask the daemon's owner for a new code with another name"
+			}
+			return nil, ev, connect.NewError(connect.CodeFailedPrecondition, fmt.Errorf("%s; this code is used up: %s", what, next))
+		}
 	}
 	rid := identity.NewDeviceID().String()
 	q := devices.PairingRequest{
@@ -262,7 +423,7 @@ func (s *Server) Finish(ctx context.Context, _ peer.Peer, st *tls.ConnectionStat
 		PublicKey: pl.csr.PublicKey, CSR: pl.csr.CSR.Raw, PollHash: pollHash(keys.pollToken), State: devices.PairingPending,
 		CreatedAt: now, ExpiresAt: now.Add(RequestTTL),
 	}
-	out := &palyrav1.PairingFinishResult{RequestId: rid, CaCertificate: s.cfg.CA.Cert.Raw, State: palyrav1.PairingState_PAIRING_STATE_PENDING, Kind: "device"}
+	out := &palyrav1.PairingFinishResult{RequestId: rid, CaCertificate: s.cfg.CA.Cert.Raw, State: palyrav1.PairingState_PAIRING_STATE_PENDING, Kind: "device", DaemonId: s.cfg.DaemonID.String()}
 	if q.Connector != "" {
 		out.Kind = "connector"
 	}
@@ -281,7 +442,7 @@ func (s *Server) Finish(ctx context.Context, _ peer.Peer, st *tls.ConnectionStat
 		if err := s.cfg.Devices.CreateRequest(ctx, q, now, MaxOpenRequests); err != nil {
 			ev.Reason = "pairing_request_refused"
 			if errors.Is(err, devices.ErrTooManyRequests) {
-				return nil, ev, connect.NewError(connect.CodeResourceExhausted, err)
+				return nil, ev, connect.NewError(connect.CodeResourceExhausted, fmt.Errorf("too many pairing requests wait for approval (%d); ask the daemon's owner to approve or reject them, then use a new code", MaxOpenRequests))
 			}
 			s.cfg.Log.Error("pairing: store request", "err", err)
 			return nil, ev, connect.NewError(connect.CodeInternal, errors.New("internal error"))
@@ -313,8 +474,8 @@ func continuityError(err error) error {
 
 // finishPayload is a validated PairingFinishPayload.
 type finishPayload struct {
-	csr            *pki.DeviceCSR
-	name, platform string
+	csr                        *pki.DeviceCSR
+	name, platform, expectedCA string
 }
 
 // openFinishPayload opens and validates Finish's sealed payload.
@@ -333,22 +494,34 @@ func decodeFinishPayload(b []byte) (finishPayload, error) {
 		return finishPayload{}, errors.New("pairing: malformed payload")
 	}
 	if !ValidName(m.GetName()) {
-		return finishPayload{}, fmt.Errorf("pairing: device name must be 1..%d printable characters, without surrounding spaces", maxNameLen)
+		return finishPayload{}, ErrBadName
 	}
-	if len(m.GetPlatform()) > maxPlatformLen || !printable(m.GetPlatform()) {
-		return finishPayload{}, fmt.Errorf("pairing: platform must be at most %d printable characters", maxPlatformLen)
+	if !platformPattern.MatchString(m.GetPlatform()) {
+		return finishPayload{}, errors.New("pairing: platform must be 1 to 32 of [a-z0-9/_.-]")
+	}
+	if len(m.GetExpectedCaFingerprint()) > 128 {
+		return finishPayload{}, errors.New("pairing: expected CA fingerprint too long")
 	}
 	csr, err := pki.ParseDeviceCSR(m.GetCsr())
 	if err != nil {
-		return finishPayload{}, err
+		// The parser's words (ASN.1 details) are not for the client.
+		return finishPayload{}, errors.New("pairing: invalid CSR")
 	}
-	return finishPayload{csr: csr, name: m.GetName(), platform: m.GetPlatform()}, nil
+	return finishPayload{csr: csr, name: m.GetName(), platform: m.GetPlatform(), expectedCA: m.GetExpectedCaFingerprint()}, nil
 }
 
+// ErrBadName is the answer to an invalid device name.
+var ErrBadName = fmt.Errorf("pairing: device name must be 1..%d printable characters, no tabs, no runs of spaces, without surrounding spaces", maxNameLen)
+
+// errCAMismatch is Finish's answer when the client expects another CA.
+var errCAMismatch = errors.New("pairing: this daemon's CA does not match the fingerprint in the pairing URI")
+
 // ValidName reports whether n is a valid device name: 1..64 printable
-// characters without surrounding spaces.
+// characters (no tabs or other control or non-ASCII space characters),
+// without surrounding spaces or runs of two or more spaces, so a name
+// cannot pass for columns of a listing.
 func ValidName(n string) bool {
-	return n != "" && len([]rune(n)) <= maxNameLen && strings.TrimSpace(n) == n && printable(n)
+	return n != "" && len([]rune(n)) <= maxNameLen && strings.TrimSpace(n) == n && !strings.Contains(n, "  ") && printable(n)
 }
 
 func printable(s string) bool {
@@ -368,15 +541,11 @@ func (s *Server) complete(ctx context.Context, q devices.PairingRequest, store b
 	if err != nil {
 		return nil, connect.NewError(connect.CodeInternal, errors.New("internal error"))
 	}
-	cn := q.Name
-	if q.Connector != "" {
-		cn = "connector:" + q.Connector
-	}
-	cert, err := s.cfg.CA.IssueClient(csr, cn, s.cfg.Now(), s.cfg.CertTTL)
+	d := devices.Device{ID: q.DeviceID, Name: q.Name, Owner: s.cfg.Owner, PublicKey: q.PublicKey, Connector: q.Connector}
+	cert, err := s.cfg.CA.IssueClient(csr, d.CommonName(), s.cfg.Now(), s.cfg.CertTTL)
 	if err != nil {
 		return nil, connect.NewError(connect.CodeInternal, errors.New("internal error"))
 	}
-	d := devices.Device{ID: q.DeviceID, Name: q.Name, Owner: s.cfg.Owner, PublicKey: q.PublicKey, Connector: q.Connector}
 	if q.Connector != "" {
 		d.Owner = ""
 	}
@@ -481,7 +650,9 @@ func sourceOf(remote string) netip.Prefix {
 	return p
 }
 
-func (l *startLimiter) allow(remote string, now time.Time) bool {
+// allow reports whether one more Start from remote is allowed at now, and
+// otherwise in how many seconds the next one will be.
+func (l *startLimiter) allow(remote string, now time.Time) (wait int, ok bool) {
 	src := sourceOf(remote)
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -493,7 +664,7 @@ func (l *startLimiter) allow(remote string, now time.Time) bool {
 		c = startCount{start: now}
 	}
 	if c.n >= l.perMinute {
-		return false
+		return int(c.start.Add(time.Minute).Sub(now).Seconds()) + 1, false
 	}
 	c.n++
 	if len(l.seen) >= maxTrackedSources {
@@ -503,11 +674,11 @@ func (l *startLimiter) allow(remote string, now time.Time) bool {
 			}
 		}
 		if len(l.seen) >= maxTrackedSources {
-			return false
+			return 60, false
 		}
 	}
 	l.seen[src] = c
-	return true
+	return 0, true
 }
 
 // newCodeID picks a random code id in 1..maxCodeID.
@@ -517,4 +688,28 @@ func newCodeID(r io.Reader) (uint32, error) {
 		return 0, err
 	}
 	return binary.BigEndian.Uint32(b[:])%maxCodeID + 1, nil
+}
+
+// noiseLimiter lets at most unknownRecordsPerMinute events through per
+// fixed one-minute window and counts the rest.
+type noiseLimiter struct {
+	mu      sync.Mutex
+	start   time.Time
+	n, over int
+}
+
+// allow reports whether one more event may be journaled at now, and, once
+// per window, how many the window before it dropped.
+func (l *noiseLimiter) allow(now time.Time) (ok bool, dropped int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if now.Sub(l.start) >= time.Minute || now.Before(l.start) {
+		dropped, l.start, l.n, l.over = l.over, now, 0, 0
+	}
+	if l.n >= unknownRecordsPerMinute {
+		l.over++
+		return false, dropped
+	}
+	l.n++
+	return true, dropped
 }

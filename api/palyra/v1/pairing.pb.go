@@ -293,10 +293,14 @@ type PairingFinishPayload struct {
 	Csr []byte `protobuf:"bytes,1,opt,name=csr,proto3" json:"csr,omitempty"`
 	// Display name; for a connector, ignored (the code names it).
 	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
-	// Free-form platform, e.g. "linux/amd64".
-	Platform      string `protobuf:"bytes,3,opt,name=platform,proto3" json:"platform,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// Platform, e.g. "linux/amd64": 1 to 32 of [a-z0-9/_.-].
+	Platform string `protobuf:"bytes,3,opt,name=platform,proto3" json:"platform,omitempty"`
+	// SHA-256 fingerprint (hex) of the CA the client expects, from the
+	// pairing URI; empty when it has none. The daemon refuses the Finish,
+	// recording no request, when it is not its CA's.
+	ExpectedCaFingerprint string `protobuf:"bytes,4,opt,name=expected_ca_fingerprint,json=expectedCaFingerprint,proto3" json:"expected_ca_fingerprint,omitempty"`
+	unknownFields         protoimpl.UnknownFields
+	sizeCache             protoimpl.SizeCache
 }
 
 func (x *PairingFinishPayload) Reset() {
@@ -346,6 +350,13 @@ func (x *PairingFinishPayload) GetName() string {
 func (x *PairingFinishPayload) GetPlatform() string {
 	if x != nil {
 		return x.Platform
+	}
+	return ""
+}
+
+func (x *PairingFinishPayload) GetExpectedCaFingerprint() string {
+	if x != nil {
+		return x.ExpectedCaFingerprint
 	}
 	return ""
 }
@@ -410,8 +421,10 @@ type PairingFinishResult struct {
 	// "device" or "connector".
 	Kind string `protobuf:"bytes,5,opt,name=kind,proto3" json:"kind,omitempty"`
 	// The daemon's TCP and QUIC listen addresses.
-	Tcp           string `protobuf:"bytes,6,opt,name=tcp,proto3" json:"tcp,omitempty"`
-	Quic          string `protobuf:"bytes,7,opt,name=quic,proto3" json:"quic,omitempty"`
+	Tcp  string `protobuf:"bytes,6,opt,name=tcp,proto3" json:"tcp,omitempty"`
+	Quic string `protobuf:"bytes,7,opt,name=quic,proto3" json:"quic,omitempty"`
+	// The daemon's own device id.
+	DaemonId      string `protobuf:"bytes,8,opt,name=daemon_id,json=daemonId,proto3" json:"daemon_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -491,6 +504,13 @@ func (x *PairingFinishResult) GetTcp() string {
 func (x *PairingFinishResult) GetQuic() string {
 	if x != nil {
 		return x.Quic
+	}
+	return ""
+}
+
+func (x *PairingFinishResult) GetDaemonId() string {
+	if x != nil {
+		return x.DaemonId
 	}
 	return ""
 }
@@ -1037,10 +1057,14 @@ type PairingRequest struct {
 	// Connector name, for a connector pairing.
 	Connector string `protobuf:"bytes,8,opt,name=connector,proto3" json:"connector,omitempty"`
 	// An active device already has this name.
-	NameConflict  bool   `protobuf:"varint,9,opt,name=name_conflict,json=nameConflict,proto3" json:"name_conflict,omitempty"`
-	CreatedUnix   int64  `protobuf:"varint,10,opt,name=created_unix,json=createdUnix,proto3" json:"created_unix,omitempty"`
-	ExpiresUnix   int64  `protobuf:"varint,11,opt,name=expires_unix,json=expiresUnix,proto3" json:"expires_unix,omitempty"`
-	CodeId        uint32 `protobuf:"varint,12,opt,name=code_id,json=codeId,proto3" json:"code_id,omitempty"`
+	NameConflict bool   `protobuf:"varint,9,opt,name=name_conflict,json=nameConflict,proto3" json:"name_conflict,omitempty"`
+	CreatedUnix  int64  `protobuf:"varint,10,opt,name=created_unix,json=createdUnix,proto3" json:"created_unix,omitempty"`
+	ExpiresUnix  int64  `protobuf:"varint,11,opt,name=expires_unix,json=expiresUnix,proto3" json:"expires_unix,omitempty"`
+	CodeId       uint32 `protobuf:"varint,12,opt,name=code_id,json=codeId,proto3" json:"code_id,omitempty"`
+	// The name of an active device this request's name looks like (the
+	// same after folding case, compatibility forms and common lookalike
+	// letters) without being equal to it; empty when none.
+	LookalikeOf   string `protobuf:"bytes,13,opt,name=lookalike_of,json=lookalikeOf,proto3" json:"lookalike_of,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1157,6 +1181,13 @@ func (x *PairingRequest) GetCodeId() uint32 {
 		return x.CodeId
 	}
 	return 0
+}
+
+func (x *PairingRequest) GetLookalikeOf() string {
+	if x != nil {
+		return x.LookalikeOf
+	}
+	return ""
 }
 
 type ListPairingRequestsResponse struct {
@@ -1553,13 +1584,14 @@ const file_palyra_v1_pairing_proto_rawDesc = "" +
 	"\n" +
 	"session_id\x18\x01 \x01(\fR\tsessionId\x12\"\n" +
 	"\fconfirmation\x18\x02 \x01(\fR\fconfirmation\x12\x16\n" +
-	"\x06sealed\x18\x03 \x01(\fR\x06sealed\"X\n" +
+	"\x06sealed\x18\x03 \x01(\fR\x06sealed\"\x90\x01\n" +
 	"\x14PairingFinishPayload\x12\x10\n" +
 	"\x03csr\x18\x01 \x01(\fR\x03csr\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1a\n" +
-	"\bplatform\x18\x03 \x01(\tR\bplatform\"/\n" +
+	"\bplatform\x18\x03 \x01(\tR\bplatform\x126\n" +
+	"\x17expected_ca_fingerprint\x18\x04 \x01(\tR\x15expectedCaFingerprint\"/\n" +
 	"\x15PairingFinishResponse\x12\x16\n" +
-	"\x06sealed\x18\x01 \x01(\fR\x06sealed\"\xe6\x01\n" +
+	"\x06sealed\x18\x01 \x01(\fR\x06sealed\"\x83\x02\n" +
 	"\x13PairingFinishResult\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12%\n" +
@@ -1568,7 +1600,8 @@ const file_palyra_v1_pairing_proto_rawDesc = "" +
 	"\vcertificate\x18\x04 \x01(\fR\vcertificate\x12\x12\n" +
 	"\x04kind\x18\x05 \x01(\tR\x04kind\x12\x10\n" +
 	"\x03tcp\x18\x06 \x01(\tR\x03tcp\x12\x12\n" +
-	"\x04quic\x18\a \x01(\tR\x04quic\"I\n" +
+	"\x04quic\x18\a \x01(\tR\x04quic\x12\x1b\n" +
+	"\tdaemon_id\x18\b \x01(\tR\bdaemonId\"I\n" +
 	"\x12PairingPollRequest\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12\x14\n" +
@@ -1600,7 +1633,7 @@ const file_palyra_v1_pairing_proto_rawDesc = "" +
 	"\acode_id\x18\x01 \x01(\rR\x06codeId\"\x1b\n" +
 	"\x19CancelPairingCodeResponse\".\n" +
 	"\x1aListPairingRequestsRequest\x12\x10\n" +
-	"\x03all\x18\x01 \x01(\bR\x03all\"\x9c\x03\n" +
+	"\x03all\x18\x01 \x01(\bR\x03all\"\xbf\x03\n" +
 	"\x0ePairingRequest\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12\x1b\n" +
@@ -1615,7 +1648,8 @@ const file_palyra_v1_pairing_proto_rawDesc = "" +
 	"\fcreated_unix\x18\n" +
 	" \x01(\x03R\vcreatedUnix\x12!\n" +
 	"\fexpires_unix\x18\v \x01(\x03R\vexpiresUnix\x12\x17\n" +
-	"\acode_id\x18\f \x01(\rR\x06codeId\"T\n" +
+	"\acode_id\x18\f \x01(\rR\x06codeId\x12!\n" +
+	"\flookalike_of\x18\r \x01(\tR\vlookalikeOf\"T\n" +
 	"\x1bListPairingRequestsResponse\x125\n" +
 	"\brequests\x18\x01 \x03(\v2\x19.palyra.v1.PairingRequestR\brequests\"5\n" +
 	"\x14DecidePairingRequest\x12\x1d\n" +
