@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"runtime"
 )
 
 // LauncherArg is the first argument that turns a binary linking this
@@ -57,6 +58,9 @@ type launchStatus struct {
 // program could not be executed (126: refused or setup failed, 127: exec
 // failed).
 func launch(specJSON string) int {
+	// Capabilities, securebits and seccomp filters are per thread: the
+	// thread that sets them is the one that execve's.
+	runtime.LockOSThread()
 	status := os.NewFile(3, "status")
 	report := func(s launchStatus) {
 		if status != nil {
@@ -74,7 +78,7 @@ func launch(specJSON string) int {
 		report(launchStatus{Err: err.Error()})
 		return 126
 	}
-	report(launchStatus{Sandbox: desc})
+	report(launchStatus{Sandbox: desc + " " + hardening()})
 	// From here nothing may allocate: with RLIMIT_AS in force the Go
 	// runtime could fail to grow its heap. limitExec prepares everything
 	// first, then makes only raw system calls, and on failure writes a

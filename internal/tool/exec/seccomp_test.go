@@ -1,0 +1,136 @@
+package exec
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+)
+
+// TestSandboxCannotReachUnixSockets reproduces the admin-socket attack: a
+// sandboxed program connecting to a pathname unix socket served as the
+// daemon's own uid (as STATE_DIR/palyrad.sock is) — with curl, perl or
+// python — fails, and the server sees no request. Landlock below ABI 9
+// does not govern connect(2) to pathname sockets; the seccomp filter
+// refuses socket(AF_UNIX). socketpair(2) still works.
+func TestSandboxCannotReachUnixSockets(t *testing.T) {
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "palyrad.sock")
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reached := make(chan string, 16)
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		reached <- r.URL.Path
+		w.Write([]byte("admin-secret"))
+	})}
+	go srv.Serve(ln)
+	defer srv.Close()
+	tl := testTool(t, nil)
+	attacks := map[string]string{
+		"curl":    `{"argv":["curl","-sS","--max-time","5","--unix-socket","` + sock + `","-H","Content-Type: application/json","-d","{\"ref\":\"global/tok\"}","http://x/palyra.v1.VaultService/Get"]}`,
+		"perl":    `{"argv":["perl","-MIO::Socket::UNIX","-e","my $s = IO::Socket::UNIX->new(Peer => $ARGV[0]) or die \"refused: $!\\n\"; print $s \"GET / HTTP/1.0\\r\\n\\r\\n\"; print <$s>","` + sock + `"]}`,
+		"python3": `{"argv":["python3","-c","import socket,sys; s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(b'GET / HTTP/1.0\\r\\n\\r\\n'); print(s.recv(4096))","` + sock + `"]}`,
+	}
+	ran := 0
+	for name, doc := range attacks {
+		if _, err := tl.res.resolve(name); err != nil {
+			t.Logf("%s not installed: skipped", name)
+			continue
+		}
+		ran++
+		res := run(t, tl, doc, nil)
+		if res.ExitCode == 0 || strings.Contains(string(res.Stdout), "admin-secret") {
+			t.Errorf("%s reached the unix socket: exit %d stdout %q", name, res.ExitCode, res.Stdout)
+		}
+		t.Logf("%s: exit %d stderr %q", name, res.ExitCode, strings.TrimSpace(string(res.Stderr)))
+		if !strings.Contains(res.Sandbox, "seccomp=") {
+			t.Errorf("sandbox %q does not state the seccomp filter", res.Sandbox)
+		}
+	}
+	if ran == 0 {
+		t.Skip("none of curl, perl, python3 installed")
+	}
+	select {
+	case p := <-reached:
+		t.Fatalf("the server saw a request for %s", p)
+	default:
+	}
+	// socketpair(AF_UNIX) is harmless and keeps working.
+	if _, err := tl.res.resolve("perl"); err == nil {
+		res := run(t, tl, `{"argv":["perl","-MSocket","-e","socketpair(my $a, my $b, AF_UNIX, SOCK_STREAM, 0) or die \"socketpair: $!\\n\"; print \"pair\""]}`, nil)
+		if res.ExitCode != 0 || string(res.Stdout) != "pair" {
+			t.Errorf("socketpair: exit %d stdout %q stderr %q", res.ExitCode, res.Stdout, res.Stderr)
+		}
+	}
+}
+
+// TestSandboxSocketFilter: socket(2) is allowed only for AF_INET/AF_INET6
+// with SOCK_STREAM/SOCK_DGRAM and protocol 0, TCP or UDP; AF_UNIX,
+// AF_NETLINK, AF_PACKET, SOCK_RAW and IPPROTO_MPTCP fail with EPERM (as
+// root too, where the kernel would grant raw and packet sockets), and the
+// dangerous system calls of the denylist fail.
+func TestSandboxSocketFilter(t *testing.T) {
+	perl, err := filepath.EvalSymlinks("/usr/bin/perl")
+	if err != nil {
+		t.Skipf("no perl: %v", err)
+	}
+	tl := testTool(t, nil)
+	// Each line: domain type protocol; the program prints ok or the errno.
+	probe := `use Socket; use POSIX; for my $c (@ARGV) { my ($d,$ty,$p) = split /,/, $c; my $ok = socket(my $s, $d, $ty, $p); print "$c=", ($ok ? "ok" : ($!+0)), "\n" }`
+	cases := map[string]string{
+		"2,1,0": "ok", "2,2,0": "ok", "10,1,6": "ok", "10,2,17": "ok", "2,526337,0": "ok", // SOCK_STREAM|SOCK_NONBLOCK|SOCK_CLOEXEC
+		"1,1,0": "1", "1,2,0": "1", "16,3,0": "1", "17,3,768": "1", "2,3,1": "1", "2,3,255": "1", "2,1,262": "1", "2,2,1": "1", "2,5,0": "1", "10,10,0": "1",
+	}
+	argv := []string{perl, "-e", probe}
+	for c := range cases {
+		argv = append(argv, c)
+	}
+	doc, _ := jsonArgv(argv)
+	res := run(t, tl, doc, nil)
+	got := map[string]string{}
+	for _, l := range strings.Split(strings.TrimSpace(string(res.Stdout)), "\n") {
+		k, v, _ := strings.Cut(l, "=")
+		got[k] = v
+	}
+	for c, want := range cases {
+		if got[c] != want {
+			t.Errorf("socket(%s): got %q, want %q (1 = EPERM)", c, got[c], want)
+		}
+	}
+	if runtime.GOARCH != "amd64" {
+		return
+	}
+	// Dangerous system calls fail with EPERM, where without the filter
+	// they succeed or fail otherwise: ptrace(PTRACE_TRACEME),
+	// unshare(CLONE_NEWUSER), io_uring_setup(1, NULL) (EFAULT),
+	// keyctl(KEYCTL_GET_KEYRING_ID, session), clone3 (ENOSYS, 38).
+	calls := map[string]string{"101,0": "1", "272,268435456": "1", "425,1": "1", "250,0,-3": "1", "435,0,0": "38"}
+	var script strings.Builder
+	for c := range calls {
+		fmt.Fprintf(&script, "print \"%s=\", (syscall(%s, 0, 0, 0, 0) == -1 ? $!+0 : \"ok\"), \"\\n\";\n", c, c)
+	}
+	argv = []string{perl, "-e", script.String()}
+	doc, _ = jsonArgv(argv)
+	res = run(t, tl, doc, nil)
+	got = map[string]string{}
+	for _, l := range strings.Split(strings.TrimSpace(string(res.Stdout)), "\n") {
+		k, v, _ := strings.Cut(l, "=")
+		got[k] = v
+	}
+	for c, want := range calls {
+		if got[c] != want {
+			t.Errorf("syscall(%s): got %q, want %q; stderr %q", c, got[c], want, res.Stderr)
+		}
+	}
+}
+
+func jsonArgv(argv []string) (string, error) {
+	b, err := json.Marshal(map[string][]string{"argv": argv})
+	return string(b), err
+}
