@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -14,7 +16,7 @@ import (
 // TestSandboxCannotReachUnixSockets reproduces the admin-socket attack: a
 // sandboxed program connecting to a pathname unix socket served as the
 // daemon's own uid (as STATE_DIR/palyrad.sock is) — with curl, perl or
-// python — fails, and the server sees no request. Landlock below ABI 9
+// python — fails, and the server sees no request. Landlock up to ABI 7
 // does not govern connect(2) to pathname sockets; the seccomp filter
 // refuses socket(AF_UNIX). socketpair(2) still works.
 func TestSandboxCannotReachUnixSockets(t *testing.T) {
@@ -133,4 +135,47 @@ func TestSandboxSocketFilter(t *testing.T) {
 func jsonArgv(argv []string) (string, error) {
 	b, err := json.Marshal(map[string][]string{"argv": argv})
 	return string(b), err
+}
+
+// TestRootCapabilitiesDropped: when the daemon runs as root the program
+// keeps none of root's capabilities: a file of another user with mode
+// 0000 (CAP_DAC_OVERRIDE) and chown (CAP_CHOWN) fail (raw and packet
+// sockets: TestSandboxSocketFilter), and the result says uid=0. RLIMIT_NPROC stays
+// unenforced for uid 0 (the kernel exempts it, capabilities or not), as
+// documented and reported in the limits.
+func TestRootCapabilitiesDropped(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	perl, err := filepath.EvalSymlinks("/usr/bin/perl")
+	if err != nil {
+		t.Skipf("no perl: %v", err)
+	}
+	tl := testTool(t, nil)
+	f := filepath.Join(tl.ws, "other")
+	if err := os.WriteFile(f, []byte("other user's"), 0o000); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(f, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	script := `print open(my $f, "<", "other") ? "read " : "noread ";` +
+		`print chown(0, 0, "other") ? "chown " : "nochown ";`
+	doc, _ := jsonArgv([]string{perl, "-e", script})
+	res := run(t, tl, doc, nil)
+	if got := string(res.Stdout); got != "noread nochown " {
+		t.Fatalf("root's capabilities survived: %q %q", got, res.Stderr)
+	}
+	if !strings.Contains(res.Sandbox, "uid=0(") || !strings.Contains(res.Sandbox, "caps=dropped") {
+		t.Fatalf("sandbox %q does not say the daemon runs as root", res.Sandbox)
+	}
+	// nproc: the kernel exempts uid 0 even without capabilities.
+	tl = testTool(t, func(c *Config) { c.Processes = 1 })
+	res = run(t, tl, `{"argv":["`+perl+`","-e","my $p = fork(); if (!defined $p) { print \"refused\" } elsif ($p == 0) { exit 0 } else { waitpid($p, 0); print \"forked\" }"]}`, nil)
+	if string(res.Stdout) != "forked" {
+		t.Fatalf("nproc for uid 0: %q %q (the kernel is documented to exempt uid 0)", res.Stdout, res.Stderr)
+	}
+	if !slices.ContainsFunc(tl.limitNames(), func(s string) bool { return strings.Contains(s, "nproc=1(not enforced for root)") }) {
+		t.Fatalf("limits %q do not say nproc is not enforced", tl.limitNames())
+	}
 }
