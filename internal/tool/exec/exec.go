@@ -192,11 +192,15 @@ func (t *Tool) Plan(raw []byte) (*tool.Plan, error) {
 	}
 	slices.SortFunc(p.Secrets, func(a, b tool.SecretUse) int { return strings.Compare(a.Name, b.Name) })
 	args := u.exe[u.index+1:]
+	flags, err := normalizeFlags(filepath.Base(u.program), args)
+	if err != nil {
+		return nil, err
+	}
 	p.Context = tool.Context{
 		Program:     u.program,
 		Argv:        args,
 		CommandLine: shellQuote(a.Argv),
-		Flags:       normalizeFlags(args),
+		Flags:       flags,
 		Cwd:         cwd,
 		Hosts:       hosts,
 	}
