@@ -164,7 +164,13 @@ func (t *Tool) Run(ctx context.Context, p *tool.Plan, secrets map[string][]byte)
 	case ctx.Err() != nil:
 		return nil, ctx.Err()
 	}
-	res.Stdout, res.Stderr = red.Bytes(out.stdout.Bytes()), red.Bytes(out.stderr.Bytes())
+	if res.Killed != "" || res.Signal != "" {
+		// Output cut at the limit, or by a kill, may end with the first
+		// bytes of an injected secret: drop such a tail.
+		res.Stdout, res.Stderr = red.Truncated(out.stdout.Bytes()), red.Truncated(out.stderr.Bytes())
+	} else {
+		res.Stdout, res.Stderr = red.Bytes(out.stdout.Bytes()), red.Bytes(out.stderr.Bytes())
+	}
 	res.HashOutput()
 	return res, nil
 }

@@ -179,3 +179,28 @@ func TestRootCapabilitiesDropped(t *testing.T) {
 		t.Fatalf("limits %q do not say nproc is not enforced", tl.limitNames())
 	}
 }
+
+// TestTruncationHidesSecretPrefix reproduces the truncation leak: a
+// program prints filler up to 8 bytes short of the output limit, then an
+// injected secret; the output is cut at the limit and must not end with
+// the secret's first 8 bytes.
+func TestTruncationHidesSecretPrefix(t *testing.T) {
+	perl, err := filepath.EvalSymlinks("/usr/bin/perl")
+	if err != nil {
+		t.Skipf("no perl: %v", err)
+	}
+	tl := testTool(t, nil) // OutputBytes 1 MiB
+	secret := "s3cr3t-value-42-abcdef"
+	for _, short := range []int{1, 8, len(secret) - 1} {
+		doc := fmt.Sprintf(`{"argv":["%s","-e","$| = 1; print \"x\" x (1048576-%d); print $ENV{T}; sleep 5"],"env":{"T":"vault://global/t"}}`, perl, short)
+		res := run(t, tl, doc, map[string][]byte{"T": []byte(secret)})
+		if !res.Truncated || res.Killed != "output_limit" {
+			t.Fatalf("short %d: not truncated: killed %q, %d bytes", short, res.Killed, len(res.Stdout))
+		}
+		for n := 1; n < len(secret); n++ {
+			if strings.HasSuffix(string(res.Stdout), secret[:n]) {
+				t.Fatalf("short %d: stdout ends with the secret's first %d bytes", short, n)
+			}
+		}
+	}
+}
