@@ -13,16 +13,24 @@ import (
 //	palyrad __palyra-sandbox-exec SPEC_JSON
 //
 // Go's os/exec cannot set a child's rlimits or Landlock domain, so Run
-// re-executes the daemon's own binary this way; the launcher applies the
-// Landlock ruleset (which also sets no_new_privs) and the rlimits to
-// itself, reports on file descriptor 3 what it applied, and execve's the
-// program, which inherits all of it. The launcher grants nothing: it only
-// takes privileges away before running what its caller could run anyway.
+// re-executes the daemon's own binary this way. The launcher's first
+// stage (supervise) is a child subreaper that runs the second stage and
+// kills every descendant left when the program ends; the second stage
+// (launch) applies the Landlock ruleset (which also sets no_new_privs),
+// the rlimits, the capability drop and the seccomp filter to itself,
+// reports on file descriptor 3 what it applied, and execve's the program,
+// which inherits all of it. The launcher grants nothing: it only takes
+// privileges away before running what its caller could run anyway.
 const LauncherArg = "__palyra-sandbox-exec"
 
 func init() {
-	if len(os.Args) == 3 && os.Args[1] == LauncherArg {
-		os.Exit(launch(os.Args[2]))
+	if len(os.Args) == 3 {
+		switch os.Args[1] {
+		case LauncherArg:
+			os.Exit(supervise(os.Args[2]))
+		case supervisorStep:
+			os.Exit(launch(os.Args[2]))
+		}
 	}
 }
 
@@ -52,6 +60,20 @@ type launchStatus struct {
 	Errno int `json:"errno,omitempty"`
 	// Step is "setrlimit NAME" or "execve", with Errno.
 	Step string `json:"step,omitempty"`
+	// Exit is the program's end, reported last by the supervisor.
+	Exit *launchExit `json:"exit,omitempty"`
+}
+
+// launchExit is how the program ended, and its CPU time (with its
+// children's that it waited for).
+type launchExit struct {
+	Code     int   `json:"code"`
+	Signal   int   `json:"signal,omitempty"`
+	UserUS   int64 `json:"user_us"`
+	SystemUS int64 `json:"system_us"`
+	// Orphans is how many descendants were still alive after the program
+	// ended (or was killed) and were killed by the supervisor.
+	Orphans int `json:"orphans,omitempty"`
 }
 
 // launch is the launcher's main: it returns an exit status only when the

@@ -91,9 +91,13 @@ func (t *Tool) Run(ctx context.Context, p *tool.Plan, secrets map[string][]byte)
 	cmd.Stderr = out.stream(&out.stderr)
 	cmd.ExtraFiles = []*os.File{statusW}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	// The launcher's supervisor kills the program and every descendant,
+	// also those that left the process group, on SIGTERM; the group is
+	// killed too once it has exited, and it is SIGKILLed after WaitDelay
+	// if it does not.
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
 	cmd.WaitDelay = time.Second
-	out.kill = func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	out.kill = func() { _ = cmd.Process.Signal(syscall.SIGTERM) }
 
 	// PR_SET_PDEATHSIG fires when the thread that started the child
 	// exits, not the process: keep this goroutine on its thread until the
@@ -134,6 +138,9 @@ func (t *Tool) Run(ctx context.Context, p *tool.Plan, secrets map[string][]byte)
 			if s.Errno != 0 {
 				st.Err = fmt.Sprintf("%s %s: %v", s.Step, sp.exe[0], syscall.Errno(s.Errno)) // #nosec G115 -- an errno
 			}
+			if s.Exit != nil {
+				st.Exit = s.Exit
+			}
 		}
 	}
 	res.Sandbox = st.Sandbox
@@ -146,14 +153,22 @@ func (t *Tool) Run(ctx context.Context, p *tool.Plan, secrets map[string][]byte)
 	if st.Sandbox == "" {
 		return nil, fmt.Errorf("exec: the sandbox launcher did not report (%v)", werr)
 	}
-	if ps := cmd.ProcessState; ps != nil {
+	switch ps := cmd.ProcessState; {
+	case st.Exit != nil: // the program's end, as the supervisor saw it
+		res.User, res.System = time.Duration(st.Exit.UserUS)*time.Microsecond, time.Duration(st.Exit.SystemUS)*time.Microsecond
+		res.ExitCode = st.Exit.Code
+		if st.Exit.Signal != 0 {
+			sig := syscall.Signal(st.Exit.Signal)
+			res.Signal = sig.String()
+			if sig == syscall.SIGXCPU {
+				res.Killed = "cpu_limit"
+			}
+		}
+	case ps != nil: // the supervisor itself was killed
 		res.User, res.System = ps.UserTime(), ps.SystemTime()
 		res.ExitCode = ps.ExitCode()
 		if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
 			res.Signal = ws.Signal().String()
-			if ws.Signal() == syscall.SIGXCPU {
-				res.Killed = "cpu_limit"
-			}
 		}
 	}
 	switch {

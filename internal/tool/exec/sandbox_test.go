@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestSandboxCannotReachUnixSockets reproduces the admin-socket attack: a
@@ -201,6 +202,36 @@ func TestTruncationHidesSecretPrefix(t *testing.T) {
 			if strings.HasSuffix(string(res.Stdout), secret[:n]) {
 				t.Fatalf("short %d: stdout ends with the secret's first %d bytes", short, n)
 			}
+		}
+	}
+}
+
+// TestDescendantsDoNotOutliveTheCall reproduces the escape: a child that
+// calls setsid (leaving the process group) and closes its output, then
+// writes a file a second later, while its parent exits at once — or is
+// killed at the wall-time limit. The supervisor kills it when the call
+// ends: the file never appears.
+func TestDescendantsDoNotOutliveTheCall(t *testing.T) {
+	perl, err := filepath.EvalSymlinks("/usr/bin/perl")
+	if err != nil {
+		t.Skipf("no perl: %v", err)
+	}
+	tl := testTool(t, func(c *Config) { c.Wall = 500 * time.Millisecond })
+	escape := func(mark, parent string) string {
+		return `{"argv":["` + perl + `","-MPOSIX","-e","if (fork() == 0) { POSIX::setsid(); close STDOUT; close STDERR; close STDIN; sleep 1; open(my $f, \">\", \"` + mark + `\"); exit 0 } ` + parent + `"]}`
+	}
+	res := run(t, tl, escape("escaped-exit", "select(undef, undef, undef, 0.2); exit 0;"), nil)
+	if res.ExitCode != 0 || res.Killed != "" {
+		t.Fatalf("exit: %+v stderr %q", res, res.Stderr)
+	}
+	res = run(t, tl, escape("escaped-timeout", "sleep 30;"), nil)
+	if res.Killed != "timeout" || res.Signal != "killed" {
+		t.Fatalf("timeout: killed %q signal %q", res.Killed, res.Signal)
+	}
+	time.Sleep(2 * time.Second) // past the child's 1 s
+	for _, m := range []string{"escaped-exit", "escaped-timeout"} {
+		if _, err := os.Stat(filepath.Join(tl.ws, m)); err == nil {
+			t.Errorf("a descendant outlived the call and wrote %s", m)
 		}
 	}
 }
