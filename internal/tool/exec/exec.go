@@ -63,7 +63,8 @@ type Config struct {
 	// cannot be applied (no Landlock in the kernel, another OS).
 	RequireSandbox bool
 	// Launcher is the binary re-executed as the sandbox launcher (a
-	// binary that links this package: palyrad); "" means os.Executable.
+	// binary that links this package: palyrad); "" means /proc/self/exe,
+	// the daemon's own binary even if its file was replaced or removed.
 	Launcher string
 }
 
@@ -91,9 +92,7 @@ func New(cfg Config) (*Tool, error) {
 		return nil, err
 	}
 	if cfg.Launcher == "" {
-		if cfg.Launcher, err = os.Executable(); err != nil {
-			return nil, fmt.Errorf("exec: sandbox launcher: %w", err)
-		}
+		cfg.Launcher = "/proc/self/exe"
 	}
 	return &Tool{cfg: cfg, res: r, ws: ws}, nil
 }

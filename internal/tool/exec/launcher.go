@@ -1,7 +1,9 @@
 package exec
 
 import (
+	"bytes"
 	"encoding/json"
+	"io"
 	"fmt"
 	"os"
 	"runtime"
@@ -10,7 +12,7 @@ import (
 // LauncherArg is the first argument that turns a binary linking this
 // package (palyrad, and the test binaries) into the sandbox launcher:
 //
-//	palyrad __palyra-sandbox-exec SPEC_JSON
+//	palyrad __palyra-sandbox-exec   (the spec, JSON, on file descriptor 4)
 //
 // Go's os/exec cannot set a child's rlimits or Landlock domain, so Run
 // re-executes the daemon's own binary this way. The launcher's first
@@ -23,15 +25,51 @@ import (
 // privileges away before running what its caller could run anyway.
 const LauncherArg = "__palyra-sandbox-exec"
 
+// specFD is the file descriptor the launcher reads its spec from (a
+// pipe: an argv string would be bounded by the kernel's MAX_ARG_STRLEN);
+// statusFD is the one it reports on.
+const (
+	statusFD = 3
+	specFD   = 4
+	// maxSpec bounds the spec read from specFD.
+	maxSpec = 64 << 20
+)
+
 func init() {
-	if len(os.Args) == 3 {
+	if len(os.Args) == 2 {
 		switch os.Args[1] {
 		case LauncherArg:
-			os.Exit(supervise(os.Args[2]))
+			os.Exit(supervise(readSpec()))
 		case supervisorStep:
-			os.Exit(launch(os.Args[2]))
+			os.Exit(launch(readSpec()))
 		}
 	}
+}
+
+// readSpec reads the spec from specFD and closes it; nil when it cannot.
+func readSpec() []byte {
+	f := os.NewFile(specFD, "spec")
+	if f == nil {
+		return nil
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxSpec))
+	if err != nil {
+		return nil
+	}
+	return b
+}
+
+// encodeSpec is the spec as JSON, without HTML escaping (which would turn
+// each "<" of an argument into six bytes).
+func encodeSpec(sp launchSpec) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(sp); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
 }
 
 // launchSpec is what the launcher applies and runs.
@@ -79,11 +117,11 @@ type launchExit struct {
 // launch is the launcher's main: it returns an exit status only when the
 // program could not be executed (126: refused or setup failed, 127: exec
 // failed).
-func launch(specJSON string) int {
+func launch(specJSON []byte) int {
 	// Capabilities, securebits and seccomp filters are per thread: the
 	// thread that sets them is the one that execve's.
 	runtime.LockOSThread()
-	status := os.NewFile(3, "status")
+	status := os.NewFile(statusFD, "status")
 	report := func(s launchStatus) {
 		if status != nil {
 			b, _ := json.Marshal(s)
@@ -91,7 +129,7 @@ func launch(specJSON string) int {
 		}
 	}
 	var sp launchSpec
-	if err := json.Unmarshal([]byte(specJSON), &sp); err != nil || len(sp.Argv) == 0 {
+	if err := json.Unmarshal(specJSON, &sp); err != nil || len(sp.Argv) == 0 {
 		report(launchStatus{Err: "launcher: malformed spec"})
 		return 126
 	}

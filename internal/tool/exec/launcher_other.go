@@ -25,4 +25,4 @@ func hardening() string { return "" }
 
 const supervisorStep = "__palyra-sandbox-stage2"
 
-func supervise(specJSON string) int { return launch(specJSON) }
+func supervise(specJSON []byte) int { return launch(specJSON) }

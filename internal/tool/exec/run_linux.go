@@ -69,7 +69,7 @@ func (t *Tool) Run(ctx context.Context, p *tool.Plan, secrets map[string][]byte)
 		Connect: sp.ports,
 		Limits:  t.rlimits(),
 	}
-	specJSON, err := json.Marshal(ls)
+	specJSON, err := encodeSpec(ls)
 	if err != nil {
 		return nil, err
 	}
@@ -78,18 +78,23 @@ func (t *Tool) Run(ctx context.Context, p *tool.Plan, secrets map[string][]byte)
 		return nil, err
 	}
 	defer statusR.Close()
+	specR, specW, err := os.Pipe()
+	if err != nil {
+		statusW.Close()
+		return nil, err
+	}
 
 	wall := t.cfg.Wall
 	rctx, cancel := context.WithTimeout(ctx, wall)
 	defer cancel()
 	out := &capped{limit: t.cfg.OutputBytes}
-	cmd := osexec.CommandContext(rctx, t.cfg.Launcher, LauncherArg, string(specJSON)) // #nosec G204 -- the daemon's own binary as the sandbox launcher; the program in the spec is the authorized plan's, resolved in the trusted directories
+	cmd := osexec.CommandContext(rctx, t.cfg.Launcher, LauncherArg) // #nosec G204 -- the daemon's own binary as the sandbox launcher; the program in the spec is the authorized plan's, resolved in the trusted directories
 	cmd.Env = env
 	cmd.Dir = sp.cwd
 	cmd.Stdin = nil // /dev/null
 	cmd.Stdout = out.stream(&out.stdout)
 	cmd.Stderr = out.stream(&out.stderr)
-	cmd.ExtraFiles = []*os.File{statusW}
+	cmd.ExtraFiles = []*os.File{statusW, specR} // fds 3 and 4
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	// The launcher's supervisor kills the program and every descendant,
 	// also those that left the process group, on SIGTERM; the group is
@@ -107,9 +112,15 @@ func (t *Tool) Run(ctx context.Context, p *tool.Plan, secrets map[string][]byte)
 	start := time.Now()
 	err = cmd.Start()
 	statusW.Close()
+	specR.Close()
 	if err != nil {
+		specW.Close()
 		return nil, fmt.Errorf("exec: start the sandbox launcher: %w", err)
 	}
+	go func() {
+		specW.Write(specJSON) // an error means the launcher died; its status says why
+		specW.Close()
+	}()
 	status, _ := io.ReadAll(io.LimitReader(statusR, 64<<10))
 	// Wait for the leader to exit without reaping it: while it is a
 	// zombie its pid, and so the process group id, cannot be reused, so

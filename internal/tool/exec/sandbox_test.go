@@ -1,6 +1,7 @@
 package exec
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -233,5 +234,21 @@ func TestDescendantsDoNotOutliveTheCall(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(tl.ws, m)); err == nil {
 			t.Errorf("a descendant outlived the call and wrote %s", m)
 		}
+	}
+}
+
+// TestLargeArgumentReachesTheProgram: a 60 KiB argument of "<" (which
+// HTML-escaping JSON would make 360 KB, past the kernel's 128 KiB limit
+// on one argv string) reaches the program intact: the launcher's spec
+// travels on a pipe, not in its argv, and is not HTML-escaped.
+func TestLargeArgumentReachesTheProgram(t *testing.T) {
+	tl := testTool(t, nil)
+	arg := strings.Repeat("<", 60<<10)
+	res, err := tl.Run(context.Background(), plan(t, tl, `{"argv":["printf","%s","`+arg+`"]}`), nil)
+	if err != nil {
+		t.Fatalf("run: %.200v", err)
+	}
+	if res.ExitCode != 0 || string(res.Stdout) != arg {
+		t.Fatalf("exit %d, %d bytes of stdout, stderr %q", res.ExitCode, len(res.Stdout), res.Stderr)
 	}
 }

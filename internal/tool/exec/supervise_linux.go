@@ -34,9 +34,9 @@ const cleanupBound = 5 * time.Second
 // (fd 3) and exits 0. Nothing of the sandbox or the limits applies to the
 // supervisor itself, so RLIMIT_AS never touches the Go runtime that keeps
 // running here.
-func supervise(specJSON string) int {
+func supervise(specJSON []byte) int {
 	runtime.LockOSThread() // PR_SET_PDEATHSIG of the second stage follows this thread
-	status := os.NewFile(3, "status")
+	status := os.NewFile(statusFD, "status")
 	report := func(s launchStatus) {
 		b, _ := json.Marshal(s)
 		status.Write(append(b, '\n'))
@@ -47,15 +47,30 @@ func supervise(specJSON string) int {
 	}
 	term := make(chan os.Signal, 1)
 	signal.Notify(term, syscall.SIGTERM)
-	pid, err := syscall.ForkExec("/proc/self/exe", []string{os.Args[0], supervisorStep, specJSON}, &syscall.ProcAttr{
+	if specJSON == nil {
+		report(launchStatus{Err: "launcher: no spec on fd 4"})
+		return 126
+	}
+	specR, specW, err := os.Pipe()
+	if err != nil {
+		report(launchStatus{Err: "launcher: " + err.Error()})
+		return 126
+	}
+	pid, err := syscall.ForkExec("/proc/self/exe", []string{os.Args[0], supervisorStep}, &syscall.ProcAttr{
 		Env:   os.Environ(),
-		Files: []uintptr{0, 1, 2, 3},
+		Files: []uintptr{0, 1, 2, statusFD, specR.Fd()},
 		Sys:   &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL},
 	})
+	specR.Close()
 	if err != nil {
+		specW.Close()
 		report(launchStatus{Err: "launcher: start the sandbox stage: " + err.Error()})
 		return 126
 	}
+	go func() {
+		specW.Write(specJSON) // an error means the second stage died; its status says why
+		specW.Close()
+	}()
 	done := make(chan struct{})
 	go func() {
 		select {
