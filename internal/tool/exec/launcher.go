@@ -3,8 +3,8 @@ package exec
 import (
 	"bytes"
 	"encoding/json"
-	"io"
 	"fmt"
+	"io"
 	"os"
 	"runtime"
 )
