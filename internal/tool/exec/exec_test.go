@@ -265,6 +265,22 @@ func TestLandlockNetwork(t *testing.T) {
 	t.Logf("sandbox: %s", res.Sandbox)
 }
 
+// TestTrustedDirsNamedOnce: /bin and /usr/bin (the same directory on a
+// merged-/usr system) are one trusted directory, named once in messages.
+func TestTrustedDirsNamedOnce(t *testing.T) {
+	tl := testTool(t, nil) // trusted: /usr/bin, /bin
+	if len(slices.Compact(slices.Sorted(slices.Values(tl.res.trusted)))) != len(tl.res.trusted) {
+		t.Fatalf("trusted directories repeat: %q", tl.res.trusted)
+	}
+	_, err := tl.Plan([]byte(`{"argv":["no-such-program"]}`))
+	if err == nil || !strings.HasSuffix(err.Error(), "trusted directories "+strings.Join(tl.res.trusted, ":")) {
+		t.Fatalf("got %v", err)
+	}
+	if usr, _ := filepath.EvalSymlinks("/bin"); usr == "/usr/bin" && strings.Contains(err.Error(), "/usr/bin:/usr/bin") {
+		t.Fatalf("named twice: %v", err)
+	}
+}
+
 // TestWritableTrustedDirRefused: a trusted directory others may write is a
 // configuration error.
 func TestWritableTrustedDirRefused(t *testing.T) {
