@@ -175,7 +175,7 @@ func toolRunError(err error) error {
 		code = connect.CodePermissionDenied
 	case errors.Is(err, httpfetch.ErrTimeout):
 		code = connect.CodeDeadlineExceeded
-	case errors.Is(err, toolexec.ErrSandboxUnavailable), errors.Is(err, httpfetch.ErrTooManyRedirects):
+	case errors.Is(err, toolexec.ErrSandboxUnavailable), errors.Is(err, httpfetch.ErrTooManyRedirects), errors.Is(err, httpfetch.ErrTransport):
 		code = connect.CodeFailedPrecondition
 	case errors.As(err, new(*net.OpError)), errors.As(err, new(*net.DNSError)):
 		code = connect.CodeFailedPrecondition // the remote end, not the daemon, is unreachable

@@ -3,6 +3,8 @@ package daemon
 import (
 	"context"
 	"encoding/json"
+	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -106,5 +108,26 @@ when { context.hosts.contains("localhost") };`)
 	deny := waitRecord(t, td.audit, start, func(r audit.Record) bool { return r.Action == "tool.execute" })
 	if deny.Decision != "deny" || deny.Resource != `Tool::"http.fetch"` {
 		t.Fatalf("decision %+v", deny)
+	}
+}
+
+// TestToolsFetchTLSFailureIsClear: an https URL whose certificate does not
+// verify (here a server redirecting from http to it) fails with
+// FailedPrecondition and the reason, not as an internal error.
+func TestToolsFetchTLSFailureIsClear(t *testing.T) {
+	untrusted := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("tls")) }))
+	untrusted.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused handshakes are expected
+	untrusted.StartTLS()
+	defer untrusted.Close()
+	plain := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, untrusted.URL+"/", http.StatusFound)
+	}))
+	defer plain.Close()
+	td := startToolDaemon(t, func(c *config.Config) { c.Tools.FetchAllowPrefixes = []string{"127.0.0.1/32"} })
+	for _, u := range []string{untrusted.URL + "/", plain.URL + "/"} {
+		_, err := callTool(context.Background(), td.admin, "http.fetch", `{"url":"`+u+`"}`)
+		if connect.CodeOf(err) != connect.CodeFailedPrecondition || !strings.Contains(err.Error(), "certificate") {
+			t.Errorf("%s: got %v, want FailedPrecondition naming the certificate", u, err)
+		}
 	}
 }

@@ -259,3 +259,52 @@ forbid (principal, action == Action::"secret.use", resource == Secret::"global/d
 		t.Fatalf("list: %v %v", err, l)
 	}
 }
+
+// TestToolsNoRecursiveRmAbbreviations: under the documented
+// no-recursive-rm policy (written with full option names), GNU
+// abbreviations of --recursive ("--r", "--rec", "--recursiv", "--rec=x")
+// are denied like the full name, an ambiguous abbreviation is refused
+// before any decision, and the directory survives; rm of a plain file
+// still runs.
+func TestToolsNoRecursiveRmAbbreviations(t *testing.T) {
+	rm, err := filepath.EvalSymlinks("/usr/bin/rm")
+	if err != nil {
+		t.Skipf("no rm: %v", err)
+	}
+	td := startToolDaemon(t, nil, `@id("no-recursive-rm")
+forbid (principal, action == Action::"tool.execute", resource == Tool::"exec")
+when { context.program == "`+rm+`" &&
+       (context.flags.contains("-r") || context.flags.contains("-R") || context.flags.contains("--recursive")) };`)
+	ctx := context.Background()
+	ws := config.Defaults().Tools.WorkspaceDir(td.Layout().Dir)
+	victim := filepath.Join(ws, "d")
+	if err := os.MkdirAll(filepath.Join(victim, "sub"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for _, argv := range []string{
+		`["rm","--r","d"]`, `["rm","--rec","-f","d"]`, `["rm","--recursiv","d"]`, `["rm","--rec=x","d"]`, `["rm","--recursive","d"]`,
+		`["rm","-f","d","--re"]`, `["env","rm","--rec","d"]`, `["nice","rm","--recu","--force","d"]`,
+	} {
+		if _, err := execCall(ctx, td.admin, `{"argv":`+argv+`}`); connect.CodeOf(err) != connect.CodePermissionDenied {
+			t.Errorf("%s: got %v, want PermissionDenied", argv, err)
+		}
+	}
+	start := td.audit.Head()
+	for _, argv := range []string{`["rm","--ver","d"]`, `["rm","--bogus","d"]`, `["rm","--=x","d"]`} {
+		if _, err := execCall(ctx, td.admin, `{"argv":`+argv+`}`); connect.CodeOf(err) != connect.CodeInvalidArgument {
+			t.Errorf("%s: got %v, want InvalidArgument", argv, err)
+		}
+	}
+	if h := td.audit.Head(); h != start {
+		t.Errorf("refused calls were decided: journal head %d -> %d", start, h)
+	}
+	if _, err := os.Stat(victim); err != nil {
+		t.Fatalf("the directory was removed: %v", err)
+	}
+	if err := os.WriteFile(filepath.Join(ws, "f"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := execCall(ctx, td.admin, `{"argv":["rm","--force","f"]}`); err != nil || res.ExitCode != 0 {
+		t.Fatalf("rm --force f: %v %+v", err, res)
+	}
+}

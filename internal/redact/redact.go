@@ -324,6 +324,23 @@ func (r *Redactor) Bytes(b []byte) []byte {
 	return out
 }
 
+// Truncated is Bytes for output that was cut short (a size limit, a
+// killed process): a tail of b that is a proper prefix of a known value —
+// the start of a secret whose rest was cut off — is dropped, by the rule
+// Writer uses to hold such a tail back; the rest is masked as by Bytes.
+// So cutting output at any byte never reveals the first bytes of a
+// secret.
+func (r *Redactor) Truncated(b []byte) []byte {
+	out := b
+	if len(r.entries) > 0 {
+		out, _ = r.scan(make([]byte, 0, len(b)), b, false)
+	}
+	if r.patterns {
+		out = replacePatterns(out)
+	}
+	return out
+}
+
 // String returns s with known values (and patterns, if enabled) replaced.
 func (r *Redactor) String(s string) string {
 	if len(r.entries) == 0 && !r.patterns {

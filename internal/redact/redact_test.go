@@ -383,3 +383,35 @@ func TestScanChoice(t *testing.T) {
 		t.Error("a one-byte value among many: want the byte-by-byte scan")
 	}
 }
+
+// TestTruncated: output cut at any byte never ends with the first bytes
+// of a known value (the rest of the secret was cut off), whichever scan
+// the values select; a whole value is masked; a tail that cannot start a
+// value is kept.
+func TestTruncated(t *testing.T) {
+	secret := "s3cr3t-value-42"
+	many := map[string]string{secret: "[S]"}
+	for i := range 40 {
+		many[fmt.Sprintf("other-value-%02d", i)] = "[O]"
+	}
+	for name, values := range map[string]map[string]string{"few": {secret: "[S]"}, "many": many} {
+		r := New(values, false)
+		for n := 0; n <= len(secret); n++ {
+			in := "xxxx " + secret[:n]
+			got := string(r.Truncated([]byte(in)))
+			switch {
+			case n == len(secret):
+				if got != "xxxx [S]" {
+					t.Errorf("%s: whole value: %q", name, got)
+				}
+			case n > 0 && strings.HasSuffix(got, secret[:n]):
+				t.Errorf("%s: cut after %d bytes: %q ends with the secret's prefix", name, n, got)
+			case got != "xxxx ":
+				t.Errorf("%s: cut after %d bytes: %q, want %q", name, n, got, "xxxx ")
+			}
+		}
+		if got := string(r.Truncated([]byte("xxxx yz"))); got != "xxxx yz" {
+			t.Errorf("%s: a tail that starts no value: %q", name, got)
+		}
+	}
+}

@@ -149,6 +149,7 @@ func Run(ctx context.Context, o Options) []Finding {
 	add(Policies(pd)...)
 	add(Audit(ctx, o.Layout, o.Config, o.Live != nil, o.Now)...)
 	add(CoreDumps(o.Live, o.Getenv, o.ProcDir)...)
+	add(DaemonUser(o.Layout, o.Live, o.ProcDir)...)
 	Sort(fs)
 	return fs
 }
@@ -656,4 +657,38 @@ func CoreDumps(live *Live, getenv func(string) string, proc string) []Finding {
 		out = append(out, Finding{check, Info, fmt.Sprintf("palyrad (pid %d): core file size 0, not dumpable", live.PID), ""})
 	}
 	return out
+}
+
+// DaemonUser reports a palyrad that runs as root: the governed tools'
+// programs then run as uid 0 (capabilities dropped, but root-owned files
+// stay readable to them and RLIMIT_NPROC is not enforced). It reads the
+// effective uid from proc/PID/status of the running daemon; stopped, it
+// goes by the owner of the state directory (palyrad runs as its owner).
+func DaemonUser(l statedir.Layout, live *Live, proc string) []Finding {
+	const check = "daemon-user"
+	const fix = "run palyrad as an unprivileged user that owns the state directory (chown -R it the state directory, then start palyrad as that user)"
+	const why = "governed tools run as uid 0 too: their capabilities are dropped, but root-owned files stay readable to them and RLIMIT_NPROC is not enforced"
+	if live != nil && live.PID != 0 {
+		st, err := os.ReadFile(filepath.Join(proc, strconv.Itoa(live.PID), "status")) // #nosec G304 -- /proc/PID/status of the daemon, PID from its socket
+		if err != nil {
+			return []Finding{{check, Info, fmt.Sprintf("cannot read the uid of palyrad (pid %d): %v", live.PID, err), ""}}
+		}
+		for _, line := range strings.Split(string(st), "\n") {
+			if f := strings.Fields(line); len(f) >= 3 && f[0] == "Uid:" {
+				if f[2] == "0" {
+					return []Finding{{check, Medium, fmt.Sprintf("palyrad (pid %d) runs as root: %s", live.PID, why), fix}}
+				}
+				return []Finding{{check, Info, fmt.Sprintf("palyrad (pid %d) runs as uid %s, not root", live.PID, f[2]), ""}}
+			}
+		}
+		return []Finding{{check, Info, fmt.Sprintf("cannot read the uid of palyrad (pid %d): no Uid line", live.PID), ""}}
+	}
+	fi, err := os.Stat(l.Dir)
+	if err != nil {
+		return nil // Permissions reports it
+	}
+	if s, ok := fi.Sys().(*syscall.Stat_t); ok && s.Uid == 0 {
+		return []Finding{{check, Medium, "state directory " + l.Dir + " belongs to root, so palyrad runs as root: " + why, fix}}
+	}
+	return nil
 }

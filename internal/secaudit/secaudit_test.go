@@ -357,3 +357,27 @@ func TestCheckpointFreshness(t *testing.T) {
 		}
 	}
 }
+
+// TestDaemonUser: a palyrad running as root (effective uid 0 in its
+// /proc status, or, stopped, a state directory owned by root) is a finding
+// that says to run it as an unprivileged user; another uid is not.
+func TestDaemonUser(t *testing.T) {
+	proc := t.TempDir()
+	pd := filepath.Join(proc, "42")
+	if err := os.Mkdir(pd, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	write(t, filepath.Join(pd, "status"), []byte("Name:\tpalyrad\nUid:\t1000\t0\t0\t0\nGid:\t0\t0\t0\t0\n"), 0o644)
+	l := layout(t)
+	want(t, DaemonUser(l, &Live{PID: 42}, proc), Medium, "runs as root", "run palyrad as an unprivileged user")
+	write(t, filepath.Join(pd, "status"), []byte("Name:\tpalyrad\nUid:\t0\t1000\t1000\t1000\n"), 0o644)
+	if fs := find(DaemonUser(l, &Live{PID: 42}, proc), Info, "runs as uid 1000, not root"); len(fs) != 1 {
+		t.Fatalf("uid 1000: %+v", DaemonUser(l, &Live{PID: 42}, proc))
+	}
+	fs := DaemonUser(l, nil, proc)
+	if os.Getuid() == 0 {
+		want(t, fs, Medium, "belongs to root", "run palyrad as an unprivileged user")
+	} else if len(fs) != 0 {
+		t.Fatalf("stopped, owned by uid %d: %+v", os.Getuid(), fs)
+	}
+}

@@ -63,7 +63,8 @@ type Config struct {
 	// cannot be applied (no Landlock in the kernel, another OS).
 	RequireSandbox bool
 	// Launcher is the binary re-executed as the sandbox launcher (a
-	// binary that links this package: palyrad); "" means os.Executable.
+	// binary that links this package: palyrad); "" means /proc/self/exe,
+	// the daemon's own binary even if its file was replaced or removed.
 	Launcher string
 }
 
@@ -91,9 +92,7 @@ func New(cfg Config) (*Tool, error) {
 		return nil, err
 	}
 	if cfg.Launcher == "" {
-		if cfg.Launcher, err = os.Executable(); err != nil {
-			return nil, fmt.Errorf("exec: sandbox launcher: %w", err)
-		}
+		cfg.Launcher = "/proc/self/exe"
 	}
 	return &Tool{cfg: cfg, res: r, ws: ws}, nil
 }
@@ -134,14 +133,46 @@ type spec struct {
 
 var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
-// reservedEnv are names the caller may not set: the fixed environment and
-// variables that change which code runs.
+// reservedEnvNames and reservedEnvPrefixes are the environment names an
+// injected secret may not take (compared case-insensitively): the fixed
+// environment, and variables that make a program load or run other code,
+// or read another configuration, than the argv shows (docs/tools.md).
+var (
+	reservedEnvNames = map[string]bool{
+		// the fixed environment, and what shells and the C library read
+		"PATH": true, "HOME": true, "LANG": true, "TMPDIR": true, "SHELL": true, "IFS": true,
+		"ENV": true, "BASH_ENV": true, "SHELLOPTS": true, "BASHOPTS": true, "PS4": true, "PROMPT_COMMAND": true,
+		"CDPATH": true, "GLOBIGNORE": true, "GCONV_PATH": true, "LOCPATH": true, "NLSPATH": true,
+		"GLIBC_TUNABLES": true, "HOSTALIASES": true, "RESOLV_HOST_CONF": true, "TZDIR": true,
+		// git
+		"GIT_EXTERNAL_DIFF": true, "GIT_SSH": true, "GIT_SSH_COMMAND": true, "GIT_ASKPASS": true,
+		"GIT_EXEC_PATH": true, "GIT_PAGER": true, "GIT_EDITOR": true, "GIT_SEQUENCE_EDITOR": true,
+		"GIT_PROXY_COMMAND": true, "GIT_TEMPLATE_DIR": true, "GIT_DIR": true, "GIT_WORK_TREE": true,
+		// interpreters and runtimes
+		"PERLLIB": true, "RUBYOPT": true, "RUBYLIB": true, "NODE_OPTIONS": true, "NODE_PATH": true,
+		"NODE_REPL_EXTERNAL_MODULE": true, "JAVA_TOOL_OPTIONS": true, "_JAVA_OPTIONS": true,
+		"JDK_JAVA_OPTIONS": true, "CLASSPATH": true, "LUA_INIT": true, "LUA_PATH": true, "LUA_CPATH": true,
+		"TCLLIBPATH": true, "R_PROFILE": true, "R_PROFILE_USER": true,
+		// programs other programs start, and configuration they read
+		"LESSOPEN": true, "LESSCLOSE": true, "PAGER": true, "MANPAGER": true, "EDITOR": true, "VISUAL": true,
+		"BROWSER": true, "SSH_ASKPASS": true, "SUDO_ASKPASS": true, "OPENSSL_CONF": true,
+		"OPENSSL_ENGINES": true, "CURL_HOME": true, "WGETRC": true,
+	}
+	reservedEnvPrefixes = []string{"LD_", "DYLD_", "GIT_CONFIG", "PERL5", "PYTHON"}
+)
+
+// reservedEnv reports whether n may not name an injected secret.
 func reservedEnv(n string) bool {
-	switch strings.ToUpper(n) {
-	case "PATH", "HOME", "LANG", "IFS", "ENV", "BASH_ENV", "GCONV_PATH", "TMPDIR", "SHELL":
+	u := strings.ToUpper(n)
+	if reservedEnvNames[u] {
 		return true
 	}
-	return strings.HasPrefix(strings.ToUpper(n), "LD_")
+	for _, p := range reservedEnvPrefixes {
+		if strings.HasPrefix(u, p) {
+			return true
+		}
+	}
+	return false
 }
 
 // Plan implements tool.Tool: it decodes the arguments strictly, resolves
@@ -182,7 +213,7 @@ func (t *Tool) Plan(raw []byte) (*tool.Plan, error) {
 	}
 	for n, uri := range a.Env {
 		if !envName.MatchString(n) || reservedEnv(n) {
-			return nil, fmt.Errorf("%w: env name %q is not allowed (want [A-Za-z_][A-Za-z0-9_]*, not PATH, HOME, LANG, LD_* and the like)", errInvalid, n)
+			return nil, fmt.Errorf("%w: env name %q is not allowed (want [A-Za-z_][A-Za-z0-9_]*, not PATH, HOME, LD_*, GIT_CONFIG_*, PYTHONPATH, NODE_OPTIONS and the others listed in docs/tools.md)", errInvalid, n)
 		}
 		ref, v, err := vault.ParseURI(uri)
 		if err != nil {
@@ -192,11 +223,15 @@ func (t *Tool) Plan(raw []byte) (*tool.Plan, error) {
 	}
 	slices.SortFunc(p.Secrets, func(a, b tool.SecretUse) int { return strings.Compare(a.Name, b.Name) })
 	args := u.exe[u.index+1:]
+	flags, err := normalizeFlags(filepath.Base(u.program), args)
+	if err != nil {
+		return nil, err
+	}
 	p.Context = tool.Context{
 		Program:     u.program,
 		Argv:        args,
 		CommandLine: shellQuote(a.Argv),
-		Flags:       normalizeFlags(args),
+		Flags:       flags,
 		Cwd:         cwd,
 		Hosts:       hosts,
 	}

@@ -265,6 +265,44 @@ func TestLandlockNetwork(t *testing.T) {
 	t.Logf("sandbox: %s", res.Sandbox)
 }
 
+// TestReservedEnvNames: a secret may not take the name of a variable that
+// makes a program run or load other code (any case); ordinary token names
+// are fine.
+func TestReservedEnvNames(t *testing.T) {
+	tl := testTool(t, nil)
+	for _, n := range []string{
+		"PATH", "LD_PRELOAD", "ld_library_path", "DYLD_INSERT_LIBRARIES", "BASH_ENV", "ENV", "GIT_CONFIG_COUNT",
+		"GIT_CONFIG_KEY_0", "GIT_CONFIG_VALUE_0", "GIT_CONFIG_PARAMETERS", "GIT_EXTERNAL_DIFF", "GIT_SSH_COMMAND",
+		"PERL5OPT", "PERL5LIB", "PERLLIB", "PYTHONPATH", "PYTHONSTARTUP", "NODE_OPTIONS", "LESSOPEN", "GLIBC_TUNABLES",
+		"JAVA_TOOL_OPTIONS", "RUBYOPT", "Pager",
+	} {
+		if _, err := tl.Plan([]byte(`{"argv":["ls"],"env":{"` + n + `":"vault://global/k"}}`)); !errors.Is(err, tool.ErrInvalid) {
+			t.Errorf("%s: got %v, want ErrInvalid", n, err)
+		}
+	}
+	for _, n := range []string{"GITHUB_TOKEN", "NODE_AUTH_TOKEN", "GIT_TOKEN", "OPENAI_API_KEY", "AWS_SECRET_ACCESS_KEY", "TOKEN"} {
+		if _, err := tl.Plan([]byte(`{"argv":["ls"],"env":{"` + n + `":"vault://global/k"}}`)); err != nil {
+			t.Errorf("%s: %v", n, err)
+		}
+	}
+}
+
+// TestTrustedDirsNamedOnce: /bin and /usr/bin (the same directory on a
+// merged-/usr system) are one trusted directory, named once in messages.
+func TestTrustedDirsNamedOnce(t *testing.T) {
+	tl := testTool(t, nil) // trusted: /usr/bin, /bin
+	if len(slices.Compact(slices.Sorted(slices.Values(tl.res.trusted)))) != len(tl.res.trusted) {
+		t.Fatalf("trusted directories repeat: %q", tl.res.trusted)
+	}
+	_, err := tl.Plan([]byte(`{"argv":["no-such-program"]}`))
+	if err == nil || !strings.HasSuffix(err.Error(), "trusted directories "+strings.Join(tl.res.trusted, ":")) {
+		t.Fatalf("got %v", err)
+	}
+	if usr, _ := filepath.EvalSymlinks("/bin"); usr == "/usr/bin" && strings.Contains(err.Error(), "/usr/bin:/usr/bin") {
+		t.Fatalf("named twice: %v", err)
+	}
+}
+
 // TestWritableTrustedDirRefused: a trusted directory others may write is a
 // configuration error.
 func TestWritableTrustedDirRefused(t *testing.T) {

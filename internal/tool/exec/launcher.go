@@ -1,28 +1,75 @@
 package exec
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
+	"runtime"
 )
 
 // LauncherArg is the first argument that turns a binary linking this
 // package (palyrad, and the test binaries) into the sandbox launcher:
 //
-//	palyrad __palyra-sandbox-exec SPEC_JSON
+//	palyrad __palyra-sandbox-exec   (the spec, JSON, on file descriptor 4)
 //
 // Go's os/exec cannot set a child's rlimits or Landlock domain, so Run
-// re-executes the daemon's own binary this way; the launcher applies the
-// Landlock ruleset (which also sets no_new_privs) and the rlimits to
-// itself, reports on file descriptor 3 what it applied, and execve's the
-// program, which inherits all of it. The launcher grants nothing: it only
-// takes privileges away before running what its caller could run anyway.
+// re-executes the daemon's own binary this way. The launcher's first
+// stage (supervise) is a child subreaper that runs the second stage and
+// kills every descendant left when the program ends; the second stage
+// (launch) applies the Landlock ruleset (which also sets no_new_privs),
+// the rlimits, the capability drop and the seccomp filter to itself,
+// reports on file descriptor 3 what it applied, and execve's the program,
+// which inherits all of it. The launcher grants nothing: it only takes
+// privileges away before running what its caller could run anyway.
 const LauncherArg = "__palyra-sandbox-exec"
 
+// specFD is the file descriptor the launcher reads its spec from (a
+// pipe: an argv string would be bounded by the kernel's MAX_ARG_STRLEN);
+// statusFD is the one it reports on.
+const (
+	statusFD = 3
+	specFD   = 4
+	// maxSpec bounds the spec read from specFD.
+	maxSpec = 64 << 20
+)
+
 func init() {
-	if len(os.Args) == 3 && os.Args[1] == LauncherArg {
-		os.Exit(launch(os.Args[2]))
+	if len(os.Args) == 2 {
+		switch os.Args[1] {
+		case LauncherArg:
+			os.Exit(supervise(readSpec()))
+		case supervisorStep:
+			os.Exit(launch(readSpec()))
+		}
 	}
+}
+
+// readSpec reads the spec from specFD and closes it; nil when it cannot.
+func readSpec() []byte {
+	f := os.NewFile(specFD, "spec")
+	if f == nil {
+		return nil
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxSpec))
+	if err != nil {
+		return nil
+	}
+	return b
+}
+
+// encodeSpec is the spec as JSON, without HTML escaping (which would turn
+// each "<" of an argument into six bytes).
+func encodeSpec(sp launchSpec) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(sp); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
 }
 
 // launchSpec is what the launcher applies and runs.
@@ -51,13 +98,30 @@ type launchStatus struct {
 	Errno int `json:"errno,omitempty"`
 	// Step is "setrlimit NAME" or "execve", with Errno.
 	Step string `json:"step,omitempty"`
+	// Exit is the program's end, reported last by the supervisor.
+	Exit *launchExit `json:"exit,omitempty"`
+}
+
+// launchExit is how the program ended, and its CPU time (with its
+// children's that it waited for).
+type launchExit struct {
+	Code     int   `json:"code"`
+	Signal   int   `json:"signal,omitempty"`
+	UserUS   int64 `json:"user_us"`
+	SystemUS int64 `json:"system_us"`
+	// Orphans is how many descendants were still alive after the program
+	// ended (or was killed) and were killed by the supervisor.
+	Orphans int `json:"orphans,omitempty"`
 }
 
 // launch is the launcher's main: it returns an exit status only when the
 // program could not be executed (126: refused or setup failed, 127: exec
 // failed).
-func launch(specJSON string) int {
-	status := os.NewFile(3, "status")
+func launch(specJSON []byte) int {
+	// Capabilities, securebits and seccomp filters are per thread: the
+	// thread that sets them is the one that execve's.
+	runtime.LockOSThread()
+	status := os.NewFile(statusFD, "status")
 	report := func(s launchStatus) {
 		if status != nil {
 			b, _ := json.Marshal(s)
@@ -65,7 +129,7 @@ func launch(specJSON string) int {
 		}
 	}
 	var sp launchSpec
-	if err := json.Unmarshal([]byte(specJSON), &sp); err != nil || len(sp.Argv) == 0 {
+	if err := json.Unmarshal(specJSON, &sp); err != nil || len(sp.Argv) == 0 {
 		report(launchStatus{Err: "launcher: malformed spec"})
 		return 126
 	}
@@ -74,7 +138,7 @@ func launch(specJSON string) int {
 		report(launchStatus{Err: err.Error()})
 		return 126
 	}
-	report(launchStatus{Sandbox: desc})
+	report(launchStatus{Sandbox: desc + " " + hardening()})
 	// From here nothing may allocate: with RLIMIT_AS in force the Go
 	// runtime could fail to grow its heap. limitExec prepares everything
 	// first, then makes only raw system calls, and on failure writes a

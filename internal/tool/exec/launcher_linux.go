@@ -64,13 +64,33 @@ func sandbox(sp launchSpec) (string, error) {
 	return desc, nil
 }
 
-// limitExec applies the rlimits (soft and hard) and execve's the program;
-// status is closed on exec. Everything that allocates happens before the
-// first limit; after it there are only raw system calls (prlimit64,
-// write, execve, exit_group), so a low RLIMIT_AS cannot make the Go
-// runtime fail between the limits and the exec. It returns only an error
-// from before the limits; a later failure is reported on status as a
-// prepared line and the launcher exits with 127.
+// hardening describes what limitExec applies besides Landlock and the
+// rlimits: the seccomp filter and the capabilities dropped.
+func hardening() string {
+	if os.Geteuid() == 0 {
+		return SeccompSummary + " caps=dropped(bounding,ambient,securebits-noroot-locked) uid=0(palyrad runs as root: root-owned files stay readable to the program; run palyrad as an unprivileged user)"
+	}
+	return SeccompSummary + " caps=none"
+}
+
+// securebits are set (and locked) before the capabilities are dropped
+// when the launcher runs as root: uid 0 gains no capabilities at execve
+// (SECBIT_NOROOT), a setuid transition does not touch them
+// (SECBIT_NO_SETUID_FIXUP), none is kept across setuid (KEEP_CAPS locked
+// off) and none can be raised as ambient (SECBIT_NO_CAP_AMBIENT_RAISE).
+const securebits = 0x01 | 0x02 | 0x04 | 0x08 | 0x20 | 0x40 | 0x80
+
+// limitExec applies the rlimits (soft and hard), drops every capability
+// (bounding set, ambient set, securebits and capset to empty, when the
+// launcher runs as root; ambient and capset otherwise), sets no_new_privs,
+// loads the seccomp filters and execve's the program; status is closed on
+// exec. Everything that allocates happens before the first limit; after
+// it there are only raw system calls (prlimit64, prctl, capset, seccomp,
+// write, execve, exit_group) on this locked thread, so a low RLIMIT_AS
+// cannot make the Go runtime fail between the limits and the exec, and
+// the per-thread credentials set are the ones execve keeps. It returns
+// only an error from before the limits; a later failure is reported on
+// status as a prepared line and the launcher exits with 127.
 func limitExec(ls []rlimit, path string, argv, env []string, status *os.File) error {
 	pathp, err := syscall.BytePtrFromString(path)
 	if err != nil {
@@ -84,14 +104,27 @@ func limitExec(ls []rlimit, path string, argv, env []string, status *os.File) er
 	if err != nil {
 		return err
 	}
+	filters, err := seccompProgram()
+	if err != nil {
+		return err
+	}
+	progs := make([]unix.SockFprog, len(filters))
+	for i, f := range filters {
+		progs[i] = unix.SockFprog{Len: uint16(len(f)), Filter: &f[0]} // #nosec G115 -- a few dozen instructions
+	}
+	root := os.Geteuid() == 0
+	capHdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var capData [2]unix.CapUserData // all empty
 	lims := make([]unix.Rlimit, len(ls))
-	fails := make([][]byte, len(ls)+1)
+	fails := make([][]byte, len(ls))
 	for i, l := range ls {
 		v := uint64(l.Value) // #nosec G115 -- validated positive by the configuration
 		lims[i] = unix.Rlimit{Cur: v, Max: v}
 		fails[i] = []byte(`{"step":"setrlimit ` + l.Name + `","errno":`)
 	}
-	fails[len(ls)] = []byte(`{"step":"execve","errno":`)
+	step := func(s string) []byte { return []byte(`{"step":"` + s + `","errno":`) }
+	failBset, failAmbient, failSecbits, failCapset := step("drop capability bounding set"), step("clear ambient capabilities"), step("set securebits"), step("capset")
+	failNNP, failSeccomp, failExec := step("no_new_privs"), step("seccomp"), step("execve")
 	var line [96]byte
 	fd := status.Fd()
 	syscall.CloseOnExec(int(fd))
@@ -102,13 +135,40 @@ func limitExec(ls []rlimit, path string, argv, env []string, status *os.File) er
 		unix.RawSyscall(unix.SYS_WRITE, fd, uintptr(unsafe.Pointer(&line[0])), uintptr(n)) // #nosec G103 -- raw write(2) of a stack buffer: nothing may allocate under RLIMIT_AS
 		unix.RawSyscall(unix.SYS_EXIT_GROUP, 127, 0, 0)
 	}
+	prctl := func(prefix []byte, opt, arg uintptr, ignore syscall.Errno) {
+		if _, _, e := unix.RawSyscall6(unix.SYS_PRCTL, opt, arg, 0, 0, 0, 0); e != 0 && e != ignore {
+			fail(prefix, e)
+		}
+	}
 	for i := range lims {
 		if _, _, e := unix.RawSyscall6(unix.SYS_PRLIMIT64, 0, uintptr(ls[i].Resource), uintptr(unsafe.Pointer(&lims[i])), 0, 0, 0); e != 0 { // #nosec G103 -- raw prlimit64(2): nothing may allocate between the limits and the exec
 			fail(fails[i], e)
 		}
 	}
+	if root {
+		for c := uintptr(0); c < 64; c++ {
+			if _, _, e := unix.RawSyscall6(unix.SYS_PRCTL, unix.PR_CAPBSET_DROP, c, 0, 0, 0, 0); e == unix.EINVAL {
+				break // past the kernel's last capability
+			} else if e != 0 {
+				fail(failBset, e)
+			}
+		}
+	}
+	prctl(failAmbient, unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, unix.EINVAL) // EINVAL: no ambient capabilities before Linux 4.3
+	if root {
+		prctl(failSecbits, unix.PR_SET_SECUREBITS, securebits, 0)
+	}
+	if _, _, e := unix.RawSyscall(unix.SYS_CAPSET, uintptr(unsafe.Pointer(&capHdr)), uintptr(unsafe.Pointer(&capData[0])), 0); e != 0 { // #nosec G103 -- raw capset(2) of prepared structs
+		fail(failCapset, e)
+	}
+	prctl(failNNP, unix.PR_SET_NO_NEW_PRIVS, 1, 0)
+	for i := range progs {
+		if _, _, e := unix.RawSyscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER, 0, uintptr(unsafe.Pointer(&progs[i]))); e != 0 { // #nosec G103 -- raw seccomp(2) of a program assembled before the limits
+			fail(failSeccomp, e)
+		}
+	}
 	_, _, e := unix.RawSyscall(unix.SYS_EXECVE, uintptr(unsafe.Pointer(pathp)), uintptr(unsafe.Pointer(&argvp[0])), uintptr(unsafe.Pointer(&envp[0]))) // #nosec G103 -- raw execve(2) of strings prepared before the limits
-	fail(fails[len(ls)], e)
+	fail(failExec, e)
 	return nil // not reached
 }
 

@@ -20,3 +20,9 @@ func limitExec([]rlimit, string, []string, []string, *os.File) error {
 
 // LandlockABI is the kernel's Landlock ABI version: none outside Linux.
 func LandlockABI() (int, error) { return 0, errors.New("landlock exists only on Linux") }
+
+func hardening() string { return "" }
+
+const supervisorStep = "__palyra-sandbox-stage2"
+
+func supervise(specJSON []byte) int { return launch(specJSON) }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 )
 
@@ -15,8 +16,9 @@ type resolver struct {
 }
 
 // newResolver resolves each trusted directory's own symlinks (/bin ->
-// /usr/bin), so that containment is checked on real paths, and refuses a
-// directory that group or others may write.
+// /usr/bin), so that containment is checked on real paths, keeps each
+// real directory once, and refuses a directory that group or others may
+// write.
 func newResolver(dirs []string) (*resolver, error) {
 	r := &resolver{}
 	for _, d := range dirs {
@@ -34,7 +36,9 @@ func newResolver(dirs []string) (*resolver, error) {
 		if fi.Mode().Perm()&0o022 != 0 {
 			return nil, fmt.Errorf("exec: trusted directory %s is writable by group or others (%s): anyone could plant a program in it", d, fi.Mode().Perm())
 		}
-		r.trusted = append(r.trusted, filepath.Clean(real))
+		if real = filepath.Clean(real); !slices.Contains(r.trusted, real) { // /bin is /usr/bin on merged-/usr systems
+			r.trusted = append(r.trusted, real)
+		}
 	}
 	if len(r.trusted) == 0 {
 		return nil, fmt.Errorf("exec: none of the trusted directories %q exists", dirs)

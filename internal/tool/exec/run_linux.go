@@ -69,7 +69,7 @@ func (t *Tool) Run(ctx context.Context, p *tool.Plan, secrets map[string][]byte)
 		Connect: sp.ports,
 		Limits:  t.rlimits(),
 	}
-	specJSON, err := json.Marshal(ls)
+	specJSON, err := encodeSpec(ls)
 	if err != nil {
 		return nil, err
 	}
@@ -78,22 +78,31 @@ func (t *Tool) Run(ctx context.Context, p *tool.Plan, secrets map[string][]byte)
 		return nil, err
 	}
 	defer statusR.Close()
+	specR, specW, err := os.Pipe()
+	if err != nil {
+		statusW.Close()
+		return nil, err
+	}
 
 	wall := t.cfg.Wall
 	rctx, cancel := context.WithTimeout(ctx, wall)
 	defer cancel()
 	out := &capped{limit: t.cfg.OutputBytes}
-	cmd := osexec.CommandContext(rctx, t.cfg.Launcher, LauncherArg, string(specJSON)) // #nosec G204 -- the daemon's own binary as the sandbox launcher; the program in the spec is the authorized plan's, resolved in the trusted directories
+	cmd := osexec.CommandContext(rctx, t.cfg.Launcher, LauncherArg) // #nosec G204 -- the daemon's own binary as the sandbox launcher; the program in the spec is the authorized plan's, resolved in the trusted directories
 	cmd.Env = env
 	cmd.Dir = sp.cwd
 	cmd.Stdin = nil // /dev/null
 	cmd.Stdout = out.stream(&out.stdout)
 	cmd.Stderr = out.stream(&out.stderr)
-	cmd.ExtraFiles = []*os.File{statusW}
+	cmd.ExtraFiles = []*os.File{statusW, specR} // fds 3 and 4
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	// The launcher's supervisor kills the program and every descendant,
+	// also those that left the process group, on SIGTERM; the group is
+	// killed too once it has exited, and it is SIGKILLed after WaitDelay
+	// if it does not.
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
 	cmd.WaitDelay = time.Second
-	out.kill = func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	out.kill = func() { _ = cmd.Process.Signal(syscall.SIGTERM) }
 
 	// PR_SET_PDEATHSIG fires when the thread that started the child
 	// exits, not the process: keep this goroutine on its thread until the
@@ -103,9 +112,15 @@ func (t *Tool) Run(ctx context.Context, p *tool.Plan, secrets map[string][]byte)
 	start := time.Now()
 	err = cmd.Start()
 	statusW.Close()
+	specR.Close()
 	if err != nil {
+		specW.Close()
 		return nil, fmt.Errorf("exec: start the sandbox launcher: %w", err)
 	}
+	go func() {
+		specW.Write(specJSON) // an error means the launcher died; its status says why
+		specW.Close()
+	}()
 	status, _ := io.ReadAll(io.LimitReader(statusR, 64<<10))
 	// Wait for the leader to exit without reaping it: while it is a
 	// zombie its pid, and so the process group id, cannot be reused, so
@@ -134,6 +149,9 @@ func (t *Tool) Run(ctx context.Context, p *tool.Plan, secrets map[string][]byte)
 			if s.Errno != 0 {
 				st.Err = fmt.Sprintf("%s %s: %v", s.Step, sp.exe[0], syscall.Errno(s.Errno)) // #nosec G115 -- an errno
 			}
+			if s.Exit != nil {
+				st.Exit = s.Exit
+			}
 		}
 	}
 	res.Sandbox = st.Sandbox
@@ -146,14 +164,22 @@ func (t *Tool) Run(ctx context.Context, p *tool.Plan, secrets map[string][]byte)
 	if st.Sandbox == "" {
 		return nil, fmt.Errorf("exec: the sandbox launcher did not report (%v)", werr)
 	}
-	if ps := cmd.ProcessState; ps != nil {
+	switch ps := cmd.ProcessState; {
+	case st.Exit != nil: // the program's end, as the supervisor saw it
+		res.User, res.System = time.Duration(st.Exit.UserUS)*time.Microsecond, time.Duration(st.Exit.SystemUS)*time.Microsecond
+		res.ExitCode = st.Exit.Code
+		if st.Exit.Signal != 0 {
+			sig := syscall.Signal(st.Exit.Signal)
+			res.Signal = sig.String()
+			if sig == syscall.SIGXCPU {
+				res.Killed = "cpu_limit"
+			}
+		}
+	case ps != nil: // the supervisor itself was killed
 		res.User, res.System = ps.UserTime(), ps.SystemTime()
 		res.ExitCode = ps.ExitCode()
 		if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
 			res.Signal = ws.Signal().String()
-			if ws.Signal() == syscall.SIGXCPU {
-				res.Killed = "cpu_limit"
-			}
 		}
 	}
 	switch {
@@ -164,7 +190,13 @@ func (t *Tool) Run(ctx context.Context, p *tool.Plan, secrets map[string][]byte)
 	case ctx.Err() != nil:
 		return nil, ctx.Err()
 	}
-	res.Stdout, res.Stderr = red.Bytes(out.stdout.Bytes()), red.Bytes(out.stderr.Bytes())
+	if res.Killed != "" || res.Signal != "" {
+		// Output cut at the limit, or by a kill, may end with the first
+		// bytes of an injected secret: drop such a tail.
+		res.Stdout, res.Stderr = red.Truncated(out.stdout.Bytes()), red.Truncated(out.stderr.Bytes())
+	} else {
+		res.Stdout, res.Stderr = red.Bytes(out.stdout.Bytes()), red.Bytes(out.stderr.Bytes())
+	}
 	res.HashOutput()
 	return res, nil
 }

@@ -191,6 +191,18 @@ func TestWriteRefusesHardLinkedFiles(t *testing.T) {
 	assertOutsideUntouched(t, out)
 }
 
+// TestReadRefusesHardLinkedFiles: a hard link in the workspace to a file
+// outside it (as the daemon's uid could make with ln) is not read.
+func TestReadRefusesHardLinkedFiles(t *testing.T) {
+	ws, out := workspace(t)
+	if err := os.Link(filepath.Join(out, "secret"), filepath.Join(ws, "hl")); err != nil {
+		t.Skip("hard links unsupported:", err)
+	}
+	if res, err := Read(ws, "hl", 1<<20); !errors.Is(err, ErrHardLinked) || len(res.Data) != 0 {
+		t.Fatalf("err = %v, %d bytes read", err, len(res.Data))
+	}
+}
+
 func TestList(t *testing.T) {
 	ws, out := workspace(t)
 	write(t, filepath.Join(ws, "b.txt"), "bb")

@@ -17,7 +17,8 @@ type ReadResult struct {
 // Read reads the regular file rel (relative to the workspace root, "/"
 // separated) and returns at most maxBytes bytes of it (maxBytes must be
 // positive). Errors: ErrPath (rel refused), ErrNotRegular (a directory,
-// FIFO, device or socket), ErrTooLarge is never returned (a longer file is
+// FIFO, device or socket), ErrHardLinked (the file has other hard links:
+// it may be a file outside the workspace), ErrTooLarge is never returned (a longer file is
 // Truncated), or the wrapped file system error (fs.ErrNotExist, escapes).
 func Read(root, rel string, maxBytes int64) (ReadResult, error) {
 	name, err := cleanRel(rel)
@@ -44,6 +45,11 @@ func Read(root, rel string, maxBytes int64) (ReadResult, error) {
 	}
 	if !fi.Mode().IsRegular() {
 		return ReadResult{}, fmt.Errorf("fs.read: %s: %w (%s)", name, ErrNotRegular, fi.Mode().Type())
+	}
+	// A hard link in the workspace to a file outside it (the daemon's
+	// state, another user's file it may read) passes every path check.
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Nlink > 1 {
+		return ReadResult{}, fmt.Errorf("fs.read: %s: %w (%d links)", name, ErrHardLinked, st.Nlink)
 	}
 	data, err := io.ReadAll(io.LimitReader(f, maxBytes+1))
 	if err != nil {

@@ -65,6 +65,10 @@ var (
 	ErrHeader           = errors.New("header refused")
 	ErrRequest          = errors.New("invalid request")
 	ErrHostNotAllowed   = errors.New("host not allowed")
+	// ErrTransport wraps every other failure to exchange the request with
+	// the remote end: a TLS handshake or certificate refused, a protocol
+	// error, a connection reset (the underlying error is wrapped too).
+	ErrTransport = errors.New("request failed")
 )
 
 // Resolver looks host names up. *net.Resolver implements it; tests pass a
@@ -185,7 +189,8 @@ func (o Options) withDefaults() Options {
 // Fetch sends req under opts and returns the final response. Errors:
 // netguard.ErrURL (a URL or redirect URL refused), netguard.ErrBlocked (an
 // address refused; errors.As gives the *netguard.BlockedError), ErrHeader,
-// ErrRequest, ErrTooManyRedirects, ErrTimeout, or the network error. Error
+// ErrRequest, ErrTooManyRedirects, ErrTimeout, or ErrTransport wrapping
+// the network or TLS error (a *net.OpError for a refused connection). Error
 // text names hosts and addresses, never paths, queries or header values.
 func Fetch(ctx context.Context, req Request, opts Options) (*Response, error) {
 	start := time.Now()
@@ -306,5 +311,5 @@ func (f *fetcher) fail(ctx context.Context, hop int, target netguard.Target, err
 	if ctx.Err() != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		return fmt.Errorf("http.fetch: %s: %w (%s)", where, ErrTimeout, f.opts.Timeout)
 	}
-	return fmt.Errorf("http.fetch: %s: %w", where, err)
+	return fmt.Errorf("http.fetch: %s: %w: %w", where, ErrTransport, err)
 }

@@ -611,3 +611,24 @@ func TestTLS13IsTheDefaultMinimum(t *testing.T) {
 		t.Fatalf("TLS 1.2 allowed explicitly: %v", err)
 	}
 }
+
+// TestTransportFailuresAreClassified: a TLS certificate that does not
+// verify, on the first request or after a redirect from https to http
+// and back, is ErrTransport with the reason, not an unclassified error.
+func TestTransportFailuresAreClassified(t *testing.T) {
+	untrusted := httptest.NewUnstartedServer(http.HandlerFunc(hello))
+	untrusted.Config.ErrorLog = quietLog // the refused handshakes are expected
+	untrusted.StartTLS()
+	t.Cleanup(untrusted.Close)
+	_, err := Fetch(context.Background(), Request{URL: untrusted.URL + "/"}, opts(newTable(nil)))
+	if !errors.Is(err, ErrTransport) || !strings.Contains(err.Error(), "certificate") {
+		t.Fatalf("untrusted certificate: %v", err)
+	}
+	down := newServer(t, func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, untrusted.URL+"/", http.StatusFound)
+	})
+	_, err = Fetch(context.Background(), Request{URL: fmt.Sprintf("http://127.0.0.1:%d/", down.port())}, opts(newTable(nil)))
+	if !errors.Is(err, ErrTransport) || !strings.Contains(err.Error(), "redirect 1 to 127.0.0.1") {
+		t.Fatalf("redirect to an untrusted certificate: %v", err)
+	}
+}

@@ -18,7 +18,7 @@ func (f *fetcher) read(ctx context.Context, resp *http.Response, target netguard
 		if ctx.Err() != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
 			return nil, fmt.Errorf("http.fetch: %s: reading the body: %w (%s)", target.Host, ErrTimeout, f.opts.Timeout)
 		}
-		return nil, fmt.Errorf("http.fetch: %s: reading the body: %w", target.Host, err)
+		return nil, fmt.Errorf("http.fetch: %s: reading the body: %w: %w", target.Host, ErrTransport, err)
 	}
 	truncated := int64(len(body)) > limit
 	if truncated {
