@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"connectrpc.com/connect"
@@ -48,7 +49,7 @@ func approvalsCmd(g *globals) *cobra.Command {
 				return printJSON(out)
 			}
 			if len(r.Approvals) > 0 {
-				fmt.Println("ID\tSTATE\tREQUESTER\tACTION\tRESOURCE\tCREATED")
+				fmt.Println("ID\tSTATE\tREQUESTER\tACTION\tRESOURCE\tCREATED\tSUMMARY")
 			}
 			for _, a := range r.Approvals {
 				fmt.Println(approvalLine(a))
@@ -75,7 +76,10 @@ func approvalsCmd(g *globals) *cobra.Command {
 				return printJSON(approvalJSON(r.Approval))
 			}
 			a := approvalJSON(r.Approval)
-			for _, k := range []string{"id", "state", "requester", "device_id", "action", "resource", "request_hash", "reason", "created", "expires",
+			for _, k := range []string{"requester", "resource", "summary", "reason", "decision_reason"} {
+				a[k] = approval.Printable(a[k].(string)) // what a daemon sent is shown, never obeyed by the terminal
+			}
+			for _, k := range []string{"id", "state", "requester", "device_id", "action", "resource", "summary", "policies", "request_hash", "reason", "created", "expires",
 				"decider", "decision_reason", "decided", "scope", "grant_expires", "uses"} {
 				if v, ok := a[k]; ok && v != "" {
 					fmt.Printf("%-16s %v\n", k+":", v)
@@ -188,7 +192,8 @@ func unixTime(u int64) string {
 }
 
 func approvalLine(a *palyrav1.Approval) string {
-	return fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s", a.Id, a.State, a.Requester, a.Action, a.Resource, unixTime(a.CreatedUnix))
+	return fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s\t%s", a.Id, a.State, approval.Printable(a.Requester), a.Action,
+		approval.Printable(a.Resource), unixTime(a.CreatedUnix), approval.Printable(a.Summary))
 }
 
 func approvalJSON(a *palyrav1.Approval) map[string]any {
@@ -197,6 +202,7 @@ func approvalJSON(a *palyrav1.Approval) map[string]any {
 		"request_hash": a.RequestHash, "reason": a.Reason, "created": unixTime(a.CreatedUnix), "expires": unixTime(a.ExpiresUnix),
 		"decider": a.Decider, "decision_reason": a.DecisionReason, "decided": unixTime(a.DecidedUnix), "scope": a.Scope,
 		"grant_expires": unixTime(a.GrantExpiresUnix), "uses": a.Uses, "seq": a.Seq,
+		"summary": a.Summary, "policies": strings.Join(a.Policies, ","),
 	}
 }
 

@@ -578,3 +578,43 @@ func BenchmarkGrantedRead(b *testing.B) {
 		}
 	})
 }
+
+// TestApprovalBindsVersion: a grant for global/gated#1 does not let the
+// latest version through (the version is outside the Cedar context, inside
+// the request digest), and the approver is shown which version is read.
+func TestApprovalBindsVersion(t *testing.T) {
+	td, _ := startGated(t, filepath.Join(t.TempDir(), "state"), &testClock{})
+	putGated(t, td)
+	putGated(t, td)
+	b := td.enroll(t, "agent")
+	dev, _ := client.DialBundle(b, peer.TCP)
+	defer dev.Close()
+	ctx := context.Background()
+	read := func(ref string) (*connect.Response[palyrav1.VaultGetResponse], error) {
+		req := connect.NewRequest(&palyrav1.VaultGetRequest{Ref: ref})
+		req.Header().Set(guard.HeaderApprovalWait, "0")
+		return dev.Vault.Get(ctx, req)
+	}
+	_, err := read("global/gated#1")
+	id := approvalIDOf(err)
+	if id == "" {
+		t.Fatalf("read #1: %v", err)
+	}
+	a := pendingID(t, td.admin)
+	if a.Summary != "vault get global/gated#1" || !slices.Equal(a.Policies, []string{"approve-vault-read"}) {
+		t.Fatalf("pending %+v", a)
+	}
+	if _, err := decide(ctx, td.admin, id, true, "for=10m", ""); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := read("global/gated#1"); err != nil || r.Msg.Version != 1 {
+		t.Fatalf("#1 under the grant: %v", err)
+	}
+	_, err = read("global/gated")
+	if connect.CodeOf(err) != connect.CodeFailedPrecondition || approvalIDOf(err) == id {
+		t.Fatalf("the latest version under a grant for #1: %v", err)
+	}
+	if l := pendingID(t, td.admin); l.Summary != "vault get global/gated (latest version)" {
+		t.Fatalf("summary of the latest: %q", l.Summary)
+	}
+}

@@ -200,6 +200,7 @@ func approvalProto(a approval.Approval) *palyrav1.Approval {
 		Id: a.ID, Requester: a.Requester, DeviceId: a.DeviceID, Action: a.Action, Resource: a.Resource,
 		RequestHash: hex.EncodeToString(a.Hash[:]), Reason: a.Reason, CreatedUnix: a.Created.Unix(), ExpiresUnix: a.Expires.Unix(),
 		State: a.State, Decider: a.Decider, DecisionReason: a.DecisionReason, Uses: a.Uses, Seq: a.Seq,
+		Summary: a.Summary, Policies: a.Policies,
 	}
 	if !a.Decided.IsZero() {
 		p.DecidedUnix = a.Decided.Unix()

@@ -90,6 +90,16 @@ type Target struct {
 	// Also are further decisions the request needs (see Also); all of
 	// them and the route's own must allow it.
 	Also []Also
+	// Digest is the exact request digest an approval binds (see
+	// approval.CanonicalRequest.Digest): everything that determines what
+	// the action does beyond Context. Nil means the request message's
+	// deterministic protobuf encoding, which fits any route whose message
+	// holds no secret value.
+	Digest []byte
+	// Summary is what an approver is shown of the request: bounded,
+	// without secret values (secret references by name only). "" means
+	// "<action> <resource>".
+	Summary string
 }
 
 // TargetFunc validates a request message and names its target. It returns
@@ -179,7 +189,7 @@ func authorize[Req, Arg any](ctx context.Context, g *Guard, action authz.Action,
 		Context:   t.Context,
 	})
 	if dec.Effect == authz.Pending {
-		seq, err := g.approve(ctx, c, action, t, dec, d)
+		seq, err := g.approve(ctx, c, action, t, dec, d, msg)
 		if err != nil {
 			return c, zero, 0, err
 		}
