@@ -618,3 +618,90 @@ func TestApprovalBindsVersion(t *testing.T) {
 		t.Fatalf("summary of the latest: %q", l.Summary)
 	}
 }
+
+// addPolicy writes a policy file into the gated daemon's policy directory
+// and reloads.
+func addPolicy(t *testing.T, td *testDaemon, dir, name, text string) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(filepath.Dir(dir), "policies", name), []byte(text+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := td.admin.Policy.Reload(context.Background(), connect.NewRequest(&palyrav1.PolicyReloadRequest{})); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestApprovalPolicyChangedWhileWaiting: the policies change while a
+// request waits so that a plain forbid denies it; approving it then does
+// not run it: it is denied with approval_policy_changed, journaled.
+func TestApprovalPolicyChangedWhileWaiting(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "state")
+	td, _ := startGated(t, dir, &testClock{})
+	putGated(t, td)
+	b := td.enroll(t, "agent")
+	dev, _ := client.DialBundle(b, peer.TCP)
+	defer dev.Close()
+	ctx := context.Background()
+	start := td.audit.Head()
+	errc := make(chan error, 1)
+	go func() {
+		_, err := gatedRead(ctx, dev, "")
+		errc <- err
+	}()
+	a := pendingID(t, td.admin)
+	addPolicy(t, td, dir, "freeze.cedar", `@id("freeze") forbid (principal, action == Action::"vault.read", resource == Secret::"global/gated");`)
+	if _, err := decide(ctx, td.admin, a.Id, true, "once", ""); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-errc:
+		if connect.CodeOf(err) != connect.CodePermissionDenied || !strings.Contains(err.Error(), "policies changed") || approvalIDOf(err) != a.Id {
+			t.Fatalf("read approved under old policies: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the read did not end")
+	}
+	rec := waitRecord(t, td.audit, start, func(r audit.Record) bool { return r.Reason == "approval_policy_changed" })
+	if rec.Decision != "deny" || !slices.Contains(rec.Obligations, "approval_id="+a.Id) {
+		t.Fatalf("journal %+v", rec)
+	}
+}
+
+// TestApprovalGrantLiftsOnlyItsPolicies: a for=2m grant does not lift an
+// @approval forbid added after it: the request asks again.
+func TestApprovalGrantLiftsOnlyItsPolicies(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "state")
+	td, _ := startGated(t, dir, &testClock{})
+	putGated(t, td)
+	b := td.enroll(t, "agent")
+	dev, _ := client.DialBundle(b, peer.TCP)
+	defer dev.Close()
+	ctx := context.Background()
+	_, err := gatedRead(ctx, dev, "0")
+	id := approvalIDOf(err)
+	if _, err := decide(ctx, td.admin, id, true, "for=2m", ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := gatedRead(ctx, dev, "0"); err != nil {
+		t.Fatalf("read under the grant: %v", err)
+	}
+	addPolicy(t, td, dir, "second.cedar", `@id("second-look") @approval("required") forbid (principal, action == Action::"vault.read", resource == Secret::"global/gated");`)
+	_, err = gatedRead(ctx, dev, "0")
+	if connect.CodeOf(err) != connect.CodeFailedPrecondition || approvalIDOf(err) == id {
+		t.Fatalf("a new approvable forbid was lifted by an old grant: %v", err)
+	}
+	a := pendingID(t, td.admin)
+	if !slices.Equal(a.Policies, []string{"approve-vault-read", "second-look"}) {
+		t.Fatalf("policies %v", a.Policies)
+	}
+	// With the new forbid gone again, the old grant applies once more.
+	if err := os.Remove(filepath.Join(filepath.Dir(dir), "policies", "second.cedar")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := td.admin.Policy.Reload(ctx, connect.NewRequest(&palyrav1.PolicyReloadRequest{})); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := gatedRead(ctx, dev, "0"); err != nil {
+		t.Fatalf("read under the grant after the forbid went: %v", err)
+	}
+}
