@@ -329,14 +329,16 @@ func TestApprovalExpiredWhileWaiting(t *testing.T) {
 }
 
 // TestConcurrentDecidersOneWins: the owner on the socket and another
-// device over mTLS decide the same approval at once: exactly one wins,
-// the other is told who did.
+// device over mTLS, which an operator policy lets decide, decide the same
+// approval at once: exactly one wins, the other is told who did.
 func TestApprovalConcurrentDeciders(t *testing.T) {
-	td, _ := startGated(t, filepath.Join(t.TempDir(), "state"), &testClock{})
+	dir := filepath.Join(t.TempDir(), "state")
+	td, _ := startGated(t, dir, &testClock{})
 	putGated(t, td)
 	agent := td.enroll(t, "agent")
 	phone := td.enroll(t, "phone")
 	ctx := context.Background()
+	addPolicy(t, td, dir, "phone.cedar", `@id("phone-decides") permit (principal == Device::"`+phone.Identity.DeviceID.String()+`", action == Action::"approval.decide", resource);`)
 	dev, _ := client.DialBundle(agent, peer.TCP)
 	defer dev.Close()
 	ph, _ := client.DialBundle(phone, peer.TCP)
