@@ -707,3 +707,44 @@ func TestApprovalGrantLiftsOnlyItsPolicies(t *testing.T) {
 		t.Fatalf("read under the grant after the forbid went: %v", err)
 	}
 }
+
+// TestApprovalWatchEndsWhenReadWithdrawn: a device's watch stream ends
+// with PermissionDenied, without delivering the next event, once a reload
+// withdraws its approval.read; the end is journaled.
+func TestApprovalWatchEndsWhenReadWithdrawn(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "state")
+	td, _ := startGated(t, dir, &testClock{})
+	putGated(t, td)
+	b := td.enroll(t, "agent")
+	dev, _ := client.DialBundle(b, peer.TCP)
+	defer dev.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	start := td.audit.Head()
+	_, err := gatedRead(ctx, td.admin, "0")
+	first := approvalIDOf(err)
+	stream, err := dev.Approvals.Watch(ctx, connect.NewRequest(&palyrav1.ApprovalWatchRequest{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stream.Close()
+	if !stream.Receive() || stream.Msg().Id != first {
+		t.Fatalf("first event: %v", stream.Err())
+	}
+	addPolicy(t, td, dir, "no-read.cedar", `@id("devices-no-approvals") forbid (principal is Device, action == Action::"approval.read", resource);`)
+	other, _ := client.DialBundle(td.enroll(t, "other"), peer.TCP)
+	defer other.Close()
+	if _, err := gatedRead(ctx, other, "0"); approvalIDOf(err) == "" {
+		t.Fatalf("a second approval: %v", err)
+	}
+	if stream.Receive() {
+		t.Fatalf("an event after approval.read was withdrawn: %+v", stream.Msg())
+	}
+	if connect.CodeOf(stream.Err()) != connect.CodePermissionDenied {
+		t.Fatalf("stream end: %v", stream.Err())
+	}
+	rec := waitRecord(t, td.audit, start, func(r audit.Record) bool { return r.Reason == "revoked_by_policy" })
+	if rec.Action != "approval.read" || rec.Decision != "deny" || !slices.Equal(rec.Policies, []string{"devices-no-approvals"}) {
+		t.Fatalf("journal %+v", rec)
+	}
+}

@@ -152,7 +152,8 @@ func (d *Daemon) decideTarget(c authn.Caller, m *palyrav1.ApprovalDecideRequest)
 }
 
 // watchApprovals streams every approval changed after after, then each
-// change as it happens, until the caller ends the stream.
+// change as it happens, until the caller ends the stream or the policies
+// in force no longer allow it approval.read (checked before each event).
 func (d *Daemon) watchApprovals(ctx context.Context, _ authn.Caller, after int64, s *connect.ServerStream[palyrav1.Approval]) error {
 	tick := time.NewTicker(watchExpiryInterval)
 	defer tick.Stop()
@@ -163,6 +164,11 @@ func (d *Daemon) watchApprovals(ctx context.Context, _ authn.Caller, after int64
 			return approvalError(err)
 		}
 		for _, a := range list {
+			// approval.read may have been withdrawn since the stream
+			// opened: decided again, through the guard, per event.
+			if err := guard.StillAllowed(ctx); err != nil {
+				return err
+			}
 			if err := s.Send(approvalProto(a)); err != nil {
 				return err
 			}
