@@ -16,6 +16,7 @@ import (
 	"connectrpc.com/connect"
 
 	palyrav1 "github.com/palyra/palyra/api/palyra/v1"
+	"github.com/palyra/palyra/internal/approval"
 	"github.com/palyra/palyra/internal/audit"
 	"github.com/palyra/palyra/internal/client"
 	"github.com/palyra/palyra/internal/config"
@@ -746,5 +747,38 @@ func TestApprovalWatchEndsWhenReadWithdrawn(t *testing.T) {
 	rec := waitRecord(t, td.audit, start, func(r audit.Record) bool { return r.Reason == "revoked_by_policy" })
 	if rec.Action != "approval.read" || rec.Decision != "deny" || !slices.Equal(rec.Policies, []string{"devices-no-approvals"}) {
 		t.Fatalf("journal %+v", rec)
+	}
+}
+
+// TestApprovalRetention: at start the daemon prunes records decided more
+// than approval.Retention ago; newer and pending ones stay, with their ids.
+func TestApprovalRetention(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "state")
+	clk := &testClock{}
+	td, stop := startGated(t, dir, clk)
+	putGated(t, td)
+	b := td.enroll(t, "agent")
+	dev, _ := client.DialBundle(b, peer.TCP)
+	_, err := gatedRead(context.Background(), dev, "0")
+	old := approvalIDOf(err)
+	if _, err := decide(context.Background(), td.admin, old, false, "", ""); err != nil {
+		t.Fatal(err)
+	}
+	dev.Close()
+	stop()
+
+	clk.add(approval.Retention + time.Hour)
+	td, stop = startGated(t, dir, clk)
+	dev = client.DialTCP(td.addrs.TCP, &b.Cert, b.Roots(), client.ClientOptions(peer.TCP)...)
+	_, err = gatedRead(context.Background(), dev, "0")
+	dev.Close()
+	pending := approvalIDOf(err)
+	if _, err := td.admin.Approvals.Get(context.Background(), connect.NewRequest(&palyrav1.ApprovalGetRequest{Id: old})); connect.CodeOf(err) != connect.CodeNotFound {
+		t.Fatalf("a record decided 30 days ago: %v", err)
+	}
+	stop()
+	td, _ = startGated(t, dir, clk)
+	if a := pendingID(t, td.admin); a.Id != pending {
+		t.Fatalf("pending after restart: %s, want %s", a.Id, pending)
 	}
 }

@@ -25,12 +25,26 @@ func ApprovalClock(now func() time.Time) Option {
 	return func(o *openOptions) { o.approvalNow = now }
 }
 
-// approvalsComponent opens approvals.db in l.
+// approvalsComponent opens approvals.db in l and prunes the records
+// decided more than approval.Retention ago (the journal keeps them).
 func (d *Daemon) approvalsComponent(l statedir.Layout, now func() time.Time) lifecycle.Component {
 	return lifecycle.Component{Name: "approvals", Start: func(ctx context.Context) error {
 		var err error
-		d.approvals, err = approval.Open(ctx, l.Approvals, approval.Options{Now: now})
-		return err
+		if d.approvals, err = approval.Open(ctx, l.Approvals, approval.Options{Now: now}); err != nil {
+			return err
+		}
+		if now == nil {
+			now = time.Now
+		}
+		n, err := d.approvals.Prune(ctx, now().Add(-approval.Retention))
+		if err != nil {
+			d.approvals.Close()
+			return err
+		}
+		if n > 0 {
+			d.log.Info("pruned decided approvals", "records", n, "older_than", approval.Retention)
+		}
+		return nil
 	}, Stop: func() error { return d.approvals.Close() }}
 }
 
