@@ -373,7 +373,11 @@ func (s *Store) Get(ctx context.Context, id string) (Approval, error) {
 	if _, err := s.ExpireDue(ctx); err != nil {
 		return Approval{}, err
 	}
-	return scan(s.db.QueryRowContext(ctx, `SELECT `+columns+` FROM approvals WHERE id = ?`, id))
+	a, err := scan(s.db.QueryRowContext(ctx, `SELECT `+columns+` FROM approvals WHERE id = ?`, id))
+	if errors.Is(err, ErrNotFound) {
+		return a, fmt.Errorf("%w: %s (palyra approvals list --state pending shows the waiting ones; decided records are kept 30 days)", ErrNotFound, id)
+	}
+	return a, err
 }
 
 // Filter selects records for List.

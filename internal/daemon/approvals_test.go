@@ -782,3 +782,51 @@ func TestApprovalRetention(t *testing.T) {
 		t.Fatalf("pending after restart: %s, want %s", a.Id, pending)
 	}
 }
+
+// TestApprovalLostOnceGrantNamesTheNewOne: two callers wait on one
+// approval, naming it; a once grant lets one through, and the other is
+// told the id of the new approval it now needs, instead of waiting
+// silently on an id it never saw.
+func TestApprovalLostOnceGrantNamesTheNewOne(t *testing.T) {
+	td, _ := startGated(t, filepath.Join(t.TempDir(), "state"), &testClock{})
+	putGated(t, td)
+	b := td.enroll(t, "agent")
+	dev, _ := client.DialBundle(b, peer.TCP)
+	defer dev.Close()
+	ctx := context.Background()
+	_, err := gatedRead(ctx, dev, "0")
+	id := approvalIDOf(err)
+	errs := make(chan error, 2)
+	for range 2 {
+		go func() {
+			req := connect.NewRequest(&palyrav1.VaultGetRequest{Ref: "global/gated"})
+			req.Header().Set(guard.HeaderApprovalID, id)
+			_, err := dev.Vault.Get(ctx, req)
+			errs <- err
+		}()
+	}
+	// Both wait (two pending journal records naming id besides the first).
+	time.Sleep(300 * time.Millisecond)
+	if _, err := decide(ctx, td.admin, id, true, "once", ""); err != nil {
+		t.Fatal(err)
+	}
+	var ok, moved int
+	for range 2 {
+		select {
+		case err := <-errs:
+			switch {
+			case err == nil:
+				ok++
+			case connect.CodeOf(err) == connect.CodeFailedPrecondition && approvalIDOf(err) != "" && approvalIDOf(err) != id:
+				moved++
+			default:
+				t.Fatalf("waiter: %v", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("a waiter did not end")
+		}
+	}
+	if ok != 1 || moved != 1 {
+		t.Fatalf("%d through, %d told a new id", ok, moved)
+	}
+}

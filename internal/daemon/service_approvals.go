@@ -158,11 +158,16 @@ func (d *Daemon) decideTarget(c authn.Caller, m *palyrav1.ApprovalDecideRequest)
 	if err != nil && !errors.Is(err, approval.ErrNotFound) {
 		return decideArg{}, guard.Target{}, approvalError(err)
 	}
-	return arg, guard.Target{Resource: approvalResource(arg.id), Context: map[string]types.Value{
+	own := a.Requester != "" && a.Requester == c.Principal.String()
+	t := guard.Target{Resource: approvalResource(arg.id), Context: map[string]types.Value{
 		"requester":        types.String(a.Requester),
 		"requested_action": types.String(a.Action),
-		"own_request":      types.Boolean(a.Requester != "" && a.Requester == c.Principal.String()),
-	}}, nil
+		"own_request":      types.Boolean(own),
+	}}
+	if own {
+		t.Hint = "approval " + arg.id + " is your own request; ask another principal (the owner on the unix socket, or a device a policy lets decide)"
+	}
+	return arg, t, nil
 }
 
 // watchApprovals streams every approval changed after after, then each

@@ -136,6 +136,9 @@ func (g *Guard) approve(ctx context.Context, c authn.Caller, action authz.Action
 	}
 	session := sessionOf(ctx, c)
 	wait, waitSet := approvalWait(ctx)
+	// lost: a once grant this request waited for went to a twin; a
+	// client that named its approval is then told the new one's id.
+	lost := false
 	for first := true; ; first = false {
 		if a, ok, err := ap.Store.UseGrant(ctx, hash, requester, session, dec.Policies); err != nil {
 			return 0, g.approvalFailure(err)
@@ -166,7 +169,7 @@ func (g *Guard) approve(ctx context.Context, c authn.Caller, action authz.Action
 			}
 			g.cfg.Log.Info("waiting for approval", "approval_id", a.ID, "principal", requester, "action", action, "resource", t.Resource.String())
 		}
-		if waitSet && wait == 0 && a.State == approval.StatePending {
+		if (waitSet && wait == 0 || lost && namesApproval(ctx)) && a.State == approval.StatePending {
 			ce := connect.NewError(connect.CodeFailedPrecondition, fmt.Errorf("waiting for approval %s (palyra approvals approve %s)", a.ID, a.ID))
 			ce.Meta().Set(HeaderApprovalID, a.ID)
 			ce.Meta().Set(HeaderApprovalExpires, strconv.FormatInt(a.Expires.Unix(), 10))
@@ -193,6 +196,7 @@ func (g *Guard) approve(ctx context.Context, c authn.Caller, action authz.Action
 				return 0, g.approvalFailure(err)
 			}
 			if !ok {
+				lost = true
 				continue // a once grant another waiter used first: ask again
 			}
 			return g.journal(ctx, entry(authz.Allow, reasonApproved, &a), d)
@@ -259,6 +263,13 @@ func (g *Guard) namedApproval(ctx context.Context, hash [32]byte, requester stri
 		return approval.Approval{}, false
 	}
 	return a, true
+}
+
+// namesApproval reports whether the request names an approval in
+// HeaderApprovalID (a client that repeats calls to wait).
+func namesApproval(ctx context.Context) bool {
+	info, ok := connect.CallInfoForHandlerContext(ctx)
+	return ok && info.RequestHeader().Get(HeaderApprovalID) != ""
 }
 
 // awaitDecision waits until a is decided or expired, or ctx ends.

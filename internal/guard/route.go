@@ -100,6 +100,10 @@ type Target struct {
 	// without secret values (secret references by name only). "" means
 	// "<action> <resource>".
 	Summary string
+	// Hint is what a denied caller is told to do next, after the deny
+	// ("approval X is your own request; ask another principal"); "" for
+	// none. It is shown only when the decision denies.
+	Hint string
 }
 
 // TargetFunc validates a request message and names its target. It returns
@@ -215,16 +219,21 @@ func authorize[Req, Arg any](ctx context.Context, g *Guard, action authz.Action,
 		if n, ok := g.denialLog.Allow(g.cfg.Now()); ok {
 			g.cfg.Log.Info("denied", "principal", e.Principal, "action", action, "resource", e.Resource, "policies", dec.Policies, "suppressed_before", n)
 		}
-		return c, zero, t, 0, connect.NewError(connect.CodePermissionDenied, &DeniedError{Principal: e.Principal, Action: string(action), Resource: e.Resource})
+		return c, zero, t, 0, connect.NewError(connect.CodePermissionDenied, &DeniedError{Principal: e.Principal, Action: string(action), Resource: e.Resource, Hint: t.Hint})
 	}
 	return c, arg, t, seq, nil
 }
 
-// DeniedError is what a denied caller is told.
-type DeniedError struct{ Principal, Action, Resource string }
+// DeniedError is what a denied caller is told; Hint, if set, what to do
+// next.
+type DeniedError struct{ Principal, Action, Resource, Hint string }
 
 func (e *DeniedError) Error() string {
-	return fmt.Sprintf("denied: %s may not %s on %s", e.Principal, e.Action, e.Resource)
+	s := fmt.Sprintf("denied: %s may not %s on %s", e.Principal, e.Action, e.Resource)
+	if e.Hint != "" {
+		s += "; " + e.Hint
+	}
+	return s
 }
 
 // decisionEntry is the journal record of dec.
