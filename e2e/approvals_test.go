@@ -236,7 +236,17 @@ func TestApprovalWaitsPastTheCallTimeout(t *testing.T) {
 		t.Skip("takes 40s; set PALYRA_LONG_TESTS=1")
 	}
 	state := filepath.Join(t.TempDir(), "state")
-	startGatedPalyrad(t, state)
+	// Devices decide only where an operator policy permits it.
+	policies := gatePolicies(t)
+	permit := `@id("devices-decide") permit (principal is Device, action == Action::"approval.decide", resource);` + "\n"
+	if err := os.WriteFile(filepath.Join(policies, "decide.cedar"), []byte(permit), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	conf := filepath.Join(t.TempDir(), "palyrad.toml")
+	if err := os.WriteFile(conf, []byte(fmt.Sprintf("policy_dir = %q\n", policies)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	startDaemon(t, state, "--config", conf)
 	must(t, []byte("gated value"), "--state-dir", state, "vault", "put", "global/gated")
 	bundle := filepath.Join(t.TempDir(), "agent")
 	must(t, nil, "--state-dir", state, "devices", "enroll", "--name", "agent", "--out", bundle)

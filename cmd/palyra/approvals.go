@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"connectrpc.com/connect"
@@ -48,7 +49,7 @@ func approvalsCmd(g *globals) *cobra.Command {
 				return printJSON(out)
 			}
 			if len(r.Approvals) > 0 {
-				fmt.Println("ID\tSTATE\tREQUESTER\tACTION\tRESOURCE\tCREATED")
+				fmt.Println("ID\tSTATE\tREQUESTER\tACTION\tRESOURCE\tCREATED\tSUMMARY")
 			}
 			for _, a := range r.Approvals {
 				fmt.Println(approvalLine(a))
@@ -75,7 +76,10 @@ func approvalsCmd(g *globals) *cobra.Command {
 				return printJSON(approvalJSON(r.Approval))
 			}
 			a := approvalJSON(r.Approval)
-			for _, k := range []string{"id", "state", "requester", "device_id", "action", "resource", "request_hash", "reason", "created", "expires",
+			for _, k := range []string{"requester", "resource", "summary", "reason", "decision_reason"} {
+				a[k] = approval.Printable(a[k].(string)) // what a daemon sent is shown, never obeyed by the terminal
+			}
+			for _, k := range []string{"id", "state", "requester", "device_id", "action", "resource", "summary", "policies", "request_hash", "reason", "created", "expires",
 				"decider", "decision_reason", "decided", "scope", "grant_expires", "uses"} {
 				if v, ok := a[k]; ok && v != "" {
 					fmt.Printf("%-16s %v\n", k+":", v)
@@ -90,18 +94,18 @@ func approvalsCmd(g *globals) *cobra.Command {
 		Use:   "approve ID [--scope once|session|for=DURATION] [--reason R]",
 		Short: "Approve a waiting request; the first decision wins",
 		Long: "Approve a waiting request. --scope once (default) lets it through once; session lets the same\n" +
-			"request through again on the same connection; for=DURATION (at most 24h) lets it through until\n" +
+			"request through again on the same connection; for=DURATION (1s to 24h) lets it through until\n" +
 			"then. Nobody approves their own request. If someone decided first, this fails and says who.",
 		Example: "  palyra approvals approve 01JCXYZ8R6Q0D0E6V4V5N7Z2KA\n  palyra approvals approve 01JCXYZ8R6Q0D0E6V4V5N7Z2KA --scope for=10m --reason 'deploy window'",
 		Args:    exactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			if _, err := approval.ParseScope(scope); err != nil {
-				return usagef("--scope %q: want once, session or for=DURATION (at most %v)", scope, approval.MaxGrant)
+				return usagef("--scope %q: want once, session or for=DURATION (%v to %v, e.g. for=10m)", scope, approval.MinGrant, approval.MaxGrant)
 			}
 			return decideApproval(c.Context(), g, args[0], true, scope, reason)
 		},
 	}
-	approve.Flags().StringVar(&scope, "scope", "once", "once, session or for=DURATION (e.g. for=10m, at most 24h)")
+	approve.Flags().StringVar(&scope, "scope", "once", "once, session or for=DURATION (e.g. for=10m, 1s to 24h)")
 	approve.Flags().StringVar(&reason, "reason", "", "why (shown to the requester; at most 512 bytes)")
 	var denyReason string
 	deny := &cobra.Command{
@@ -163,7 +167,7 @@ func decideApproval(ctx context.Context, g *globals, id string, approve bool, sc
 	if connect.CodeOf(err) == connect.CodeFailedPrecondition {
 		var ce *connect.Error
 		errors.As(err, &ce)
-		return lostError{ce.Message()}
+		return lostError{id, ce.Message()}
 	}
 	if err != nil {
 		return err
@@ -176,9 +180,11 @@ func decideApproval(ctx context.Context, g *globals, id string, approve bool, sc
 }
 
 // lostError: another decision came first (or the request expired).
-type lostError struct{ msg string }
+type lostError struct{ id, msg string }
 
-func (e lostError) Error() string { return e.msg + "; nothing changed (palyra approvals show ID)" }
+func (e lostError) Error() string {
+	return e.msg + "; nothing changed (palyra approvals show " + e.id + ")"
+}
 
 func unixTime(u int64) string {
 	if u == 0 {
@@ -188,7 +194,8 @@ func unixTime(u int64) string {
 }
 
 func approvalLine(a *palyrav1.Approval) string {
-	return fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s", a.Id, a.State, a.Requester, a.Action, a.Resource, unixTime(a.CreatedUnix))
+	return fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s\t%s", a.Id, a.State, approval.Printable(a.Requester), a.Action,
+		approval.Printable(a.Resource), unixTime(a.CreatedUnix), approval.Printable(a.Summary))
 }
 
 func approvalJSON(a *palyrav1.Approval) map[string]any {
@@ -197,6 +204,7 @@ func approvalJSON(a *palyrav1.Approval) map[string]any {
 		"request_hash": a.RequestHash, "reason": a.Reason, "created": unixTime(a.CreatedUnix), "expires": unixTime(a.ExpiresUnix),
 		"decider": a.Decider, "decision_reason": a.DecisionReason, "decided": unixTime(a.DecidedUnix), "scope": a.Scope,
 		"grant_expires": unixTime(a.GrantExpiresUnix), "uses": a.Uses, "seq": a.Seq,
+		"summary": a.Summary, "policies": strings.Join(a.Policies, ","),
 	}
 }
 
@@ -225,20 +233,46 @@ func (w approvalWaiter) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
 		if err == nil || !errors.As(err, &ce) || ce.Code() != connect.CodeFailedPrecondition || ce.Meta().Get(guard.HeaderApprovalID) == "" {
 			return res, err
 		}
-		id := ce.Meta().Get(guard.HeaderApprovalID)
-		expires, perr := strconv.ParseInt(ce.Meta().Get(guard.HeaderApprovalExpires), 10, 64)
-		if perr != nil {
-			return res, err
-		}
-		if !w.quiet {
-			fmt.Fprintf(os.Stderr, "palyra: waiting for approval %s (palyra approvals approve %s)\n", id, id)
-		}
 		req.Header().Del(guard.HeaderApprovalWait)
-		req.Header().Set(guard.HeaderApprovalID, id) // its decision, even if it comes first
-		wctx, cancel := context.WithDeadline(ctx, time.Unix(expires, 0).Add(approvalMargin))
-		defer cancel()
-		return next(wctx, req)
+		// A once grant that another waiter used first sends this call to
+		// a new approval: the daemon answers with its id, and the call
+		// waits again, a bounded number of times.
+		for range maxApprovalRounds {
+			id := ce.Meta().Get(guard.HeaderApprovalID)
+			expires, perr := strconv.ParseInt(ce.Meta().Get(guard.HeaderApprovalExpires), 10, 64)
+			if perr != nil {
+				return res, err
+			}
+			if !w.quiet {
+				fmt.Fprintf(os.Stderr, "palyra: waiting for approval %s (palyra approvals approve %s)\n", id, id)
+			}
+			req.Header().Set(guard.HeaderApprovalID, id) // its decision, even if it comes first
+			wctx, cancel := context.WithDeadline(ctx, time.Unix(expires, 0).Add(approvalMargin))
+			res, err = next(wctx, req)
+			cancel()
+			if err == nil || !errors.As(err, &ce) || ce.Code() != connect.CodeFailedPrecondition || ce.Meta().Get(guard.HeaderApprovalID) == "" {
+				if err != nil && ctx.Err() == nil && cutOff(err) {
+					return res, unreachableError{fmt.Sprintf("%v; approval %s stays pending; re-run the same command after the daemon restarts", err, id)}
+				}
+				return res, err
+			}
+		}
+		return res, err
 	}
+}
+
+// maxApprovalRounds bounds how many approvals one call waits for in turn.
+const maxApprovalRounds = 8
+
+// cutOff reports whether err ended a wait without an answer from the
+// daemon: the connection failed or the daemon went away (killed,
+// restarted).
+func cutOff(err error) bool {
+	var ce *connect.Error
+	if !errors.As(err, &ce) {
+		return true
+	}
+	return ce.Code() == connect.CodeUnavailable || ce.Code() == connect.CodeUnknown
 }
 
 func (approvalWaiter) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {

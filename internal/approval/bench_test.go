@@ -31,7 +31,7 @@ func BenchmarkUseGrant(b *testing.B) {
 	})
 	b.Run("use-grant", func(b *testing.B) {
 		for b.Loop() {
-			if _, ok, err := s.UseGrant(ctx, r.Hash, r.Requester, r.Session); !ok || err != nil {
+			if _, ok, err := s.UseGrant(ctx, r.Hash, r.Requester, r.Session, r.Policies); !ok || err != nil {
 				b.Fatal(ok, err)
 			}
 		}

@@ -12,7 +12,7 @@ import (
 
 // canonicalDomain starts every canonical request encoding, so the hash of
 // a request can never equal the hash of anything else Palyra hashes.
-const canonicalDomain = "palyra.approval.request.v1"
+const canonicalDomain = "palyra.approval.request.v2"
 
 // GrantAttribute is the context attribute that names the approval grant in
 // force for a request (ToolContext's "approval"). It is left out of the
@@ -30,12 +30,23 @@ type CanonicalRequest struct {
 	// Context is the full Cedar context of the request: the connection
 	// attributes (transport, device_id, ...) and the action's own.
 	Context map[string]types.Value
+	// Digest is the exact request digest: what determines what the
+	// action does beyond the Cedar context (for a tool, the SHA-256 of
+	// its full decoded arguments; for a vault read, the reference with
+	// its version; otherwise the request message's deterministic
+	// encoding). Two requests with different digests never share an
+	// approval.
+	Digest []byte
+	// Summary is the human summary the approver is shown (see
+	// approval.Summary); it is covered by the hash so that what was shown
+	// is what was approved.
+	Summary string
 }
 
 // Encode returns the canonical encoding of r (docs/approvals.md):
 //
-//	str("palyra.approval.request.v1") str(principal) str(action)
-//	str(resource) u32(n) n × (str(name) value)
+//	str("palyra.approval.request.v2") str(principal) str(action)
+//	str(resource) u32(n) n × (str(name) value) str(digest) str(summary)
 //
 // with the context attributes sorted by name (bytewise) and GrantAttribute
 // left out; str(s) is u32(len(s)) followed by the bytes of s, u32 and u64
@@ -70,7 +81,8 @@ func (r CanonicalRequest) Encode() ([]byte, error) {
 			return nil, fmt.Errorf("approval: context attribute %q: %w", k, err)
 		}
 	}
-	return b, nil
+	b = putStr(b, string(r.Digest))
+	return putStr(b, r.Summary), nil
 }
 
 // Hash returns the SHA-256 of r's canonical encoding.

@@ -2,7 +2,10 @@ package approval
 
 import (
 	"encoding/hex"
+	"strings"
 	"testing"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/cedar-policy/cedar-go/types"
 )
@@ -35,14 +38,18 @@ func TestCanonicalRequest(t *testing.T) {
 		"context":   {Principal: base.Principal, Action: base.Action, Resource: base.Resource, Context: map[string]types.Value{"transport": types.String("quic")}},
 		"type":      {Principal: base.Principal, Action: base.Action, Resource: base.Resource, Context: map[string]types.Value{"transport": types.Long(1)}},
 		"none":      {Principal: base.Principal, Action: base.Action, Resource: base.Resource},
+		// What the context does not say (an fs.write's content, a
+		// version) is in the digest; what the approver saw, in the summary.
+		"digest":  {Principal: base.Principal, Action: base.Action, Resource: base.Resource, Context: base.Context, Digest: []byte{1}},
+		"summary": {Principal: base.Principal, Action: base.Action, Resource: base.Resource, Context: base.Context, Summary: "ls -l"},
 	} {
 		if h, _ := r.Hash(); h == h0 {
 			t.Errorf("%s: same hash", name)
 		}
 	}
 	// The encoding is pinned: it is documented in docs/approvals.md.
-	b, _ := CanonicalRequest{Principal: "P", Action: "a", Resource: "R", Context: map[string]types.Value{"n": types.Long(-1)}}.Encode()
-	want := "0000001a" + hex.EncodeToString([]byte(canonicalDomain)) + "0000000150" + "0000000161" + "0000000152" + "00000001" + "000000016e" + "6c" + "ffffffffffffffff"
+	b, _ := CanonicalRequest{Principal: "P", Action: "a", Resource: "R", Context: map[string]types.Value{"n": types.Long(-1)}, Digest: []byte("d"), Summary: "s"}.Encode()
+	want := "0000001a" + hex.EncodeToString([]byte(canonicalDomain)) + "0000000150" + "0000000161" + "0000000152" + "00000001" + "000000016e" + "6c" + "ffffffffffffffff" + "00000001" + "64" + "00000001" + "73"
 	if hex.EncodeToString(b) != want {
 		t.Fatalf("encoding\n got %x\nwant %s", b, want)
 	}
@@ -65,6 +72,41 @@ func FuzzParseScope(f *testing.F) {
 		}
 		if again, err := ParseScope(sc.String()); err != nil || again != sc {
 			t.Fatalf("%q: round trip %+v %v", s, again, err)
+		}
+	})
+}
+
+func TestPrintable(t *testing.T) {
+	for in, want := range map[string]string{
+		"ls -l":             "ls -l",
+		"rm -rf /\n\x1b[2K": `rm -rf /\n\x1b[2K`,
+		"a\u202eb":          `a\u202eb`,
+		"bad \xff":          `bad \xff`,
+		`back\slash`:        `back\\slash`,
+	} {
+		if got := Printable(in); got != want {
+			t.Errorf("Printable(%q) = %q, want %q", in, got, want)
+		}
+	}
+	long := Printable(strings.Repeat("é", 2000))
+	if len(long) > maxSummary || !strings.HasSuffix(long, "…") || !utf8.ValidString(long) {
+		t.Fatalf("long: %d bytes, valid %v", len(long), utf8.ValidString(long))
+	}
+}
+
+func FuzzPrintable(f *testing.F) {
+	for _, s := range []string{"ls", "a\nb", "\xff\xfe", "\u202e", strings.Repeat("x\x00", 700)} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		p := Printable(s)
+		if len(p) > maxSummary || !utf8.ValidString(p) {
+			t.Fatalf("%q: %q", s, p)
+		}
+		for _, r := range p {
+			if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) {
+				t.Fatalf("%q: control %U left", s, r)
+			}
 		}
 	})
 }

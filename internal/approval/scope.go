@@ -22,8 +22,8 @@ const (
 // There is no unbounded grant.
 const MaxGrant = 24 * time.Hour
 
-// minGrant is the shortest `for DURATION`.
-const minGrant = time.Second
+// MinGrant is the shortest `for DURATION`.
+const MinGrant = time.Second
 
 // Scope is how far an approval reaches.
 type Scope struct {
@@ -46,11 +46,11 @@ func ParseScope(s string) (Scope, error) {
 		rest, ok = strings.CutPrefix(s, "for ")
 	}
 	if !ok {
-		return Scope{}, fmt.Errorf("approval: scope %q: want once, session or for=DURATION (at most %v)", truncate(s, 40), MaxGrant)
+		return Scope{}, fmt.Errorf("approval: scope %q: want once, session or for=DURATION (%v to %v, e.g. for=10m)", truncate(s, 40), MinGrant, MaxGrant)
 	}
 	d, err := time.ParseDuration(rest)
-	if err != nil || d < minGrant || d > MaxGrant {
-		return Scope{}, fmt.Errorf("approval: scope %q: the duration must be %v to %v, e.g. for=10m", truncate(s, 40), minGrant, MaxGrant)
+	if err != nil || d < MinGrant || d > MaxGrant {
+		return Scope{}, fmt.Errorf("approval: scope %q: the duration must be %v to %v, e.g. for=10m", truncate(s, 40), MinGrant, MaxGrant)
 	}
 	return Scope{Kind: ScopeFor, For: d}, nil
 }
@@ -76,7 +76,7 @@ func (s Scope) valid() bool {
 	case ScopeOnce, ScopeSession:
 		return s.For == 0
 	case ScopeFor:
-		return s.For >= minGrant && s.For <= MaxGrant
+		return s.For >= MinGrant && s.For <= MaxGrant
 	}
 	return false
 }

@@ -15,8 +15,10 @@ import (
 	"context"
 	"crypto/rand"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 	"unicode"
@@ -43,9 +45,15 @@ var (
 	// ErrInvalid: a malformed id, scope or field.
 	ErrInvalid = errors.New("approval: invalid request")
 	// ErrTooManyPending: the requester has MaxPendingPerRequester
-	// approvals waiting already.
-	ErrTooManyPending = fmt.Errorf("approval: %d requests of this requester are waiting for approval already", MaxPendingPerRequester)
+	// approvals waiting already, or MaxPending approvals of all
+	// requesters are waiting.
+	ErrTooManyPending = errors.New("approval: too many requests are waiting for approval")
 )
+
+// tooMany is ErrTooManyPending with what is full and what to do.
+func tooMany(what string, n int) error {
+	return fmt.Errorf("%w: %d %s are waiting already; deny or wait for some of them (palyra approvals list --state pending)", ErrTooManyPending, n, what)
+}
 
 // LostError is Resolve's answer when another decision came first: nothing
 // changed, and Winner is the record as that decision left it.
@@ -63,10 +71,20 @@ func (e *LostError) Error() string {
 // with requests nobody will read.
 const MaxPendingPerRequester = 100
 
+// MaxPending bounds the approvals waiting at once over all requesters, so
+// that many requesters together cannot fill the disk either.
+const MaxPending = 1000
+
+// Retention is how long a decided or expired record is kept after its
+// decision (and after its grant ended): Prune removes older ones. Pending
+// records are never pruned; the audit journal keeps the history.
+const Retention = 30 * 24 * time.Hour
+
 // Limits on a record's text fields, in bytes.
 const (
-	maxField  = 4096
-	maxReason = 512
+	maxField   = 4096
+	maxReason  = 512
+	maxSummary = 1024
 )
 
 // Request is what a new pending record is created from.
@@ -84,6 +102,12 @@ type Request struct {
 	Hash [32]byte
 	// Reason says why approval is needed: the determining policies.
 	Reason string
+	// Summary is what the approver is shown (see Printable), at most
+	// 1024 bytes; it is part of the canonical request, so Hash covers it.
+	Summary string
+	// Policies are the ids of the approvable forbids that required the
+	// approval: a grant lifts only these (see UseGrant).
+	Policies []string
 }
 
 // Approval is one record.
@@ -96,7 +120,10 @@ type Approval struct {
 	Resource  string
 	Hash      [32]byte
 	Reason    string
-	Created   time.Time
+	Summary   string
+	// Policies are the approvable forbids the approval lifts, sorted.
+	Policies []string
+	Created  time.Time
 	// Expires is when a pending record expires undecided.
 	Expires time.Time
 	State   string
@@ -160,6 +187,17 @@ WHEN NEW.uses != OLD.uses + 1 OR OLD.state != 'approved'
 BEGIN SELECT RAISE(ABORT, 'approval uses only count up on an approved record'); END;
 CREATE TRIGGER approvals_kept BEFORE DELETE ON approvals
 BEGIN SELECT RAISE(ABORT, 'approval records are kept'); END;
+`, `
+ALTER TABLE approvals ADD COLUMN summary TEXT NOT NULL DEFAULT '';
+ALTER TABLE approvals ADD COLUMN policies TEXT NOT NULL DEFAULT '[]';
+DROP TRIGGER approvals_request_is_fixed;
+CREATE TRIGGER approvals_request_is_fixed BEFORE UPDATE OF id, requester, device_id, session, action, resource, request_hash, reason, created_at, expires_at, summary, policies ON approvals
+BEGIN SELECT RAISE(ABORT, 'an approval request is immutable'); END;
+-- Decided records may be pruned (Prune, after Retention); a pending one
+-- is never deleted.
+DROP TRIGGER approvals_kept;
+CREATE TRIGGER approvals_pending_kept BEFORE DELETE ON approvals WHEN OLD.state = 'pending'
+BEGIN SELECT RAISE(ABORT, 'a pending approval is kept until decided or expired'); END;
 `}
 
 // Options adjust Open.
@@ -222,7 +260,7 @@ func (s *Store) notify() {
 }
 
 const columns = `id, requester, device_id, session, action, resource, request_hash, reason, created_at, expires_at, state,
-	decider, decision_reason, decided_at, scope, scope_for, grant_expires, uses, seq`
+	decider, decision_reason, decided_at, scope, scope_for, grant_expires, uses, seq, summary, policies`
 
 // nextSeq is the SQL for the next change sequence number.
 const nextSeq = `(SELECT COALESCE(MAX(seq), 0) + 1 FROM approvals)`
@@ -231,13 +269,17 @@ func scan(row interface{ Scan(...any) error }) (Approval, error) {
 	var a Approval
 	var hash []byte
 	var created, expires, decided, scopeFor, grant int64
+	var policies string
 	err := row.Scan(&a.ID, &a.Requester, &a.DeviceID, &a.Session, &a.Action, &a.Resource, &hash, &a.Reason, &created, &expires, &a.State,
-		&a.Decider, &a.DecisionReason, &decided, &a.Scope.Kind, &scopeFor, &grant, &a.Uses, &a.Seq)
+		&a.Decider, &a.DecisionReason, &decided, &a.Scope.Kind, &scopeFor, &grant, &a.Uses, &a.Seq, &a.Summary, &policies)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Approval{}, ErrNotFound
 	}
 	if err != nil {
 		return Approval{}, fmt.Errorf("approval: read: %w", err)
+	}
+	if err := json.Unmarshal([]byte(policies), &a.Policies); err != nil {
+		return Approval{}, fmt.Errorf("approval: read %s: policies: %w", a.ID, err)
 	}
 	copy(a.Hash[:], hash)
 	a.Created, a.Expires = unix(created), unix(expires)
@@ -260,13 +302,21 @@ func ValidID(id string) bool {
 }
 
 // Create records a new pending request that expires after wait, or, when
-// a pending record for the same Hash and Requester exists and has not
-// expired, returns that one with joined set: identical requests wait on
-// one approval.
+// a pending record for the same Hash, Requester and Policies exists and
+// has not expired, returns that one with joined set: identical requests
+// wait on one approval. It fails with ErrTooManyPending when the
+// requester has MaxPendingPerRequester records waiting, or all requesters
+// together MaxPending.
 func (s *Store) Create(ctx context.Context, r Request, wait time.Duration) (a Approval, joined bool, err error) {
-	if r.Requester == "" || r.Action == "" || r.Resource == "" || wait <= 0 ||
-		len(r.Requester) > maxField || len(r.Resource) > maxField || len(r.Session) > maxField || len(r.Reason) > maxField {
+	if r.Requester == "" || r.Action == "" || r.Resource == "" || wait <= 0 || len(r.Policies) == 0 ||
+		len(r.Requester) > maxField || len(r.Resource) > maxField || len(r.Session) > maxField || len(r.Reason) > maxField ||
+		len(r.Summary) > maxSummary {
 		return Approval{}, false, ErrInvalid
+	}
+	policies := slices.Sorted(slices.Values(r.Policies))
+	pj, err := json.Marshal(slices.Compact(policies))
+	if err != nil {
+		return Approval{}, false, fmt.Errorf("approval: create: %w", err)
 	}
 	now := s.now()
 	tx, err := s.db.BeginTx(ctx, nil)
@@ -275,8 +325,8 @@ func (s *Store) Create(ctx context.Context, r Request, wait time.Duration) (a Ap
 	}
 	defer tx.Rollback()
 	a, err = scan(tx.QueryRowContext(ctx, `SELECT `+columns+` FROM approvals
-		WHERE request_hash = ? AND requester = ? AND state = 'pending' AND expires_at > ? ORDER BY created_at LIMIT 1`,
-		r.Hash[:], r.Requester, now.UnixNano()))
+		WHERE request_hash = ? AND requester = ? AND policies = ? AND state = 'pending' AND expires_at > ? ORDER BY created_at LIMIT 1`,
+		r.Hash[:], r.Requester, string(pj), now.UnixNano()))
 	if err == nil {
 		return a, true, nil
 	}
@@ -289,12 +339,19 @@ func (s *Store) Create(ctx context.Context, r Request, wait time.Duration) (a Ap
 		return Approval{}, false, fmt.Errorf("approval: create: %w", err)
 	}
 	if waiting >= MaxPendingPerRequester {
-		return Approval{}, false, ErrTooManyPending
+		return Approval{}, false, tooMany("requests of this requester", waiting)
+	}
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM approvals WHERE state = 'pending' AND expires_at > ?`,
+		now.UnixNano()).Scan(&waiting); err != nil {
+		return Approval{}, false, fmt.Errorf("approval: create: %w", err)
+	}
+	if waiting >= MaxPending {
+		return Approval{}, false, tooMany("requests", waiting)
 	}
 	id := ulid.MustNew(ulid.Timestamp(now), rand.Reader).String()
-	_, err = tx.ExecContext(ctx, `INSERT INTO approvals (id, requester, device_id, session, action, resource, request_hash, reason, created_at, expires_at, state, seq)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', `+nextSeq+`)`,
-		id, r.Requester, r.DeviceID, r.Session, r.Action, r.Resource, r.Hash[:], r.Reason, now.UnixNano(), now.Add(wait).UnixNano())
+	_, err = tx.ExecContext(ctx, `INSERT INTO approvals (id, requester, device_id, session, action, resource, request_hash, reason, created_at, expires_at, state, seq, summary, policies)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', `+nextSeq+`, ?, ?)`,
+		id, r.Requester, r.DeviceID, r.Session, r.Action, r.Resource, r.Hash[:], r.Reason, now.UnixNano(), now.Add(wait).UnixNano(), r.Summary, string(pj))
 	if err != nil {
 		return Approval{}, false, fmt.Errorf("approval: create: %w", err)
 	}
@@ -316,7 +373,11 @@ func (s *Store) Get(ctx context.Context, id string) (Approval, error) {
 	if _, err := s.ExpireDue(ctx); err != nil {
 		return Approval{}, err
 	}
-	return scan(s.db.QueryRowContext(ctx, `SELECT `+columns+` FROM approvals WHERE id = ?`, id))
+	a, err := scan(s.db.QueryRowContext(ctx, `SELECT `+columns+` FROM approvals WHERE id = ?`, id))
+	if errors.Is(err, ErrNotFound) {
+		return a, fmt.Errorf("%w: %s (palyra approvals list --state pending shows the waiting ones; decided records are kept 30 days)", ErrNotFound, id)
+	}
+	return a, err
 }
 
 // Filter selects records for List.
@@ -488,9 +549,10 @@ func (s *Store) Use(ctx context.Context, id, session string) (bool, error) {
 }
 
 // UseGrant looks for a live grant for the request hash by requester from
-// session and uses it (see Use). It returns the grant and true if one let
-// the request through.
-func (s *Store) UseGrant(ctx context.Context, hash [32]byte, requester, session string) (Approval, bool, error) {
+// session that lifts every one of policies (the determining forbids of the
+// request's current Pending decision: see Lifts) and uses it (see Use). It
+// returns the grant and true if one let the request through.
+func (s *Store) UseGrant(ctx context.Context, hash [32]byte, requester, session string, policies []string) (Approval, bool, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT `+columns+` FROM approvals
 		WHERE request_hash = ? AND requester = ? AND state = 'approved' AND grant_expires > ?
 		AND (scope = 'for' OR (scope = 'once' AND uses = 0) OR (scope = 'session' AND session = ?))
@@ -505,7 +567,9 @@ func (s *Store) UseGrant(ctx context.Context, hash [32]byte, requester, session 
 			rows.Close()
 			return Approval{}, false, err
 		}
-		cands = append(cands, a)
+		if a.Lifts(policies) {
+			cands = append(cands, a)
+		}
 	}
 	rows.Close()
 	for _, a := range cands {
@@ -519,4 +583,38 @@ func (s *Store) UseGrant(ctx context.Context, hash [32]byte, requester, session 
 		}
 	}
 	return Approval{}, false, nil
+}
+
+// Lifts reports whether a's approval covers a Pending decision whose
+// determining policies are policies: each must be one a recorded (a grant
+// never lifts a forbid added after it, nor one nobody approved).
+func (a Approval) Lifts(policies []string) bool {
+	if len(policies) == 0 {
+		return false
+	}
+	for _, p := range policies {
+		if !slices.Contains(a.Policies, p) {
+			return false
+		}
+	}
+	return true
+}
+
+// Prune deletes the decided and expired records decided before before
+// whose grant (if any) ended before it too, and returns how many. Pending
+// records are kept (the database refuses to delete one).
+func (s *Store) Prune(ctx context.Context, before time.Time) (int64, error) {
+	if _, err := s.ExpireDue(ctx); err != nil {
+		return 0, err
+	}
+	b := before.UnixNano()
+	res, err := s.db.ExecContext(ctx, `DELETE FROM approvals WHERE state != 'pending' AND decided_at < ? AND grant_expires < ?`, b, b)
+	if err != nil {
+		return 0, fmt.Errorf("approval: prune: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	if n > 0 {
+		s.notify()
+	}
+	return n, nil
 }

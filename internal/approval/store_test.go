@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -37,7 +38,8 @@ func openStore(t *testing.T, path string, c *clock) *Store {
 
 func testRequest(resource string) Request {
 	h, _ := CanonicalRequest{Principal: `Device::"d"`, Action: "vault.read", Resource: resource}.Hash()
-	return Request{Requester: `Device::"d"`, DeviceID: "d", Session: "tcp/d/127.0.0.1:5000", Action: "vault.read", Resource: resource, Hash: h, Reason: "approve-vault-read"}
+	return Request{Requester: `Device::"d"`, DeviceID: "d", Session: "tcp/d/127.0.0.1:5000", Action: "vault.read", Resource: resource, Hash: h, Reason: "approve-vault-read",
+		Summary: "vault get " + resource, Policies: []string{"approve-vault-read"}}
 }
 
 func TestCreateJoinAndDecide(t *testing.T) {
@@ -56,7 +58,7 @@ func TestCreateJoinAndDecide(t *testing.T) {
 	if err != nil || joined || o.ID == a.ID {
 		t.Fatalf("another request is another record: %+v %v %v", o, joined, err)
 	}
-	if _, ok, _ := s.UseGrant(ctx, a.Hash, a.Requester, a.Session); ok {
+	if _, ok, _ := s.UseGrant(ctx, a.Hash, a.Requester, a.Session, testPolicies); ok {
 		t.Fatal("a pending record is no grant")
 	}
 	got, err := s.Resolve(ctx, a.ID, Decision{Approve: true, Scope: Scope{Kind: ScopeOnce}, Decider: `User::"admin"`, Reason: "ok"})
@@ -103,7 +105,8 @@ func TestTransitionsAreEnforcedInSQL(t *testing.T) {
 		`UPDATE approvals SET decider = 'User::"mallory"' WHERE id = ?`,
 		`UPDATE approvals SET resource = 'Secret::"global/other"' WHERE id = ?`,
 		`UPDATE approvals SET uses = 1 WHERE id = ?`,
-		`DELETE FROM approvals WHERE id = ?`,
+		`UPDATE approvals SET summary = 'ls' WHERE id = ?`,
+		`UPDATE approvals SET policies = '["a","b"]' WHERE id = ?`,
 	} {
 		if _, err := s.db.ExecContext(ctx, q, a.ID); err == nil {
 			t.Errorf("%s: accepted", q)
@@ -111,6 +114,10 @@ func TestTransitionsAreEnforcedInSQL(t *testing.T) {
 	}
 	if got, _ := s.Get(ctx, a.ID); got.State != StateDenied || got.Decider != `User::"admin"` {
 		t.Fatalf("record changed: %+v", got)
+	}
+	p, _, _ := s.Create(ctx, testRequest(`Secret::"global/pending"`), time.Minute)
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM approvals WHERE id = ?`, p.ID); err == nil {
+		t.Error("a pending record was deleted")
 	}
 	for _, r := range []string{"two\nlines", "bell\a", strings.Repeat("x", 513), "\xff"} {
 		if _, err := s.Resolve(ctx, a.ID, Decision{Decider: "x", Reason: r}); !errors.Is(err, ErrInvalid) {
@@ -207,19 +214,19 @@ func TestExpiryAndGrants(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := range 3 {
-		if g, ok, err := s.UseGrant(ctx, r.Hash, r.Requester, "any session"); err != nil || !ok || g.ID != b.ID {
+		if g, ok, err := s.UseGrant(ctx, r.Hash, r.Requester, "any session", testPolicies); err != nil || !ok || g.ID != b.ID {
 			t.Fatalf("use %d of a for grant: %v %v", i, ok, err)
 		}
 	}
-	if _, ok, _ := s.UseGrant(ctx, r.Hash, `Device::"other"`, "x"); ok {
+	if _, ok, _ := s.UseGrant(ctx, r.Hash, `Device::"other"`, "x", testPolicies); ok {
 		t.Fatal("a grant for another requester")
 	}
 	other := testRequest(`Secret::"global/other"`)
-	if _, ok, _ := s.UseGrant(ctx, other.Hash, r.Requester, "x"); ok {
+	if _, ok, _ := s.UseGrant(ctx, other.Hash, r.Requester, "x", testPolicies); ok {
 		t.Fatal("a grant for another request")
 	}
 	c.add(10*time.Minute + time.Second)
-	if _, ok, _ := s.UseGrant(ctx, r.Hash, r.Requester, "x"); ok {
+	if _, ok, _ := s.UseGrant(ctx, r.Hash, r.Requester, "x", testPolicies); ok {
 		t.Fatal("an expired grant let a request through")
 	}
 	if got, _ := s.Get(ctx, b.ID); got.Uses != 3 {
@@ -230,14 +237,14 @@ func TestExpiryAndGrants(t *testing.T) {
 	if _, err := s.Resolve(ctx, sess.ID, Decision{Approve: true, Scope: Scope{Kind: ScopeSession}, Decider: "x"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok, _ := s.UseGrant(ctx, r.Hash, r.Requester, "another connection"); ok {
+	if _, ok, _ := s.UseGrant(ctx, r.Hash, r.Requester, "another connection", testPolicies); ok {
 		t.Fatal("a session grant on another session")
 	}
-	if _, ok, _ := s.UseGrant(ctx, r.Hash, r.Requester, r.Session); !ok {
+	if _, ok, _ := s.UseGrant(ctx, r.Hash, r.Requester, r.Session, testPolicies); !ok {
 		t.Fatal("a session grant refused on its session")
 	}
 	c.add(MaxGrant)
-	if _, ok, _ := s.UseGrant(ctx, r.Hash, r.Requester, r.Session); ok {
+	if _, ok, _ := s.UseGrant(ctx, r.Hash, r.Requester, r.Session, testPolicies); ok {
 		t.Fatal("a session grant outlived MaxGrant")
 	}
 }
@@ -309,5 +316,95 @@ func TestPendingBoundPerRequester(t *testing.T) {
 	c.add(2 * time.Minute)
 	if _, _, err := s.Create(ctx, req("a", MaxPendingPerRequester), time.Minute); err != nil {
 		t.Fatalf("after expiry: %v", err)
+	}
+}
+
+var testPolicies = []string{"approve-vault-read"}
+
+// TestGrantLiftsOnlyItsPolicies: a grant lets a request through only
+// while every determining policy of its Pending decision is one the
+// approval recorded; a forbid added later is not lifted. Requests with the
+// same hash but other policies do not join the pending record.
+func TestGrantLiftsOnlyItsPolicies(t *testing.T) {
+	ctx := context.Background()
+	c := &clock{t: time.Unix(1_800_000_000, 0)}
+	s := openStore(t, filepath.Join(t.TempDir(), "approvals.db"), c)
+	r := testRequest(`Secret::"global/gated"`)
+	r.Policies = []string{"b", "a"}
+	a, _, err := s.Create(ctx, r, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(a.Policies, []string{"a", "b"}) || a.Summary != r.Summary {
+		t.Fatalf("record %+v", a)
+	}
+	other := r
+	other.Policies = []string{"a"}
+	if b, joined, err := s.Create(ctx, other, time.Minute); err != nil || joined || b.ID == a.ID {
+		t.Fatalf("other policies joined: %v %v", joined, err)
+	}
+	if _, err := s.Resolve(ctx, a.ID, Decision{Approve: true, Scope: Scope{Kind: ScopeFor, For: time.Hour}, Decider: "x"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		policies []string
+		ok       bool
+	}{{[]string{"a", "c"}, false}, {nil, false}, {[]string{"a"}, true}, {[]string{"a", "b"}, true}} {
+		if _, ok, err := s.UseGrant(ctx, r.Hash, r.Requester, r.Session, tc.policies); err != nil || ok != tc.ok {
+			t.Errorf("policies %v: %v %v, want %v", tc.policies, ok, err, tc.ok)
+		}
+	}
+	r.Policies = nil
+	if _, _, err := s.Create(ctx, r, time.Minute); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("a request without policies: %v", err)
+	}
+}
+
+// TestPendingBoundTotal: all requesters together cannot have more than
+// MaxPending approvals waiting, and the error says what to do.
+func TestPendingBoundTotal(t *testing.T) {
+	ctx := context.Background()
+	c := &clock{t: time.Unix(1_800_000_000, 0)}
+	s := openStore(t, filepath.Join(t.TempDir(), "approvals.db"), c)
+	for i := range MaxPending {
+		r := testRequest(fmt.Sprintf(`Secret::"global/k%d"`, i))
+		r.Requester = fmt.Sprintf("r%d", i/MaxPendingPerRequester)
+		if _, _, err := s.Create(ctx, r, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := testRequest(`Secret::"global/one-more"`)
+	r.Requester = "fresh"
+	_, _, err := s.Create(ctx, r, time.Minute)
+	if !errors.Is(err, ErrTooManyPending) || !strings.Contains(err.Error(), "deny or wait for some of them") {
+		t.Fatalf("one too many: %v", err)
+	}
+}
+
+// TestPrune: decided records older than the cut-off go; pending ones,
+// recent ones and live grants stay.
+func TestPrune(t *testing.T) {
+	ctx := context.Background()
+	c := &clock{t: time.Unix(1_800_000_000, 0)}
+	s := openStore(t, filepath.Join(t.TempDir(), "approvals.db"), c)
+	old, _, _ := s.Create(ctx, testRequest(`Secret::"global/old"`), time.Minute)
+	if _, err := s.Resolve(ctx, old.ID, Decision{Decider: "x"}); err != nil {
+		t.Fatal(err)
+	}
+	expired, _, _ := s.Create(ctx, testRequest(`Secret::"global/expired"`), time.Minute)
+	c.add(2 * time.Minute)
+	grant, _, _ := s.Create(ctx, testRequest(`Secret::"global/grant"`), time.Hour)
+	if _, err := s.Resolve(ctx, grant.ID, Decision{Approve: true, Scope: Scope{Kind: ScopeFor, For: MaxGrant}, Decider: "x"}); err != nil {
+		t.Fatal(err)
+	}
+	pending, _, _ := s.Create(ctx, testRequest(`Secret::"global/pending"`), time.Hour)
+	n, err := s.Prune(ctx, c.now().Add(time.Second))
+	if err != nil || n != 2 {
+		t.Fatalf("pruned %d: %v", n, err)
+	}
+	for id, want := range map[string]error{old.ID: ErrNotFound, expired.ID: ErrNotFound, grant.ID: nil, pending.ID: nil} {
+		if _, err := s.Get(ctx, id); !errors.Is(err, want) {
+			t.Errorf("%s: %v, want %v", id, err, want)
+		}
 	}
 }

@@ -147,8 +147,11 @@ func TestBaseline(t *testing.T) {
 	for _, transport := range []peer.Transport{peer.TCP, peer.QUIC} {
 		for _, a := range allActions {
 			w := allow("admin-full-access")
-			if localOnly(a) {
+			switch {
+			case localOnly(a):
 				w = deny("device-admin-local-only")
+			case a == ActionApprovalDecide:
+				w = deny() // admin-full-access leaves deciding to the owner
 			}
 			tests = append(tests, tc{"admin device " + transport.String() + " " + string(a), remote(adminDev, a, transport), w})
 		}
@@ -462,7 +465,7 @@ func TestDecideConcurrent(t *testing.T) {
 			for i := range 200 {
 				a := allActions[(g+i)%len(allActions)]
 				d := e.Decide(remote(adminDev, a, peer.TCP))
-				wantAllowed := !localOnly(a)
+				wantAllowed := !localOnly(a) && a != ActionApprovalDecide
 				if d.Allowed() != wantAllowed {
 					errs <- fmt.Errorf("%s: %+v", a, d)
 					return
@@ -494,5 +497,34 @@ func TestDeviceRenew(t *testing.T) {
 	// Users do not renew device certificates.
 	if d := e.Decide(Request{Principal: adminUser, Action: ActionDeviceRenew, Resource: Resource{Type: ResourceDevice, ID: bobDevice}, Transport: peer.Unix}); d.Allowed() || len(d.Errors) == 0 {
 		t.Fatalf("user renewal: %+v", d)
+	}
+}
+
+// TestDeviceDecidesOnlyWhenPermitted: an admin's device does not decide
+// approvals under the baseline (a stolen bundle approves nothing); an
+// operator permit naming the device lets it, and no-self-approval still
+// holds.
+func TestDeviceDecidesOnlyWhenPermitted(t *testing.T) {
+	req := remote(adminDev, ActionApprovalDecide, peer.TCP)
+	if d := newEngine(t).Decide(req); d.Allowed() {
+		t.Fatalf("baseline: an admin device decides: %+v", d)
+	}
+	if d := newEngine(t).Decide(local(adminUser, ActionApprovalDecide)); !d.Allowed() {
+		t.Fatalf("baseline: the owner on the socket cannot decide: %+v", d)
+	}
+	e, err := NewEngine([]byte(`@id("phone-decides") permit (principal == Device::"` + adminDevice + `", action == Action::"approval.decide", resource);`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := e.Decide(req); !d.Allowed() || !slices.Equal(d.Policies, []string{"phone-decides"}) {
+		t.Fatalf("operator permit: %+v", d)
+	}
+	own := req
+	own.Context = map[string]types.Value{"requester": types.String(adminDev.String()), "requested_action": types.String("vault.read"), "own_request": types.True}
+	if d := e.Decide(own); d.Allowed() || !slices.Equal(d.Policies, []string{"no-self-approval"}) {
+		t.Fatalf("own request: %+v", d)
+	}
+	if d := e.Decide(remote(bobDev, ActionApprovalDecide, peer.TCP)); d.Allowed() {
+		t.Fatalf("another device: %+v", d)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"connectrpc.com/connect"
 
 	palyrav1 "github.com/palyra/palyra/api/palyra/v1"
+	"github.com/palyra/palyra/internal/approval"
 	"github.com/palyra/palyra/internal/audit"
 	"github.com/palyra/palyra/internal/client"
 	"github.com/palyra/palyra/internal/config"
@@ -329,14 +330,16 @@ func TestApprovalExpiredWhileWaiting(t *testing.T) {
 }
 
 // TestConcurrentDecidersOneWins: the owner on the socket and another
-// device over mTLS decide the same approval at once: exactly one wins,
-// the other is told who did.
+// device over mTLS, which an operator policy lets decide, decide the same
+// approval at once: exactly one wins, the other is told who did.
 func TestApprovalConcurrentDeciders(t *testing.T) {
-	td, _ := startGated(t, filepath.Join(t.TempDir(), "state"), &testClock{})
+	dir := filepath.Join(t.TempDir(), "state")
+	td, _ := startGated(t, dir, &testClock{})
 	putGated(t, td)
 	agent := td.enroll(t, "agent")
 	phone := td.enroll(t, "phone")
 	ctx := context.Background()
+	addPolicy(t, td, dir, "phone.cedar", `@id("phone-decides") permit (principal == Device::"`+phone.Identity.DeviceID.String()+`", action == Action::"approval.decide", resource);`)
 	dev, _ := client.DialBundle(agent, peer.TCP)
 	defer dev.Close()
 	ph, _ := client.DialBundle(phone, peer.TCP)
@@ -577,4 +580,253 @@ func BenchmarkGrantedRead(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestApprovalBindsVersion: a grant for global/gated#1 does not let the
+// latest version through (the version is outside the Cedar context, inside
+// the request digest), and the approver is shown which version is read.
+func TestApprovalBindsVersion(t *testing.T) {
+	td, _ := startGated(t, filepath.Join(t.TempDir(), "state"), &testClock{})
+	putGated(t, td)
+	putGated(t, td)
+	b := td.enroll(t, "agent")
+	dev, _ := client.DialBundle(b, peer.TCP)
+	defer dev.Close()
+	ctx := context.Background()
+	read := func(ref string) (*connect.Response[palyrav1.VaultGetResponse], error) {
+		req := connect.NewRequest(&palyrav1.VaultGetRequest{Ref: ref})
+		req.Header().Set(guard.HeaderApprovalWait, "0")
+		return dev.Vault.Get(ctx, req)
+	}
+	_, err := read("global/gated#1")
+	id := approvalIDOf(err)
+	if id == "" {
+		t.Fatalf("read #1: %v", err)
+	}
+	a := pendingID(t, td.admin)
+	if a.Summary != "vault get global/gated#1" || !slices.Equal(a.Policies, []string{"approve-vault-read"}) {
+		t.Fatalf("pending %+v", a)
+	}
+	if _, err := decide(ctx, td.admin, id, true, "for=10m", ""); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := read("global/gated#1"); err != nil || r.Msg.Version != 1 {
+		t.Fatalf("#1 under the grant: %v", err)
+	}
+	_, err = read("global/gated")
+	if connect.CodeOf(err) != connect.CodeFailedPrecondition || approvalIDOf(err) == id {
+		t.Fatalf("the latest version under a grant for #1: %v", err)
+	}
+	if l := pendingID(t, td.admin); l.Summary != "vault get global/gated (latest version)" {
+		t.Fatalf("summary of the latest: %q", l.Summary)
+	}
+}
+
+// addPolicy writes a policy file into the gated daemon's policy directory
+// and reloads.
+func addPolicy(t *testing.T, td *testDaemon, dir, name, text string) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(filepath.Dir(dir), "policies", name), []byte(text+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := td.admin.Policy.Reload(context.Background(), connect.NewRequest(&palyrav1.PolicyReloadRequest{})); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestApprovalPolicyChangedWhileWaiting: the policies change while a
+// request waits so that a plain forbid denies it; approving it then does
+// not run it: it is denied with approval_policy_changed, journaled.
+func TestApprovalPolicyChangedWhileWaiting(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "state")
+	td, _ := startGated(t, dir, &testClock{})
+	putGated(t, td)
+	b := td.enroll(t, "agent")
+	dev, _ := client.DialBundle(b, peer.TCP)
+	defer dev.Close()
+	ctx := context.Background()
+	start := td.audit.Head()
+	errc := make(chan error, 1)
+	go func() {
+		_, err := gatedRead(ctx, dev, "")
+		errc <- err
+	}()
+	a := pendingID(t, td.admin)
+	addPolicy(t, td, dir, "freeze.cedar", `@id("freeze") forbid (principal, action == Action::"vault.read", resource == Secret::"global/gated");`)
+	if _, err := decide(ctx, td.admin, a.Id, true, "once", ""); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-errc:
+		if connect.CodeOf(err) != connect.CodePermissionDenied || !strings.Contains(err.Error(), "policies changed") || approvalIDOf(err) != a.Id {
+			t.Fatalf("read approved under old policies: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the read did not end")
+	}
+	rec := waitRecord(t, td.audit, start, func(r audit.Record) bool { return r.Reason == "approval_policy_changed" })
+	if rec.Decision != "deny" || !slices.Contains(rec.Obligations, "approval_id="+a.Id) {
+		t.Fatalf("journal %+v", rec)
+	}
+}
+
+// TestApprovalGrantLiftsOnlyItsPolicies: a for=2m grant does not lift an
+// @approval forbid added after it: the request asks again.
+func TestApprovalGrantLiftsOnlyItsPolicies(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "state")
+	td, _ := startGated(t, dir, &testClock{})
+	putGated(t, td)
+	b := td.enroll(t, "agent")
+	dev, _ := client.DialBundle(b, peer.TCP)
+	defer dev.Close()
+	ctx := context.Background()
+	_, err := gatedRead(ctx, dev, "0")
+	id := approvalIDOf(err)
+	if _, err := decide(ctx, td.admin, id, true, "for=2m", ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := gatedRead(ctx, dev, "0"); err != nil {
+		t.Fatalf("read under the grant: %v", err)
+	}
+	addPolicy(t, td, dir, "second.cedar", `@id("second-look") @approval("required") forbid (principal, action == Action::"vault.read", resource == Secret::"global/gated");`)
+	_, err = gatedRead(ctx, dev, "0")
+	if connect.CodeOf(err) != connect.CodeFailedPrecondition || approvalIDOf(err) == id {
+		t.Fatalf("a new approvable forbid was lifted by an old grant: %v", err)
+	}
+	a := pendingID(t, td.admin)
+	if !slices.Equal(a.Policies, []string{"approve-vault-read", "second-look"}) {
+		t.Fatalf("policies %v", a.Policies)
+	}
+	// With the new forbid gone again, the old grant applies once more.
+	if err := os.Remove(filepath.Join(filepath.Dir(dir), "policies", "second.cedar")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := td.admin.Policy.Reload(ctx, connect.NewRequest(&palyrav1.PolicyReloadRequest{})); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := gatedRead(ctx, dev, "0"); err != nil {
+		t.Fatalf("read under the grant after the forbid went: %v", err)
+	}
+}
+
+// TestApprovalWatchEndsWhenReadWithdrawn: a device's watch stream ends
+// with PermissionDenied, without delivering the next event, once a reload
+// withdraws its approval.read; the end is journaled.
+func TestApprovalWatchEndsWhenReadWithdrawn(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "state")
+	td, _ := startGated(t, dir, &testClock{})
+	putGated(t, td)
+	b := td.enroll(t, "agent")
+	dev, _ := client.DialBundle(b, peer.TCP)
+	defer dev.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	start := td.audit.Head()
+	_, err := gatedRead(ctx, td.admin, "0")
+	first := approvalIDOf(err)
+	stream, err := dev.Approvals.Watch(ctx, connect.NewRequest(&palyrav1.ApprovalWatchRequest{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stream.Close()
+	if !stream.Receive() || stream.Msg().Id != first {
+		t.Fatalf("first event: %v", stream.Err())
+	}
+	addPolicy(t, td, dir, "no-read.cedar", `@id("devices-no-approvals") forbid (principal is Device, action == Action::"approval.read", resource);`)
+	other, _ := client.DialBundle(td.enroll(t, "other"), peer.TCP)
+	defer other.Close()
+	if _, err := gatedRead(ctx, other, "0"); approvalIDOf(err) == "" {
+		t.Fatalf("a second approval: %v", err)
+	}
+	if stream.Receive() {
+		t.Fatalf("an event after approval.read was withdrawn: %+v", stream.Msg())
+	}
+	if connect.CodeOf(stream.Err()) != connect.CodePermissionDenied {
+		t.Fatalf("stream end: %v", stream.Err())
+	}
+	rec := waitRecord(t, td.audit, start, func(r audit.Record) bool { return r.Reason == "revoked_by_policy" })
+	if rec.Action != "approval.read" || rec.Decision != "deny" || !slices.Equal(rec.Policies, []string{"devices-no-approvals"}) {
+		t.Fatalf("journal %+v", rec)
+	}
+}
+
+// TestApprovalRetention: at start the daemon prunes records decided more
+// than approval.Retention ago; newer and pending ones stay, with their ids.
+func TestApprovalRetention(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "state")
+	clk := &testClock{}
+	td, stop := startGated(t, dir, clk)
+	putGated(t, td)
+	b := td.enroll(t, "agent")
+	dev, _ := client.DialBundle(b, peer.TCP)
+	_, err := gatedRead(context.Background(), dev, "0")
+	old := approvalIDOf(err)
+	if _, err := decide(context.Background(), td.admin, old, false, "", ""); err != nil {
+		t.Fatal(err)
+	}
+	dev.Close()
+	stop()
+
+	clk.add(approval.Retention + time.Hour)
+	td, stop = startGated(t, dir, clk)
+	dev = client.DialTCP(td.addrs.TCP, &b.Cert, b.Roots(), client.ClientOptions(peer.TCP)...)
+	_, err = gatedRead(context.Background(), dev, "0")
+	dev.Close()
+	pending := approvalIDOf(err)
+	if _, err := td.admin.Approvals.Get(context.Background(), connect.NewRequest(&palyrav1.ApprovalGetRequest{Id: old})); connect.CodeOf(err) != connect.CodeNotFound {
+		t.Fatalf("a record decided 30 days ago: %v", err)
+	}
+	stop()
+	td, _ = startGated(t, dir, clk)
+	if a := pendingID(t, td.admin); a.Id != pending {
+		t.Fatalf("pending after restart: %s, want %s", a.Id, pending)
+	}
+}
+
+// TestApprovalLostOnceGrantNamesTheNewOne: two callers wait on one
+// approval, naming it; a once grant lets one through, and the other is
+// told the id of the new approval it now needs, instead of waiting
+// silently on an id it never saw.
+func TestApprovalLostOnceGrantNamesTheNewOne(t *testing.T) {
+	td, _ := startGated(t, filepath.Join(t.TempDir(), "state"), &testClock{})
+	putGated(t, td)
+	b := td.enroll(t, "agent")
+	dev, _ := client.DialBundle(b, peer.TCP)
+	defer dev.Close()
+	ctx := context.Background()
+	_, err := gatedRead(ctx, dev, "0")
+	id := approvalIDOf(err)
+	errs := make(chan error, 2)
+	for range 2 {
+		go func() {
+			req := connect.NewRequest(&palyrav1.VaultGetRequest{Ref: "global/gated"})
+			req.Header().Set(guard.HeaderApprovalID, id)
+			_, err := dev.Vault.Get(ctx, req)
+			errs <- err
+		}()
+	}
+	// Both wait (two pending journal records naming id besides the first).
+	time.Sleep(300 * time.Millisecond)
+	if _, err := decide(ctx, td.admin, id, true, "once", ""); err != nil {
+		t.Fatal(err)
+	}
+	var ok, moved int
+	for range 2 {
+		select {
+		case err := <-errs:
+			switch {
+			case err == nil:
+				ok++
+			case connect.CodeOf(err) == connect.CodeFailedPrecondition && approvalIDOf(err) != "" && approvalIDOf(err) != id:
+				moved++
+			default:
+				t.Fatalf("waiter: %v", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("a waiter did not end")
+		}
+	}
+	if ok != 1 || moved != 1 {
+		t.Fatalf("%d through, %d told a new id", ok, moved)
+	}
 }

@@ -25,12 +25,26 @@ func ApprovalClock(now func() time.Time) Option {
 	return func(o *openOptions) { o.approvalNow = now }
 }
 
-// approvalsComponent opens approvals.db in l.
+// approvalsComponent opens approvals.db in l and prunes the records
+// decided more than approval.Retention ago (the journal keeps them).
 func (d *Daemon) approvalsComponent(l statedir.Layout, now func() time.Time) lifecycle.Component {
 	return lifecycle.Component{Name: "approvals", Start: func(ctx context.Context) error {
 		var err error
-		d.approvals, err = approval.Open(ctx, l.Approvals, approval.Options{Now: now})
-		return err
+		if d.approvals, err = approval.Open(ctx, l.Approvals, approval.Options{Now: now}); err != nil {
+			return err
+		}
+		if now == nil {
+			now = time.Now
+		}
+		n, err := d.approvals.Prune(ctx, now().Add(-approval.Retention))
+		if err != nil {
+			d.approvals.Close()
+			return err
+		}
+		if n > 0 {
+			d.log.Info("pruned decided approvals", "records", n, "older_than", approval.Retention)
+		}
+		return nil
 	}, Stop: func() error { return d.approvals.Close() }}
 }
 
@@ -144,15 +158,21 @@ func (d *Daemon) decideTarget(c authn.Caller, m *palyrav1.ApprovalDecideRequest)
 	if err != nil && !errors.Is(err, approval.ErrNotFound) {
 		return decideArg{}, guard.Target{}, approvalError(err)
 	}
-	return arg, guard.Target{Resource: approvalResource(arg.id), Context: map[string]types.Value{
+	own := a.Requester != "" && a.Requester == c.Principal.String()
+	t := guard.Target{Resource: approvalResource(arg.id), Context: map[string]types.Value{
 		"requester":        types.String(a.Requester),
 		"requested_action": types.String(a.Action),
-		"own_request":      types.Boolean(a.Requester != "" && a.Requester == c.Principal.String()),
-	}}, nil
+		"own_request":      types.Boolean(own),
+	}}
+	if own {
+		t.Hint = "approval " + arg.id + " is your own request; ask another principal (the owner on the unix socket, or a device a policy lets decide)"
+	}
+	return arg, t, nil
 }
 
 // watchApprovals streams every approval changed after after, then each
-// change as it happens, until the caller ends the stream.
+// change as it happens, until the caller ends the stream or the policies
+// in force no longer allow it approval.read (checked before each event).
 func (d *Daemon) watchApprovals(ctx context.Context, _ authn.Caller, after int64, s *connect.ServerStream[palyrav1.Approval]) error {
 	tick := time.NewTicker(watchExpiryInterval)
 	defer tick.Stop()
@@ -163,6 +183,11 @@ func (d *Daemon) watchApprovals(ctx context.Context, _ authn.Caller, after int64
 			return approvalError(err)
 		}
 		for _, a := range list {
+			// approval.read may have been withdrawn since the stream
+			// opened: decided again, through the guard, per event.
+			if err := guard.StillAllowed(ctx); err != nil {
+				return err
+			}
 			if err := s.Send(approvalProto(a)); err != nil {
 				return err
 			}
@@ -200,6 +225,7 @@ func approvalProto(a approval.Approval) *palyrav1.Approval {
 		Id: a.ID, Requester: a.Requester, DeviceId: a.DeviceID, Action: a.Action, Resource: a.Resource,
 		RequestHash: hex.EncodeToString(a.Hash[:]), Reason: a.Reason, CreatedUnix: a.Created.Unix(), ExpiresUnix: a.Expires.Unix(),
 		State: a.State, Decider: a.Decider, DecisionReason: a.DecisionReason, Uses: a.Uses, Seq: a.Seq,
+		Summary: a.Summary, Policies: a.Policies,
 	}
 	if !a.Decided.IsZero() {
 		p.DecidedUnix = a.Decided.Unix()

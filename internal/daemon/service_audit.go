@@ -107,7 +107,8 @@ func parseAuditList(m *palyrav1.AuditListRequest) (auditQuery, error) {
 }
 
 // tail streams records after after (0: after the head when the tail
-// started) until the caller cancels.
+// started) until the caller cancels, or until the policies in force no
+// longer allow the caller audit.read (checked before each record).
 func (d *Daemon) tail(ctx context.Context, _ authn.Caller, after int64, s *connect.ServerStream[palyrav1.AuditRecord]) error {
 	if after == 0 {
 		after = d.audit.Head()
@@ -118,6 +119,10 @@ func (d *Daemon) tail(ctx context.Context, _ authn.Caller, after int64, s *conne
 			return err
 		}
 		for _, r := range recs {
+			// audit.read may have been withdrawn since the tail opened.
+			if err := guard.StillAllowed(ctx); err != nil {
+				return err
+			}
 			if err := s.Send(auditRecord(r)); err != nil {
 				return err
 			}

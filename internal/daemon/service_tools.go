@@ -92,7 +92,11 @@ func (d *Daemon) toolRoutes(g *guard.Guard) []guard.Route {
 					}
 					return toolCall{}, guard.Target{}, err
 				}
-				tg := guard.Target{Resource: authz.Resource{Type: authz.ResourceTool, ID: t.Name()}, Context: p.CedarContext("")}
+				// The approval digest is the hash of the full decoded
+				// arguments: what the Cedar context leaves out (content,
+				// body, headers, env names) is bound all the same.
+				tg := guard.Target{Resource: authz.Resource{Type: authz.ResourceTool, ID: t.Name()}, Context: p.CedarContext(""),
+					Digest: []byte(p.Hash), Summary: p.Summary()}
 				for _, s := range p.Secrets {
 					tg.Also = append(tg.Also, guard.Also{Action: authz.ActionSecretUse, Resource: authz.SecretResource(s.Ref.Scope, s.Ref.Key)})
 				}

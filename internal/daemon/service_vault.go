@@ -23,6 +23,11 @@ func (d *Daemon) vaultRoutes(g *guard.Guard) []guard.Route {
 				ref, err := vault.ParseRef(m.GetRef())
 				t := secretTarget(ref)
 				t.Context = map[string]types.Value{"value_size": types.Long(len(m.GetValue()))}
+				// An approval binds the ref and the size, never the value
+				// (not even hashed: approvals.db would let a short value
+				// be guessed).
+				t.Digest = []byte(fmt.Sprintf("%s\x00%d", ref, len(m.GetValue())))
+				t.Summary = fmt.Sprintf("vault put %s (%d bytes)", ref, len(m.GetValue()))
 				return vaultPut{ref, m.GetValue()}, t, err
 			},
 			func(ctx context.Context, c authn.Caller, p vaultPut) (*palyrav1.VaultPutResponse, error) {
@@ -36,7 +41,15 @@ func (d *Daemon) vaultRoutes(g *guard.Guard) []guard.Route {
 		guard.Unary(g, palyrav1connect.VaultServiceGetProcedure, authz.ActionVaultRead, guard.Read,
 			func(_ authn.Caller, m *palyrav1.VaultGetRequest) (versionedRef, guard.Target, error) {
 				ref, version, err := vault.ParseVersionedRef(m.GetRef())
-				return versionedRef{ref, version}, secretTarget(ref), err
+				t := secretTarget(ref)
+				t.Digest = []byte(fmt.Sprintf("%s#%d", ref, version)) // #0: the latest
+				t.Summary = "vault get " + ref.String()
+				if version > 0 {
+					t.Summary += fmt.Sprintf("#%d", version)
+				} else {
+					t.Summary += " (latest version)"
+				}
+				return versionedRef{ref, version}, t, err
 			},
 			func(ctx context.Context, _ authn.Caller, r versionedRef) (*palyrav1.VaultGetResponse, error) {
 				if r.version == 0 {

@@ -2,6 +2,7 @@ package guard
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"strconv"
@@ -9,6 +10,7 @@ import (
 
 	"connectrpc.com/connect"
 	"github.com/cedar-policy/cedar-go/types"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/palyra/palyra/internal/approval"
 	"github.com/palyra/palyra/internal/audit"
@@ -55,6 +57,7 @@ const (
 	reasonDenied      = "approval_denied"
 	reasonExpired     = "approval_expired"
 	reasonUnavailable = "approval_unavailable"
+	reasonChanged     = "approval_policy_changed"
 )
 
 // sessionOf returns the session a request belongs to for session grants:
@@ -75,7 +78,12 @@ func sessionOf(ctx context.Context, c authn.Caller) string {
 // pending record), journaled as pending, and waits for a decision, its
 // expiry or the end of ctx. It returns the seq of the allow record, or the
 // error the caller gets.
-func (g *Guard) approve(ctx context.Context, c authn.Caller, action authz.Action, t Target, dec authz.Decision, d Durability) (int64, error) {
+//
+// A grant lets the request through only if it lifts every determining
+// policy of dec (the current decision); an approval a caller waited for
+// is checked again against the policies in force when it is used (see
+// stillApprovable).
+func (g *Guard) approve(ctx context.Context, c authn.Caller, action authz.Action, t Target, dec authz.Decision, d Durability, msg any) (int64, error) {
 	ap := g.cfg.Approvals
 	entry := func(effect authz.Effect, reason string, a *approval.Approval) audit.Entry {
 		dd := dec
@@ -111,15 +119,28 @@ func (g *Guard) approve(ctx context.Context, c authn.Caller, action authz.Action
 	}
 	full["transport"] = types.String(c.Transport.String())
 	full["device_id"] = types.String(c.DeviceID.String())
-	hash, err := approval.CanonicalRequest{Principal: requester, Action: string(action), Resource: t.Resource.String(), Context: full}.Hash()
+	digest, err := requestDigest(t, msg)
+	if err != nil {
+		g.cfg.Log.Error("approval: request has no digest", "err", err)
+		return deny(reasonUnavailable, nil, denied.Error())
+	}
+	summary := t.Summary
+	if summary == "" {
+		summary = string(action) + " " + t.Resource.String()
+	}
+	summary = approval.Printable(summary)
+	hash, err := approval.CanonicalRequest{Principal: requester, Action: string(action), Resource: t.Resource.String(), Context: full, Digest: digest, Summary: summary}.Hash()
 	if err != nil {
 		g.cfg.Log.Error("approval: request not hashable", "err", err)
 		return deny(reasonUnavailable, nil, denied.Error())
 	}
 	session := sessionOf(ctx, c)
 	wait, waitSet := approvalWait(ctx)
+	// lost: a once grant this request waited for went to a twin; a
+	// client that named its approval is then told the new one's id.
+	lost := false
 	for first := true; ; first = false {
-		if a, ok, err := ap.Store.UseGrant(ctx, hash, requester, session); err != nil {
+		if a, ok, err := ap.Store.UseGrant(ctx, hash, requester, session, dec.Policies); err != nil {
 			return 0, g.approvalFailure(err)
 		} else if ok {
 			return g.journal(ctx, entry(authz.Allow, reasonGrant, &a), d)
@@ -137,6 +158,7 @@ func (g *Guard) approve(ctx context.Context, c authn.Caller, action authz.Action
 				a, _, err = ap.Store.Create(ctx, approval.Request{
 					Requester: requester, DeviceID: c.DeviceID.String(), Session: session,
 					Action: string(action), Resource: t.Resource.String(), Hash: hash, Reason: approvalReason(dec),
+					Summary: summary, Policies: dec.Policies,
 				}, ap.Wait)
 				if err != nil {
 					return 0, g.approvalFailure(err)
@@ -147,7 +169,7 @@ func (g *Guard) approve(ctx context.Context, c authn.Caller, action authz.Action
 			}
 			g.cfg.Log.Info("waiting for approval", "approval_id", a.ID, "principal", requester, "action", action, "resource", t.Resource.String())
 		}
-		if waitSet && wait == 0 && a.State == approval.StatePending {
+		if (waitSet && wait == 0 || lost && namesApproval(ctx)) && a.State == approval.StatePending {
 			ce := connect.NewError(connect.CodeFailedPrecondition, fmt.Errorf("waiting for approval %s (palyra approvals approve %s)", a.ID, a.ID))
 			ce.Meta().Set(HeaderApprovalID, a.ID)
 			ce.Meta().Set(HeaderApprovalExpires, strconv.FormatInt(a.Expires.Unix(), 10))
@@ -166,11 +188,15 @@ func (g *Guard) approve(ctx context.Context, c authn.Caller, action authz.Action
 		}
 		switch a.State {
 		case approval.StateApproved:
+			if !g.stillApprovable(c, action, t, a) {
+				return deny(reasonChanged, &a, fmt.Sprintf("%s: approval %s no longer applies: the policies changed while it waited (palyra policy explain)", denied.Error(), a.ID))
+			}
 			ok, err := ap.Store.Use(ctx, a.ID, session)
 			if err != nil {
 				return 0, g.approvalFailure(err)
 			}
 			if !ok {
+				lost = true
 				continue // a once grant another waiter used first: ask again
 			}
 			return g.journal(ctx, entry(authz.Allow, reasonApproved, &a), d)
@@ -184,6 +210,40 @@ func (g *Guard) approve(ctx context.Context, c authn.Caller, action authz.Action
 			return deny(reasonExpired, &a, fmt.Sprintf("%s: approval %s expired: nobody decided it within %v", denied.Error(), a.ID, a.Expires.Sub(a.Created)))
 		}
 	}
+}
+
+// stillApprovable decides the request again against the policies in
+// force now: an approval granted under other policies applies only if the
+// request is still Pending by forbids the approval lifts (the same ones or
+// fewer), and every further decision (Target.Also) still allows it.
+func (g *Guard) stillApprovable(c authn.Caller, action authz.Action, t Target, a approval.Approval) bool {
+	for _, al := range t.Also {
+		if !g.cfg.Authz.Decide(authz.Request{Principal: c.Principal, Action: al.Action, Resource: al.Resource,
+			Transport: c.Transport, DeviceID: c.DeviceID, Context: al.Context}).Allowed() {
+			return false
+		}
+	}
+	now := g.cfg.Authz.Decide(authz.Request{Principal: c.Principal, Action: action, Resource: t.Resource,
+		Transport: c.Transport, DeviceID: c.DeviceID, Context: t.Context})
+	return now.Effect == authz.Pending && a.Lifts(now.Policies)
+}
+
+// requestDigest is t.Digest, or the SHA-256 of msg's deterministic
+// protobuf encoding.
+func requestDigest(t Target, msg any) ([]byte, error) {
+	if t.Digest != nil {
+		return t.Digest, nil
+	}
+	m, ok := msg.(proto.Message)
+	if !ok {
+		return nil, fmt.Errorf("guard: %T is not a protobuf message and the route names no digest", msg)
+	}
+	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(m)
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(b)
+	return sum[:], nil
 }
 
 // namedApproval returns the approval the request names in
@@ -203,6 +263,13 @@ func (g *Guard) namedApproval(ctx context.Context, hash [32]byte, requester stri
 		return approval.Approval{}, false
 	}
 	return a, true
+}
+
+// namesApproval reports whether the request names an approval in
+// HeaderApprovalID (a client that repeats calls to wait).
+func namesApproval(ctx context.Context) bool {
+	info, ok := connect.CallInfoForHandlerContext(ctx)
+	return ok && info.RequestHeader().Get(HeaderApprovalID) != ""
 }
 
 // awaitDecision waits until a is decided or expired, or ctx ends.

@@ -90,6 +90,20 @@ type Target struct {
 	// Also are further decisions the request needs (see Also); all of
 	// them and the route's own must allow it.
 	Also []Also
+	// Digest is the exact request digest an approval binds (see
+	// approval.CanonicalRequest.Digest): everything that determines what
+	// the action does beyond Context. Nil means the request message's
+	// deterministic protobuf encoding, which fits any route whose message
+	// holds no secret value.
+	Digest []byte
+	// Summary is what an approver is shown of the request: bounded,
+	// without secret values (secret references by name only). "" means
+	// "<action> <resource>".
+	Summary string
+	// Hint is what a denied caller is told to do next, after the deny
+	// ("approval X is your own request; ask another principal"); "" for
+	// none. It is shown only when the decision denies.
+	Hint string
 }
 
 // TargetFunc validates a request message and names its target. It returns
@@ -117,7 +131,7 @@ func (r *Refusal) Error() string { return r.Message }
 // version in the outcome.
 func Unary[Req, Res, Arg any](g *Guard, procedure string, action authz.Action, d Durability, target TargetFunc[Req, Arg], act func(ctx context.Context, c authn.Caller, arg Arg) (*Res, error)) Route {
 	h := connect.NewUnaryHandler(procedure, func(ctx context.Context, req *connect.Request[Req]) (*connect.Response[Res], error) {
-		c, arg, seq, err := authorize(ctx, g, action, d, target, req.Msg)
+		c, arg, _, seq, err := authorize(ctx, g, action, d, target, req.Msg)
 		if err != nil {
 			return nil, err
 		}
@@ -128,13 +142,16 @@ func Unary[Req, Res, Arg any](g *Guard, procedure string, action authz.Action, d
 }
 
 // ServerStream is a decided server-streaming route: one decision when the
-// stream opens, the outcome when act returns.
+// stream opens, the outcome when act returns. act's ctx carries that
+// decision's request, so that act can check it again with StillAllowed
+// before it sends what the caller may no longer see.
 func ServerStream[Req, Res, Arg any](g *Guard, procedure string, action authz.Action, target TargetFunc[Req, Arg], act func(ctx context.Context, c authn.Caller, arg Arg, s *connect.ServerStream[Res]) error) Route {
 	h := connect.NewServerStreamHandler(procedure, func(ctx context.Context, req *connect.Request[Req], s *connect.ServerStream[Res]) error {
-		c, arg, seq, err := authorize(ctx, g, action, Read, target, req.Msg)
+		c, arg, t, seq, err := authorize(ctx, g, action, Read, target, req.Msg)
 		if err != nil {
 			return err
 		}
+		ctx = context.WithValue(ctx, recheckKey{}, func() error { return g.recheck(ctx, c, action, t) })
 		err = act(ctx, c, arg, s)
 		if errors.Is(err, context.Canceled) && ctx.Err() != nil {
 			err = nil // the caller ended the stream: that is how a tail stops
@@ -146,13 +163,13 @@ func ServerStream[Req, Res, Arg any](g *Guard, procedure string, action authz.Ac
 }
 
 // authorize is the guarded prefix of every decided call: the caller, the
-// validated target, one decision, its record. It returns the decision's
-// journal seq.
-func authorize[Req, Arg any](ctx context.Context, g *Guard, action authz.Action, d Durability, target TargetFunc[Req, Arg], msg *Req) (authn.Caller, Arg, int64, error) {
+// validated target, one decision, its record. It returns the target and
+// the decision's journal seq.
+func authorize[Req, Arg any](ctx context.Context, g *Guard, action authz.Action, d Durability, target TargetFunc[Req, Arg], msg *Req) (authn.Caller, Arg, Target, int64, error) {
 	var zero Arg
 	c, ok := CallerFrom(ctx)
 	if !ok {
-		return c, zero, 0, connect.NewError(connect.CodeInternal, errNoCaller)
+		return c, zero, Target{}, 0, connect.NewError(connect.CodeInternal, errNoCaller)
 	}
 	arg, t, err := target(c, msg)
 	if err != nil {
@@ -161,14 +178,14 @@ func authorize[Req, Arg any](ctx context.Context, g *Guard, action authz.Action,
 			e := decisionEntry(c, action, rf.Resource, authz.Decision{})
 			e.Reason = rf.Reason
 			if _, jerr := g.journal(ctx, e, Write); jerr != nil {
-				return c, zero, 0, jerr
+				return c, zero, t, 0, jerr
 			}
-			return c, zero, 0, connect.NewError(connect.CodePermissionDenied, rf)
+			return c, zero, t, 0, connect.NewError(connect.CodePermissionDenied, rf)
 		}
-		return c, zero, 0, g.cfg.MapError(err, c)
+		return c, zero, t, 0, g.cfg.MapError(err, c)
 	}
 	if err := g.decideAlso(ctx, c, t.Also, d); err != nil {
-		return c, zero, 0, err
+		return c, zero, t, 0, err
 	}
 	dec := g.cfg.Authz.Decide(authz.Request{
 		Principal: c.Principal,
@@ -179,11 +196,11 @@ func authorize[Req, Arg any](ctx context.Context, g *Guard, action authz.Action,
 		Context:   t.Context,
 	})
 	if dec.Effect == authz.Pending {
-		seq, err := g.approve(ctx, c, action, t, dec, d)
+		seq, err := g.approve(ctx, c, action, t, dec, d, msg)
 		if err != nil {
-			return c, zero, 0, err
+			return c, zero, t, 0, err
 		}
-		return c, arg, seq, nil
+		return c, arg, t, seq, nil
 	}
 	e := decisionEntry(c, action, t.Resource, dec)
 	if !dec.Allowed() {
@@ -193,7 +210,7 @@ func authorize[Req, Arg any](ctx context.Context, g *Guard, action authz.Action,
 	}
 	seq, err := g.journal(ctx, e, d)
 	if err != nil {
-		return c, zero, 0, err
+		return c, zero, t, 0, err
 	}
 	if !dec.Allowed() {
 		if len(dec.Errors) > 0 {
@@ -202,16 +219,21 @@ func authorize[Req, Arg any](ctx context.Context, g *Guard, action authz.Action,
 		if n, ok := g.denialLog.Allow(g.cfg.Now()); ok {
 			g.cfg.Log.Info("denied", "principal", e.Principal, "action", action, "resource", e.Resource, "policies", dec.Policies, "suppressed_before", n)
 		}
-		return c, zero, 0, connect.NewError(connect.CodePermissionDenied, &DeniedError{Principal: e.Principal, Action: string(action), Resource: e.Resource})
+		return c, zero, t, 0, connect.NewError(connect.CodePermissionDenied, &DeniedError{Principal: e.Principal, Action: string(action), Resource: e.Resource, Hint: t.Hint})
 	}
-	return c, arg, seq, nil
+	return c, arg, t, seq, nil
 }
 
-// DeniedError is what a denied caller is told.
-type DeniedError struct{ Principal, Action, Resource string }
+// DeniedError is what a denied caller is told; Hint, if set, what to do
+// next.
+type DeniedError struct{ Principal, Action, Resource, Hint string }
 
 func (e *DeniedError) Error() string {
-	return fmt.Sprintf("denied: %s may not %s on %s", e.Principal, e.Action, e.Resource)
+	s := fmt.Sprintf("denied: %s may not %s on %s", e.Principal, e.Action, e.Resource)
+	if e.Hint != "" {
+		s += "; " + e.Hint
+	}
+	return s
 }
 
 // decisionEntry is the journal record of dec.
@@ -290,4 +312,38 @@ func finish[Res any](g *Guard, c authn.Caller, seq int64, res *Res, err error) (
 		return nil, nil
 	}
 	return connect.NewResponse(res), nil
+}
+
+type recheckKey struct{}
+
+// reasonRevoked is the journal reason of a stream's decision taken back.
+const reasonRevoked = "revoked_by_policy"
+
+// StillAllowed decides again, against the policies in force now, the
+// request that opened the decided stream whose act function got ctx (see
+// ServerStream). It returns nil while that request is still allowed;
+// otherwise it journals the deny (reason revoked_by_policy) and returns
+// PermissionDenied, which the stream should end with. A ctx of no decided
+// stream is an internal error.
+func StillAllowed(ctx context.Context) error {
+	f, ok := ctx.Value(recheckKey{}).(func() error)
+	if !ok {
+		return connect.NewError(connect.CodeInternal, errors.New("guard: StillAllowed outside a decided stream"))
+	}
+	return f()
+}
+
+// recheck is StillAllowed for the stream of c, action and t.
+func (g *Guard) recheck(ctx context.Context, c authn.Caller, action authz.Action, t Target) error {
+	dec := g.cfg.Authz.Decide(authz.Request{Principal: c.Principal, Action: action, Resource: t.Resource,
+		Transport: c.Transport, DeviceID: c.DeviceID, Context: t.Context})
+	if dec.Allowed() {
+		return nil
+	}
+	e := decisionEntry(c, action, t.Resource, dec)
+	e.Reason = reasonRevoked
+	if _, err := g.journal(ctx, e, Read); err != nil {
+		return err
+	}
+	return connect.NewError(connect.CodePermissionDenied, fmt.Errorf("%w; the policies changed since the stream opened", &DeniedError{Principal: e.Principal, Action: string(action), Resource: e.Resource}))
 }

@@ -25,10 +25,12 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/cedar-policy/cedar-go/types"
 
+	"github.com/palyra/palyra/internal/redact"
 	"github.com/palyra/palyra/internal/vault"
 )
 
@@ -106,6 +108,39 @@ type Plan struct {
 	Hash string
 	// Spec is the tool's own validated call; only that tool reads it.
 	Spec any
+	// Detail is what else an approver must see of the call that Context
+	// does not say (fs.write: size and mode; http.fetch: header names and
+	// body size), never a secret value; "" if nothing.
+	Detail string
+}
+
+// Summary is what an approver is shown of the call (one line; see
+// approval.Printable for how it is displayed): the tool, its command line
+// (exec: argv shell-quoted; http.fetch: method and URL without password),
+// the working directory (exec) or path (fs.*), the hosts, each injected
+// secret as NAME<-scope/key[#N] (never a value) and Detail, with credential
+// patterns masked.
+func (p *Plan) Summary() string {
+	parts := []string{p.Tool}
+	if p.Context.CommandLine != "" {
+		parts = append(parts, p.Context.CommandLine)
+	}
+	switch {
+	case p.Context.Cwd != "" && p.Context.Program != "":
+		parts = append(parts, "cwd "+p.Context.Cwd)
+	case p.Context.Cwd != "":
+		parts = append(parts, "path "+p.Context.Cwd)
+	}
+	if len(p.Context.Hosts) > 0 {
+		parts = append(parts, "hosts "+strings.Join(p.Context.Hosts, ","))
+	}
+	for _, s := range p.Secrets {
+		parts = append(parts, "secret "+s.Name+"<-"+s.String())
+	}
+	if p.Detail != "" {
+		parts = append(parts, p.Detail)
+	}
+	return redact.Patterns().String(strings.Join(parts, "; "))
 }
 
 // Context is the tool-specific part of ToolContext (transport and

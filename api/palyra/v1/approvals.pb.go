@@ -54,7 +54,15 @@ type Approval struct {
 	// Requests the grant let through.
 	Uses int64 `protobuf:"varint,16,opt,name=uses,proto3" json:"uses,omitempty"`
 	// Change sequence number: Watch and List resume after it.
-	Seq           int64 `protobuf:"varint,17,opt,name=seq,proto3" json:"seq,omitempty"`
+	Seq int64 `protobuf:"varint,17,opt,name=seq,proto3" json:"seq,omitempty"`
+	// What was asked, for the approver: a bounded one-line summary without
+	// secret values (a tool's command line, directory or path, URL and
+	// method, hosts, secret references; a vault reference with its
+	// version), covered by request_hash. Control characters are escaped.
+	Summary string `protobuf:"bytes,18,opt,name=summary,proto3" json:"summary,omitempty"`
+	// The approvable forbids the approval lifts; a grant applies only while
+	// the request is pending by these (or fewer).
+	Policies      []string `protobuf:"bytes,19,rep,name=policies,proto3" json:"policies,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -206,6 +214,20 @@ func (x *Approval) GetSeq() int64 {
 		return x.Seq
 	}
 	return 0
+}
+
+func (x *Approval) GetSummary() string {
+	if x != nil {
+		return x.Summary
+	}
+	return ""
+}
+
+func (x *Approval) GetPolicies() []string {
+	if x != nil {
+		return x.Policies
+	}
+	return nil
 }
 
 type ApprovalListRequest struct {
@@ -569,7 +591,7 @@ var File_palyra_v1_approvals_proto protoreflect.FileDescriptor
 
 const file_palyra_v1_approvals_proto_rawDesc = "" +
 	"\n" +
-	"\x19palyra/v1/approvals.proto\x12\tpalyra.v1\"\xf0\x03\n" +
+	"\x19palyra/v1/approvals.proto\x12\tpalyra.v1\"\xa6\x04\n" +
 	"\bApproval\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1c\n" +
 	"\trequester\x18\x02 \x01(\tR\trequester\x12\x1b\n" +
@@ -588,7 +610,9 @@ const file_palyra_v1_approvals_proto_rawDesc = "" +
 	"\x05scope\x18\x0e \x01(\tR\x05scope\x12,\n" +
 	"\x12grant_expires_unix\x18\x0f \x01(\x03R\x10grantExpiresUnix\x12\x12\n" +
 	"\x04uses\x18\x10 \x01(\x03R\x04uses\x12\x10\n" +
-	"\x03seq\x18\x11 \x01(\x03R\x03seq\"^\n" +
+	"\x03seq\x18\x11 \x01(\x03R\x03seq\x12\x18\n" +
+	"\asummary\x18\x12 \x01(\tR\asummary\x12\x1a\n" +
+	"\bpolicies\x18\x13 \x03(\tR\bpolicies\"^\n" +
 	"\x13ApprovalListRequest\x12\x14\n" +
 	"\x05state\x18\x01 \x01(\tR\x05state\x12\x1b\n" +
 	"\tafter_seq\x18\x02 \x01(\x03R\bafterSeq\x12\x14\n" +

@@ -8,6 +8,7 @@ package fetchtool
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/http"
 	"regexp"
 	"slices"
@@ -116,6 +117,8 @@ func (t *Tool) Plan(raw []byte) (*tool.Plan, error) {
 	hosts := []string{target.Host}
 	p.Spec = spec{req: httpfetch.Request{Method: a.Method, URL: a.URL, Header: h, Body: body}, hosts: hosts}
 	p.Context = tool.Context{Hosts: hosts, CommandLine: strings.ToUpper(cmp(a.Method, "GET")) + " " + target.URL.Redacted()}
+	names := slices.Sorted(maps.Keys(h))
+	p.Detail = fmt.Sprintf("headers [%s]; body %d bytes", strings.Join(names, " "), len(body))
 	return p, nil
 }
 

@@ -117,6 +117,17 @@ func (t writeTool) Plan(raw []byte) (*tool.Plan, error) {
 	if err == nil && a.Path == "." {
 		return nil, fmt.Errorf("%w: fs.write needs a file path", tool.ErrInvalid)
 	}
+	if err == nil {
+		p.Detail = fmt.Sprintf("write %d bytes", len(a.Content))
+		for _, f := range []struct {
+			on   bool
+			name string
+		}{{a.Append, "append"}, {a.Create, "create"}, {a.Exclusive, "exclusive"}, {a.MakeParents, "make_parents"}} {
+			if f.on {
+				p.Detail += ", " + f.name
+			}
+		}
+	}
 	return p, err
 }
 func (t writeTool) Run(_ context.Context, p *tool.Plan, _ map[string][]byte) (*tool.Result, error) {
