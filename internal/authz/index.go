@@ -166,7 +166,7 @@ func (ix *policyIndex) intern(keys []scopeKey) []keyID {
 	for i, k := range keys {
 		id, ok := ix.keys[k]
 		if !ok {
-			id = keyID(len(ix.keys) + 1)
+			id = keyID(len(ix.keys) + 1) // #nosec G115 -- a few keys per policy; an engine holds far fewer than 2^32
 			ix.keys[k] = id
 		}
 		ids[i] = id

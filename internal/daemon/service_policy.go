@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"path/filepath"
 
 	"connectrpc.com/connect"
@@ -63,7 +64,7 @@ func (d *Daemon) policyRoutes(g *guard.Guard) []guard.Route {
 				s := d.policies.Active()
 				out := &palyrav1.PolicyListResponse{Dir: s.Dir, Digest: s.Digest}
 				for _, p := range s.Policies {
-					pi := &palyrav1.PolicyInfo{Id: p.ID, Effect: p.Effect, Source: p.Source, Line: int32(p.Line), Column: int32(p.Column)}
+					pi := &palyrav1.PolicyInfo{Id: p.ID, Effect: p.Effect, Source: p.Source, Line: count32(p.Line), Column: count32(p.Column)}
 					for _, a := range p.Annotations {
 						pi.Annotations = append(pi.Annotations, &palyrav1.PolicyAnnotation{Name: a.Name, Value: a.Value})
 					}
@@ -127,7 +128,7 @@ func (d *Daemon) reloadPolicies(_ context.Context, c authn.Caller, _ struct{}) (
 	d.log.Info("policies reloaded", "dir", next.Dir, "files", len(next.Files), "policies", len(next.Policies), "cases", next.Cases, "digest", next.Digest, "previous_digest", prev.Digest, "by", c.Principal.String())
 	return &palyrav1.PolicyReloadResponse{
 		Dir: next.Dir, Digest: next.Digest, PreviousDigest: prev.Digest,
-		Files: int32(len(next.Files)), Policies: int32(len(next.Policies)), Cases: int32(next.Cases),
+		Files: count32(len(next.Files)), Policies: count32(len(next.Policies)), Cases: count32(next.Cases),
 	}, nil
 }
 
@@ -159,4 +160,11 @@ func (d *Daemon) ReloadPolicies(ctx context.Context) (*palyrav1.PolicyReloadResp
 		return nil, err
 	}
 	return r.Msg, nil
+}
+
+// count32 is a count or position for the API's int32 fields. The loader
+// bounds what it counts (at most 1,024 files of at most 1 MiB each), so the
+// clamp never applies; it keeps a conversion from ever wrapping negative.
+func count32(n int) int32 {
+	return int32(min(max(n, 0), math.MaxInt32)) // #nosec G115 -- clamped to [0, MaxInt32] on this line
 }

@@ -34,7 +34,7 @@ const SecretDigits = 6
 const MaxID = 99999
 
 // passwordLabel separates Password's hash from every other SHA-256 use.
-const passwordLabel = "palyra pairing code password v1\x00"
+const passwordLabel = "palyra pairing code password v1\x00" // #nosec G101 -- a domain-separation label, not a credential
 
 // ErrInvalid is wrapped by every error Parse and ParseInvite return.
 var ErrInvalid = errors.New("paircode: invalid pairing code")
