@@ -246,7 +246,7 @@ func pairDecideCmd(g *globals, approve bool) *cobra.Command {
 // exampleInvite is the URI in pair join's help, made by paircode so that
 // it stays one pair join accepts.
 var exampleInvite = paircode.Invite{Code: paircode.Code{ID: 17, Secret: "482913"}, TCP: "192.168.1.5:7443", QUIC: "192.168.1.5:7443",
-	CAFingerprint: "8d4107aa5e2c90b3" + strings.Repeat("0", 48)}.URI()
+	CAFingerprint: "8d4107aa5e2c90b3f1e6c2d97a04b85e3c61f0a9d2b7e4851c6a39f07d2e5b14"}.URI()
 
 func pairJoinCmd(g *globals) *cobra.Command {
 	var server, out, name string
