@@ -263,9 +263,20 @@ func TestPairingApprovalAndContinuity(t *testing.T) {
 	if reqs[0]["name"] != "phone" || len(reqs[0]["key"].(string)) != 19 || reqs[0]["name_in_use"] != false {
 		t.Fatalf("request: %v", reqs[0])
 	}
+	// The table: platform and notes under their own headings.
+	if text := string(owner("pair", "requests").stdout); !strings.HasPrefix(text, "REQUEST ID\tNAME\tKEY\tSTATE\tPLATFORM\tNOTE\n") ||
+		!strings.Contains(text, "\tphone\t"+reqs[0]["key"].(string)+"\tpending\t"+reqs[0]["platform"].(string)+"\t\n") {
+		t.Fatalf("pair requests:\n%s", text)
+	}
 	owner("pair", "approve", reqs[0]["request_id"].(string))
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("join: %v\n%s", err, out.String())
+	}
+	// Off a terminal the wait was said in one line: the request and the
+	// key to compare; then the result.
+	wantWait := "waiting for approval of request " + reqs[0]["request_id"].(string) + " (key " + reqs[0]["key"].(string) + "): on the daemon's machine, compare the key in palyra pair requests, then palyra pair approve " + reqs[0]["request_id"].(string) + "\n"
+	if lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n"); len(lines) != 2 || lines[0]+"\n" != wantWait || !strings.HasPrefix(lines[1], "paired: ") {
+		t.Fatalf("join's stderr off a terminal:\n%s\nwant first %q", out.String(), wantWait)
 	}
 	// Deciding it again says what it is, without the gRPC code word.
 	r := fails(t, 1, "pairing request "+reqs[0]["request_id"].(string)+" is already completed; nothing to approve", nil, "--state-dir", state, "pair", "approve", reqs[0]["request_id"].(string))

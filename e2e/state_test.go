@@ -156,7 +156,8 @@ func TestDeletedJournalWhileRunningIsRefused(t *testing.T) {
 }
 
 // TestFailedFirstStartLeavesNothing: a first start whose port is taken
-// exits with an error and leaves no state directory behind.
+// exits with an error saying what to do and leaves no state directory
+// behind, and says so.
 func TestFailedFirstStartLeavesNothing(t *testing.T) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -165,8 +166,12 @@ func TestFailedFirstStartLeavesNothing(t *testing.T) {
 	defer l.Close()
 	dir := filepath.Join(t.TempDir(), "state")
 	code, out := runDaemonToExit(t, "--state-dir", dir, "--listen", l.Addr().String())
-	if code != 1 || !strings.Contains(out, "address already in use") {
+	if code != 1 || !strings.Contains(out, "palyrad: transport: listen tcp "+l.Addr().String()+": bind: address already in use; another process listens there: pass --listen 127.0.0.1:PORT (0 picks a free port)\n") {
 		t.Fatalf("exit %d\n%s", code, out)
+	}
+	// The log says the directory it created is gone again.
+	if !strings.Contains(out, "removed the state directory this start created: the start failed, nothing is left") {
+		t.Fatalf("no removal logged:\n%s", out)
 	}
 	if _, err := os.Stat(dir); !os.IsNotExist(err) {
 		t.Fatalf("state directory left behind: %v", err)

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -137,6 +138,30 @@ func (e failureError) Error() string { return e.msg }
 type deniedError struct{ msg string }
 
 func (e deniedError) Error() string { return "denied: " + e.msg }
+
+// guardDenial is the daemon's plain policy denial (guard.DeniedError):
+// principal, action and resource, nothing said about what to do.
+var guardDenial = regexp.MustCompile(`^denied: ([A-Za-z]+)::("(?:[^"\\]|\\.)*") may not ([a-z.]+) on ([A-Za-z]+::"(?:[^"\\]|\\.)*")$`)
+
+// denialNextStep is the next step appended to a plain policy denial: the
+// baseline denies what no policy permits, and an operator policy can
+// permit it; policy explain shows which policies decide. A denial that
+// already says what to do gets nothing.
+func denialNextStep(msg string) string {
+	m := guardDenial.FindStringSubmatch(msg)
+	if m == nil {
+		return ""
+	}
+	if strings.Contains(msg, "'") { // not safely quoted for a shell
+		return "; if it should be allowed, an operator policy can permit it (docs/policies.md; palyra policy explain shows what decides)"
+	}
+	explain := "palyra policy explain --principal '" + m[1] + "::" + m[2] + "'"
+	if m[1] == "Device" {
+		explain += " --owner USER"
+	}
+	explain += " --action " + m[3] + " --resource '" + m[4] + "'"
+	return "; if it should be allowed, an operator policy can permit it (docs/policies.md); " + explain + " shows what decides"
+}
 
 // errIntegrity marks a tampered vault entry or audit journal (exit code 6).
 var errIntegrity = errors.New("integrity failure")
@@ -269,7 +294,7 @@ func classify(err error) outcome {
 	case connect.CodeUnauthenticated:
 		return outcome{3, "unauthenticated", "unauthenticated: " + strings.TrimPrefix(msg, "unauthenticated: ")}
 	case connect.CodePermissionDenied:
-		return outcome{3, "denied", msg}
+		return outcome{3, "denied", msg + denialNextStep(msg)}
 	case connect.CodeNotFound:
 		return outcome{4, "not_found", "not found: " + msg}
 	case connect.CodeInvalidArgument:

@@ -25,6 +25,7 @@ import (
 
 	palyrav1 "github.com/palyra/palyra/api/palyra/v1"
 	"github.com/palyra/palyra/internal/client"
+	"github.com/palyra/palyra/internal/guard"
 )
 
 // testCA is a throwaway certificate authority.
@@ -307,6 +308,29 @@ func TestUnknownSubcommandIsUsage(t *testing.T) {
 		}
 		if got := exitCode(err); got != 2 {
 			t.Errorf("%v: exit code %d", tc.args, got)
+		}
+	}
+}
+
+// A plain policy denial from the daemon (guard.DeniedError) gets one next
+// step on the same line: an operator policy, and the explain command for
+// exactly this request; a denial that already says what to do is kept.
+func TestDenialSaysWhatToDo(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{&guard.DeniedError{Principal: `Connector::"slackbot"`, Action: "vault.read", Resource: `Secret::"global/openai_api_key"`},
+			`denied: Connector::"slackbot" may not vault.read on Secret::"global/openai_api_key"; if it should be allowed, an operator policy can permit it (docs/policies.md); palyra policy explain --principal 'Connector::"slackbot"' --action vault.read --resource 'Secret::"global/openai_api_key"' shows what decides`},
+		{&guard.DeniedError{Principal: `Device::"01JABCDEFGHJKMNPQRSTVWXYZ0"`, Action: "device.revoke", Resource: `Device::"01JABCDEFGHJKMNPQRSTVWXYZ1"`},
+			`denied: Device::"01JABCDEFGHJKMNPQRSTVWXYZ0" may not device.revoke on Device::"01JABCDEFGHJKMNPQRSTVWXYZ1"; if it should be allowed, an operator policy can permit it (docs/policies.md); palyra policy explain --principal 'Device::"01JABCDEFGHJKMNPQRSTVWXYZ0"' --owner USER --action device.revoke --resource 'Device::"01JABCDEFGHJKMNPQRSTVWXYZ1"' shows what decides`},
+		{&guard.DeniedError{Principal: `User::"alice"`, Action: "vault.read", Resource: `Secret::"global/it's"`},
+			`denied: User::"alice" may not vault.read on Secret::"global/it's"; if it should be allowed, an operator policy can permit it (docs/policies.md; palyra policy explain shows what decides)`},
+		{errors.New("denied: this caller may not enroll devices; enroll on the daemon's machine"), "denied: this caller may not enroll devices; enroll on the daemon's machine"},
+	} {
+		o := classify(connect.NewError(connect.CodePermissionDenied, tc.err))
+		if o.exit != 3 || o.code != "denied" || o.line != tc.want || strings.Contains(o.line, "\n") {
+			t.Errorf("%v:\n got %+v\nwant %q", tc.err, o, tc.want)
 		}
 	}
 }

@@ -86,7 +86,9 @@ func newRoot(g *globals) *cobra.Command {
 		Short: "Client for palyrad, the Palyra security daemon",
 		Long: "Client for palyrad, the Palyra security daemon.\n\n" +
 			"--state-dir: act as the machine's owner over the local admin socket.\n" +
-			"--identity BUNDLE_DIR: act as that enrolled device over mTLS (--transport tcp|quic).\n\n" +
+			"--identity BUNDLE_DIR: act as that enrolled device over mTLS (--transport tcp|quic).\n" +
+			"pair join: pair this machine over TCP or QUIC (--transport tcp|quic), no --identity needed.\n" +
+			"Data goes to stdout; confirmations, progress and errors go to stderr.\n\n" +
 			"Secret references are SCOPE/KEY; scopes: global, user:<name>, device:<ULID>, connector:<name>, tool:<name>.\n\n" +
 			"Exit codes: 0 success, 1 failure, 2 bad usage or input, 3 unauthenticated/denied/refused,\n" +
 			"4 not found, 5 daemon unreachable, 6 integrity failure. A failure prints one line on stderr; with --json,\n" +
@@ -101,12 +103,12 @@ func newRoot(g *globals) *cobra.Command {
 	root.SetVersionTemplate("palyra {{.Version}}\n")
 	root.PersistentFlags().StringVar(&g.stateDir, "state-dir", "", "palyrad state directory, for local admin over the Unix socket (default $PALYRA_STATE_DIR, $XDG_STATE_HOME/palyra or ~/.local/state/palyra)")
 	root.PersistentFlags().StringVar(&g.identity, "identity", "", "client bundle directory: act as that enrolled device over mTLS")
-	root.PersistentFlags().StringVar(&g.transport, "transport", "tcp", "with --identity: tcp (gRPC over TLS 1.3) or quic (HTTP/3)")
+	root.PersistentFlags().StringVar(&g.transport, "transport", "tcp", "tcp (gRPC over TLS 1.3) or quic (HTTP/3), with --identity BUNDLE_DIR or for pair join (the owner's admin socket has none)")
 	root.PersistentFlags().BoolVar(&g.json, "json", false, "print machine-readable JSON (a failure: one JSON object on stderr)")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.PersistentPreRunE = func(c *cobra.Command, _ []string) error {
 		if f := c.Flag("transport"); f != nil && f.Changed && g.identity == "" && c.CommandPath() != "palyra pair join" {
-			return usagef("--transport applies with --identity BUNDLE_DIR only (the owner's admin socket has no transport to choose)")
+			return usagef("--transport applies with --identity BUNDLE_DIR or to pair join only (the owner's admin socket has no transport to choose)")
 		}
 		return nil
 	}

@@ -77,7 +77,7 @@ func pairNewCmd(g *globals) *cobra.Command {
 				qrterminal.GenerateWithConfig(uri, qrterminal.Config{Level: qrterminal.M, Writer: os.Stdout, HalfBlocks: true,
 					BlackChar: qrterminal.BLACK_BLACK, WhiteChar: qrterminal.WHITE_WHITE, BlackWhiteChar: qrterminal.BLACK_WHITE, WhiteBlackChar: qrterminal.WHITE_BLACK, QuietZone: 2})
 			}
-			fmt.Printf("on the new device: palyra pair join %s --out BUNDLE_DIR\n", r.Msg.GetCode())
+			fmt.Print(joinHint(uri, r.Msg.GetCode(), client.DialAddr(l.GetTcp(), host), client.DialAddr(l.GetQuic(), host)))
 			return nil
 		},
 	}
@@ -88,6 +88,22 @@ func pairNewCmd(g *globals) *cobra.Command {
 	c.Flags().StringVar(&host, "daemon-host", "", "host the device dials the daemon at, in the URI (default: the listen host)")
 	c.Flags().BoolVar(&noQR, "no-qr", false, "do not print the QR code")
 	return c
+}
+
+// joinHint is what pair new prints last: the pair join command that works
+// on the new device, with the URI (which carries the addresses and the CA
+// fingerprint), and with the code alone and the daemon's address.
+func joinHint(uri, code, tcp, quic string) string {
+	s := "on the new device: palyra pair join '" + uri + "' --out BUNDLE_DIR   (over QUIC: add --transport quic)\n"
+	switch {
+	case tcp != "" && quic != "":
+		s += "or with the code: palyra pair join " + code + " --server " + tcp + " --out BUNDLE_DIR   (over QUIC: --transport quic --server " + quic + ")\n"
+	case tcp != "":
+		s += "or with the code: palyra pair join " + code + " --server " + tcp + " --out BUNDLE_DIR\n"
+	case quic != "":
+		s += "or with the code: palyra pair join " + code + " --transport quic --server " + quic + " --out BUNDLE_DIR\n"
+	}
+	return s
 }
 
 func pairListCmd(g *globals) *cobra.Command {
@@ -167,20 +183,20 @@ func pairRequestsCmd(g *globals) *cobra.Command {
 				return printJSON(out)
 			}
 			if len(r.Requests) > 0 {
-				fmt.Println("REQUEST ID\tNAME\tKEY\tSTATE\tNOTE")
+				fmt.Println("REQUEST ID\tNAME\tKEY\tSTATE\tPLATFORM\tNOTE")
 			}
 			for _, q := range r.Requests {
-				note := tableText(q.Platform)
-				if q.Connector != "" {
-					note = "connector " + q.Connector
+				var notes []string
+				if q.NameConflict {
+					notes = append(notes, "NAME IN USE by an active device")
 				}
 				if q.LookalikeOf != "" {
-					note = "LOOKS LIKE " + strconv.QuoteToASCII(q.LookalikeOf) + " (an active device); " + note
+					notes = append(notes, "LOOKS LIKE "+strconv.QuoteToASCII(q.LookalikeOf)+" (an active device)")
 				}
-				if q.NameConflict {
-					note = "NAME IN USE by an active device; " + note
+				if q.Connector != "" {
+					notes = append(notes, "connector "+q.Connector)
 				}
-				fmt.Printf("%s\t%s\t%s\t%s\t%s\n", q.RequestId, tableText(q.Name), q.ShortFingerprint, stateName(q.State), note)
+				fmt.Printf("%s\t%s\t%s\t%s\t%s\t%s\n", q.RequestId, tableText(q.Name), q.ShortFingerprint, stateName(q.State), tableText(q.Platform), strings.Join(notes, "; "))
 			}
 			return nil
 		},
@@ -227,6 +243,11 @@ func pairDecideCmd(g *globals, approve bool) *cobra.Command {
 	}
 }
 
+// exampleInvite is the URI in pair join's help, made by paircode so that
+// it stays one pair join accepts.
+var exampleInvite = paircode.Invite{Code: paircode.Code{ID: 17, Secret: "482913"}, TCP: "192.168.1.5:7443", QUIC: "192.168.1.5:7443",
+	CAFingerprint: "8d4107aa5e2c90b3f1e6c2d97a04b85e3c61f0a9d2b7e4851c6a39f07d2e5b14"}.URI()
+
 func pairJoinCmd(g *globals) *cobra.Command {
 	var server, out, name string
 	var timeout time.Duration
@@ -235,9 +256,13 @@ func pairJoinCmd(g *globals) *cobra.Command {
 		Short: "Pair this machine with a daemon using a code or palyra:// URI; write a client bundle",
 		Long: "Pair this machine with a daemon: make a device identity here (its key never leaves this machine), prove\n" +
 			"the code with a PAKE bound to the TLS connection, wait for the owner's approval, and write the same\n" +
-			"client bundle `devices enroll` writes. A wrong code fails and uses the code up: ask for a new one.",
+			"client bundle `devices enroll` writes. A wrong code fails and uses the code up: ask for a new one.\n" +
+			"--transport quic pairs over QUIC (it needs no --identity: the bundle is what pair join makes). On a\n" +
+			"terminal a progress line is rewritten in place; otherwise one line on stderr says which request waits\n" +
+			"for approval and its key fingerprint. The result goes to stderr (with --json: stdout).",
 		Example: "  palyra pair join 17-482913 --server 192.168.1.5:7443 --out ./phone-bundle\n" +
-			"  palyra pair join 'palyra://pair?code=17-482913&tcp=192.168.1.5:7443&ca=…' --transport quic --out ./phone-bundle",
+			"  palyra pair join 17-482913 --transport quic --server 192.168.1.5:7443 --out ./phone-bundle\n" +
+			"  palyra pair join '" + exampleInvite + "' --out ./phone-bundle",
 		Args: exactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			if out == "" {
@@ -265,9 +290,16 @@ func pairJoinCmd(g *globals) *cobra.Command {
 					fmt.Fprintf(os.Stderr, "\r\033[K%s", s)
 				}
 			}
+			// Off a terminal the wait is said once, on one line: what the
+			// owner must approve, and the key to compare.
+			waiting := func(requestID, key string) {
+				if !tty && !g.json {
+					fmt.Fprintf(os.Stderr, "waiting for approval of request %s (key %s): on the daemon's machine, compare the key in palyra pair requests, then palyra pair approve %s\n", requestID, key, requestID)
+				}
+			}
 			var daemonID, caFP, addr string
 			paired := func(d, fp, a string) { daemonID, caFP, addr = d, fp, a }
-			b, err := pairing.Join(c.Context(), pairing.JoinOptions{Invite: args[0], Server: server, Transport: t, OutDir: out, Name: name, Timeout: timeout, Progress: progress, Paired: paired})
+			b, err := pairing.Join(c.Context(), pairing.JoinOptions{Invite: args[0], Server: server, Transport: t, OutDir: out, Name: name, Timeout: timeout, Progress: progress, Waiting: waiting, Paired: paired})
 			if tty {
 				fmt.Fprint(os.Stderr, "\r\033[K")
 			}
@@ -279,7 +311,7 @@ func pairJoinCmd(g *globals) *cobra.Command {
 				"paired: device id %s, key %s, bundle %s, with daemon %s (CA %s) at %s", b.Identity.DeviceID, pairing.KeyShortFingerprint(b.Identity), out, daemonID, pairing.ShortFingerprint(caFP), addr)
 		},
 	}
-	c.Flags().StringVar(&server, "server", "", "daemon address HOST:PORT (default: from the URI)")
+	c.Flags().StringVar(&server, "server", "", "daemon address HOST:PORT: its TCP listener, or with --transport quic its QUIC one (default: from the URI)")
 	c.Flags().StringVar(&out, "out", "", "directory to write the client bundle to (created 0700; must be absent or empty)")
 	c.Flags().StringVar(&name, "name", "", "name to propose for this device (default: the host name)")
 	c.Flags().DurationVar(&timeout, "timeout", 10*time.Minute, "give up after this long, approval wait included")
@@ -347,9 +379,11 @@ func connectorsCmd(g *globals) *cobra.Command {
 				}
 				return printJSON(out)
 			}
-			if len(r.Connectors) > 0 {
-				fmt.Println("NAME\tDEVICE ID\tFINGERPRINT\tSTATE")
+			if len(r.Connectors) == 0 {
+				fmt.Fprintln(os.Stderr, "no connectors paired (pair one with: palyra pair new --connector NAME)")
+				return nil
 			}
+			fmt.Println("NAME\tDEVICE ID\tFINGERPRINT\tSTATE")
 			for _, x := range r.Connectors {
 				state := "active"
 				if x.RevokedUnix != 0 {

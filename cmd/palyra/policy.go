@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"strconv"
 	"strings"
@@ -72,9 +73,10 @@ func policyExplainCmd(g *globals) *cobra.Command {
 			"deny a human may approve), the determining policies, their obligations and any evaluation errors.\n" +
 			"The request is evaluated, never executed. Entities use Cedar syntax. Defaults: --request-transport\n" +
 			"tcp and --device-id the principal's id for a Device (which needs --owner), unix otherwise.\n" +
-			"--context is a JSON object of the action's own context attributes (duplicate keys are refused).",
+			"--context is a JSON object of the action's own context attributes (duplicate keys are refused); an\n" +
+			"action that declares attributes needs every one (tool.execute: see the example; docs/policies.md).",
 		Example: "  palyra policy explain --principal 'User::\"alice\"' --action 'Action::\"vault.read\"' --resource 'Secret::\"global/k\"'\n" +
-			"  palyra policy explain --principal 'User::\"alice\"' --action 'Action::\"tool.execute\"' --resource 'Tool::\"exec\"' --context '{\"argv\": [\"ls\"]}' --json",
+			"  palyra policy explain --principal 'User::\"alice\"' --action tool.execute --resource 'Tool::\"exec\"' --context '{\"tool\": \"exec\", \"program\": \"/usr/bin/ls\", \"argv\": [\"-l\"], \"command_line\": \"ls -l\", \"flags\": [\"-l\"], \"cwd\": \"/home/alice/work\", \"hosts\": [], \"secrets\": [], \"approval\": \"\"}' --json",
 		Args: exactArgs(0),
 		RunE: func(c *cobra.Command, _ []string) error {
 			if m.Principal == "" || m.Action == "" || m.Resource == "" {
@@ -156,8 +158,13 @@ func policyTestCmd(g *globals) *cobra.Command {
 			var results []policy.Result
 			if len(args) == 1 {
 				dir = args[0]
-				if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
-					return usagef("policy test %s: not a directory", dir)
+				switch fi, err := os.Stat(dir); {
+				case errors.Is(err, fs.ErrNotExist):
+					return usagef("policy test %s: it does not exist; give the policy directory (DIR/policies of the state directory)", dir)
+				case err != nil:
+					return usagef("policy test %s: %v", dir, err)
+				case !fi.IsDir():
+					return usagef("policy test %s: not a directory; give the policy directory, not a file in it", dir)
 				}
 				_, rs, err := policy.Check(dir)
 				if err != nil {
@@ -206,9 +213,20 @@ func policyTestCmd(g *globals) *cobra.Command {
 			if failed > 0 {
 				return fmt.Errorf("%d of %d policy test cases failed in %s; a reload would be rejected", failed, len(results), dir)
 			}
-			if !g.json {
-				fmt.Fprintf(c.ErrOrStderr(), "%d policy test cases passed in %s\n", len(results), dir)
+			if g.json {
+				return nil
 			}
+			if len(results) == 0 {
+				// The daemon's directory is on this machine when it is
+				// asked over the admin socket.
+				if _, err := os.Stat(dir); len(args) == 0 && g.identity == "" && errors.Is(err, fs.ErrNotExist) {
+					fmt.Fprintf(c.ErrOrStderr(), "there is no policy directory (%s): only the baseline policies apply; create it with *.cedar and *.cedartest files (docs/policies.md)\n", dir)
+				} else {
+					fmt.Fprintf(c.ErrOrStderr(), "no policy test cases in %s (add *.cedartest files; docs/policies.md)\n", dir)
+				}
+				return nil
+			}
+			fmt.Fprintf(c.ErrOrStderr(), "%d policy test cases passed in %s\n", len(results), dir)
 			return nil
 		},
 	}

@@ -72,6 +72,10 @@ func TestMain(m *testing.M) {
 //	pendingapproval VAR DB       wait (polling, at most 30s) until the approvals
 //	                             database DB holds a pending approval; set $VAR
 //	                             to the id of the newest
+//	examples STATE_DIR WORD...   run every Example line of palyra WORD... with
+//	                             --state-dir STATE_DIR; each must succeed
+//	stdoutvar VAR REGEXP         set $VAR to the first submatch of REGEXP (multi-line
+//	                             mode) in the last command's stdout
 //	certexpired BUNDLE_DIR       wait (polling, at most 30s) until the bundle's
 //	                             certificate has expired
 func TestScripts(t *testing.T) {
@@ -102,6 +106,8 @@ func TestScripts(t *testing.T) {
 			"certexpired":     cmdCertExpired,
 			"filevar":         cmdFileVar,
 			"pendingapproval": cmdPendingApproval,
+			"examples":        cmdExamples,
+			"stdoutvar":       cmdStdoutVar,
 		},
 	})
 }

@@ -49,7 +49,7 @@ func securityAuditCmd(g *globals) *cobra.Command {
 			"Exit status: 1 when any finding is high (a one-line summary on stderr; with --json, stdout still\n" +
 			"holds the findings and stderr is empty), else 0; 2 bad usage.",
 		Example: "  palyra --state-dir ~/.local/state/palyra security audit\n" +
-			"  palyra security audit --config /etc/palyra/palyrad.toml --json",
+			"  palyra security audit --config /etc/palyra/config.toml --json",
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()

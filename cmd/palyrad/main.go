@@ -11,7 +11,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"syscall"
@@ -75,6 +77,7 @@ func main() {
 			if recordState {
 				opts = append(opts, daemon.RecordState())
 			}
+			_, statErr := os.Stat(cfg.StateDir)
 			d, err := daemon.Open(cmd.Context(), cfg, log, opts...)
 			if err != nil {
 				return err
@@ -83,7 +86,10 @@ func main() {
 			if err := d.Run(cmd.Context()); err != nil {
 				// A first start that never served leaves nothing behind.
 				d.Discard()
-				return err
+				if _, err := os.Stat(cfg.StateDir); errors.Is(statErr, fs.ErrNotExist) && errors.Is(err, fs.ErrNotExist) {
+					log.Info("removed the state directory this start created: the start failed, nothing is left", "dir", cfg.StateDir)
+				}
+				return listenHint(err, cfg.Listen)
 			}
 			d.Close()
 			return nil
@@ -110,6 +116,19 @@ func main() {
 		}
 		os.Exit(1)
 	}
+}
+
+// listenHint adds the next step to a listen failure because the address
+// is taken (TCP or the QUIC UDP port): another process listens there.
+func listenHint(err error, listen string) error {
+	if !errors.Is(err, syscall.EADDRINUSE) {
+		return err
+	}
+	host, _, herr := net.SplitHostPort(listen)
+	if herr != nil {
+		host = "127.0.0.1"
+	}
+	return fmt.Errorf("%w; another process listens there: pass --listen %s (0 picks a free port)", err, net.JoinHostPort(host, "PORT"))
 }
 
 // configure is palyrad's configuration: the file config.LoadLocated finds

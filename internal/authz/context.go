@@ -5,6 +5,7 @@ import (
 
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/palyra/palyra/internal/identity"
 
@@ -120,11 +121,11 @@ func (a *actionInfo) buildRecord(req *Request, transport types.Value, scope stri
 		var missing []string
 		for name, attr := range a.extra {
 			if _, ok := req.Context[name]; !ok && !attr.Optional {
-				missing = append(missing, name)
+				missing = append(missing, name+" ("+typeName(attr.Type)+")")
 			}
 		}
 		slices.Sort(missing)
-		return types.Record{}, fmt.Errorf("action %q needs context attribute(s) %q", req.Action, missing)
+		return types.Record{}, fmt.Errorf("action %q needs context attribute(s) %s", req.Action, strings.Join(missing, ", "))
 	}
 	return types.NewRecord(rm), nil
 }
@@ -222,6 +223,28 @@ func checkValue(v types.Value, t resolved.IsType) error {
 	default:
 		return fmt.Errorf("unsupported schema type %T", t)
 	}
+}
+
+// typeName spells the schema type t as the Cedar schema does, e.g.
+// "String" or "Set<String>".
+func typeName(t resolved.IsType) string {
+	switch t := t.(type) {
+	case resolved.StringType:
+		return "String"
+	case resolved.LongType:
+		return "Long"
+	case resolved.BoolType:
+		return "Bool"
+	case resolved.EntityType:
+		return string(t)
+	case resolved.SetType:
+		return "Set<" + typeName(t.Element) + ">"
+	case resolved.RecordType:
+		return "Record"
+	case resolved.ExtensionType:
+		return string(t)
+	}
+	return fmt.Sprintf("%T", t)
 }
 
 // typeErr is the error for a value that is not of type want.

@@ -62,8 +62,11 @@ func TestRequestContext(t *testing.T) {
 			req     Request
 			errPart string
 		}{
-			{"missing required attribute", write(adminUser, "global", nil), `action "vault.write" needs context attribute(s) ["value_size"]`},
+			{"missing required attribute", write(adminUser, "global", nil), `action "vault.write" needs context attribute(s) value_size (Long)`},
 			{"empty context", write(adminUser, "global", map[string]types.Value{}), "needs context attribute"},
+			{"each missing attribute with its type", Request{Principal: adminUser, Action: ActionToolExecute, Resource: Resource{Type: ResourceTool, ID: "exec"}, Transport: peer.Unix,
+				Context: map[string]types.Value{"argv": types.NewSet(types.String("ls"))}},
+				`action "tool.execute" needs context attribute(s) approval (String), command_line (String), cwd (String), flags (Set<String>), hosts (Set<String>), program (String), secrets (Set<String>), tool (String)`},
 			{"wrong type", write(adminUser, "global", map[string]types.Value{"value_size": types.String("42")}), `context attribute "value_size" of action "vault.write": want Long, got String`},
 			{"nil value", write(adminUser, "global", map[string]types.Value{"value_size": nil}), "want Long, got nil"},
 			{"extension value", write(adminUser, "global", map[string]types.Value{"value_size": func() types.Value { v, _ := types.ParseIPAddr("10.0.0.1"); return v }()}), "want Long, got ipaddr"},

@@ -50,6 +50,10 @@ type JoinOptions struct {
 	PollInterval time.Duration
 	// Progress, if set, receives one-line progress reports.
 	Progress func(string)
+	// Waiting, if set, is told once that the request waits for the
+	// owner's approval: its id and the short fingerprint of this device's
+	// key (KeyShortFingerprint), for the owner to compare.
+	Waiting func(requestID, keyFingerprint string)
 	// Paired, if set, is told which daemon the device paired with: its
 	// device id, its CA's fingerprint (pki.CertFingerprint) and the
 	// address dialed.
@@ -192,7 +196,7 @@ func Join(ctx context.Context, o JoinOptions) (_ *client.Bundle, err error) {
 	progress(fmt.Sprintf("connecting to %s over %s", addr, o.Transport))
 	ch, err := dialChannel(ctx, addr, o.Transport)
 	if err != nil {
-		return nil, fmt.Errorf("%w: connect to %s: %w", ErrUnreachable, addr, err)
+		return nil, fmt.Errorf("%w: connect to %s: %w; check the daemon is running and listens there, then pair again (the code was not sent)", ErrUnreachable, addr, err)
 	}
 	closeOnce := sync.OnceFunc(ch.close)
 	defer closeOnce()
@@ -306,6 +310,9 @@ func decodeFinishResult(b []byte) (*palyrav1.PairingFinishResult, error) {
 // few seconds), authenticated by the poll token.
 func wait(ctx context.Context, o JoinOptions, addr string, roots *x509.CertPool, requestID string, token []byte, progress func(string), fp string) ([]byte, error) {
 	start := time.Now()
+	if o.Waiting != nil {
+		o.Waiting(requestID, fp)
+	}
 	for {
 		hc, closeFn := anonClient(o.Transport, roots)
 		svc := palyrav1connect.NewPairingServiceClient(hc, "https://"+addr, client.ClientOptions(o.Transport)...)
