@@ -438,7 +438,12 @@ func Devices(l statedir.Layout, now time.Time) []Finding {
 		return []Finding{{check, Medium, "cannot open " + l.Devices + ": " + err.Error(), "check the file; restore it from a backup if it is damaged"}}
 	}
 	defer db.Close()
-	rows, err := db.Query(`SELECT device_id, name, revoked_at, cert_not_after FROM devices ORDER BY enrolled_at`)
+	rows, err := db.Query(`SELECT device_id, name, revoked_at, cert_not_after, connector FROM devices ORDER BY enrolled_at`)
+	if err != nil {
+		// A devices.db that no daemon of this version has opened yet has
+		// no connector column (and no connectors).
+		rows, err = db.Query(`SELECT device_id, name, revoked_at, cert_not_after, '' FROM devices ORDER BY enrolled_at`)
+	}
 	if err != nil {
 		return []Finding{{check, Medium, "cannot read " + l.Devices + ": " + err.Error(), "check the file; restore it from a backup if it is damaged"}}
 	}
@@ -446,9 +451,9 @@ func Devices(l statedir.Layout, now time.Time) []Finding {
 	var out []Finding
 	active := 0
 	for rows.Next() {
-		var id, name string
+		var id, name, connector string
 		var revoked, notAfter int64
-		if err := rows.Scan(&id, &name, &revoked, &notAfter); err != nil {
+		if err := rows.Scan(&id, &name, &revoked, &notAfter, &connector); err != nil {
 			return append(out, Finding{check, Medium, "cannot read " + l.Devices + ": " + err.Error(), "check the file"})
 		}
 		if revoked != 0 {
@@ -457,11 +462,15 @@ func Devices(l statedir.Layout, now time.Time) []Finding {
 		active++
 		na := time.Unix(notAfter, 0)
 		at := na.UTC().Format(time.RFC3339)
+		kind, again := "device", "enroll it again (palyra devices enroll)"
+		if connector != "" {
+			kind, name, again = "connector", connector, "pair it again (palyra pair new --connector "+connector+")"
+		}
 		switch {
 		case !na.After(now):
-			out = append(out, Finding{check, Low, fmt.Sprintf("device %s (%s): certificate expired at %s; it can no longer connect", name, id, at), "enroll it again (palyra devices enroll), then revoke the old entry: palyra devices revoke " + id})
+			out = append(out, Finding{check, Low, fmt.Sprintf("%s %s (%s): certificate expired at %s; it can no longer connect", kind, name, id, at), again + ", then revoke the old entry: palyra devices revoke " + id})
 		case na.Sub(now) < DeviceCertWarn:
-			out = append(out, Finding{check, Info, fmt.Sprintf("device %s (%s): certificate expires at %s (renewed automatically when the device is used past 2/3 of its life)", name, id, at), ""})
+			out = append(out, Finding{check, Info, fmt.Sprintf("%s %s (%s): certificate expires at %s (renewed automatically when it is used past 2/3 of its life)", kind, name, id, at), ""})
 		}
 	}
 	if err := rows.Err(); err != nil {

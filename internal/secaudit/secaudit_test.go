@@ -232,10 +232,16 @@ func TestDevices(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// A connector is named as one, with the way to pair it again.
+	if _, err := db.Exec(`INSERT INTO devices (device_id, name, owner, public_key, enrolled_at, revoked_at, cert_serial, cert_not_after, connector) VALUES ('DEV9', 'slack', 'admin', ?, ?, 0, '02', ?, 'slack')`,
+		[]byte(strings.Repeat("\x02", 32)), now.Unix()+9, now.Add(-time.Hour).Unix()); err != nil {
+		t.Fatal(err)
+	}
 	db.Close()
 	fs := Devices(l, now)
 	want(t, fs, Low, "device expired (DEV0): certificate expired", "palyra devices revoke DEV0")
-	if len(find(fs, Info, "device soon (DEV1): certificate expires")) != 1 || len(fs) != 2 {
+	want(t, fs, Low, "connector slack (DEV9): certificate expired", "palyra pair new --connector slack")
+	if len(find(fs, Info, "device soon (DEV1): certificate expires")) != 1 || len(fs) != 3 {
 		t.Fatalf("devices: %+v", fs)
 	}
 }
