@@ -118,7 +118,9 @@ func startWaiting(t *testing.T, args ...string) *waiting {
 	}
 	t.Cleanup(func() { cmd.Process.Kill() })
 	first := make(chan string, 1)
+	scanned := make(chan struct{})
 	go func() {
+		defer close(scanned)
 		sc := bufio.NewScanner(pr)
 		n := 0
 		for sc.Scan() {
@@ -132,6 +134,7 @@ func startWaiting(t *testing.T, args ...string) *waiting {
 	go func() {
 		cmd.Wait()
 		pw.Close()
+		<-scanned // stderr is complete before the exit code is reported
 		w.done <- cmd.ProcessState.ExitCode()
 	}()
 	select {
