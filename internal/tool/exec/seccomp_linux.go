@@ -30,7 +30,19 @@ var deniedSyscalls = []string{
 	"reboot", "swapon", "swapoff", "acct", "settimeofday", "clock_settime", "clock_adjtime",
 	"adjtimex", "syslog", "sethostname", "setdomainname", "iopl", "ioperm", "vhangup",
 	"quotactl", "lookup_dcookie", "fanotify_init", "uselib", "nfsservctl", "_sysctl",
+	// Serving: listen(2) on an unbound TCP socket binds it to 0.0.0.0 and a
+	// random port without bind(2), which Landlock governs.
+	"listen", "accept", "accept4",
 }
+
+// msgFastOpen is MSG_FASTOPEN: sendto(2) or sendmsg(2) with it on an
+// unconnected TCP socket connects (Fast Open) without connect(2), which
+// Landlock governs.
+const msgFastOpen = 0x20000000
+
+// tcpFastOpenConnect is the TCP_FASTOPEN_CONNECT socket option (level
+// IPPROTO_TCP), which defers a connection to the first write.
+const tcpFastOpenConnect = 30
 
 // cloneNamespaces are the clone(2) flags that create namespaces (the same
 // as unshare(2), which is denied).
@@ -45,7 +57,7 @@ const socketTypeAllowed = unix.SOCK_STREAM | unix.SOCK_DGRAM | unix.SOCK_NONBLOC
 
 // SeccompSummary is how the result's sandbox string states the seccomp
 // filter.
-const SeccompSummary = "seccomp=socket:inet/inet6+tcp/udp-only,denied:io_uring,ptrace,bpf,mount,namespaces,keyctl,modules,kexec(docs/tools.md)"
+const SeccompSummary = "seccomp=socket:inet/inet6+tcp/udp-only,socketpair:stream/seqpacket-only,denied:listen,accept,tcp-fastopen,io_uring,ptrace,bpf,mount,namespaces,keyctl,modules,kexec(docs/tools.md)"
 
 // seccompProgram assembles the launcher's seccomp filters, applied right
 // before execve (after no_new_privs) so the program and everything it
@@ -57,7 +69,14 @@ const SeccompSummary = "seccomp=socket:inet/inet6+tcp/udp-only,denied:io_uring,p
 //     AF_PACKET, SOCK_RAW, IPPROTO_MPTCP...) fails with EPERM, so a
 //     program cannot reach the daemon's admin socket or other local
 //     services over pathname or abstract unix sockets (Landlock before ABI
-//     9 does not govern connect(2) to them). socketpair(2) stays allowed.
+//     9 does not govern connect(2) to them). socketpair(2) stays allowed
+//     for SOCK_STREAM and SOCK_SEQPACKET only (a datagram pair could
+//     sendto(2) a pathname datagram socket outside).
+//   - sendto(2), sendmsg(2) and sendmmsg(2) with MSG_FASTOPEN, and
+//     setsockopt TCP_FASTOPEN_CONNECT, fail with EPERM: TCP Fast Open
+//     connects without connect(2), out of Landlock's sight.
+//   - listen(2), accept(2) and accept4(2) fail with EPERM (listen(2)
+//     binds an unbound socket without bind(2)).
 //   - clone(2) with namespace flags, and the deniedSyscalls, fail with
 //     EPERM; clone3(2) fails with ENOSYS (its flags are in memory, out of
 //     seccomp's sight), so the C library falls back to clone(2).
@@ -89,6 +108,19 @@ func seccompProgram() ([][]unix.SockFilter, error) {
 		{Name: "socket", Conditions: seccomp.ArgumentConditions{deny(1, seccomp.BitsSet, 1), deny(1, seccomp.BitsSet, 2)}},
 		// a protocol other than 0, IPPROTO_TCP and IPPROTO_UDP
 		{Name: "socket", Conditions: seccomp.ArgumentConditions{deny(2, seccomp.NotEqual, 0), deny(2, seccomp.NotEqual, unix.IPPROTO_TCP), deny(2, seccomp.NotEqual, unix.IPPROTO_UDP)}},
+		// TCP Fast Open: MSG_FASTOPEN in sendto's (arg 3), sendmsg's (arg 2)
+		// and sendmmsg's (arg 3) flags, and setsockopt TCP_FASTOPEN_CONNECT
+		{Name: "sendto", Conditions: seccomp.ArgumentConditions{deny(3, seccomp.BitsSet, msgFastOpen)}},
+		{Name: "sendmsg", Conditions: seccomp.ArgumentConditions{deny(2, seccomp.BitsSet, msgFastOpen)}},
+		{Name: "sendmmsg", Conditions: seccomp.ArgumentConditions{deny(3, seccomp.BitsSet, msgFastOpen)}},
+		{Name: "setsockopt", Conditions: seccomp.ArgumentConditions{deny(1, seccomp.Equal, unix.IPPROTO_TCP), deny(2, seccomp.Equal, tcpFastOpenConnect)}},
+		// socketpair(2) other than SOCK_STREAM (1) or SOCK_SEQPACKET (5):
+		// an unconnected datagram socket can sendto(2) any pathname
+		// datagram socket (/dev/log). Bit 1 set (2, 3, 6, 10), bit 0 clear
+		// (2, 4, 6, 10) or bit 3 set (10) is refused.
+		{Name: "socketpair", Conditions: seccomp.ArgumentConditions{deny(1, seccomp.BitsSet, 2)}},
+		{Name: "socketpair", Conditions: seccomp.ArgumentConditions{deny(1, seccomp.BitsNotSet, 1)}},
+		{Name: "socketpair", Conditions: seccomp.ArgumentConditions{deny(1, seccomp.BitsSet, 8)}},
 		{Name: "clone", Conditions: seccomp.ArgumentConditions{deny(0, seccomp.BitsSet, cloneNamespaces)}},
 	}
 	groups := []seccomp.SyscallGroup{
