@@ -82,9 +82,8 @@ const Retention = 30 * 24 * time.Hour
 
 // Limits on a record's text fields, in bytes.
 const (
-	maxField   = 4096
-	maxReason  = 512
-	maxSummary = 1024
+	maxField  = 4096
+	maxReason = 512
 )
 
 // Request is what a new pending record is created from.
@@ -103,7 +102,7 @@ type Request struct {
 	// Reason says why approval is needed: the determining policies.
 	Reason string
 	// Summary is what the approver is shown (see Printable), at most
-	// 1024 bytes; it is part of the canonical request, so Hash covers it.
+	// MaxSummary bytes; it is part of the canonical request, so Hash covers it.
 	Summary string
 	// Policies are the ids of the approvable forbids that required the
 	// approval: a grant lifts only these (see UseGrant).
@@ -310,7 +309,7 @@ func ValidID(id string) bool {
 func (s *Store) Create(ctx context.Context, r Request, wait time.Duration) (a Approval, joined bool, err error) {
 	if r.Requester == "" || r.Action == "" || r.Resource == "" || wait <= 0 || len(r.Policies) == 0 ||
 		len(r.Requester) > maxField || len(r.Resource) > maxField || len(r.Session) > maxField || len(r.Reason) > maxField ||
-		len(r.Summary) > maxSummary {
+		len(r.Summary) > MaxSummary {
 		return Approval{}, false, ErrInvalid
 	}
 	policies := slices.Sorted(slices.Values(r.Policies))

@@ -7,12 +7,16 @@ import (
 	"unicode/utf8"
 )
 
-// Printable returns s as one line safe to show on a terminal, at most
-// 1024 bytes (the bound of Request.Summary): every control or format
-// character (newlines, escape sequences, bidirectional overrides) is
-// written as its Go escape (`\n`, `\x1b`, `\u202e`), invalid UTF-8 as
-// `\xNN`, and a longer text is cut at a character boundary and ends with
-// "…".
+// MaxSummary is the bound of Request.Summary in bytes, after Printable.
+// A request whose summary is longer is refused, never shown cut: what an
+// approver does not see could be the part that matters.
+const MaxSummary = 4096
+
+// Printable returns s as one line safe to show on a terminal: every
+// control or format character (newlines, escape sequences, bidirectional
+// overrides) is written as its Go escape (`\n`, `\x1b`, `\u202e`), a
+// backslash as `\\` and invalid UTF-8 as `\xNN`. Nothing is cut: the
+// caller bounds the input (see MaxSummary).
 func Printable(s string) string {
 	var b strings.Builder
 	for i := 0; i < len(s); {
@@ -28,10 +32,6 @@ func Printable(s string) string {
 			piece = q[1 : len(q)-1]
 		default:
 			piece = s[i : i+n]
-		}
-		if b.Len()+len(piece) > maxSummary-len("…") {
-			b.WriteString("…")
-			break
 		}
 		b.WriteString(piece)
 		i += n

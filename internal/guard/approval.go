@@ -58,6 +58,7 @@ const (
 	reasonExpired     = "approval_expired"
 	reasonUnavailable = "approval_unavailable"
 	reasonChanged     = "approval_policy_changed"
+	reasonTooLong     = "approval_summary_too_long"
 )
 
 // sessionOf returns the session a request belongs to for session grants:
@@ -129,6 +130,10 @@ func (g *Guard) approve(ctx context.Context, c authn.Caller, action authz.Action
 		summary = string(action) + " " + t.Resource.String()
 	}
 	summary = approval.Printable(summary)
+	if len(summary) > approval.MaxSummary {
+		// Shown cut, the approver could miss the part that matters.
+		return deny(reasonTooLong, nil, fmt.Sprintf("%s (it needs approval, and its summary is %d bytes, too long to show an approver (at most %d); shorten the arguments)", denied.Error(), len(summary), approval.MaxSummary))
+	}
 	hash, err := approval.CanonicalRequest{Principal: requester, Action: string(action), Resource: t.Resource.String(), Context: full, Digest: digest, Summary: summary}.Hash()
 	if err != nil {
 		g.cfg.Log.Error("approval: request not hashable", "err", err)

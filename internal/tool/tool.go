@@ -115,21 +115,24 @@ type Plan struct {
 }
 
 // Summary is what an approver is shown of the call (one line; see
-// approval.Printable for how it is displayed): the tool, its command line
-// (exec: argv shell-quoted; http.fetch: method and URL without password),
-// the working directory (exec) or path (fs.*), the hosts, each injected
-// secret as NAME<-scope/key[#N] (never a value) and Detail, with credential
-// patterns masked.
+// approval.Printable for how it is displayed), with credential patterns
+// masked. For a program (exec) the parts an approver must not miss come
+// first: "exec; program PATH; flags F1 F2; hosts ...; secret ...; cwd
+// DIR; DETAIL; argv COMMAND-LINE", the command line (argv shell-quoted,
+// operands included) last. For the other tools: the tool, its command line
+// (http.fetch: method and URL without password), the path (fs.*), the
+// hosts, each injected secret as NAME<-scope/key[#N] (never a value) and
+// Detail. The guard refuses a request whose summary is too long to show
+// whole (approval.MaxSummary) rather than cut it.
 func (p *Plan) Summary() string {
 	parts := []string{p.Tool}
-	if p.Context.CommandLine != "" {
+	if p.Context.Program != "" {
+		parts = append(parts, "program "+p.Context.Program)
+		if len(p.Context.Flags) > 0 {
+			parts = append(parts, "flags "+strings.Join(p.Context.Flags, " "))
+		}
+	} else if p.Context.CommandLine != "" {
 		parts = append(parts, p.Context.CommandLine)
-	}
-	switch {
-	case p.Context.Cwd != "" && p.Context.Program != "":
-		parts = append(parts, "cwd "+p.Context.Cwd)
-	case p.Context.Cwd != "":
-		parts = append(parts, "path "+p.Context.Cwd)
 	}
 	if len(p.Context.Hosts) > 0 {
 		parts = append(parts, "hosts "+strings.Join(p.Context.Hosts, ","))
@@ -137,8 +140,17 @@ func (p *Plan) Summary() string {
 	for _, s := range p.Secrets {
 		parts = append(parts, "secret "+s.Name+"<-"+s.String())
 	}
+	switch {
+	case p.Context.Cwd != "" && p.Context.Program != "":
+		parts = append(parts, "cwd "+p.Context.Cwd)
+	case p.Context.Cwd != "":
+		parts = append(parts, "path "+p.Context.Cwd)
+	}
 	if p.Detail != "" {
 		parts = append(parts, p.Detail)
+	}
+	if p.Context.Program != "" && p.Context.CommandLine != "" {
+		parts = append(parts, "argv "+p.Context.CommandLine)
 	}
 	return redact.Patterns().String(strings.Join(parts, "; "))
 }
