@@ -14,6 +14,18 @@ import (
 
 const rlimitNPROC = 6 // RLIMIT_NPROC on Linux
 
+// closeRangeCloexec is CLOSE_RANGE_CLOEXEC (linux/close_range.h, Linux
+// 5.11): close_range(2) marks the range close-on-exec instead of closing.
+const closeRangeCloexec = 4
+
+// cloexecInherited marks every file descriptor from 3 up close-on-exec:
+// whatever palyrad holds open without O_CLOEXEC (descriptors its own
+// parent passed it) must not reach the program.
+func cloexecInherited() syscall.Errno {
+	_, _, e := unix.RawSyscall(unix.SYS_CLOSE_RANGE, 3, uintptr(^uint32(0)), closeRangeCloexec)
+	return e
+}
+
 // sandbox applies Landlock to the launcher (and so to the program it
 // execs): the RW directories read-write; the RO directories readable and
 // executable; /dev/null read-write; /dev/zero, /dev/random and
@@ -80,12 +92,13 @@ func hardening() string {
 // off) and none can be raised as ambient (SECBIT_NO_CAP_AMBIENT_RAISE).
 const securebits = 0x01 | 0x02 | 0x04 | 0x08 | 0x20 | 0x40 | 0x80
 
-// limitExec applies the rlimits (soft and hard), drops every capability
+// limitExec marks every descriptor from 3 up close-on-exec (the program
+// gets only 0, 1 and 2), applies the rlimits (soft and hard), drops every capability
 // (bounding set, ambient set, securebits and capset to empty, when the
 // launcher runs as root; ambient and capset otherwise), sets no_new_privs,
 // loads the seccomp filters and execve's the program; status is closed on
 // exec. Everything that allocates happens before the first limit; after
-// it there are only raw system calls (prlimit64, prctl, capset, seccomp,
+// it there are only raw system calls (close_range, prlimit64, prctl, capset, seccomp,
 // write, execve, exit_group) on this locked thread, so a low RLIMIT_AS
 // cannot make the Go runtime fail between the limits and the exec, and
 // the per-thread credentials set are the ones execve keeps. It returns
@@ -125,6 +138,7 @@ func limitExec(ls []rlimit, path string, argv, env []string, status *os.File) er
 	step := func(s string) []byte { return []byte(`{"step":"` + s + `","errno":`) }
 	failBset, failAmbient, failSecbits, failCapset := step("drop capability bounding set"), step("clear ambient capabilities"), step("set securebits"), step("capset")
 	failNNP, failSeccomp, failExec := step("no_new_privs"), step("seccomp"), step("execve")
+	failCloexec := step("close_range cloexec")
 	var line [96]byte
 	fd := status.Fd()
 	syscall.CloseOnExec(int(fd))
@@ -139,6 +153,9 @@ func limitExec(ls []rlimit, path string, argv, env []string, status *os.File) er
 		if _, _, e := unix.RawSyscall6(unix.SYS_PRCTL, opt, arg, 0, 0, 0, 0); e != 0 && e != ignore {
 			fail(prefix, e)
 		}
+	}
+	if e := cloexecInherited(); e != 0 {
+		fail(failCloexec, e)
 	}
 	for i := range lims {
 		if _, _, e := unix.RawSyscall6(unix.SYS_PRLIMIT64, 0, uintptr(ls[i].Resource), uintptr(unsafe.Pointer(&lims[i])), 0, 0, 0); e != 0 { // #nosec G103 -- raw prlimit64(2): nothing may allocate between the limits and the exec

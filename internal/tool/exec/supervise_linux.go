@@ -41,6 +41,12 @@ func supervise(specJSON []byte) int {
 		b, _ := json.Marshal(s)
 		status.Write(append(b, '\n'))
 	}
+	// Descriptors palyrad inherited without O_CLOEXEC stop here; the
+	// status pipe is passed on explicitly.
+	if e := cloexecInherited(); e != 0 {
+		report(launchStatus{Err: "launcher: close_range: " + e.Error()})
+		return 126
+	}
 	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
 		report(launchStatus{Err: "launcher: PR_SET_CHILD_SUBREAPER: " + err.Error()})
 		return 126
