@@ -195,7 +195,7 @@ type Result struct {
 	// status, the size of a file written.
 	Details map[string]string
 	// Sandbox says which sandbox was in force, e.g. "landlock abi=6
-	// fs=workspace:rw,system:ro net=tcp-denied", or "none: <reason>".
+	// fs=workspace:rw-noexec,system:ro net=tcp-denied", or "none: <reason>".
 	// Never claimed when it was not applied.
 	Sandbox string
 }

@@ -227,6 +227,9 @@ func (t *Tool) Plan(raw []byte) (*tool.Plan, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := refuseSpawning(filepath.Base(u.program), flags); err != nil {
+		return nil, err
+	}
 	p.Context = tool.Context{
 		Program:     u.program,
 		Argv:        args,

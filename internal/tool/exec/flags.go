@@ -65,12 +65,18 @@ func expandLong(program string, table []string, name string) (string, error) {
 // program in longOptions, an abbreviation becomes the full name ("--rec"
 // gives "--recursive"; an unknown or ambiguous one is an error). For
 // other programs, long flags are kept as written and UnverifiedLong is
-// added. Everything after "--" is an operand, as is "-". Flags after
+// added. For tar, a first argument without a dash is read as a cluster of
+// short options (tar's traditional form). Everything after "--" is an operand, as is "-". Flags after
 // operands count too (GNU tools accept them anywhere). The result is
 // duplicate-free, in order of first appearance. A short option's attached
 // value ("-n5") is split as flags too: over-reporting errs on the side of
 // a forbid matching.
 func normalizeFlags(program string, args []string) ([]string, error) {
+	if program == "tar" && len(args) > 0 && args[0] != "" && !strings.HasPrefix(args[0], "-") {
+		// tar's traditional form: a first argument without a dash is a
+		// cluster of short options ("tar xf a.tar" is "tar -x -f a.tar").
+		args = append([]string{"-" + args[0]}, args[1:]...)
+	}
 	table, known := longOptions[program]
 	var out []string
 	seen := map[string]bool{}
@@ -105,6 +111,28 @@ func normalizeFlags(program string, args []string) ([]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// spawningOptions are, by the base name of the resolved program, the
+// options with which it runs another program named by the caller (tar's
+// --to-command and --checkpoint-action=exec, install's --strip-program):
+// no policy on the first program's flags governs what that one does, so
+// refuseSpawning refuses them before authorization. -I is tar's
+// --use-compress-program, -F its --info-script (--new-volume-script).
+var spawningOptions = map[string][]string{
+	"tar":     {"--to-command", "--checkpoint-action", "--use-compress-program", "-I", "--rsh-command", "--rmt-command", "--info-script", "--new-volume-script", "-F"},
+	"install": {"--strip-program"},
+}
+
+// refuseSpawning returns an error wrapping errInvalid when flags (as
+// normalizeFlags returns them) hold one of program's spawningOptions.
+func refuseSpawning(program string, flags []string) error {
+	for _, o := range spawningOptions[program] {
+		if slices.Contains(flags, o) {
+			return fmt.Errorf("%w: %s %s runs another program, which no policy on %s governs; it is refused (docs/tools.md)", errInvalid, program, o, program)
+		}
+	}
+	return nil
 }
 
 // shellQuote is argv as a POSIX shell would read it back: each word in

@@ -14,6 +14,14 @@ import (
 
 const rlimitNPROC = 6 // RLIMIT_NPROC on Linux
 
+// workspaceAccess is what Landlock grants on the workspace: everything
+// landlock.RWDirs grants except LANDLOCK_ACCESS_FS_EXECUTE, so nothing
+// written there (a copied binary, a script with a #! line) can be
+// execve'd.
+const workspaceAccess landlock.AccessFSSet = ll.AccessFSReadFile | ll.AccessFSReadDir | ll.AccessFSWriteFile | ll.AccessFSTruncate |
+	ll.AccessFSRemoveDir | ll.AccessFSRemoveFile | ll.AccessFSMakeChar | ll.AccessFSMakeDir | ll.AccessFSMakeReg |
+	ll.AccessFSMakeSock | ll.AccessFSMakeFifo | ll.AccessFSMakeBlock | ll.AccessFSMakeSym
+
 // closeRangeCloexec is CLOSE_RANGE_CLOEXEC (linux/close_range.h, Linux
 // 5.11): close_range(2) marks the range close-on-exec instead of closing.
 const closeRangeCloexec = 4
@@ -27,7 +35,7 @@ func cloexecInherited() syscall.Errno {
 }
 
 // sandbox applies Landlock to the launcher (and so to the program it
-// execs): the RW directories read-write; the RO directories readable and
+// execs): the RW directories read-write but not executable; the RO directories readable and
 // executable; /dev/null read-write; /dev/zero, /dev/random and
 // /dev/urandom readable; nothing else. TCP bind and connect are denied
 // (ABI 4+) except connect to the spec's ports, UDP too (ABI 10+); signals
@@ -43,7 +51,7 @@ func sandbox(sp launchSpec) (string, error) {
 		return fmt.Sprintf("none: landlock unavailable in this kernel (%v)", err), nil
 	}
 	rules := []landlock.Rule{
-		landlock.RWDirs(sp.RW...),
+		landlock.PathAccess(workspaceAccess, sp.RW...),
 		landlock.RODirs(sp.RO...).IgnoreIfMissing(),
 		landlock.RWFiles("/dev/null").IgnoreIfMissing(),
 		landlock.ROFiles("/dev/zero", "/dev/urandom", "/dev/random").IgnoreIfMissing(),
@@ -69,7 +77,7 @@ func sandbox(sp launchSpec) (string, error) {
 	case abi >= 4:
 		net = "tcp bind/connect denied" + allowed + " (udp not restricted below abi 10)"
 	}
-	desc := fmt.Sprintf("landlock abi=%d fs=workspace:rw,system:ro net=%s", abi, net)
+	desc := fmt.Sprintf("landlock abi=%d fs=workspace:rw-noexec,system:ro net=%s", abi, net)
 	if abi >= 6 {
 		desc += " scoped=signal,abstract-unix"
 	}
