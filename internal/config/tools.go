@@ -29,6 +29,10 @@ const (
 	MinToolProcesses     = 1
 	MaxToolProcesses     = 65536
 
+	DefaultToolFileBytes = 256 << 20
+	MinToolFileBytes     = 1 << 20
+	MaxToolFileBytes     = 1 << 40
+
 	DefaultToolOutputBytes = 1 << 20
 	MinToolOutputBytes     = 1 << 10
 	MaxToolOutputBytes     = 2 << 20
@@ -47,6 +51,7 @@ const (
 //	memory_bytes    = 1073741824             # 16 MiB..64 GiB (RLIMIT_AS)
 //	open_files      = 256                    # 16..65536 (RLIMIT_NOFILE)
 //	processes       = 64                     # 1..65536 (RLIMIT_NPROC)
+//	max_file_bytes  = 268435456              # 1 MiB..1 TiB (RLIMIT_FSIZE)
 //	output_bytes    = 1048576                # 1 KiB..2 MiB, stdout+stderr
 //	fetch_allow_prefixes = []                # http.fetch: non-public prefixes allowed
 type Tools struct {
@@ -72,6 +77,10 @@ type Tools struct {
 	// Processes (processes) is RLIMIT_NPROC (per user; not enforced for
 	// root).
 	Processes int64 `toml:"processes"`
+	// MaxFileBytes (max_file_bytes) is RLIMIT_FSIZE: no file the program
+	// writes grows past it (SIGXFSZ), so one call cannot fill the disk
+	// that holds the daemon's databases.
+	MaxFileBytes int64 `toml:"max_file_bytes"`
 	// OutputBytes (output_bytes) bounds stdout and stderr together.
 	OutputBytes int64 `toml:"output_bytes"`
 	// FetchAllowPrefixes (fetch_allow_prefixes) are address prefixes
@@ -90,6 +99,7 @@ func defaultTools() Tools {
 		MemoryBytes:    DefaultToolMemoryBytes,
 		OpenFiles:      DefaultToolOpenFiles,
 		Processes:      DefaultToolProcesses,
+		MaxFileBytes:   DefaultToolFileBytes,
 		OutputBytes:    DefaultToolOutputBytes,
 	}
 }
@@ -142,6 +152,7 @@ func (t Tools) validate() error {
 		{"memory_bytes", t.MemoryBytes, MinToolMemoryBytes, MaxToolMemoryBytes},
 		{"open_files", t.OpenFiles, MinToolOpenFiles, MaxToolOpenFiles},
 		{"processes", t.Processes, MinToolProcesses, MaxToolProcesses},
+		{"max_file_bytes", t.MaxFileBytes, MinToolFileBytes, MaxToolFileBytes},
 		{"output_bytes", t.OutputBytes, MinToolOutputBytes, MaxToolOutputBytes},
 	} {
 		if r.v < r.min || r.v > r.max {

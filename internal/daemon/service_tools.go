@@ -39,6 +39,7 @@ func (d *Daemon) openTools(context.Context) error {
 		MemoryBytes:    t.MemoryBytes,
 		OpenFiles:      t.OpenFiles,
 		Processes:      t.Processes,
+		FileBytes:      t.MaxFileBytes,
 		OutputBytes:    t.OutputBytes,
 		RequireSandbox: t.RequireSandbox,
 	})

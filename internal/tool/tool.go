@@ -173,7 +173,8 @@ type Result struct {
 	ExitCode int
 	Signal   string
 	// Killed is why the daemon ended the run early: "" (it ended by
-	// itself), "timeout" or "output_limit".
+	// itself), "timeout", "output_limit", "cpu_limit" (SIGXCPU) or
+	// "file_size_limit" (SIGXFSZ: a file grew past RLIMIT_FSIZE).
 	Killed string
 	// Stdout and Stderr are the captured output, masked: every injected
 	// secret value and credential pattern replaced by a label.

@@ -20,7 +20,7 @@ func BenchmarkRunTrue(b *testing.B) {
 	})
 	b.Run("tool-run", func(b *testing.B) {
 		tl, err := New(Config{Workspace: b.TempDir(), TrustedDirs: []string{"/usr/bin", "/bin"}, SystemDirs: []string{"/usr", "/lib", "/lib64", "/etc"},
-			Wall: 10e9, CPU: 10e9, MemoryBytes: 1 << 30, OpenFiles: 256, Processes: 4096, OutputBytes: 1 << 20})
+			Wall: 10e9, CPU: 10e9, MemoryBytes: 1 << 30, OpenFiles: 256, Processes: 4096, OutputBytes: 1 << 20, FileBytes: 64 << 20})
 		if err != nil {
 			b.Fatal(err)
 		}

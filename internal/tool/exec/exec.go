@@ -56,6 +56,9 @@ type Config struct {
 	// Processes is RLIMIT_NPROC (counted per user by the kernel, and not
 	// enforced for root).
 	Processes int64
+	// FileBytes is RLIMIT_FSIZE: the largest file the program may write
+	// (a write past it fails, and SIGXFSZ ends the program); positive.
+	FileBytes int64
 	// OutputBytes bounds stdout and stderr together: the process group is
 	// killed when it is exceeded.
 	OutputBytes int64

@@ -32,6 +32,7 @@ func testTool(t *testing.T, mutate func(*Config), trusted ...string) *Tool {
 		MemoryBytes: 1 << 30,
 		OpenFiles:   256,
 		Processes:   4096,
+		FileBytes:   64 << 20,
 		OutputBytes: 1 << 20,
 	}
 	if mutate != nil {

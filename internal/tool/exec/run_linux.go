@@ -171,8 +171,11 @@ func (t *Tool) Run(ctx context.Context, p *tool.Plan, secrets map[string][]byte)
 		if st.Exit.Signal != 0 {
 			sig := syscall.Signal(st.Exit.Signal)
 			res.Signal = sig.String()
-			if sig == syscall.SIGXCPU {
+			switch sig {
+			case syscall.SIGXCPU:
 				res.Killed = "cpu_limit"
+			case syscall.SIGXFSZ:
+				res.Killed = "file_size_limit"
 			}
 		}
 	case ps != nil: // the supervisor itself was killed
@@ -209,6 +212,7 @@ func (t *Tool) rlimits() []rlimit {
 		{"as", syscall.RLIMIT_AS, t.cfg.MemoryBytes},
 		{"nofile", syscall.RLIMIT_NOFILE, t.cfg.OpenFiles},
 		{"nproc", rlimitNPROC, t.cfg.Processes},
+		{"fsize", syscall.RLIMIT_FSIZE, t.cfg.FileBytes},
 	}
 }
 
