@@ -160,6 +160,8 @@ var (
 		"LESSOPEN": true, "LESSCLOSE": true, "PAGER": true, "MANPAGER": true, "EDITOR": true, "VISUAL": true,
 		"BROWSER": true, "SSH_ASKPASS": true, "SUDO_ASKPASS": true, "OPENSSL_CONF": true,
 		"OPENSSL_ENGINES": true, "CURL_HOME": true, "WGETRC": true,
+		// tar: options read before argv's (--to-command...), the remote shell
+		"TAR_OPTIONS": true, "RSH": true, "TAPE": true,
 	}
 	reservedEnvPrefixes = []string{"LD_", "DYLD_", "GIT_CONFIG", "PERL5", "PYTHON"}
 )

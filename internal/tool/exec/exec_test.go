@@ -275,7 +275,7 @@ func TestReservedEnvNames(t *testing.T) {
 		"PATH", "LD_PRELOAD", "ld_library_path", "DYLD_INSERT_LIBRARIES", "BASH_ENV", "ENV", "GIT_CONFIG_COUNT",
 		"GIT_CONFIG_KEY_0", "GIT_CONFIG_VALUE_0", "GIT_CONFIG_PARAMETERS", "GIT_EXTERNAL_DIFF", "GIT_SSH_COMMAND",
 		"PERL5OPT", "PERL5LIB", "PERLLIB", "PYTHONPATH", "PYTHONSTARTUP", "NODE_OPTIONS", "LESSOPEN", "GLIBC_TUNABLES",
-		"JAVA_TOOL_OPTIONS", "RUBYOPT", "Pager",
+		"JAVA_TOOL_OPTIONS", "RUBYOPT", "Pager", "TAR_OPTIONS", "RSH", "tape",
 	} {
 		if _, err := tl.Plan([]byte(`{"argv":["ls"],"env":{"` + n + `":"vault://global/k"}}`)); !errors.Is(err, tool.ErrInvalid) {
 			t.Errorf("%s: got %v, want ErrInvalid", n, err)
