@@ -66,7 +66,9 @@ func expandLong(program string, table []string, name string) (string, error) {
 // gives "--recursive"; an unknown or ambiguous one is an error). For
 // other programs, long flags are kept as written and UnverifiedLong is
 // added. For tar, a first argument without a dash is read as a cluster of
-// short options (tar's traditional form). Everything after "--" is an operand, as is "-". Flags after
+// short options (tar's traditional form). find's primaries and options
+// are single-dash words ("-delete", "-maxdepth"), kept whole rather than
+// split into letters. Everything after "--" is an operand, as is "-". Flags after
 // operands count too (GNU tools accept them anywhere). The result is
 // duplicate-free, in order of first appearance. A short option's attached
 // value ("-n5") is split as flags too: over-reporting errs on the side of
@@ -104,6 +106,8 @@ func normalizeFlags(program string, args []string) ([]string, error) {
 				return nil, err
 			}
 			add(full)
+		case program == "find" && len(a) > 2:
+			add(a)
 		default:
 			for _, c := range a[1:] {
 				add("-" + string(c))

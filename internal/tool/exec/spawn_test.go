@@ -78,6 +78,24 @@ func TestTarTraditionalForm(t *testing.T) {
 	}
 }
 
+// TestFindPrimariesAreWords: find's primaries are single-dash words, so a
+// policy naming "-delete" must see "-delete", not its letters (which once
+// gave "-d", "-e", "-l", "-t": a forbid on -delete never matched).
+func TestFindPrimariesAreWords(t *testing.T) {
+	got, err := normalizeFlags("find", []string{"-L", ".", "-name", "*.tmp", "-delete"})
+	if want := []string{"-L", "-name", "-delete"}; err != nil || !slices.Equal(got, want) {
+		t.Fatalf("find: got %q %v, want %q", got, err, want)
+	}
+	if got, _ := normalizeFlags("rm", []string{"-rf", "d"}); !slices.Equal(got, []string{"-r", "-f"}) {
+		t.Fatalf("rm -rf: %q (clusters still split for other programs)", got)
+	}
+	realPath(t, "find")
+	p := plan(t, testTool(t, nil), `{"argv":["find",".","-delete"]}`)
+	if !slices.Contains(p.Context.Flags, "-delete") {
+		t.Fatalf("policy sees %q for find . -delete", p.Context.Flags)
+	}
+}
+
 // TestWorkspaceNotExecutable reproduces the copied-binary attack: a
 // program copied into the workspace and made executable was run. Landlock
 // grants the workspace read and write without execute: execve fails with
