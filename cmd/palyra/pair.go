@@ -41,7 +41,7 @@ func pairNewCmd(g *globals) *cobra.Command {
 		Use:   "new [--name NAME] [--connector NAME] [--ttl 10m] [--approve]",
 		Short: "Make a one-time pairing code; print it, its QR code and its palyra:// URI",
 		Long: "Make a one-time pairing code, shown once as ID-DIGITS with a QR code and a palyra://pair URI that\n" +
-			"also carries the daemon's addresses and CA fingerprint. The daemon keeps only a hash of it. A code is\n" +
+			"also carries the daemon's addresses and CA fingerprint. The daemon keeps it only sealed under its master key. A code is\n" +
 			"used by the first attempt, right or wrong, and expires after --ttl (30s to 24h). With --connector the\n" +
 			"paired principal is Connector::\"NAME\"; with --approve its request is approved at once.",
 		Example: "  palyra pair new --name phone\n  palyra pair new --connector slack --approve --ttl 2m",

@@ -87,7 +87,8 @@ func (c Code) String() string {
 // Password returns the 32-byte PAKE password for this code:
 // SHA-256("palyra pairing code password v1" || 0x00 || uint32be(ID) || Secret).
 // Binding the id means a secret is only valid with the id it was minted for.
-// The daemon stores this value, never the digits.
+// The daemon keeps this value only sealed (internal/sealed, under a key
+// derived from its master key), never the digits.
 func (c Code) Password() []byte {
 	h := sha256.New()
 	h.Write([]byte(passwordLabel))
@@ -98,10 +99,10 @@ func (c Code) Password() []byte {
 	return h.Sum(nil)
 }
 
-// Validate reports whether c has an id in 1..MaxID and a secret of exactly
+// validate reports whether c has an id in 1..MaxID and a secret of exactly
 // SecretDigits decimal digits. The error wraps ErrInvalid and never contains
 // the secret.
-func (c Code) Validate() error {
+func (c Code) validate() error {
 	if c.ID < 1 || c.ID > MaxID {
 		return fmt.Errorf("%w: code id out of range 1..%d", ErrInvalid, MaxID)
 	}

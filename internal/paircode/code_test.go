@@ -94,7 +94,7 @@ func TestGenerate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Validate(); err != nil || c.ID != 17 {
+	if err := c.validate(); err != nil || c.ID != 17 {
 		t.Fatalf("Generate = %+v, %v", c, err)
 	}
 	for _, id := range []uint32{0, MaxID + 1} {
@@ -163,7 +163,7 @@ func TestPassword(t *testing.T) {
 
 func TestValidate(t *testing.T) {
 	for _, c := range []Code{{0, "123456"}, {100000, "123456"}, {1, "12345"}, {1, "1234567"}, {1, "12345a"}} {
-		err := c.Validate()
+		err := c.validate()
 		if !errors.Is(err, ErrInvalid) {
 			t.Errorf("Validate(%+v) = %v, want ErrInvalid", c, err)
 		} else {
@@ -190,7 +190,7 @@ func FuzzParse(f *testing.F) {
 			}
 			return
 		}
-		if err := c.Validate(); err != nil {
+		if err := c.validate(); err != nil {
 			t.Fatalf("Parse(%q) returned an invalid code: %v", s, err)
 		}
 		again, err := Parse(c.String())

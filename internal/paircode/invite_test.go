@@ -127,7 +127,7 @@ func FuzzParseInvite(f *testing.F) {
 			}
 			return
 		}
-		if err := inv.Code.Validate(); err != nil {
+		if err := inv.Code.validate(); err != nil {
 			t.Fatalf("ParseInvite(%q) returned an invalid code: %v", s, err)
 		}
 		again, err := ParseInvite(inv.URI())

@@ -20,6 +20,7 @@ import (
 
 	palyrav1 "github.com/palyra/palyra/api/palyra/v1"
 	"github.com/palyra/palyra/internal/authn"
+	"github.com/palyra/palyra/internal/devices"
 	"github.com/palyra/palyra/internal/paircode"
 	"github.com/palyra/palyra/internal/pake"
 	"github.com/palyra/palyra/internal/peer"
@@ -330,5 +331,20 @@ func TestRemovedDeviceIDCannotBeTakenOver(t *testing.T) {
 	}
 	if d, err := f.reg.Get(old.DeviceID); err == nil {
 		t.Fatalf("old id taken over: %+v", d)
+	}
+}
+
+func TestDecideRaceNamesTheRequest(t *testing.T) {
+	f := newFixture(t)
+	s, c := f.conn()
+	a, err := f.pair(f.code(true), newID(t), s, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, _ := f.reg.Request(context.Background(), a.outcome.GetRequestId(), time.Now())
+	q.State = devices.PairingPending // read before another approval won
+	_, err = f.srv.decide(true)(context.Background(), authn.Caller{Principal: authn.Owner()}, q)
+	if err == nil || !strings.Contains(err.Error(), "pairing request "+q.ID+" is no longer pending") {
+		t.Fatalf("lost race: %v", err)
 	}
 }

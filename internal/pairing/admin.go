@@ -18,6 +18,7 @@ import (
 	"github.com/palyra/palyra/internal/guard"
 	"github.com/palyra/palyra/internal/identity"
 	"github.com/palyra/palyra/internal/paircode"
+	"github.com/palyra/palyra/internal/sealed"
 )
 
 // Routes returns the PairingService procedure table: the three protocol
@@ -153,7 +154,11 @@ func (s *Server) createCode(ctx context.Context, _ authn.Caller, spec codeSpec) 
 		if err != nil {
 			return nil, err
 		}
-		pc := devices.PairingCode{ID: id, SealedPassword: s.sealPassword(id, code.Password()), Name: spec.name, Connector: spec.connector, Approve: spec.approve,
+		sp, err := sealed.Seal(s.cfg.CodeKey, codeName(id), code.Password())
+		if err != nil {
+			return nil, err
+		}
+		pc := devices.PairingCode{ID: id, SealedPassword: sp, Name: spec.name, Connector: spec.connector, Approve: spec.approve,
 			CreatedAt: now, ExpiresAt: now.Add(spec.ttl)}
 		err = s.cfg.Devices.CreateCode(ctx, pc, now, MaxActiveCodes)
 		switch {
@@ -231,10 +236,11 @@ func (s *Server) decide(approve bool) func(context.Context, authn.Caller, device
 				return nil, connect.NewError(connect.CodeFailedPrecondition, fmt.Errorf("an active device is named %s; revoke it first, or reject this request", strconv.QuoteToASCII(q.Name)))
 			}
 		}
-		q, err := s.cfg.Devices.DecideRequest(ctx, q.ID, approve, s.cfg.Now())
+		id := q.ID
+		q, err := s.cfg.Devices.DecideRequest(ctx, id, approve, s.cfg.Now())
 		if err != nil {
 			if errors.Is(err, devices.ErrRequestNotActive) {
-				return nil, connect.NewError(connect.CodeFailedPrecondition, fmt.Errorf("pairing request %s is no longer pending; nothing to %s", q.ID, verb))
+				return nil, connect.NewError(connect.CodeFailedPrecondition, fmt.Errorf("pairing request %s is no longer pending; nothing to %s", id, verb))
 			}
 			return nil, err
 		}

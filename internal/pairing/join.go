@@ -273,7 +273,7 @@ func Join(ctx context.Context, o JoinOptions) (_ *client.Bundle, err error) {
 	}
 	t3 := time.Now()
 	defer func() { trace("bundle", time.Since(t3)) }()
-	info := client.DaemonInfo{TCP: withHost(result.GetTcp(), host), QUIC: withHost(result.GetQuic(), host), CAFingerprint: caFP}
+	info := client.DaemonInfo{TCP: client.DialAddr(result.GetTcp(), host), QUIC: client.DialAddr(result.GetQuic(), host), CAFingerprint: caFP}
 	if err := client.WriteBundle(o.OutDir, id, certDER, ca.Raw, info); err != nil {
 		return nil, err
 	}
@@ -367,19 +367,6 @@ func checkIssued(der []byte, roots *x509.CertPool, id *identity.Identity) error 
 		return errors.New("pairing: the issued certificate is not for this device's key")
 	}
 	return nil
-}
-
-// withHost replaces the host of a listen address by host (the one this
-// client reached the daemon at).
-func withHost(listen, host string) string {
-	if listen == "" {
-		return ""
-	}
-	_, port, err := net.SplitHostPort(listen)
-	if err != nil {
-		return listen
-	}
-	return net.JoinHostPort(host, port)
 }
 
 // channel is one TLS connection to the daemon, dialed before the PAKE so

@@ -2,7 +2,6 @@ package pairing
 
 import (
 	"context"
-	"crypto/cipher"
 	"crypto/rand"
 	"crypto/subtle"
 	"crypto/tls"
@@ -32,6 +31,7 @@ import (
 	"github.com/palyra/palyra/internal/pake"
 	"github.com/palyra/palyra/internal/peer"
 	"github.com/palyra/palyra/internal/pki"
+	"github.com/palyra/palyra/internal/sealed"
 )
 
 // Limits and defaults.
@@ -103,8 +103,7 @@ type Server struct {
 	starts  startLimiter
 	limited loglimit.Limiter // log lines for refused starts
 
-	codeAEAD cipher.AEAD
-	unknown  noiseLimiter // journal records of unknown-code attempts
+	unknown noiseLimiter // journal records of unknown-code attempts
 
 	mu sync.Mutex
 	// sessions holds the sessions of real codes, decoys those of unknown
@@ -142,11 +141,7 @@ func NewServer(cfg Config) *Server {
 		cfg.CodeKey = make([]byte, chacha20poly1305.KeySize)
 		rand.Read(cfg.CodeKey)
 	}
-	aead, err := chacha20poly1305.NewX(cfg.CodeKey)
-	if err != nil {
-		panic("pairing: code key must be 32 bytes")
-	}
-	return &Server{cfg: cfg, starts: startLimiter{perMinute: cfg.StartsPerMinute}, codeAEAD: aead,
+	return &Server{cfg: cfg, starts: startLimiter{perMinute: cfg.StartsPerMinute},
 		sessions: map[string]*session{}, decoys: map[string]*session{}, perSource: map[netip.Prefix]int{}}
 }
 
@@ -196,7 +191,7 @@ func (s *Server) Start(_ context.Context, p peer.Peer, st *tls.ConnectionState, 
 	}
 	var password []byte
 	if known {
-		if password, err = s.openPassword(code); err != nil {
+		if password, err = sealed.Open(s.cfg.CodeKey, codeName(code.ID), code.SealedPassword); err != nil {
 			s.cfg.Log.Error("pairing: code does not open under this daemon's key", "code_id", code.ID)
 			known = false
 		}
@@ -318,23 +313,8 @@ func (s *Server) unknownEvent(now time.Time, reason string) *guard.Event {
 	return &guard.Event{Resource: anyDevice, Reason: reason}
 }
 
-// sealPassword seals a code's PAKE password for devices.db.
-func (s *Server) sealPassword(id uint32, password []byte) []byte {
-	nonce := make([]byte, s.codeAEAD.NonceSize(), s.codeAEAD.NonceSize()+len(password)+s.codeAEAD.Overhead())
-	rand.Read(nonce)
-	return s.codeAEAD.Seal(nonce, nonce, password, codeAAD(id))
-}
-
-// openPassword reverses sealPassword.
-func (s *Server) openPassword(c devices.PairingCode) ([]byte, error) {
-	n := s.codeAEAD.NonceSize()
-	if len(c.SealedPassword) < n+s.codeAEAD.Overhead() {
-		return nil, errSealed
-	}
-	return s.codeAEAD.Open(nil, c.SealedPassword[:n], c.SealedPassword[n:], codeAAD(c.ID))
-}
-
-func codeAAD(id uint32) []byte { return fmt.Appendf(nil, "palyra-pairing-code id=%d", id) }
+// codeName is the sealed-blob name of a code's PAKE password.
+func codeName(id uint32) string { return fmt.Sprintf("pairing-code/%d", id) }
 
 // Finish is the PairingService.Finish protocol route's function.
 func (s *Server) Finish(ctx context.Context, _ peer.Peer, st *tls.ConnectionState, m *palyrav1.PairingFinishRequest) (*palyrav1.PairingFinishResponse, *guard.Event, error) {
