@@ -58,9 +58,25 @@ type Bundle struct {
 var ErrBundleDirNotEmpty = errors.New("client: bundle directory is not empty")
 
 // PrepareBundleDir makes dir ready for a new bundle: it must be absent or an
-// empty directory, and ends up 0700. created reports whether it was made
-// here (so a caller that fails later can remove it again).
-func PrepareBundleDir(dir string) (created bool, err error) {
+// empty directory, and ends up 0700. discard undoes it for a caller that
+// fails later: it removes the directory if it was made here, else the
+// bundle files written into it, so that nothing is left behind, above all
+// not a private key.
+func PrepareBundleDir(dir string) (discard func(), err error) {
+	created, err := prepareBundleDir(dir)
+	discard = func() {
+		if created {
+			os.RemoveAll(dir)
+			return
+		}
+		for _, name := range []string{IdentityFile, CertFile, CAFile, DaemonFile} {
+			os.Remove(filepath.Join(dir, name))
+		}
+	}
+	return discard, err
+}
+
+func prepareBundleDir(dir string) (created bool, err error) {
 	entries, err := os.ReadDir(dir)
 	switch {
 	case err == nil && len(entries) > 0:
@@ -80,12 +96,9 @@ func PrepareBundleDir(dir string) (created bool, err error) {
 	return created, nil
 }
 
-// WriteBundle writes a bundle into dir (prepared as by PrepareBundleDir),
+// WriteBundle writes a bundle into dir, which PrepareBundleDir prepared,
 // every file 0600.
 func WriteBundle(dir string, id *identity.Identity, certDER, caDER []byte, d DaemonInfo) error {
-	if _, err := PrepareBundleDir(dir); err != nil {
-		return err
-	}
 	if err := identity.WritePlain(filepath.Join(dir, IdentityFile), id); err != nil {
 		return err
 	}

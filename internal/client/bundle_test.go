@@ -29,6 +29,9 @@ func writeTestBundle(t *testing.T) string {
 		t.Fatal(err)
 	}
 	dir := filepath.Join(t.TempDir(), "bundle")
+	if _, err := PrepareBundleDir(dir); err != nil {
+		t.Fatal(err)
+	}
 	if err := WriteBundle(dir, id, cert.Raw, ca.Cert.Raw, DaemonInfo{TCP: "127.0.0.1:7443", QUIC: "127.0.0.1:7443", CAFingerprint: ca.Fingerprint()}); err != nil {
 		t.Fatal(err)
 	}

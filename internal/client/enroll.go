@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"os"
-	"path/filepath"
 
 	"connectrpc.com/connect"
 
@@ -23,21 +21,13 @@ import (
 // device on another machine); otherwise an unspecified listen address
 // (0.0.0.0, ::) becomes the matching loopback address.
 func Enroll(ctx context.Context, admin *Conn, name, outDir, daemonHost string) (_ *Bundle, err error) {
-	created, err := PrepareBundleDir(outDir)
+	discard, err := PrepareBundleDir(outDir)
 	if err != nil {
 		return nil, err
 	}
 	defer func() {
-		if err == nil {
-			return
-		}
-		// Leave nothing behind, above all not a private key.
-		if created {
-			os.RemoveAll(outDir)
-			return
-		}
-		for _, name := range []string{IdentityFile, CertFile, CAFile, DaemonFile} {
-			os.Remove(filepath.Join(outDir, name))
+		if err != nil {
+			discard()
 		}
 	}()
 	id, err := identity.Generate()

@@ -165,20 +165,13 @@ func Join(ctx context.Context, o JoinOptions) (_ *client.Bundle, err error) {
 	if fi, err := os.Stat(filepath.Dir(filepath.Clean(o.OutDir))); err != nil || !fi.IsDir() {
 		return nil, fmt.Errorf("%w: %s", ErrOutParent, filepath.Dir(filepath.Clean(o.OutDir)))
 	}
-	created, err := client.PrepareBundleDir(o.OutDir)
+	discard, err := client.PrepareBundleDir(o.OutDir)
 	if err != nil {
 		return nil, err
 	}
 	defer func() {
-		if err == nil {
-			return
-		}
-		if created {
-			os.RemoveAll(o.OutDir)
-			return
-		}
-		for _, n := range []string{client.IdentityFile, client.CertFile, client.CAFile, client.DaemonFile} {
-			os.Remove(filepath.Join(o.OutDir, n))
+		if err != nil {
+			discard()
 		}
 	}()
 	tk := time.Now()
