@@ -13,26 +13,6 @@ import (
 // revoked is barred for ever (under any id), an id ever revoked is barred
 // for ever (under any key), and ids must be random.
 
-// migrationBarredIDs bars every device id ever revoked, for ever, like
-// barred_keys: removing a device frees its name, never its id, so a new
-// key cannot take over the old id's vault scope and audit history.
-const migrationBarredIDs = `
-CREATE TABLE barred_ids (
-	device_id TEXT PRIMARY KEY,
-	barred_at INTEGER NOT NULL
-) STRICT;
-INSERT INTO barred_ids SELECT device_id, revoked_at FROM devices WHERE revoked_at != 0;
-CREATE TRIGGER barred_ids_are_permanent BEFORE DELETE ON barred_ids
-BEGIN SELECT RAISE(ABORT, 'a barred device id stays barred'); END;
-CREATE TRIGGER barred_ids_are_immutable BEFORE UPDATE ON barred_ids
-BEGIN SELECT RAISE(ABORT, 'a barred device id stays barred'); END;
-CREATE TRIGGER devices_bar_revoked_id AFTER UPDATE OF revoked_at ON devices
-WHEN NEW.revoked_at != 0 BEGIN INSERT OR IGNORE INTO barred_ids VALUES (NEW.device_id, NEW.revoked_at); END;
-CREATE TRIGGER devices_refuse_barred_id BEFORE INSERT ON devices
-WHEN EXISTS (SELECT 1 FROM barred_ids WHERE device_id = NEW.device_id)
-BEGIN SELECT RAISE(ABORT, 'device id is barred'); END;
-`
-
 // CheckRandomID refuses a device id that is not a plausible random ULID:
 // its 48-bit time part all zero, or its 80-bit random part one repeated
 // character (the all-zero id and hand-made ids like 01J…0000000000000000).

@@ -93,12 +93,14 @@ CREATE TABLE devices (
 -- Revocation is permanent: a revoked row can never be un-revoked.
 CREATE TRIGGER devices_revocation_is_final BEFORE UPDATE OF revoked_at ON devices
 WHEN OLD.revoked_at != 0 BEGIN SELECT RAISE(ABORT, 'device revocation is final'); END;
-`, migrationKeyContinuity, migrationPairing, migrationBarredIDs, migrationSealedCodes}
+`, migrationKeyContinuity, migrationPairing}
 
-// migrationKeyContinuity bars every key ever revoked, for ever: a revoked
-// device's key is copied to barred_keys by the database itself, rows there
-// are never deleted, and no device row may carry a barred key. Only a
-// revoked device may be removed (its id and name forgotten).
+// migrationKeyContinuity bars every key and every device id ever revoked,
+// for ever: a revoked device's key and id are copied to barred_keys and
+// barred_ids by the database itself, rows there are never deleted, and no
+// device row may carry a barred key or id. Only a revoked device may be
+// removed, which frees its name, never its id (a new key cannot take over
+// the old id's vault scope and audit history).
 const migrationKeyContinuity = `
 ALTER TABLE devices ADD COLUMN connector TEXT NOT NULL DEFAULT '';
 CREATE TABLE barred_keys (
@@ -117,6 +119,20 @@ WHEN EXISTS (SELECT 1 FROM barred_keys WHERE public_key = NEW.public_key)
 BEGIN SELECT RAISE(ABORT, 'device key is barred'); END;
 CREATE TRIGGER devices_remove_only_revoked BEFORE DELETE ON devices
 WHEN OLD.revoked_at = 0 BEGIN SELECT RAISE(ABORT, 'only a revoked device can be removed'); END;
+CREATE TABLE barred_ids (
+	device_id TEXT PRIMARY KEY,
+	barred_at INTEGER NOT NULL
+) STRICT;
+INSERT INTO barred_ids SELECT device_id, revoked_at FROM devices WHERE revoked_at != 0;
+CREATE TRIGGER barred_ids_are_permanent BEFORE DELETE ON barred_ids
+BEGIN SELECT RAISE(ABORT, 'a barred device id stays barred'); END;
+CREATE TRIGGER barred_ids_are_immutable BEFORE UPDATE ON barred_ids
+BEGIN SELECT RAISE(ABORT, 'a barred device id stays barred'); END;
+CREATE TRIGGER devices_bar_revoked_id AFTER UPDATE OF revoked_at ON devices
+WHEN NEW.revoked_at != 0 BEGIN INSERT OR IGNORE INTO barred_ids VALUES (NEW.device_id, NEW.revoked_at); END;
+CREATE TRIGGER devices_refuse_barred_id BEFORE INSERT ON devices
+WHEN EXISTS (SELECT 1 FROM barred_ids WHERE device_id = NEW.device_id)
+BEGIN SELECT RAISE(ABORT, 'device id is barred'); END;
 `
 
 // Registry is the device registry. Safe for concurrent use.

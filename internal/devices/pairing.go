@@ -26,20 +26,22 @@ var (
 	ErrRequestNotActive = errors.New("devices: pairing request is not pending")
 )
 
-// migrationPairing creates the pairing tables. A code is used at most
+// migrationPairing creates the pairing tables. A code's PAKE password is
+// kept only sealed (AEAD) under a key derived from the daemon's master key,
+// so a copy of devices.db alone reveals no code. A code is used at most
 // once (used_at, once set, never changes); a request moves only along
 // pending → approved → completed, pending → rejected, pending|approved →
 // expired.
 const migrationPairing = `
 CREATE TABLE pairing_codes (
-	code_id    INTEGER PRIMARY KEY CHECK (code_id > 0),
-	password   BLOB NOT NULL CHECK (length(password) = 32),
-	name       TEXT NOT NULL,
-	connector  TEXT NOT NULL,
-	approve    INTEGER NOT NULL CHECK (approve IN (0, 1)),
-	created_at INTEGER NOT NULL,
-	expires_at INTEGER NOT NULL,
-	used_at    INTEGER NOT NULL DEFAULT 0
+	code_id         INTEGER PRIMARY KEY CHECK (code_id > 0),
+	sealed_password BLOB NOT NULL CHECK (length(sealed_password) BETWEEN 32 AND 128),
+	name            TEXT NOT NULL,
+	connector       TEXT NOT NULL,
+	approve         INTEGER NOT NULL CHECK (approve IN (0, 1)),
+	created_at      INTEGER NOT NULL,
+	expires_at      INTEGER NOT NULL,
+	used_at         INTEGER NOT NULL DEFAULT 0
 ) STRICT;
 CREATE TRIGGER pairing_codes_single_use BEFORE UPDATE OF used_at ON pairing_codes
 WHEN OLD.used_at != 0 BEGIN SELECT RAISE(ABORT, 'pairing code already used'); END;
@@ -65,26 +67,6 @@ CREATE TRIGGER pairing_requests_transitions BEFORE UPDATE OF state ON pairing_re
 WHEN NOT ((OLD.state = 'pending' AND NEW.state IN ('approved', 'rejected', 'expired'))
        OR (OLD.state = 'approved' AND NEW.state IN ('completed', 'expired')))
 BEGIN SELECT RAISE(ABORT, 'pairing request state transition not allowed'); END;
-`
-
-// migrationSealedCodes replaces the codes table by one that holds each
-// code's PAKE password sealed (AEAD) under a key derived from the daemon's
-// master key, so that a copy of devices.db alone reveals no code. Codes
-// active at the upgrade are dropped (they live minutes; make new ones).
-const migrationSealedCodes = `
-DROP TABLE pairing_codes;
-CREATE TABLE pairing_codes (
-	code_id         INTEGER PRIMARY KEY CHECK (code_id > 0),
-	sealed_password BLOB NOT NULL CHECK (length(sealed_password) BETWEEN 32 AND 128),
-	name            TEXT NOT NULL,
-	connector       TEXT NOT NULL,
-	approve         INTEGER NOT NULL CHECK (approve IN (0, 1)),
-	created_at      INTEGER NOT NULL,
-	expires_at      INTEGER NOT NULL,
-	used_at         INTEGER NOT NULL DEFAULT 0
-) STRICT;
-CREATE TRIGGER pairing_codes_single_use BEFORE UPDATE OF used_at ON pairing_codes
-WHEN OLD.used_at != 0 BEGIN SELECT RAISE(ABORT, 'pairing code already used'); END;
 `
 
 // PairingCode is a pairing code as stored: never its digits, only the
