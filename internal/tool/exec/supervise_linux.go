@@ -106,24 +106,26 @@ func supervise(specJSON []byte) int {
 
 // killDescendants SIGKILLs and reaps every child of this process (the
 // descendants reparented to it, a subreaper) until none is left or
-// cleanupBound passes; it returns how many it killed.
+// cleanupBound passes; it returns how many it killed. Each round first
+// reaps without blocking, so /proc is scanned only while a child is alive.
 func killDescendants() int {
 	killed := 0
 	deadline := time.Now().Add(cleanupBound)
 	for time.Now().Before(deadline) {
-		for _, c := range children(os.Getpid()) {
-			if syscall.Kill(c, syscall.SIGKILL) == nil {
-				killed++
-			}
-		}
 		var ws syscall.WaitStatus
 		pid, err := syscall.Wait4(-1, &ws, syscall.WNOHANG, nil)
 		switch {
 		case err == syscall.ECHILD:
 			return killed
-		case pid <= 0:
-			time.Sleep(2 * time.Millisecond)
+		case pid > 0:
+			continue
 		}
+		for _, c := range children(os.Getpid()) {
+			if syscall.Kill(c, syscall.SIGKILL) == nil {
+				killed++
+			}
+		}
+		time.Sleep(2 * time.Millisecond)
 	}
 	return killed
 }
