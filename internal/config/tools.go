@@ -135,14 +135,15 @@ func (t Tools) validate() error {
 		}
 	}
 	for _, r := range []struct {
-		key         string
-		v, min, max time.Duration
+		key    string
+		v      Duration
+		lo, hi time.Duration
 	}{
-		{"wall_time", time.Duration(t.WallTime), MinToolWallTime, MaxToolWallTime},
-		{"cpu_time", time.Duration(t.CPUTime), MinToolCPUTime, MaxToolCPUTime},
+		{"tools.wall_time", t.WallTime, MinToolWallTime, MaxToolWallTime},
+		{"tools.cpu_time", t.CPUTime, MinToolCPUTime, MaxToolCPUTime},
 	} {
-		if r.v < r.min || r.v > r.max {
-			return fmt.Errorf("config: tools.%s %s out of range [%s, %s]", r.key, r.v, r.min, r.max)
+		if err := checkRange(r.key, r.v, r.lo, r.hi); err != nil {
+			return err
 		}
 	}
 	for _, r := range []struct {
