@@ -3,9 +3,6 @@ package guard
 import (
 	"context"
 
-	"connectrpc.com/connect"
-	"github.com/cedar-policy/cedar-go/types"
-
 	"github.com/palyra/palyra/internal/authn"
 	"github.com/palyra/palyra/internal/authz"
 )
@@ -18,8 +15,6 @@ import (
 type Also struct {
 	Action   authz.Action
 	Resource authz.Resource
-	// Context is the action's own context attributes (see Target.Context).
-	Context map[string]types.Value
 }
 
 // decideAlso decides every entry of also, in order, before the route's
@@ -37,27 +32,10 @@ func (g *Guard) decideAlso(ctx context.Context, c authn.Caller, also []Also, d D
 			Resource:  a.Resource,
 			Transport: c.Transport,
 			DeviceID:  c.DeviceID,
-			Context:   a.Context,
 		})
-		e := decisionEntry(c, a.Action, a.Resource, dec)
-		dd := d
-		if !dec.Allowed() {
-			dd = Read
-		}
-		if _, err := g.journal(ctx, e, dd); err != nil {
+		if _, err := g.journalDecision(ctx, c, a.Action, a.Resource, dec, d, ""); err != nil {
 			return err
-		}
-		if !dec.Allowed() {
-			if n, ok := g.denialLog.Allow(g.cfg.Now()); ok {
-				g.cfg.Log.Info("denied", "principal", e.Principal, "action", a.Action, "resource", e.Resource, "policies", dec.Policies, "suppressed_before", n)
-			}
-			return connect.NewError(connect.CodePermissionDenied, &DeniedError{Principal: e.Principal, Action: string(a.Action), Resource: e.Resource})
 		}
 	}
 	return nil
 }
-
-// Detailed is a response that reports facts of its run ("key=value", never
-// secret or content: a tool's request hash, exit status, durations, output
-// hash); the guard records them in the call's outcome (audit.Entry.Details).
-type Detailed interface{ AuditDetails() []string }

@@ -224,7 +224,7 @@ func (g *Guard) approve(ctx context.Context, c authn.Caller, action authz.Action
 func (g *Guard) stillApprovable(c authn.Caller, action authz.Action, t Target, a approval.Approval) bool {
 	for _, al := range t.Also {
 		if !g.cfg.Authz.Decide(authz.Request{Principal: c.Principal, Action: al.Action, Resource: al.Resource,
-			Transport: c.Transport, DeviceID: c.DeviceID, Context: al.Context}).Allowed() {
+			Transport: c.Transport, DeviceID: c.DeviceID}).Allowed() {
 			return false
 		}
 	}

@@ -202,7 +202,19 @@ func authorize[Req, Arg any](ctx context.Context, g *Guard, action authz.Action,
 		}
 		return c, arg, t, seq, nil
 	}
-	e := decisionEntry(c, action, t.Resource, dec)
+	seq, err := g.journalDecision(ctx, c, action, t.Resource, dec, d, t.Hint)
+	if err != nil {
+		return c, zero, t, 0, err
+	}
+	return c, arg, t, seq, nil
+}
+
+// journalDecision journals dec, the decision on principal c doing action
+// on res, with durability d, and returns its journal sequence number. A
+// deny is also logged (rate-limited, with any policy evaluation errors as
+// a warning) and returned as a PermissionDenied *DeniedError carrying hint.
+func (g *Guard) journalDecision(ctx context.Context, c authn.Caller, action authz.Action, res authz.Resource, dec authz.Decision, d Durability, hint string) (int64, error) {
+	e := decisionEntry(c, action, res, dec)
 	if !dec.Allowed() {
 		// A deny changes nothing, so it need not be fsynced before the
 		// answer; it is committed all the same.
@@ -210,19 +222,24 @@ func authorize[Req, Arg any](ctx context.Context, g *Guard, action authz.Action,
 	}
 	seq, err := g.journal(ctx, e, d)
 	if err != nil {
-		return c, zero, t, 0, err
+		return 0, err
 	}
 	if !dec.Allowed() {
 		if len(dec.Errors) > 0 {
-			g.cfg.Log.Warn("authorization errors", "action", action, "resource", t.Resource.String(), "errors", dec.Errors)
+			g.cfg.Log.Warn("authorization errors", "action", action, "resource", res.String(), "errors", dec.Errors)
 		}
 		if n, ok := g.denialLog.Allow(g.cfg.Now()); ok {
 			g.cfg.Log.Info("denied", "principal", e.Principal, "action", action, "resource", e.Resource, "policies", dec.Policies, "suppressed_before", n)
 		}
-		return c, zero, t, 0, connect.NewError(connect.CodePermissionDenied, &DeniedError{Principal: e.Principal, Action: string(action), Resource: e.Resource, Hint: t.Hint})
+		return seq, connect.NewError(connect.CodePermissionDenied, &DeniedError{Principal: e.Principal, Action: string(action), Resource: e.Resource, Hint: hint})
 	}
-	return c, arg, t, seq, nil
+	return seq, nil
 }
+
+// Detailed is a response that reports facts of its run ("key=value", never
+// secret or content: a tool's request hash, exit status, durations, output
+// hash); the guard records them in the call's outcome (audit.Entry.Details).
+type Detailed interface{ AuditDetails() []string }
 
 // DeniedError is what a denied caller is told; Hint, if set, what to do
 // next.
