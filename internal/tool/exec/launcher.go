@@ -109,9 +109,6 @@ type launchExit struct {
 	Signal   int   `json:"signal,omitempty"`
 	UserUS   int64 `json:"user_us"`
 	SystemUS int64 `json:"system_us"`
-	// Orphans is how many descendants were still alive after the program
-	// ended (or was killed) and were killed by the supervisor.
-	Orphans int `json:"orphans,omitempty"`
 }
 
 // launch is the launcher's main: it returns an exit status only when the

@@ -95,8 +95,8 @@ func supervise(specJSON []byte) int {
 		}
 	}
 	close(done)
-	orphans := killDescendants()
-	ex := &launchExit{Code: ws.ExitStatus(), UserUS: ru.Utime.Nano() / 1e3, SystemUS: ru.Stime.Nano() / 1e3, Orphans: orphans}
+	killDescendants()
+	ex := &launchExit{Code: ws.ExitStatus(), UserUS: ru.Utime.Nano() / 1e3, SystemUS: ru.Stime.Nano() / 1e3}
 	if ws.Signaled() {
 		ex.Code, ex.Signal = -1, int(ws.Signal())
 	}
@@ -106,28 +106,24 @@ func supervise(specJSON []byte) int {
 
 // killDescendants SIGKILLs and reaps every child of this process (the
 // descendants reparented to it, a subreaper) until none is left or
-// cleanupBound passes; it returns how many it killed. Each round first
-// reaps without blocking, so /proc is scanned only while a child is alive.
-func killDescendants() int {
-	killed := 0
+// cleanupBound passes. Each round first reaps without blocking, so /proc
+// is scanned only while a child is alive.
+func killDescendants() {
 	deadline := time.Now().Add(cleanupBound)
 	for time.Now().Before(deadline) {
 		var ws syscall.WaitStatus
 		pid, err := syscall.Wait4(-1, &ws, syscall.WNOHANG, nil)
 		switch {
 		case err == syscall.ECHILD:
-			return killed
+			return
 		case pid > 0:
 			continue
 		}
 		for _, c := range children(os.Getpid()) {
-			if syscall.Kill(c, syscall.SIGKILL) == nil {
-				killed++
-			}
+			_ = syscall.Kill(c, syscall.SIGKILL)
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
-	return killed
 }
 
 // children are the pids whose parent is ppid, from /proc/PID/stat.

@@ -76,8 +76,6 @@ type unwrapped struct {
 	// program is the governed program's resolved path, at exe[index].
 	program string
 	index   int
-	// wrappers are the resolved paths of the wrappers seen through.
-	wrappers []string
 }
 
 // unwrap resolves argv[0] and sees through known wrappers to the program
@@ -119,7 +117,6 @@ func unwrap(r *resolver, argv []string) (unwrapped, error) {
 			u.program, u.index = path, idx
 			return u, nil
 		}
-		u.wrappers = append(u.wrappers, path)
 		idx += 1 + next
 	}
 }
