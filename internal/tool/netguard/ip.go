@@ -3,7 +3,7 @@
 // the http.fetch tool: CheckURL refuses URLs that are ambiguous or that some
 // resolver could read differently from us, and CheckIP refuses every address
 // that is not plainly a public unicast address, unless an explicit Allow lets
-// a class or a prefix through.
+// a prefix through.
 //
 // The package has no policy of its own and does no I/O: the caller (the tool
 // adapter) turns what the authorization policy granted into an Allow value.
@@ -21,14 +21,13 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"slices"
 )
 
 // Class names a kind of address that is refused unless allowed.
 type Class string
 
-// The refused classes. Their string values appear in error messages and may
-// be used in configuration.
+// The refused classes, checked most specific first (169.254.169.254 is
+// Metadata, not LinkLocal). Their string values appear in error messages.
 const (
 	Unspecified   Class = "unspecified"   // 0.0.0.0/8, ::
 	Broadcast     Class = "broadcast"     // 255.255.255.255
@@ -41,10 +40,6 @@ const (
 	Documentation Class = "documentation" // TEST-NET-1/2/3, 2001:db8::/32, 3fff::/20
 	Reserved      Class = "reserved"      // other special-purpose space: 240/4, 192.0.0/24, 198.18/15, IPv6 outside 2000::/3, ...
 )
-
-// Classes lists every class, most specific first (the order CheckIP uses:
-// 169.254.169.254 is Metadata, not LinkLocal).
-var Classes = []Class{Unspecified, Broadcast, Metadata, Loopback, Private, LinkLocal, SharedCGNAT, Multicast, Documentation, Reserved}
 
 // ErrBlocked is wrapped by every refusal of an address (a *BlockedError).
 var ErrBlocked = errors.New("address refused")
@@ -78,17 +73,10 @@ func (e *BlockedError) Unwrap() error { return ErrBlocked }
 // Allow lists the exceptions a policy grants. The zero value allows nothing
 // but public unicast addresses.
 type Allow struct {
-	// Classes are allowed as a whole (e.g. Private for an intranet tool).
-	// Allowing LinkLocal does not allow Metadata; allow it by name.
-	Classes []Class
 	// Prefixes are allowed whatever their class (e.g. 127.0.0.1/32 for a
 	// test server, 10.1.2.0/24 for one internal service). An IPv6 form
 	// embedding an IPv4 address is allowed when the IPv4 address is.
 	Prefixes []netip.Prefix
-}
-
-func (a Allow) permits(addr netip.Addr, c Class) bool {
-	return slices.Contains(a.Classes, c) || a.permitsPrefix(addr)
 }
 
 func (a Allow) permitsPrefix(addr netip.Addr) bool {
@@ -131,7 +119,7 @@ func CheckIP(addr netip.Addr, allow Allow) error {
 		return nil
 	}
 	c, blocked := classify(addr)
-	if !blocked || allow.permits(addr, c) {
+	if !blocked || allow.permitsPrefix(addr) {
 		return nil
 	}
 	return &BlockedError{Addr: addr, Class: c}

@@ -121,9 +121,10 @@ func TestCheckIPAcceptsPublicUnicast(t *testing.T) {
 }
 
 func TestCheckIPRefusesZonesAndInvalid(t *testing.T) {
+	everything := Allow{Prefixes: []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0"), netip.MustParsePrefix("::/0")}}
 	for _, a := range []netip.Addr{{}, netip.MustParseAddr("fe80::1%eth0"), netip.MustParseAddr("2606:4700::1%1")} {
-		if err := CheckIP(a, Allow{Classes: Classes}); !errors.Is(err, ErrBlocked) {
-			t.Errorf("CheckIP(%v) = %v, want refusal even with every class allowed", a, err)
+		if err := CheckIP(a, everything); !errors.Is(err, ErrBlocked) {
+			t.Errorf("CheckIP(%v) = %v, want refusal even with every address allowed", a, err)
 		}
 	}
 }
@@ -143,17 +144,19 @@ func TestAllowIsExact(t *testing.T) {
 			t.Errorf("CheckIP(%s, 127.0.0.1/32) = %v, want allowed=%v", s, err, ok)
 		}
 	}
-	linkLocal := Allow{Classes: []Class{LinkLocal, Private}}
-	if err := CheckIP(netip.MustParseAddr("169.254.1.1"), linkLocal); err != nil {
-		t.Errorf("allowed link-local refused: %v", err)
-	}
-	for _, s := range []string{"169.254.169.254", "fd00:ec2::254", "127.0.0.1"} {
-		if err := CheckIP(netip.MustParseAddr(s), linkLocal); err == nil {
-			t.Errorf("CheckIP(%s) allowed by link-local+private; metadata and loopback must be allowed by name", s)
+	some := Allow{Prefixes: []netip.Prefix{netip.MustParsePrefix("169.254.1.0/24"), netip.MustParsePrefix("fd00:1::/64")}}
+	for _, s := range []string{"169.254.1.1", "fd00:1::1"} {
+		if err := CheckIP(netip.MustParseAddr(s), some); err != nil {
+			t.Errorf("CheckIP(%s) in an allowed prefix refused: %v", s, err)
 		}
 	}
-	if err := CheckIP(netip.MustParseAddr("169.254.169.254"), Allow{Classes: []Class{Metadata}}); err != nil {
-		t.Errorf("metadata allowed by name refused: %v", err)
+	for _, s := range []string{"169.254.169.254", "fd00:ec2::254", "169.254.2.1", "fd00:2::1", "127.0.0.1"} {
+		if err := CheckIP(netip.MustParseAddr(s), some); err == nil {
+			t.Errorf("CheckIP(%s) allowed by 169.254.1.0/24+fd00:1::/64; only addresses inside a prefix may pass", s)
+		}
+	}
+	if err := CheckIP(netip.MustParseAddr("169.254.169.254"), Allow{Prefixes: []netip.Prefix{netip.MustParsePrefix("169.254.169.254/32")}}); err != nil {
+		t.Errorf("metadata allowed by its prefix refused: %v", err)
 	}
 }
 
