@@ -100,6 +100,7 @@ func toolRunCmd(g *globals) *cobra.Command {
 					"output_sha256": m.OutputSha256, "request_sha256": m.RequestSha256,
 					"wall_us": m.WallUs, "user_us": m.UserUs, "system_us": m.SystemUs,
 					"limits": m.Limits, "sandbox": m.Sandbox, "program": m.Program, "cwd": m.Cwd,
+					"details": m.Details,
 				})
 			}
 			os.Stdout.Write(m.Stdout)
