@@ -79,7 +79,7 @@ type entry struct {
 // credential patterns if patterns is true. Empty values are ignored. The
 // Redactor keeps copies of the values; Zero overwrites them.
 func New(values map[string]string, patterns bool) *Redactor {
-	r := &Redactor{patterns: patterns, pair: make([]uint64, 65536/64)}
+	r := &Redactor{patterns: patterns}
 	for v, label := range values {
 		if v == "" {
 			continue
@@ -93,6 +93,11 @@ func New(values map[string]string, patterns bool) *Redactor {
 		}
 		return bytes.Compare(a.value, b.value)
 	})
+	if len(r.entries) > 0 {
+		// Read only after a byte some value starts with (start), so a
+		// Redactor of patterns alone does without it.
+		r.pair = make([]uint64, 65536/64)
+	}
 	for i, e := range r.entries {
 		c := e.value[0]
 		r.first[c] = append(r.first[c], int32(i))
