@@ -31,6 +31,7 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"syscall"
 )
 
 // Errors callers can branch on. File system errors (fs.ErrNotExist,
@@ -99,4 +100,20 @@ func Path(root, rel string) (string, error) {
 		return "", err
 	}
 	return filepath.Join(root, name), nil
+}
+
+// checkFile returns nil when fi, the stat of the opened file name, is a
+// regular file with a single link. Otherwise it returns, prefixed by op
+// ("fs.read"), ErrNotRegular (a directory, FIFO, device or socket) or
+// ErrHardLinked: a hard link in the workspace to a file outside it (the
+// daemon's state, another user's file it may read) passes every path
+// check.
+func checkFile(op, name string, fi os.FileInfo) error {
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("%s: %s: %w (%s)", op, name, ErrNotRegular, fi.Mode().Type())
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Nlink > 1 {
+		return fmt.Errorf("%s: %s: %w (%d links)", op, name, ErrHardLinked, st.Nlink)
+	}
+	return nil
 }

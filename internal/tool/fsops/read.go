@@ -43,13 +43,8 @@ func Read(root, rel string, maxBytes int64) (ReadResult, error) {
 	if err != nil {
 		return ReadResult{}, fmt.Errorf("fs.read: %w", err)
 	}
-	if !fi.Mode().IsRegular() {
-		return ReadResult{}, fmt.Errorf("fs.read: %s: %w (%s)", name, ErrNotRegular, fi.Mode().Type())
-	}
-	// A hard link in the workspace to a file outside it (the daemon's
-	// state, another user's file it may read) passes every path check.
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Nlink > 1 {
-		return ReadResult{}, fmt.Errorf("fs.read: %s: %w (%d links)", name, ErrHardLinked, st.Nlink)
+	if err := checkFile("fs.read", name, fi); err != nil {
+		return ReadResult{}, err
 	}
 	data, err := io.ReadAll(io.LimitReader(f, maxBytes+1))
 	if err != nil {

@@ -108,11 +108,8 @@ func writeOpen(f *os.File, name string, data []byte, appending bool, limit int64
 	if err != nil {
 		return WriteResult{}, fmt.Errorf("fs.write: %s: %w", name, err)
 	}
-	if !fi.Mode().IsRegular() {
-		return WriteResult{}, fmt.Errorf("fs.write: %s: %w (%s)", name, ErrNotRegular, fi.Mode().Type())
-	}
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Nlink > 1 {
-		return WriteResult{}, fmt.Errorf("fs.write: %s: %w (%d links)", name, ErrHardLinked, st.Nlink)
+	if err := checkFile("fs.write", name, fi); err != nil {
+		return WriteResult{}, err
 	}
 	size := int64(len(data))
 	if appending {
