@@ -21,11 +21,8 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"io"
-	"io/fs"
-	"os"
 
-	"github.com/google/renameio/v2"
+	"github.com/palyra/palyra/internal/fileperm"
 )
 
 // Size is the length of the master key and of every derived sub-key, in bytes.
@@ -42,12 +39,8 @@ const (
 // fileHeader starts a key file; the version in it lets the format change.
 const fileHeader = "palyra-master-key/v1\n"
 
-// ErrInsecureFile is returned when the key file is readable or writable by
-// anyone but its owner.
-var ErrInsecureFile = errors.New("masterkey: key file permissions are not 0600")
-
 // Key is a master key. The zero value is not usable; obtain one from
-// LoadOrCreateFile or New.
+// New, LoadFile or a Provider.
 type Key struct {
 	b [Size]byte
 }
@@ -73,49 +66,19 @@ func (k *Key) Derive(label string) []byte {
 	return out
 }
 
-// LoadOrCreateFile reads the master key from path, or creates the file (0600,
-// atomically) with a new random key when it does not exist. created reports
-// which happened. A file with group or other permission bits, or one that does
-// not parse, is an error: the key is never silently replaced.
-func LoadOrCreateFile(path string) (key *Key, created bool, err error) {
-	k, err := LoadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		k, err := New()
-		if err != nil {
-			return nil, false, err
-		}
-		text := fileHeader + base64.StdEncoding.EncodeToString(k.b[:]) + "\n"
-		if err := renameio.WriteFile(path, []byte(text), 0o600); err != nil {
-			return nil, false, fmt.Errorf("masterkey: write %s: %w", path, err)
-		}
-		return k, true, nil
-	}
-	return k, false, err
-}
-
 // maxFileBytes bounds what LoadFile reads: a key file is under 100 bytes.
 const maxFileBytes = 1024
 
-// LoadFile reads an existing master key file, with the checks of
-// LoadOrCreateFile; it never creates one. A missing file is an error
-// satisfying errors.Is(err, fs.ErrNotExist). The permission check and the
-// read use the same open file, so the file checked is the file read.
+// LoadFile reads an existing master key file; it never creates one (see
+// Key.WriteFile). The file must be a regular file of the current user with
+// no group or other permission bits (fileperm.Private), else the error wraps
+// fileperm.ErrInsecure; a file that does not parse is an error too: the key
+// is never silently replaced. A missing file is an error satisfying
+// errors.Is(err, fs.ErrNotExist).
 func LoadFile(path string) (*Key, error) {
-	f, err := os.Open(path) // #nosec G304 -- the key file path from the state directory or the operator
+	data, err := fileperm.ReadFile(path, fileperm.Private, maxFileBytes)
 	if err != nil {
 		return nil, fmt.Errorf("masterkey: %w", err)
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("masterkey: %w", err)
-	}
-	if fi.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("%w: %s has mode %04o", ErrInsecureFile, path, fi.Mode().Perm())
-	}
-	data, err := io.ReadAll(io.LimitReader(f, maxFileBytes))
-	if err != nil {
-		return nil, fmt.Errorf("masterkey: read %s: %w", path, err)
 	}
 	k, err := parse(data)
 	if err != nil {
