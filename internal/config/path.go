@@ -3,11 +3,9 @@ package config
 import (
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
-	"syscall"
 
 	"github.com/palyra/palyra/internal/fileperm"
 )
@@ -68,7 +66,9 @@ func LoadLocated(flagPath string) (Config, string, error) {
 		cfg, err := Load("")
 		return cfg, "", err
 	}
-	data, err := readTrusted(path)
+	// A regular file that only its owner may write, owned by this user or
+	// by root (a system service's /etc/palyra/config.toml).
+	data, err := fileperm.ReadFile(path, fileperm.System, MaxConfigBytes)
 	if err != nil {
 		if !named && errors.Is(err, fs.ErrNotExist) {
 			cfg, err := Load("")
@@ -81,31 +81,4 @@ func LoadLocated(flagPath string) (Config, string, error) {
 	}
 	cfg, err := loadData(path, data)
 	return cfg, path, err
-}
-
-// readTrusted reads path, at most MaxConfigBytes+1 bytes, if it is a regular
-// file that only its owner may write, owned by the current user or by root.
-// The checks and the read use one open file.
-func readTrusted(path string) ([]byte, error) {
-	// O_NONBLOCK: a FIFO planted at path must not hang the start.
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0) // #nosec G304 -- the configuration file: $PALYRA_CONFIG or the documented default path; checked below
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is not a regular file", path)
-	}
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Uid == 0 {
-		if bad := fi.Mode().Perm() & 0o022; bad != 0 {
-			return nil, fmt.Errorf("%w: %s has mode %04o (group/other write bits %04o not allowed)", fileperm.ErrInsecure, fi.Name(), fi.Mode().Perm(), bad)
-		}
-	} else if err := fileperm.Check(fi, fileperm.Trusted); err != nil {
-		return nil, err
-	}
-	return io.ReadAll(io.LimitReader(f, MaxConfigBytes+1))
 }

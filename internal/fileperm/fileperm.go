@@ -22,19 +22,23 @@ const (
 	Private Kind = iota
 	// Trusted files may be readable by others but writable only by the owner.
 	Trusted
+	// System files are Trusted files that root may own too (a system
+	// service's configuration in /etc).
+	System
 )
 
 // ErrInsecure is wrapped by every permission or ownership refusal.
 var ErrInsecure = errors.New("insecure permissions")
 
 // Check checks fi (a file or directory) against kind: owned by the current
-// user, and without the group/other bits the kind forbids.
+// user (or root, for System), and without the group/other bits the kind
+// forbids.
 func Check(fi fs.FileInfo, kind Kind) error {
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) != os.Getuid() {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) != os.Getuid() && !(kind == System && st.Uid == 0) {
 		return fmt.Errorf("%w: %s belongs to uid %d, not to this user", ErrInsecure, fi.Name(), st.Uid)
 	}
 	mask := fs.FileMode(0o077)
-	if kind == Trusted {
+	if kind != Private {
 		mask = 0o022
 	}
 	if bad := fi.Mode().Perm() & mask; bad != 0 {
