@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"errors"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -91,7 +92,7 @@ func TestErrorJSON(t *testing.T) {
 		{unreachableError{"no admin socket"}, "unreachable", 5},
 		{connect.NewError(connect.CodeUnauthenticated, errors.New("x")), "unauthenticated", 3},
 		{connect.NewError(connect.CodePermissionDenied, errors.New("x")), "denied", 3},
-		{refusedError{}, "refused", 3},
+		{&net.OpError{Op: "remote error", Err: errors.New("tls: bad certificate")}, "refused", 3},
 		{errIntegrity, "integrity", 6},
 		{errors.New("disk on fire"), "failure", 1},
 	} {

@@ -85,12 +85,6 @@ type unreachableError struct{ detail string }
 
 func (e unreachableError) Error() string { return "daemon unreachable: " + e.detail }
 
-// refusedError means the daemon rejected the device's certificate, for a
-// reason this client could not tell.
-type refusedError struct{}
-
-func (refusedError) Error() string { return "refused: " + client.ErrHandshakeRefused.Error() }
-
 // certExpiredError means the daemon refused the device's certificate and
 // this machine's clock puts it outside its validity.
 type certExpiredError struct {
@@ -196,8 +190,7 @@ func untrustedServer(err error) (why string, ok bool) {
 // refused reports whether the daemon rejected our certificate in the
 // handshake (a TLS alert it sent, or a QUIC CRYPTO_ERROR it closed with).
 func refused(err error) bool {
-	var re refusedError
-	return errors.As(err, &re) || client.IsHandshakeRefusal(err)
+	return client.IsHandshakeRefusal(err)
 }
 
 // unreachable reports whether nothing answered: a refused or failed

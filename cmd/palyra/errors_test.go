@@ -256,7 +256,7 @@ func TestRefusedCertificateIsClassifiedByType(t *testing.T) {
 		if err := client.ProbeTCP(context.Background(), addr, &mine, pinned.pool()); !errors.Is(err, client.ErrHandshakeRefused) {
 			t.Fatalf("probe: %v", err)
 		}
-		if got := exitCode(refusedError{}); got != 3 {
+		if got := exitCode(&net.OpError{Op: "remote error", Err: errors.New("tls: bad certificate")}); got != 3 {
 			t.Errorf("exit code %d, want 3", got)
 		}
 	})
