@@ -141,15 +141,15 @@ func (s *Set) run(c Case) string {
 	if c.Policies != nil {
 		want := slices.Clone(*c.Policies)
 		slices.Sort(want)
-		if !slices.Equal(want, x.Decision.Policies) {
-			why = append(why, fmt.Sprintf("expected determining policies [%s], got [%s]", strings.Join(want, ", "), strings.Join(x.Decision.Policies, ", ")))
+		if !slices.Equal(want, x.Policies) {
+			why = append(why, fmt.Sprintf("expected determining policies [%s], got [%s]", strings.Join(want, ", "), strings.Join(x.Policies, ", ")))
 		}
 	}
-	if len(why) > 0 && len(x.Decision.Policies) > 0 && c.Policies == nil {
-		why = append(why, "determined by ["+strings.Join(x.Decision.Policies, ", ")+"]")
+	if len(why) > 0 && len(x.Policies) > 0 && c.Policies == nil {
+		why = append(why, "determined by ["+strings.Join(x.Policies, ", ")+"]")
 	}
-	if len(why) > 0 && len(x.Decision.Errors) > 0 {
-		why = append(why, "evaluation errors: "+strings.Join(x.Decision.Errors, "; "))
+	if len(why) > 0 && len(x.Errors) > 0 {
+		why = append(why, "evaluation errors: "+strings.Join(x.Errors, "; "))
 	}
 	return strings.Join(why, "; ")
 }
