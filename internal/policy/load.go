@@ -175,7 +175,7 @@ func Check(dir string) (*Set, []Result, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	return build(dir, files)
+	return build(dir, files, digestOf(files))
 }
 
 // digestOf is the hex SHA-256 over the length-prefixed names and contents
@@ -194,9 +194,10 @@ func digestOf(files []file) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-// build parses, validates and tests the files read from dir.
-func build(dir string, files []file) (*Set, []Result, error) {
-	s := &Set{Dir: dir, Digest: digestOf(files)}
+// build parses, validates and tests the files read from dir; digest is
+// digestOf(files).
+func build(dir string, files []file, digest string) (*Set, []Result, error) {
+	s := &Set{Dir: dir, Digest: digest}
 	var srcs []authz.Source
 	var caseFiles []file
 	for _, f := range files {
