@@ -93,7 +93,7 @@ type FileError struct {
 // Error implements error: "PATH[:LINE:COL]: [policy "ID": ]MESSAGE".
 func (e *FileError) Error() string {
 	var b strings.Builder
-	b.WriteString(printable(e.Path))
+	b.WriteString(Printable(e.Path))
 	if e.Line > 0 {
 		fmt.Fprintf(&b, ":%d:%d", e.Line, e.Column)
 	}
@@ -105,10 +105,10 @@ func (e *FileError) Error() string {
 	return b.String()
 }
 
-// printable returns s, or s quoted Go-style if it holds a character that
-// is not printable (a control character in a file name must not be able
-// to fake an output line).
-func printable(s string) string {
+// Printable returns s, or s quoted Go-style (strconv.Quote) if it holds a
+// character that is not printable by unicode.IsPrint (a control character
+// in a file name must not be able to fake an output line).
+func Printable(s string) string {
 	for _, r := range s {
 		if !unicode.IsPrint(r) {
 			return strconv.Quote(s)
