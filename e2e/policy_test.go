@@ -78,7 +78,7 @@ func TestPolicyReloadOnSIGHUP(t *testing.T) {
 		t.Fatal("a policy file changed decisions before any reload")
 	}
 	d.cmd.Process.Signal(syscall.SIGHUP)
-	waitLog(t, d, "SIGHUP: policies reloaded", 1)
+	waitLog(t, d, "policies reloaded", 1)
 	if dec, pol := explainAlice(t, state); dec != "allow" || len(pol) != 1 || pol[0] != "alice-read-global" {
 		t.Fatalf("after SIGHUP: %s by %v", dec, pol)
 	}

@@ -20,6 +20,10 @@ import (
 	"github.com/palyra/palyra/internal/guard"
 )
 
+// approvalsPage is the page size approvals list asks for: the most the
+// daemon returns in one List.
+const approvalsPage = 1000
+
 func approvalsSvc(c *client.Conn) palyrav1connect.ApprovalServiceClient { return c.Approvals }
 
 func approvalsCmd(g *globals) *cobra.Command {
@@ -37,21 +41,37 @@ func approvalsCmd(g *globals) *cobra.Command {
 			default:
 				return usagef("--state %q: want pending, approved, denied or expired", state)
 			}
-			r, err := call(c.Context(), g, approvalsSvc, palyrav1connect.ApprovalServiceClient.List, &palyrav1.ApprovalListRequest{State: state, Limit: 1000})
-			if err != nil {
-				return err
+			// The daemon returns at most one page, oldest change first:
+			// page on after the last one until a page comes back short, so
+			// the newest approvals are never left out.
+			var all []*palyrav1.Approval
+			for after := int64(0); ; {
+				r, err := call(c.Context(), g, approvalsSvc, palyrav1connect.ApprovalServiceClient.List,
+					&palyrav1.ApprovalListRequest{State: state, AfterSeq: after, Limit: approvalsPage})
+				if err != nil {
+					return err
+				}
+				all = append(all, r.Approvals...)
+				if len(r.Approvals) < approvalsPage {
+					break
+				}
+				next := r.Approvals[len(r.Approvals)-1].GetSeq()
+				if next <= after {
+					return fmt.Errorf("the daemon's approval list did not advance past seq %d; retry, or list with --state", after)
+				}
+				after = next
 			}
 			if g.json {
 				out := []map[string]any{}
-				for _, a := range r.Approvals {
+				for _, a := range all {
 					out = append(out, approvalJSON(a))
 				}
 				return printJSON(out)
 			}
-			if len(r.Approvals) > 0 {
+			if len(all) > 0 {
 				fmt.Println("ID\tSTATE\tREQUESTER\tACTION\tRESOURCE\tCREATED\tSUMMARY")
 			}
-			for _, a := range r.Approvals {
+			for _, a := range all {
 				fmt.Println(approvalLine(a))
 			}
 			return nil

@@ -5,9 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"strconv"
 	"strings"
-	"unicode"
 
 	"connectrpc.com/connect"
 	"github.com/spf13/cobra"
@@ -120,17 +118,6 @@ func policyExplainCmd(g *globals) *cobra.Command {
 	return cmd
 }
 
-// printable returns s, or s quoted Go-style if it holds a character that
-// is not printable.
-func printable(s string) string {
-	for _, r := range s {
-		if !unicode.IsPrint(r) {
-			return strconv.Quote(s)
-		}
-	}
-	return s
-}
-
 func listOrNone(l []string, sep, none string) string {
 	if len(l) == 0 {
 		return none
@@ -204,9 +191,9 @@ func policyTestCmd(g *globals) *cobra.Command {
 				// must not be able to fake an output line.
 				for _, r := range results {
 					if r.Passed() {
-						fmt.Printf("PASS\t%s\t%q\n", printable(r.File), r.Case)
+						fmt.Printf("PASS\t%s\t%q\n", policy.Printable(r.File), r.Case)
 					} else {
-						fmt.Printf("FAIL\t%s\t%q\t%s\n", printable(r.File), r.Case, printable(r.Failure))
+						fmt.Printf("FAIL\t%s\t%q\t%s\n", policy.Printable(r.File), r.Case, policy.Printable(r.Failure))
 					}
 				}
 			}

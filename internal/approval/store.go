@@ -369,7 +369,7 @@ func (s *Store) Get(ctx context.Context, id string) (Approval, error) {
 	if !ValidID(id) {
 		return Approval{}, fmt.Errorf("%w: %q is not an approval id (a ULID)", ErrInvalid, truncate(id, 40))
 	}
-	if _, err := s.ExpireDue(ctx); err != nil {
+	if err := s.expireDue(ctx); err != nil {
 		return Approval{}, err
 	}
 	a, err := scan(s.db.QueryRowContext(ctx, `SELECT `+columns+` FROM approvals WHERE id = ?`, id))
@@ -389,21 +389,35 @@ type Filter struct {
 	Limit int
 }
 
-// List returns the records Filter selects, oldest change first, after
-// expiring those whose time has passed.
-func (s *Store) List(ctx context.Context, f Filter) ([]Approval, error) {
+// Validate reports whether f is a filter List accepts: State "" or one of
+// the four states, Limit 0..1000 and AfterSeq not negative. The error
+// wraps ErrInvalid and names the field.
+func (f Filter) Validate() error {
 	switch f.State {
 	case "", StatePending, StateApproved, StateDenied, StateExpired:
 	default:
-		return nil, fmt.Errorf("%w: state %q", ErrInvalid, truncate(f.State, 40))
+		return fmt.Errorf("%w: state %q: want pending, approved, denied or expired", ErrInvalid, truncate(f.State, 40))
+	}
+	if f.Limit < 0 || f.Limit > 1000 {
+		return fmt.Errorf("%w: limit %d: want 0..1000 (0 means 100)", ErrInvalid, f.Limit)
+	}
+	if f.AfterSeq < 0 {
+		return fmt.Errorf("%w: after_seq %d: want 0 or more", ErrInvalid, f.AfterSeq)
+	}
+	return nil
+}
+
+// List returns the records Filter selects, oldest change first, after
+// expiring those whose time has passed. An invalid filter is Validate's
+// error.
+func (s *Store) List(ctx context.Context, f Filter) ([]Approval, error) {
+	if err := f.Validate(); err != nil {
+		return nil, err
 	}
 	if f.Limit == 0 {
 		f.Limit = 100
 	}
-	if f.Limit < 0 || f.Limit > 1000 || f.AfterSeq < 0 {
-		return nil, fmt.Errorf("%w: limit %d, after %d", ErrInvalid, f.Limit, f.AfterSeq)
-	}
-	if _, err := s.ExpireDue(ctx); err != nil {
+	if err := s.expireDue(ctx); err != nil {
 		return nil, err
 	}
 	rows, err := s.db.QueryContext(ctx, `SELECT `+columns+` FROM approvals WHERE seq > ? AND (? = '' OR state = ?) ORDER BY seq LIMIT ?`,
@@ -423,38 +437,37 @@ func (s *Store) List(ctx context.Context, f Filter) ([]Approval, error) {
 	return out, rows.Err()
 }
 
-// ExpireDue moves every pending record whose expiry has passed to expired
-// and returns how many it moved.
-func (s *Store) ExpireDue(ctx context.Context) (int64, error) {
+// expireDue moves every pending record whose expiry has passed to expired.
+func (s *Store) expireDue(ctx context.Context) error {
 	now := s.now().UnixNano()
 	// Read first: most calls find nothing due, and a read takes no write
 	// lock.
 	var due int
 	err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM approvals WHERE state = 'pending' AND expires_at <= ? LIMIT 1)`, now).Scan(&due)
 	if err != nil {
-		return 0, fmt.Errorf("approval: expire: %w", err)
+		return fmt.Errorf("approval: expire: %w", err)
 	}
 	if due == 0 {
-		return 0, nil
+		return nil
 	}
-	var total int64
+	moved := false
 	for {
 		// One record per statement, so each takes its own seq.
 		res, err := s.db.ExecContext(ctx, `UPDATE approvals SET state = 'expired', decision_reason = 'expired before a decision', decided_at = ?, seq = `+nextSeq+`
 			WHERE id = (SELECT id FROM approvals WHERE state = 'pending' AND expires_at <= ? ORDER BY expires_at LIMIT 1)`, now, now)
 		if err != nil {
-			return total, fmt.Errorf("approval: expire: %w", err)
+			return fmt.Errorf("approval: expire: %w", err)
 		}
 		n, _ := res.RowsAffected()
 		if n == 0 {
 			break
 		}
-		total += n
+		moved = true
 	}
-	if total > 0 {
+	if moved {
 		s.notify()
 	}
-	return total, nil
+	return nil
 }
 
 // Decision is a human's answer to a pending request.
@@ -603,7 +616,7 @@ func (a Approval) Lifts(policies []string) bool {
 // whose grant (if any) ended before it too, and returns how many. Pending
 // records are kept (the database refuses to delete one).
 func (s *Store) Prune(ctx context.Context, before time.Time) (int64, error) {
-	if _, err := s.ExpireDue(ctx); err != nil {
+	if err := s.expireDue(ctx); err != nil {
 		return 0, err
 	}
 	b := before.UnixNano()

@@ -408,3 +408,35 @@ func TestPrune(t *testing.T) {
 		}
 	}
 }
+
+// TestListFilterValidated pins Filter.Validate: List refuses a bad state,
+// limit or after_seq with ErrInvalid naming the field, and accepts the
+// edges.
+func TestListFilterValidated(t *testing.T) {
+	ctx := context.Background()
+	s := openStore(t, filepath.Join(t.TempDir(), "approvals.db"), &clock{t: time.Unix(1_800_000_000, 0)})
+	for _, tc := range []struct {
+		f    Filter
+		want string
+	}{
+		{Filter{State: "granted"}, "state"},
+		{Filter{Limit: -1}, "limit"},
+		{Filter{Limit: 1001}, "limit"},
+		{Filter{AfterSeq: -1}, "after_seq"},
+	} {
+		if err := tc.f.Validate(); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Validate(%+v) = %v, want ErrInvalid naming %s", tc.f, err, tc.want)
+		}
+		if _, err := s.List(ctx, tc.f); !errors.Is(err, ErrInvalid) {
+			t.Errorf("List(%+v) = %v, want ErrInvalid", tc.f, err)
+		}
+	}
+	for _, f := range []Filter{{}, {State: StateExpired, Limit: 1000}, {Limit: 1, AfterSeq: 0}} {
+		if err := f.Validate(); err != nil {
+			t.Errorf("Validate(%+v) = %v, want nil", f, err)
+		}
+		if _, err := s.List(ctx, f); err != nil {
+			t.Errorf("List(%+v) = %v, want nil", f, err)
+		}
+	}
+}

@@ -163,7 +163,8 @@ func (e *Engine) Decide(req Request) (d Decision) {
 	if err != nil {
 		return Decision{Errors: []string{"request: " + err.Error()}}
 	}
-	dec, diag := cedar.Authorize(e.index.candidates(creq, ents), ents, creq)
+	cands := e.index.candidates(creq, ents)
+	dec, diag := cedar.Authorize(cands, ents, creq)
 
 	var failedForbids []string
 	if len(diag.Errors) > 0 {
@@ -202,5 +203,5 @@ func (e *Engine) Decide(req Request) (d Decision) {
 			d.Obligations = append(d.Obligations, e.obligations[cedar.PolicyID(id)]...)
 		}
 	}
-	return e.pending(req, d)
+	return e.pending(creq, ents, cands, d)
 }

@@ -23,7 +23,10 @@ import (
 // The Pending decision keeps the determining forbids as Policies and their
 // approval obligations; any other obligation they carry is kept too.
 // Anything else is returned unchanged.
-func (e *Engine) pending(req Request, d Decision) Decision {
+//
+// creq, ents and cands are the request, entities and index candidates
+// Decide evaluated; the permits are re-evaluated over the same candidates.
+func (e *Engine) pending(creq cedar.Request, ents cedar.EntityGetter, cands cedar.PolicyIterator, d Decision) Decision {
 	if d.Effect != Deny || len(d.Errors) > 0 || len(d.Policies) == 0 {
 		return d
 	}
@@ -32,11 +35,7 @@ func (e *Engine) pending(req Request, d Decision) Decision {
 			return d
 		}
 	}
-	creq, ents, err := e.model.buildRequest(req)
-	if err != nil {
-		return d
-	}
-	if dec, _ := cedar.Authorize(permitsOnly{e.index.candidates(creq, ents), e.forbids}, ents, creq); dec != cedar.Allow {
+	if dec, _ := cedar.Authorize(permitsOnly{cands, e.forbids}, ents, creq); dec != cedar.Allow {
 		return d
 	}
 	d.Effect = Pending

@@ -72,13 +72,8 @@ func (d *Daemon) approvalRoutes(g *guard.Guard) []guard.Route {
 		guard.Unary(g, palyrav1connect.ApprovalServiceListProcedure, authz.ActionApprovalRead, guard.Read,
 			func(_ authn.Caller, m *palyrav1.ApprovalListRequest) (approval.Filter, guard.Target, error) {
 				f := approval.Filter{State: m.GetState(), AfterSeq: m.GetAfterSeq(), Limit: int(m.GetLimit())}
-				switch f.State {
-				case "", approval.StatePending, approval.StateApproved, approval.StateDenied, approval.StateExpired:
-				default:
-					return f, guard.Target{}, connect.NewError(connect.CodeInvalidArgument, errors.New("state must be pending, approved, denied or expired"))
-				}
-				if f.Limit < 0 || f.Limit > 1000 || f.AfterSeq < 0 {
-					return f, guard.Target{}, connect.NewError(connect.CodeInvalidArgument, errors.New("limit must be 0..1000 and after_seq not negative"))
+				if err := f.Validate(); err != nil {
+					return f, guard.Target{}, connect.NewError(connect.CodeInvalidArgument, err)
 				}
 				return f, guard.Target{Resource: allApprovals}, nil
 			},

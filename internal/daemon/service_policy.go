@@ -85,8 +85,8 @@ func (d *Daemon) policyRoutes(g *guard.Guard) []guard.Route {
 			},
 			func(_ context.Context, _ authn.Caller, req authz.Request) (*palyrav1.PolicyExplainResponse, error) {
 				x := d.policies.Active().Explain(req)
-				out := &palyrav1.PolicyExplainResponse{Decision: x.Effect.String(), Policies: x.Decision.Policies, Errors: x.Decision.Errors}
-				for _, o := range x.Decision.Obligations {
+				out := &palyrav1.PolicyExplainResponse{Decision: x.Effect.String(), Policies: x.Policies, Errors: x.Errors}
+				for _, o := range x.Obligations {
 					out.Obligations = append(out.Obligations, &palyrav1.PolicyObligation{Policy: o.Policy, Name: o.Name, Value: o.Value})
 				}
 				return out, nil

@@ -26,13 +26,7 @@ type Also struct {
 // comes after them.
 func (g *Guard) decideAlso(ctx context.Context, c authn.Caller, also []Also, d Durability) error {
 	for _, a := range also {
-		dec := g.cfg.Authz.Decide(authz.Request{
-			Principal: c.Principal,
-			Action:    a.Action,
-			Resource:  a.Resource,
-			Transport: c.Transport,
-			DeviceID:  c.DeviceID,
-		})
+		dec := g.decide(c, a.Action, a.Resource, nil)
 		if _, err := g.journalDecision(ctx, c, a.Action, a.Resource, dec, d, ""); err != nil {
 			return err
 		}

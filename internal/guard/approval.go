@@ -223,13 +223,11 @@ func (g *Guard) approve(ctx context.Context, c authn.Caller, action authz.Action
 // fewer), and every further decision (Target.Also) still allows it.
 func (g *Guard) stillApprovable(c authn.Caller, action authz.Action, t Target, a approval.Approval) bool {
 	for _, al := range t.Also {
-		if !g.cfg.Authz.Decide(authz.Request{Principal: c.Principal, Action: al.Action, Resource: al.Resource,
-			Transport: c.Transport, DeviceID: c.DeviceID}).Allowed() {
+		if !g.decide(c, al.Action, al.Resource, nil).Allowed() {
 			return false
 		}
 	}
-	now := g.cfg.Authz.Decide(authz.Request{Principal: c.Principal, Action: action, Resource: t.Resource,
-		Transport: c.Transport, DeviceID: c.DeviceID, Context: t.Context})
+	now := g.decide(c, action, t.Resource, t.Context)
 	return now.Effect == authz.Pending && a.Lifts(now.Policies)
 }
 

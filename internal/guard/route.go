@@ -187,14 +187,7 @@ func authorize[Req, Arg any](ctx context.Context, g *Guard, action authz.Action,
 	if err := g.decideAlso(ctx, c, t.Also, d); err != nil {
 		return c, zero, t, 0, err
 	}
-	dec := g.cfg.Authz.Decide(authz.Request{
-		Principal: c.Principal,
-		Action:    action,
-		Resource:  t.Resource,
-		Transport: c.Transport,
-		DeviceID:  c.DeviceID,
-		Context:   t.Context,
-	})
+	dec := g.decide(c, action, t.Resource, t.Context)
 	if dec.Effect == authz.Pending {
 		seq, err := g.approve(ctx, c, action, t, dec, d, msg)
 		if err != nil {
@@ -352,8 +345,7 @@ func StillAllowed(ctx context.Context) error {
 
 // recheck is StillAllowed for the stream of c, action and t.
 func (g *Guard) recheck(ctx context.Context, c authn.Caller, action authz.Action, t Target) error {
-	dec := g.cfg.Authz.Decide(authz.Request{Principal: c.Principal, Action: action, Resource: t.Resource,
-		Transport: c.Transport, DeviceID: c.DeviceID, Context: t.Context})
+	dec := g.decide(c, action, t.Resource, t.Context)
 	if dec.Allowed() {
 		return nil
 	}

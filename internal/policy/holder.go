@@ -98,7 +98,7 @@ func (h *Holder) Test() (*Report, error) {
 	if h.tested != nil && h.tested.Digest == d {
 		return h.tested, nil
 	}
-	_, results, err := build(h.dir, files)
+	_, results, err := build(h.dir, files, d)
 	h.tested = &Report{Digest: d, Results: results, Err: err}
 	return h.tested, nil
 }
@@ -109,8 +109,9 @@ func (h *Holder) load() (*Set, error) {
 	if err != nil {
 		return nil, err
 	}
-	s, results, err := build(h.dir, files)
-	h.tested = &Report{Digest: digestOf(files), Results: results, Err: err}
+	d := digestOf(files)
+	s, results, err := build(h.dir, files, d)
+	h.tested = &Report{Digest: d, Results: results, Err: err}
 	if err == nil {
 		err = failure(h.dir, results)
 	}

@@ -93,7 +93,7 @@ type FileError struct {
 // Error implements error: "PATH[:LINE:COL]: [policy "ID": ]MESSAGE".
 func (e *FileError) Error() string {
 	var b strings.Builder
-	b.WriteString(printable(e.Path))
+	b.WriteString(Printable(e.Path))
 	if e.Line > 0 {
 		fmt.Fprintf(&b, ":%d:%d", e.Line, e.Column)
 	}
@@ -105,10 +105,10 @@ func (e *FileError) Error() string {
 	return b.String()
 }
 
-// printable returns s, or s quoted Go-style if it holds a character that
-// is not printable (a control character in a file name must not be able
-// to fake an output line).
-func printable(s string) string {
+// Printable returns s, or s quoted Go-style (strconv.Quote) if it holds a
+// character that is not printable by unicode.IsPrint (a control character
+// in a file name must not be able to fake an output line).
+func Printable(s string) string {
 	for _, r := range s {
 		if !unicode.IsPrint(r) {
 			return strconv.Quote(s)
@@ -175,7 +175,7 @@ func Check(dir string) (*Set, []Result, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	return build(dir, files)
+	return build(dir, files, digestOf(files))
 }
 
 // digestOf is the hex SHA-256 over the length-prefixed names and contents
@@ -194,9 +194,10 @@ func digestOf(files []file) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-// build parses, validates and tests the files read from dir.
-func build(dir string, files []file) (*Set, []Result, error) {
-	s := &Set{Dir: dir, Digest: digestOf(files)}
+// build parses, validates and tests the files read from dir; digest is
+// digestOf(files).
+func build(dir string, files []file, digest string) (*Set, []Result, error) {
+	s := &Set{Dir: dir, Digest: digest}
 	var srcs []authz.Source
 	var caseFiles []file
 	for _, f := range files {

@@ -124,7 +124,7 @@ func TestOperatorPolicyAndCasesLoad(t *testing.T) {
 		t.Fatalf("set = %+v", s)
 	}
 	x := s.Explain(mustRequest(t, Query{Principal: `User::"alice"`, Action: "vault.read", Resource: `Secret::"global/k"`}))
-	if x.Effect != authz.Allow || len(x.Decision.Policies) != 1 || x.Decision.Policies[0] != "alice-read-global" {
+	if x.Effect != authz.Allow || len(x.Policies) != 1 || x.Policies[0] != "alice-read-global" {
 		t.Fatalf("explain = %+v", x)
 	}
 	var info *Info
@@ -317,7 +317,7 @@ forbid (principal, action == Action::"vault.read", resource == Secret::"global/p
 		t.Fatal(err)
 	}
 	x := s.Explain(mustRequest(t, Query{Principal: `User::"alice"`, Action: "vault.read", Resource: `Secret::"global/prod"`}))
-	if x.Effect != authz.Pending || len(x.Decision.Obligations) != 1 {
+	if x.Effect != authz.Pending || len(x.Obligations) != 1 {
 		t.Fatalf("explain = %+v", x)
 	}
 }
