@@ -11,6 +11,7 @@ import (
 
 	"github.com/pelletier/go-toml/v2"
 
+	"github.com/palyra/palyra/internal/masterkey"
 	"github.com/palyra/palyra/internal/vault"
 )
 
@@ -48,7 +49,7 @@ func TestDefaults(t *testing.T) {
 			CheckpointEvery:    1024,
 		},
 		Vault:     Vault{ListPageDefault: 100, Retention: 10},
-		MasterKey: MasterKey{Provider: KeyProviderFile},
+		MasterKey: MasterKey{Provider: masterkey.ProviderFile},
 		Tools:     defaultTools(),
 		Approvals: Approvals{Wait: Duration(30 * time.Minute)},
 	}
@@ -85,7 +86,7 @@ func TestParseFull(t *testing.T) {
 			CheckpointEvery:    10,
 		},
 		Vault:     Vault{ListPageDefault: 50, Retention: 10},
-		MasterKey: MasterKey{Provider: KeyProviderFile},
+		MasterKey: MasterKey{Provider: masterkey.ProviderFile},
 		Tools:     defaultTools(),
 		Approvals: Approvals{Wait: Duration(30 * time.Minute)},
 	}

@@ -2,28 +2,10 @@ package config
 
 import (
 	"fmt"
-	"slices"
 	"strings"
-)
 
-// The values of master_key.provider. They are the master key providers of
-// package masterkey (a test checks that the lists match).
-const (
-	// KeyProviderFile keeps the master key in master.key, a 0600 file in
-	// the state directory. The default.
-	KeyProviderFile = "file"
-	// KeyProviderPassphrase keeps it in master.key.sealed, sealed under a
-	// passphrase (Argon2id); palyrad reads the passphrase from the file
-	// named by PALYRA_PASSPHRASE_FILE, else asks on its terminal.
-	KeyProviderPassphrase = "passphrase"
-	// KeyProviderKeyring keeps it in the OS keyring.
-	KeyProviderKeyring = "keyring"
-	// KeyProviderEnv takes it from PALYRA_MASTER_KEY at every start.
-	KeyProviderEnv = "env"
+	"github.com/palyra/palyra/internal/masterkey"
 )
-
-// KeyProviders lists the values of master_key.provider.
-var KeyProviders = []string{KeyProviderFile, KeyProviderPassphrase, KeyProviderKeyring, KeyProviderEnv}
 
 // MasterKey is the [master_key] table.
 //
@@ -34,15 +16,16 @@ var KeyProviders = []string{KeyProviderFile, KeyProviderPassphrase, KeyProviderK
 // last moved to with `palyra vault provider migrate`): palyrad refuses to
 // start otherwise, naming both.
 type MasterKey struct {
-	// Provider (provider) is where the master key is kept.
+	// Provider (provider) is where the master key is kept: one of
+	// masterkey.Providers (file, the default; passphrase; keyring; env).
 	Provider string `toml:"provider"`
 }
 
-func defaultMasterKey() MasterKey { return MasterKey{Provider: KeyProviderFile} }
+func defaultMasterKey() MasterKey { return MasterKey{Provider: masterkey.ProviderFile} }
 
 func (m MasterKey) validate() error {
-	if !slices.Contains(KeyProviders, m.Provider) {
-		return fmt.Errorf("config: master_key.provider %q is not one of %s", m.Provider, strings.Join(KeyProviders, ", "))
+	if !masterkey.ValidProvider(m.Provider) {
+		return fmt.Errorf("config: master_key.provider %q is not one of %s", m.Provider, strings.Join(masterkey.Providers, ", "))
 	}
 	return nil
 }

@@ -5,7 +5,6 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/palyra/palyra/internal/config"
 	"github.com/palyra/palyra/internal/masterkey"
 	"github.com/palyra/palyra/internal/statedir"
 )
@@ -16,7 +15,7 @@ import (
 // also where the running daemon's key is kept.
 func (d *Daemon) keyProvider() string {
 	if d.cfg.MasterKey.Provider == "" {
-		return config.KeyProviderFile
+		return masterkey.ProviderFile
 	}
 	return d.cfg.MasterKey.Provider
 }

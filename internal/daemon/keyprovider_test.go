@@ -31,7 +31,7 @@ func TestEnvProvider(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "state")
 	k, _ := masterkey.New()
 	t.Setenv(masterkey.EnvMasterKey, k.Base64())
-	d, err := openFor(t, dir, config.KeyProviderEnv)
+	d, err := openFor(t, dir, masterkey.ProviderEnv)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,14 +55,14 @@ func TestEnvProvider(t *testing.T) {
 
 	other, _ := masterkey.New()
 	t.Setenv(masterkey.EnvMasterKey, other.Base64())
-	if _, err := openFor(t, dir, config.KeyProviderEnv); err == nil || !strings.Contains(err.Error(), "is not this state directory's") {
+	if _, err := openFor(t, dir, masterkey.ProviderEnv); err == nil || !strings.Contains(err.Error(), "is not this state directory's") {
 		t.Fatalf("another key: %v", err)
 	}
-	if _, err := openFor(t, dir, config.KeyProviderFile); err == nil || !strings.Contains(err.Error(), `holds its master key with provider "env"`) {
+	if _, err := openFor(t, dir, masterkey.ProviderFile); err == nil || !strings.Contains(err.Error(), `holds its master key with provider "env"`) {
 		t.Fatalf("provider mismatch: %v", err)
 	}
 	t.Setenv(masterkey.EnvMasterKey, k.Base64())
-	d, err = openFor(t, dir, config.KeyProviderEnv)
+	d, err = openFor(t, dir, masterkey.ProviderEnv)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +73,7 @@ func TestEnvProvider(t *testing.T) {
 // predates providers (no master_key) opens with provider file, unchanged.
 func TestManifestWithoutKeyRecord(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "state")
-	d, err := openFor(t, dir, config.KeyProviderFile)
+	d, err := openFor(t, dir, masterkey.ProviderFile)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +85,7 @@ func TestManifestWithoutKeyRecord(t *testing.T) {
 	delete(m, "master_key")
 	old, _ := json.MarshalIndent(m, "", "  ")
 	os.WriteFile(path, old, 0o600)
-	d, err = openFor(t, dir, config.KeyProviderFile)
+	d, err = openFor(t, dir, masterkey.ProviderFile)
 	if err != nil {
 		t.Fatalf("old manifest refused: %v", err)
 	}
@@ -93,7 +93,7 @@ func TestManifestWithoutKeyRecord(t *testing.T) {
 	if after, _ := os.ReadFile(path); !bytes.Equal(after, old) {
 		t.Fatal("state.json rewritten")
 	}
-	if _, err := openFor(t, dir, config.KeyProviderPassphrase); err == nil || !strings.Contains(err.Error(), `provider = "passphrase" but`) {
+	if _, err := openFor(t, dir, masterkey.ProviderPassphrase); err == nil || !strings.Contains(err.Error(), `provider = "passphrase" but`) {
 		t.Fatalf("mismatch: %v", err)
 	}
 }
@@ -106,7 +106,7 @@ func TestPassphraseProviderFirstStart(t *testing.T) {
 	pw := filepath.Join(t.TempDir(), "pw")
 	os.WriteFile(pw, []byte("s3cret\n"), 0o600)
 	t.Setenv(masterkey.EnvPassphraseFile, pw)
-	d, err := openFor(t, dir, config.KeyProviderPassphrase)
+	d, err := openFor(t, dir, masterkey.ProviderPassphrase)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +117,7 @@ func TestPassphraseProviderFirstStart(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, masterkey.FileName)); err == nil {
 		t.Fatal("provider passphrase wrote master.key")
 	}
-	d, err = openFor(t, dir, config.KeyProviderPassphrase)
+	d, err = openFor(t, dir, masterkey.ProviderPassphrase)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +132,7 @@ func TestKeyringProviderWithoutKeyring(t *testing.T) {
 	}
 	parent := t.TempDir()
 	dir := filepath.Join(parent, "state")
-	if _, err := openFor(t, dir, config.KeyProviderKeyring); err == nil || !strings.Contains(err.Error(), "no usable OS keyring") {
+	if _, err := openFor(t, dir, masterkey.ProviderKeyring); err == nil || !strings.Contains(err.Error(), "no usable OS keyring") {
 		t.Fatalf("keyring: %v", err)
 	}
 	if ents, _ := os.ReadDir(parent); len(ents) != 0 {
@@ -147,7 +147,7 @@ func TestLeftoverPlaintextKeyIsRefused(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "state")
 	k, _ := masterkey.New()
 	t.Setenv(masterkey.EnvMasterKey, k.Base64())
-	d, err := openFor(t, dir, config.KeyProviderEnv)
+	d, err := openFor(t, dir, masterkey.ProviderEnv)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,12 +156,12 @@ func TestLeftoverPlaintextKeyIsRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Setenv(masterkey.EnvMasterKey, k.Base64())
-	if _, err := openFor(t, dir, config.KeyProviderEnv); err == nil || !strings.Contains(err.Error(), "plaintext copy left by an interrupted migration") {
+	if _, err := openFor(t, dir, masterkey.ProviderEnv); err == nil || !strings.Contains(err.Error(), "plaintext copy left by an interrupted migration") {
 		t.Fatalf("leftover master.key: %v", err)
 	}
 	os.Remove(filepath.Join(dir, masterkey.FileName))
 	t.Setenv(masterkey.EnvMasterKey, k.Base64())
-	d, err = openFor(t, dir, config.KeyProviderEnv)
+	d, err = openFor(t, dir, masterkey.ProviderEnv)
 	if err != nil {
 		t.Fatalf("after removing it: %v", err)
 	}
