@@ -13,9 +13,6 @@ const (
 	formatV1    = 1
 	formatV2    = 2
 	formatV3    = 3
-	// formatVersion is the format new records without details are
-	// written in; an outcome with details is format 3 (recordFormat).
-	formatVersion = formatV2
 )
 
 // recordFormat is the format a new record is written in: 3 for an outcome

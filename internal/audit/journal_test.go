@@ -29,7 +29,7 @@ func TestAppendVerify(t *testing.T) {
 	before := time.Now()
 	recs := appendN(t, j, 10)
 	for i, r := range recs {
-		if r.Seq != int64(i+1) || r.Format != formatVersion {
+		if r.Seq != int64(i+1) || r.Format != formatV2 {
 			t.Fatalf("record %d has seq %d, format %d", i, r.Seq, r.Format)
 		}
 		if r.Time.Before(before.Add(-time.Second)) || r.Time.Location() != time.UTC {

@@ -133,8 +133,9 @@ func Run(ctx context.Context, o Options) []Finding {
 	var fs []Finding
 	add := func(f ...Finding) { fs = append(fs, f...) }
 	add(Permissions(o.Layout)...)
-	add(State(ctx, o.Layout)...)
-	add(MasterKey(o.Layout, o.Config)...)
+	in, err := o.Layout.Inspect(ctx) // opens every database and hashes the key files: once
+	add(State(o.Layout, in, err)...)
+	add(MasterKey(o.Layout, o.Config, recordedProvider(in, err))...)
 	add(Listeners(o.Config, o.Live)...)
 	add(TLS(o.Live)...)
 	add(Certificates(o.Layout, o.Live, o.Now)...)
@@ -250,10 +251,10 @@ func Permissions(l statedir.Layout) []Finding {
 	return out
 }
 
-// State checks state.json against the files (statedir.Inspect).
-func State(ctx context.Context, l statedir.Layout) []Finding {
+// State reports what l.Inspect found (in, or the error it returned):
+// state.json against the files.
+func State(l statedir.Layout, in statedir.Inspection, err error) []Finding {
 	const check = "state"
-	in, err := l.Inspect(ctx)
 	if err != nil {
 		return []Finding{{check, High, "state directory cannot be inspected: " + err.Error(), "restore " + statedir.ManifestFile + " from a backup, or run palyrad --record-state once after checking every file"}}
 	}
@@ -281,15 +282,26 @@ func State(ctx context.Context, l statedir.Layout) []Finding {
 	return out
 }
 
-// MasterKey reports the master key provider and its strength.
-func MasterKey(l statedir.Layout, cfg config.Config) []Finding {
+// recordedProvider is the master key provider the state directory holds
+// its key with, from what l.Inspect returned; "" when it is not known.
+func recordedProvider(in statedir.Inspection, err error) string {
+	if err != nil || in.State == statedir.Fresh {
+		return ""
+	}
+	return in.KeyProvider
+}
+
+// MasterKey reports the master key provider and its strength. recorded is
+// the provider the state directory holds its key with ("" if unknown; see
+// recordedProvider).
+func MasterKey(l statedir.Layout, cfg config.Config, recorded string) []Finding {
 	const check = "master-key"
 	provider := cfg.MasterKey.Provider
-	if in, err := l.Inspect(context.Background()); err == nil && in.State != statedir.Fresh && in.KeyProvider != "" {
-		if in.KeyProvider != provider && provider != "" {
-			return []Finding{{check, High, fmt.Sprintf("config says provider %q, the state directory holds its key with %q: palyrad refuses to start", provider, in.KeyProvider), fmt.Sprintf("set [master_key] provider = %q, or move the key with palyra vault provider migrate --to %s", in.KeyProvider, provider)}}
+	if recorded != "" {
+		if recorded != provider && provider != "" {
+			return []Finding{{check, High, fmt.Sprintf("config says provider %q, the state directory holds its key with %q: palyrad refuses to start", provider, recorded), fmt.Sprintf("set [master_key] provider = %q, or move the key with palyra vault provider migrate --to %s", recorded, provider)}}
 		}
-		provider = in.KeyProvider
+		provider = recorded
 	}
 	switch provider {
 	case masterkey.ProviderFile, "":

@@ -98,7 +98,8 @@ func TestPermissions(t *testing.T) {
 func TestStateUnrecorded(t *testing.T) {
 	l := layout(t)
 	write(t, l.MasterKey, []byte("k"), 0o600)
-	fs := State(context.Background(), l)
+	in, err := l.Inspect(context.Background())
+	fs := State(l, in, err)
 	want(t, fs, High, "state.json missing", "--record-state")
 	want(t, fs, High, "audit.db missing", "backup")
 }
@@ -106,7 +107,12 @@ func TestStateUnrecorded(t *testing.T) {
 func TestMasterKeyProviders(t *testing.T) {
 	l := layout(t)
 	cfg := config.Defaults()
-	fs := MasterKey(l, cfg)
+	// MasterKey as Run calls it: with what the directory records now.
+	masterKey := func(l statedir.Layout, cfg config.Config) []Finding {
+		in, err := l.Inspect(context.Background())
+		return MasterKey(l, cfg, recordedProvider(in, err))
+	}
+	fs := masterKey(l, cfg)
 	want(t, fs, Low, "provider file", "migrate --to passphrase")
 
 	cfg.MasterKey.Provider = masterkey.ProviderPassphrase
@@ -115,20 +121,20 @@ func TestMasterKeyProviders(t *testing.T) {
 		write(t, filepath.Join(l.Dir, masterkey.SealedName), b, 0o600)
 	}
 	sealed(masterkey.Params{Time: 1, MemoryK: 8 << 10, Threads: 1})
-	want(t, MasterKey(l, cfg), High, "t=1 m=8192KiB p=1, below the floor", "re-seal")
+	want(t, masterKey(l, cfg), High, "t=1 m=8192KiB p=1, below the floor", "re-seal")
 	sealed(masterkey.DefaultParams)
-	if fs := MasterKey(l, cfg); len(find(fs, Info, "provider passphrase, Argon2id t=3")) != 1 {
+	if fs := masterKey(l, cfg); len(find(fs, Info, "provider passphrase, Argon2id t=3")) != 1 {
 		t.Fatalf("default parameters: %+v", fs)
 	}
 
 	// Configured otherwise than the directory holds its key: palyrad
 	// would refuse to start.
 	cfg.MasterKey.Provider = masterkey.ProviderEnv
-	want(t, MasterKey(l, cfg), High, `config says provider "env", the state directory holds its key with "passphrase"`, "migrate --to env")
+	want(t, masterKey(l, cfg), High, `config says provider "env", the state directory holds its key with "passphrase"`, "migrate --to env")
 	if err := os.Remove(filepath.Join(l.Dir, masterkey.SealedName)); err != nil {
 		t.Fatal(err)
 	}
-	if fs := MasterKey(l, cfg); fs[0].Severity != Info {
+	if fs := masterKey(l, cfg); fs[0].Severity != Info {
 		t.Fatalf("env: %+v", fs)
 	}
 }
