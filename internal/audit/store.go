@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/palyra/palyra/internal/peer"
@@ -144,9 +143,6 @@ func encodeList(l []string) string {
 	if len(l) == 0 {
 		return "[]"
 	}
-	if s, ok := encodeListFast(l); ok {
-		return s
-	}
 	b, err := json.Marshal(l)
 	if err != nil {
 		panic("audit: marshal []string: " + err.Error()) // cannot fail for []string
@@ -154,45 +150,10 @@ func encodeList(l []string) string {
 	return string(b)
 }
 
-// plainJSON reports whether s needs no escaping in a JSON string (and
-// json.Marshal would not escape it for HTML either).
-func plainJSON(s string) bool {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c < 0x20 || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' || c >= 0x80 {
-			return false
-		}
-	}
-	return true
-}
-
-func encodeListFast(l []string) (string, bool) {
-	var b strings.Builder
-	b.WriteByte('[')
-	for i, s := range l {
-		if !plainJSON(s) {
-			return "", false
-		}
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteByte('"')
-		b.WriteString(s)
-		b.WriteByte('"')
-	}
-	b.WriteByte(']')
-	return b.String(), true
-}
-
-// decodeList parses a stored JSON array of strings; empty gives nil. The
-// common case (strings without escapes) is parsed directly, the rest by
-// encoding/json.
+// decodeList parses a stored JSON array of strings; empty gives nil.
 func decodeList(s string) ([]string, error) {
 	if s == "[]" {
 		return nil, nil
-	}
-	if l, ok := decodeListFast(s); ok {
-		return l, nil
 	}
 	var l []string
 	if err := json.Unmarshal([]byte(s), &l); err != nil {
@@ -202,36 +163,6 @@ func decodeList(s string) ([]string, error) {
 		return nil, nil
 	}
 	return l, nil
-}
-
-func decodeListFast(s string) ([]string, bool) {
-	if len(s) < 4 || s[0] != '[' || s[len(s)-1] != ']' {
-		return nil, false
-	}
-	body := s[1 : len(s)-1]
-	var l []string
-	for {
-		if len(body) < 2 || body[0] != '"' {
-			return nil, false
-		}
-		end := strings.IndexByte(body[1:], '"')
-		if end < 0 {
-			return nil, false
-		}
-		item := body[1 : 1+end]
-		if !plainJSON(item) {
-			return nil, false
-		}
-		l = append(l, item)
-		body = body[end+2:]
-		if body == "" {
-			return l, true
-		}
-		if body[0] != ',' {
-			return nil, false
-		}
-		body = body[1:]
-	}
 }
 
 // readLatest returns the latest stored checkpoint row, or count 0.
