@@ -11,9 +11,15 @@ import (
 // PerSecond is how many lines a Limiter lets through per second.
 const PerSecond = 10
 
-// Limiter lets at most PerSecond events per one-second window through and
-// counts the rest. The zero value is ready; it is safe for concurrent use.
+// Limiter lets at most Max events per fixed Window through and counts the
+// rest. The zero value (PerSecond per second) is ready; it is safe for
+// concurrent use.
 type Limiter struct {
+	// Window is the length of a window; 0 means one second.
+	Window time.Duration
+	// Max is how many events a window lets through; 0 means PerSecond.
+	Max int
+
 	mu         sync.Mutex
 	window     time.Time
 	n          int
@@ -25,10 +31,17 @@ type Limiter struct {
 func (l *Limiter) Allow(now time.Time) (suppressed int, ok bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if now.Sub(l.window) >= time.Second {
+	window, max := l.Window, l.Max
+	if window == 0 {
+		window = time.Second
+	}
+	if max == 0 {
+		max = PerSecond
+	}
+	if now.Sub(l.window) >= window || now.Before(l.window) {
 		l.window, l.n = now, 0
 	}
-	if l.n >= PerSecond {
+	if l.n >= max {
 		l.suppressed++
 		return 0, false
 	}

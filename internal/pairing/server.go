@@ -103,7 +103,7 @@ type Server struct {
 	starts  startLimiter
 	limited loglimit.Limiter // log lines for refused starts
 
-	unknown noiseLimiter // journal records of unknown-code attempts
+	unknown loglimit.Limiter // journal records of unknown-code attempts
 
 	mu sync.Mutex
 	// sessions holds the sessions of real codes, decoys those of unknown
@@ -142,6 +142,7 @@ func NewServer(cfg Config) *Server {
 		rand.Read(cfg.CodeKey)
 	}
 	return &Server{cfg: cfg, starts: startLimiter{perMinute: cfg.StartsPerMinute},
+		unknown:  loglimit.Limiter{Window: time.Minute, Max: unknownRecordsPerMinute},
 		sessions: map[string]*session{}, decoys: map[string]*session{}, perSource: map[netip.Prefix]int{}}
 }
 
@@ -300,10 +301,10 @@ func (s *Server) pruneLocked(now time.Time) {
 }
 
 // unknownEvent is the journal event of an attempt on an unknown code, or
-// nil past unknownRecordsPerMinute (then counted, and logged once a
-// minute).
+// nil past unknownRecordsPerMinute (then counted, and the count logged
+// with the next one journaled).
 func (s *Server) unknownEvent(now time.Time, reason string) *guard.Event {
-	ok, dropped := s.unknown.allow(now)
+	dropped, ok := s.unknown.Allow(now)
 	if dropped > 0 {
 		s.cfg.Log.Warn("pairing: attempts on unknown codes not journaled (over the per-minute bound)", "count", dropped)
 	}
@@ -668,28 +669,4 @@ func newCodeID(r io.Reader) (uint32, error) {
 		return 0, err
 	}
 	return binary.BigEndian.Uint32(b[:])%maxCodeID + 1, nil
-}
-
-// noiseLimiter lets at most unknownRecordsPerMinute events through per
-// fixed one-minute window and counts the rest.
-type noiseLimiter struct {
-	mu      sync.Mutex
-	start   time.Time
-	n, over int
-}
-
-// allow reports whether one more event may be journaled at now, and, once
-// per window, how many the window before it dropped.
-func (l *noiseLimiter) allow(now time.Time) (ok bool, dropped int) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if now.Sub(l.start) >= time.Minute || now.Before(l.start) {
-		dropped, l.start, l.n, l.over = l.over, now, 0, 0
-	}
-	if l.n >= unknownRecordsPerMinute {
-		l.over++
-		return false, dropped
-	}
-	l.n++
-	return true, dropped
 }
