@@ -53,8 +53,21 @@ func FuzzNewEngine(f *testing.F) {
 			if want := plain.Decide(req); !reflect.DeepEqual(d, want) {
 				t.Fatalf("Decide(%+v) indexed = %+v, plain = %+v", req, d, want)
 			}
-			if d.Effect != Allow && d.Effect != Deny {
-				t.Fatalf("Decide(%+v) = %+v, want allow or deny", req, d)
+			switch d.Effect {
+			case Allow, Deny:
+			case Pending:
+				// Only a deny by approvable forbids alone, without
+				// evaluation errors, may wait for a human.
+				if len(d.Errors) != 0 || len(d.Policies) == 0 {
+					t.Fatalf("Decide(%+v) pending with errors or no determining policy: %+v", req, d)
+				}
+				for _, id := range d.Policies {
+					if !slices.ContainsFunc(d.Obligations, func(o Obligation) bool { return o.Policy == id && o.Name == "approval" }) {
+						t.Fatalf("Decide(%+v) pending on %q, which is not an @approval policy: %+v", req, id, d)
+					}
+				}
+			default:
+				t.Fatalf("Decide(%+v) = %+v, want allow, deny or pending", req, d)
 			}
 			if d.Allowed() && len(d.Policies) == 0 {
 				t.Fatalf("Decide(%+v) allowed with no determining policy: %+v", req, d)
@@ -70,7 +83,7 @@ func FuzzNewEngine(f *testing.F) {
 				}
 			}
 		}
-		if d := e.Decide(reqs[0]); d.Allowed() || !slices.Contains(d.Policies, "device-admin-local-only") {
+		if d := e.Decide(reqs[0]); d.Effect != Deny || !slices.Contains(d.Policies, "device-admin-local-only") {
 			t.Fatalf("extra policy lifted device-admin-local-only: %+v", d)
 		}
 	})
